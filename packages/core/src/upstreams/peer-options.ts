@@ -1,0 +1,328 @@
+/**
+ * Which HTTP versions to offer in TLS ALPN (Pingora's `ALPN`): `'H1'` offers `http/1.1`,
+ * `'H2'` offers `h2` only, `'H2H1'` offers `h2` then `http/1.1`.
+ */
+export type ALPN = 'H1' | 'H2' | 'H2H1'
+
+/** The ALPN protocol names each {@link ALPN} value offers, most preferred first. */
+export const ALPN_PROTOCOLS: Readonly<Record<ALPN, readonly string[]>> = {
+  H1: Object.freeze(['http/1.1']),
+  H2: Object.freeze(['h2']),
+  H2H1: Object.freeze(['h2', 'http/1.1']),
+}
+
+/**
+ * TCP keepalive settings for upstream connections (Pingora's `TcpKeepalive`).
+ *
+ * Node exposes only the idle time (`socket.setKeepAlive(true, idleMs)`); `intervalMs` and
+ * `count` are kept for parity with Pingora and are currently not applied (the OS defaults
+ * are used).
+ */
+export interface TcpKeepalive {
+  /** Idle time before the first keepalive probe, in ms. */
+  readonly idleMs: number
+  /** Time between probes, in ms. Not applied by Node (OS default). */
+  readonly intervalMs?: number | undefined
+  /** Number of unanswered probes before the connection is dropped. Not applied by Node. */
+  readonly count?: number | undefined
+}
+
+/** The local address to bind an upstream connection to (Pingora's `BindTo`). */
+export interface BindTo {
+  /** The local IP address (`127.0.0.2`, `::1`). */
+  readonly address: string
+  /** The local port; 0 or absent lets the OS choose. @defaultValue `0` */
+  readonly port?: number | undefined
+}
+
+/**
+ * TLS material: one PEM string or buffer, or a list of them (as `tls.connect` accepts for
+ * `ca` and `cert`).
+ */
+export type TlsMaterial = string | Uint8Array | ReadonlyArray<string | Uint8Array>
+
+/** A client certificate and its private key for mutual TLS (Pingora's `CertKey`). */
+export interface ClientCertKey {
+  /** The PEM certificate chain (leaf first). */
+  readonly cert: TlsMaterial
+  /** The PEM private key. */
+  readonly key: string | Uint8Array
+  /** The passphrase of an encrypted key. */
+  readonly passphrase?: string | undefined
+}
+
+/** Hooks called around the life of each new upstream connection (Pingora's `Tracing`). */
+export interface Tracer {
+  /** Called once a new connection is established (TCP and TLS done). */
+  onConnected(): void
+  /** Called once that connection is closed. */
+  onDisconnected(): void
+}
+
+/**
+ * The plain-data form of {@link PeerOptions}: every field is optional and takes Pingora's
+ * default when absent.
+ */
+export interface PeerOptionsInit {
+  /** {@inheritDoc PeerOptions.bindTo} */
+  bindTo?: BindTo | undefined
+  /** {@inheritDoc PeerOptions.connectionTimeoutMs} */
+  connectionTimeoutMs?: number | undefined
+  /** {@inheritDoc PeerOptions.totalConnectionTimeoutMs} */
+  totalConnectionTimeoutMs?: number | undefined
+  /** {@inheritDoc PeerOptions.readTimeoutMs} */
+  readTimeoutMs?: number | undefined
+  /** {@inheritDoc PeerOptions.writeTimeoutMs} */
+  writeTimeoutMs?: number | undefined
+  /** {@inheritDoc PeerOptions.idleTimeoutMs} */
+  idleTimeoutMs?: number | undefined
+  /** {@inheritDoc PeerOptions.verifyCert} */
+  verifyCert?: boolean | undefined
+  /** {@inheritDoc PeerOptions.verifyHostname} */
+  verifyHostname?: boolean | undefined
+  /** {@inheritDoc PeerOptions.alternativeCn} */
+  alternativeCn?: string | undefined
+  /** {@inheritDoc PeerOptions.alpn} */
+  alpn?: ALPN | undefined
+  /** {@inheritDoc PeerOptions.ca} */
+  ca?: TlsMaterial | undefined
+  /** {@inheritDoc PeerOptions.curves} */
+  curves?: string | undefined
+  /** {@inheritDoc PeerOptions.tcpKeepalive} */
+  tcpKeepalive?: TcpKeepalive | undefined
+  /** {@inheritDoc PeerOptions.h2PingIntervalMs} */
+  h2PingIntervalMs?: number | undefined
+  /** {@inheritDoc PeerOptions.maxH2Streams} */
+  maxH2Streams?: number | undefined
+  /** {@inheritDoc PeerOptions.h2StreamWindowSize} */
+  h2StreamWindowSize?: number | undefined
+  /** {@inheritDoc PeerOptions.h2ConnectionWindowSize} */
+  h2ConnectionWindowSize?: number | undefined
+  /** {@inheritDoc PeerOptions.allowH1ResponseInvalidContentLength} */
+  allowH1ResponseInvalidContentLength?: boolean | undefined
+  /** {@inheritDoc PeerOptions.extraProxyHeaders} */
+  extraProxyHeaders?: Readonly<Record<string, string>> | undefined
+  /** {@inheritDoc PeerOptions.tracer} */
+  tracer?: Tracer | undefined
+}
+
+const ALPN_VALUES: ReadonlySet<string> = new Set(['H1', 'H2', 'H2H1'])
+
+/**
+ * How to connect to a peer: timeouts, TLS verification, ALPN, CA, keepalive, local address
+ * (Pingora's `PeerOptions`, `pingora-core/src/upstreams/peer.rs`). Defaults follow Pingora: no
+ * timeouts, certificate and hostname verification on, ALPN `'H1'`, one H2 stream.
+ *
+ * Options may be changed after the peer is built (as Pingora users do in `upstreamPeer`):
+ * the fields that decide whether two connections are interchangeable (TLS settings,
+ * `bindTo`, `maxH2Streams`) are accessors that bump {@link PeerOptions.version}, which tells
+ * the owning peer to recompute its cached reuse hash. Replace object values (`bindTo`, `ca`)
+ * rather than mutating them in place: in-place changes are not seen.
+ */
+export class PeerOptions {
+  /**
+   * How long the TCP connect may take, in ms (Pingora's `connection_timeout`).
+   * `undefined` waits for the OS. @defaultValue `undefined`
+   */
+  connectionTimeoutMs: number | undefined
+  /**
+   * How long the whole connection setup (TCP and TLS handshake) may take, in ms.
+   * @defaultValue `undefined`
+   */
+  totalConnectionTimeoutMs: number | undefined
+  /** How long each read from the upstream may wait, in ms. @defaultValue `undefined` */
+  readTimeoutMs: number | undefined
+  /** How long each write to the upstream may wait, in ms. @defaultValue `undefined` */
+  writeTimeoutMs: number | undefined
+  /**
+   * How long an idle connection waits in the pool to be reused, in ms; `0` disables pooling
+   * for this peer, `undefined` keeps it until the pool evicts it or the origin closes it.
+   * @defaultValue `undefined`
+   */
+  idleTimeoutMs: number | undefined
+  /** TCP keepalive for new connections. @defaultValue `undefined` (off) */
+  tcpKeepalive: TcpKeepalive | undefined
+  /** HTTP/2 ping interval, in ms (reserved for the HTTP/2 connector). @defaultValue `undefined` */
+  h2PingIntervalMs: number | undefined
+  /** HTTP/2 stream window size in bytes (reserved; 8 MiB when unset). @defaultValue `undefined` */
+  h2StreamWindowSize: number | undefined
+  /** HTTP/2 connection window size in bytes (reserved; 8 MiB when unset). @defaultValue `undefined` */
+  h2ConnectionWindowSize: number | undefined
+  /**
+   * Treat a response with an invalid `Content-Length` as close-delimited instead of failing.
+   * @defaultValue `false`
+   */
+  allowH1ResponseInvalidContentLength: boolean
+  /** Headers added to the CONNECT request when tunnelling through a proxy. @defaultValue `{}` */
+  extraProxyHeaders: Readonly<Record<string, string>>
+  /** Hooks told when each new connection opens and closes. @defaultValue `undefined` */
+  tracer: Tracer | undefined
+
+  #bindTo: BindTo | undefined
+  #verifyCert: boolean
+  #verifyHostname: boolean
+  #alternativeCn: string | undefined
+  #alpn: ALPN
+  #ca: TlsMaterial | undefined
+  #curves: string | undefined
+  #maxH2Streams: number
+  #version = 0
+
+  /**
+   * Creates options, taking Pingora's defaults for every field not given.
+   * @param init - the fields to set
+   * @throws RangeError when a duration or count is negative or not finite
+   * @throws TypeError when `alpn` is not `'H1'`, `'H2'` or `'H2H1'`
+   */
+  constructor(init: PeerOptionsInit = {}) {
+    this.connectionTimeoutMs = checkMs('connectionTimeoutMs', init.connectionTimeoutMs)
+    this.totalConnectionTimeoutMs = checkMs(
+      'totalConnectionTimeoutMs',
+      init.totalConnectionTimeoutMs,
+    )
+    this.readTimeoutMs = checkMs('readTimeoutMs', init.readTimeoutMs)
+    this.writeTimeoutMs = checkMs('writeTimeoutMs', init.writeTimeoutMs)
+    this.idleTimeoutMs = checkMs('idleTimeoutMs', init.idleTimeoutMs)
+    this.tcpKeepalive = checkKeepalive(init.tcpKeepalive)
+    this.h2PingIntervalMs = checkMs('h2PingIntervalMs', init.h2PingIntervalMs)
+    this.h2StreamWindowSize = checkCount('h2StreamWindowSize', init.h2StreamWindowSize)
+    this.h2ConnectionWindowSize = checkCount('h2ConnectionWindowSize', init.h2ConnectionWindowSize)
+    this.allowH1ResponseInvalidContentLength = init.allowH1ResponseInvalidContentLength ?? false
+    this.extraProxyHeaders = init.extraProxyHeaders ?? {}
+    this.tracer = init.tracer
+    this.#bindTo = checkBindTo(init.bindTo)
+    this.#verifyCert = init.verifyCert ?? true
+    this.#verifyHostname = init.verifyHostname ?? true
+    this.#alternativeCn = init.alternativeCn
+    this.#alpn = checkAlpn(init.alpn ?? 'H1')
+    this.#ca = init.ca
+    this.#curves = init.curves
+    this.#maxH2Streams = checkCount('maxH2Streams', init.maxH2Streams) ?? 1
+  }
+
+  /**
+   * A counter bumped by every change to a field that takes part in the reuse hash; peers
+   * compare it to decide whether their cached hash is stale.
+   */
+  get version(): number {
+    return this.#version
+  }
+
+  /** The local address new connections bind to. @defaultValue `undefined` */
+  get bindTo(): BindTo | undefined {
+    return this.#bindTo
+  }
+  set bindTo(value: BindTo | undefined) {
+    this.#bindTo = checkBindTo(value)
+    this.#version++
+  }
+
+  /** Whether the TLS handshake verifies the server certificate chain. @defaultValue `true` */
+  get verifyCert(): boolean {
+    return this.#verifyCert
+  }
+  set verifyCert(value: boolean) {
+    this.#verifyCert = value
+    this.#version++
+  }
+
+  /** Whether the TLS handshake checks that the certificate matches the SNI. @defaultValue `true` */
+  get verifyHostname(): boolean {
+    return this.#verifyHostname
+  }
+  set verifyHostname(value: boolean) {
+    this.#verifyHostname = value
+    this.#version++
+  }
+
+  /**
+   * Another name the server certificate may match when it does not match the SNI.
+   * @defaultValue `undefined`
+   */
+  get alternativeCn(): string | undefined {
+    return this.#alternativeCn
+  }
+  set alternativeCn(value: string | undefined) {
+    this.#alternativeCn = value
+    this.#version++
+  }
+
+  /** Which HTTP versions to offer in ALPN. @defaultValue `'H1'` */
+  get alpn(): ALPN {
+    return this.#alpn
+  }
+  set alpn(value: ALPN) {
+    this.#alpn = checkAlpn(value)
+    this.#version++
+  }
+
+  /**
+   * The CA certificates that verify the server; `undefined` uses the connector's `caFile`,
+   * else Node's default roots. @defaultValue `undefined`
+   */
+  get ca(): TlsMaterial | undefined {
+    return this.#ca
+  }
+  set ca(value: TlsMaterial | undefined) {
+    this.#ca = value
+    this.#version++
+  }
+
+  /** The TLS key-exchange groups to offer, colon-separated (`'X25519:P-256'`). @defaultValue `undefined` */
+  get curves(): string | undefined {
+    return this.#curves
+  }
+  set curves(value: string | undefined) {
+    this.#curves = value
+    this.#version++
+  }
+
+  /** How many HTTP/2 streams one connection may carry (reserved for HTTP/2). @defaultValue `1` */
+  get maxH2Streams(): number {
+    return this.#maxH2Streams
+  }
+  set maxH2Streams(value: number) {
+    this.#maxH2Streams = checkCount('maxH2Streams', value) ?? 1
+    this.#version++
+  }
+}
+
+function checkMs(name: string, value: number | undefined): number | undefined {
+  if (value === undefined) return undefined
+  if (typeof value !== 'number' || !(value >= 0) || !Number.isFinite(value)) {
+    throw new RangeError(`${name} must be a finite number >= 0, got ${String(value)}`)
+  }
+  return value
+}
+
+function checkCount(name: string, value: number | undefined): number | undefined {
+  if (value === undefined) return undefined
+  if (!Number.isSafeInteger(value) || value < 1) {
+    throw new RangeError(`${name} must be an integer >= 1, got ${String(value)}`)
+  }
+  return value
+}
+
+function checkAlpn(value: ALPN): ALPN {
+  if (!ALPN_VALUES.has(value)) {
+    throw new TypeError(`alpn must be 'H1', 'H2' or 'H2H1', got ${String(value)}`)
+  }
+  return value
+}
+
+function checkKeepalive(value: TcpKeepalive | undefined): TcpKeepalive | undefined {
+  if (value === undefined) return undefined
+  checkMs('tcpKeepalive.idleMs', value.idleMs)
+  checkMs('tcpKeepalive.intervalMs', value.intervalMs)
+  if (value.count !== undefined) checkCount('tcpKeepalive.count', value.count)
+  return value
+}
+
+function checkBindTo(value: BindTo | undefined): BindTo | undefined {
+  if (value === undefined) return undefined
+  const port = value.port ?? 0
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new RangeError(`bindTo.port must be an integer from 0 to 65535, got ${String(port)}`)
+  }
+  return Object.freeze({ address: value.address, port })
+}
