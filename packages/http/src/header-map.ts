@@ -1,0 +1,330 @@
+import { Buffer } from 'node:buffer'
+import { FIELD_VALUE_CHARS, isToken, isValidHeaderValue, TOKEN_CHARS } from './chars.ts'
+import { badChar, invalidHeader, quote } from './errors.ts'
+
+/**
+ * What {@link HeaderMap.insert} and {@link HeaderMap.append} accept as a value: a latin1 byte
+ * string, a number (converted with `String()`), or raw bytes (decoded as latin1).
+ */
+export type HeaderValueInput = string | number | Uint8Array
+
+/**
+ * An ordered, case-preserving, multi-valued list of HTTP header fields with case-insensitive
+ * lookup. Port of the header half of `pingora-http/src/lib.rs` (its `CaseMap` beside `HMap`).
+ *
+ * Names and values are JS strings holding bytes as latin1 (`'binary'`): char code `n` is byte
+ * `n`, so every byte, obs-text 0x80-0xFF included, round-trips with `Buffer.from(s, 'latin1')`
+ * and `buf.toString('latin1')`. To put UTF-8 text in a value, convert it first:
+ * `Buffer.from(text, 'utf8').toString('latin1')`, or pass the bytes.
+ *
+ * Storage is three parallel arrays, scanned linearly (a request has about 15 headers, where a
+ * scan beats hashing):
+ *
+ * ```
+ * index   0        1               2          3
+ * names   'Host'   'Content-Type'  'X-Id'     'x-id'      as given, written to the wire
+ * lower   'host'   'content-type'  'x-id'     'x-id'      lower-cased lazily, for lookups
+ * values  'a.com'  'text/html'     '1'        '2'
+ * ```
+ *
+ * `lower` is a prefix of the lower-cased `names`: appends (and {@link HeaderMap.fromRaw}) do not
+ * lower-case; the first lookup extends it. Writes through {@link HeaderMap.insert} and
+ * {@link HeaderMap.append} are validated and throw `PingoraError` `InvalidHTTPHeader` (source
+ * `internal`); {@link HeaderMap.fromRaw} trusts its caller.
+ *
+ * @example
+ * ```ts
+ * const headers = new HeaderMap()
+ * headers.append('Set-Cookie', 'a=1')
+ * headers.append('set-cookie', 'b=2')
+ * headers.getAll('SET-COOKIE') // ['a=1', 'b=2']
+ * ```
+ */
+export class HeaderMap implements Iterable<[string, string]> {
+  #names: string[]
+  #lower: string[]
+  #values: string[]
+
+  /**
+   * Creates a map, empty or with the given `[name, value]` pairs appended in order (validated).
+   * @param init - pairs to append
+   */
+  constructor(init?: Iterable<readonly [string, HeaderValueInput]>) {
+    this.#names = []
+    this.#lower = []
+    this.#values = []
+    if (init !== undefined) {
+      for (const [name, value] of init) this.append(name, value)
+    }
+  }
+
+  /**
+   * Creates a map over already-validated parallel arrays of names and values, without copying
+   * or checking them: the map takes ownership, so the caller must not touch them afterwards.
+   * For parsers that validated every byte while scanning.
+   * @param names - header names as received (latin1), case preserved
+   * @param values - the values, same length as `names`
+   */
+  static fromRaw(names: string[], values: string[]): HeaderMap {
+    if (names.length !== values.length) {
+      throw new TypeError(
+        `HeaderMap.fromRaw: names and values differ in length (${names.length} and ${values.length})`,
+      )
+    }
+    const map = new HeaderMap()
+    map.#names = names
+    map.#values = values
+    return map
+  }
+
+  /** The number of fields (each repeated name counts once per value). */
+  get size(): number {
+    return this.#names.length
+  }
+
+  /**
+   * The first value of `name` (case-insensitive), or `undefined` when absent.
+   * @param name - the header name
+   */
+  get(name: string): string | undefined {
+    const i = this.indexOf(name)
+    return i === -1 ? undefined : this.#values[i]
+  }
+
+  /**
+   * Every value of `name` (case-insensitive) in order; an empty array when absent.
+   * @param name - the header name
+   */
+  getAll(name: string): string[] {
+    const key = name.toLowerCase()
+    const lower = this.#lowered()
+    const out: string[] = []
+    for (let i = 0; i < lower.length; i++) {
+      if (lower[i] === key) out.push(this.#values[i] as string)
+    }
+    return out
+  }
+
+  /**
+   * Whether `name` (case-insensitive) is present.
+   * @param name - the header name
+   */
+  has(name: string): boolean {
+    return this.indexOf(name) !== -1
+  }
+
+  /**
+   * The index of the first field named `name` (case-insensitive), or `-1`.
+   * @param name - the header name
+   */
+  indexOf(name: string): number {
+    const key = name.toLowerCase()
+    const lower = this.#lowered()
+    for (let i = 0; i < lower.length; i++) {
+      if (lower[i] === key) return i
+    }
+    return -1
+  }
+
+  /**
+   * Sets `name` to the single value `value`: the first field of that name is overwritten in
+   * place (taking the new name's case), later ones are removed; appended when absent.
+   * @param name - the header name, an RFC 9110 token
+   * @param value - the value: no CR, LF, NUL or other CTL except HTAB
+   * @throws PingoraError `InvalidHTTPHeader` when the name or value is not allowed
+   */
+  insert(name: string, value: HeaderValueInput): void {
+    checkName(name)
+    const text = toValue(name, value)
+    const key = name.toLowerCase()
+    const names = this.#names
+    const lower = this.#lowered()
+    const values = this.#values
+    const length = names.length
+    let first = -1
+    let write = 0
+    for (let read = 0; read < length; read++) {
+      if (lower[read] === key) {
+        if (first !== -1) continue
+        first = read
+        names[write] = name
+        lower[write] = key
+        values[write] = text
+      } else if (write !== read) {
+        names[write] = names[read] as string
+        lower[write] = lower[read] as string
+        values[write] = values[read] as string
+      }
+      write++
+    }
+    if (first === -1) {
+      names.push(name)
+      lower.push(key)
+      values.push(text)
+    } else if (write !== length) {
+      names.length = write
+      lower.length = write
+      values.length = write
+    }
+  }
+
+  /**
+   * Adds a field at the end, after any others of the same name.
+   * @param name - the header name, an RFC 9110 token
+   * @param value - the value: no CR, LF, NUL or other CTL except HTAB
+   * @throws PingoraError `InvalidHTTPHeader` when the name or value is not allowed
+   */
+  append(name: string, value: HeaderValueInput): void {
+    checkName(name)
+    const text = toValue(name, value)
+    this.#names.push(name)
+    this.#values.push(text)
+  }
+
+  /**
+   * Removes every field named `name` (case-insensitive).
+   * @param name - the header name
+   * @returns the removed values in order, or `undefined` when there were none
+   */
+  remove(name: string): string[] | undefined {
+    const key = name.toLowerCase()
+    const names = this.#names
+    const lower = this.#lowered()
+    const values = this.#values
+    const length = names.length
+    let removed: string[] | undefined
+    let write = 0
+    for (let read = 0; read < length; read++) {
+      if (lower[read] === key) {
+        if (removed === undefined) removed = []
+        removed.push(values[read] as string)
+        continue
+      }
+      if (write !== read) {
+        names[write] = names[read] as string
+        lower[write] = lower[read] as string
+        values[write] = values[read] as string
+      }
+      write++
+    }
+    if (write !== length) {
+      names.length = write
+      lower.length = write
+      values.length = write
+    }
+    return removed
+  }
+
+  /** Removes every field. */
+  clear(): void {
+    this.#names.length = 0
+    this.#lower.length = 0
+    this.#values.length = 0
+  }
+
+  /** An independent copy: changing one map does not change the other. */
+  clone(): HeaderMap {
+    const copy = new HeaderMap()
+    copy.#names = this.#names.slice()
+    copy.#lower = this.#lower.slice()
+    copy.#values = this.#values.slice()
+    return copy
+  }
+
+  /**
+   * The name of field `i` as given (case preserved). `i` must be in `[0, size)`.
+   * @param i - the field index
+   */
+  nameAt(i: number): string {
+    return this.#names[i] as string
+  }
+
+  /**
+   * The lower-cased name of field `i`. `i` must be in `[0, size)`.
+   * @param i - the field index
+   */
+  lowerNameAt(i: number): string {
+    return this.#lowered()[i] as string
+  }
+
+  /**
+   * The value of field `i`. `i` must be in `[0, size)`.
+   * @param i - the field index
+   */
+  valueAt(i: number): string {
+    return this.#values[i] as string
+  }
+
+  /** Yields `[name, value]` for every field in order, names with their original case. */
+  *entries(): IterableIterator<[string, string]> {
+    const names = this.#names
+    const values = this.#values
+    for (let i = 0; i < names.length; i++) yield [names[i] as string, values[i] as string]
+  }
+
+  /** Same as {@link HeaderMap.entries}. */
+  [Symbol.iterator](): IterableIterator<[string, string]> {
+    return this.entries()
+  }
+
+  /**
+   * Calls `callback` for every field in order.
+   * @param callback - receives the value, the name with its original case, and this map
+   */
+  forEach(callback: (value: string, name: string, map: HeaderMap) => void): void {
+    const names = this.#names
+    const values = this.#values
+    for (let i = 0; i < names.length; i++) {
+      callback(values[i] as string, names[i] as string, this)
+    }
+  }
+
+  /**
+   * The fields as HTTP/1 wire text: `Name: value\r\n` for each, in order, with the original
+   * case, and no final empty line. A latin1 byte string.
+   */
+  toH1String(): string {
+    const names = this.#names
+    const values = this.#values
+    let out = ''
+    for (let i = 0; i < names.length; i++) out += `${names[i]}: ${values[i]}\r\n`
+    return out
+  }
+
+  /** The lower-cased names, extended to cover every field. */
+  #lowered(): string[] {
+    const lower = this.#lower
+    const names = this.#names
+    for (let i = lower.length; i < names.length; i++) {
+      lower.push((names[i] as string).toLowerCase())
+    }
+    return lower
+  }
+}
+
+function checkName(name: string): void {
+  if (typeof name !== 'string' || !isToken(name)) {
+    throw invalidHeader(
+      typeof name === 'string'
+        ? `invalid header name ${quote(name)}: ${badChar(name, TOKEN_CHARS)}`
+        : `invalid header name: a ${typeof name}, not a string`,
+    )
+  }
+}
+
+function toValue(name: string, value: HeaderValueInput): string {
+  let text: string
+  if (typeof value === 'string') text = value
+  else if (typeof value === 'number') text = String(value)
+  else if (value instanceof Uint8Array) {
+    text = Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('latin1')
+  } else {
+    throw invalidHeader(`invalid value for header ${quote(name)}: a ${typeof value}`)
+  }
+  if (!isValidHeaderValue(text)) {
+    throw invalidHeader(
+      `invalid value for header ${quote(name)}: ${badChar(text, FIELD_VALUE_CHARS)}`,
+    )
+  }
+  return text
+}
