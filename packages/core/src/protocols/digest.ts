@@ -1,0 +1,61 @@
+import type net from 'node:net'
+
+/** A socket address as seen at connection time. */
+export interface SocketAddress {
+  /** The IP address (`127.0.0.1`, `::1`) or the Unix socket path. */
+  readonly address: string
+  /** The TCP port; 0 for Unix sockets. */
+  readonly port: number
+  /** `'IPv4'`, `'IPv6'` or `'unix'`. */
+  readonly family: string
+}
+
+/** What the TLS layer learned during the handshake; filled by the TLS code when present. */
+export interface TlsDigest {
+  /** The negotiated protocol version, e.g. `'TLSv1.3'`. */
+  readonly version: string | undefined
+  /** The negotiated cipher name. */
+  readonly cipher: string | undefined
+  /** The server name the client asked for (SNI). */
+  readonly sni: string | undefined
+  /** The negotiated ALPN protocol, e.g. `'h2'` or `'http/1.1'`. */
+  readonly alpn: string | undefined
+  /** Anything the handshake-complete callback wants to carry per connection. */
+  readonly extension: unknown
+}
+
+/**
+ * Facts about one connection: when it was established, its socket addresses and, for TLS
+ * connections, the handshake results. Port of `pingora-core/src/protocols/digest.rs`.
+ */
+export class Digest {
+  /** When the connection was established (ms since the epoch). */
+  readonly establishedAt: number
+  /** The local address of the socket, when known. */
+  readonly localAddr: SocketAddress | undefined
+  /** The peer address of the socket, when known. */
+  readonly peerAddr: SocketAddress | undefined
+  /** The TLS handshake digest; `undefined` for plain TCP. Set by the TLS code. */
+  tls: TlsDigest | undefined
+
+  /**
+   * Captures the addresses of a connected socket (they are unavailable once it closes).
+   * @param socket - the connected socket
+   * @param establishedAt - when it connected (ms since the epoch) @defaultValue `Date.now()`
+   */
+  constructor(socket: net.Socket, establishedAt: number = Date.now()) {
+    this.establishedAt = establishedAt
+    this.localAddr = addressOf(socket.localAddress, socket.localPort, socket.localFamily)
+    this.peerAddr = addressOf(socket.remoteAddress, socket.remotePort, socket.remoteFamily)
+    this.tls = undefined
+  }
+}
+
+function addressOf(
+  address: string | undefined,
+  port: number | undefined,
+  family: string | undefined,
+): SocketAddress | undefined {
+  if (address === undefined) return undefined
+  return { address, port: port ?? 0, family: family ?? 'unix' }
+}

@@ -1,0 +1,134 @@
+import type { RequestHeader, ResponseHeader } from '@pingora-ts/http'
+import type { Digest, SocketAddress } from '../digest.ts'
+import type { Stream } from '../l4/stream.ts'
+
+/**
+ * The protocol-neutral downstream (client-facing) HTTP session: read one request, write one
+ * response. Implemented by {@link Http1ServerSession} (HTTP/2 later). Port of the `ServerSession`
+ * enum in `pingora-core/src/protocols/http/server.rs`.
+ *
+ * Failures reject with `PingoraError` whose `source` is `'downstream'` for client faults
+ * (`InvalidHTTPHeader`, `ReadError`, `ReadTimedout`, `ConnectionClosed`, `WriteError`...).
+ */
+export interface ServerSession {
+  /**
+   * Reads the request header. Resolves `true` when a header was read, `false` when the
+   * client closed (or the idle/keep-alive timeout or a shutdown hit) before sending any byte.
+   * A malformed request is answered with the RFC status, the connection closed and the promise
+   * rejected with `InvalidHTTPHeader` (the error's `status` is the status sent).
+   */
+  readRequest(): Promise<boolean>
+  /** The request header read by {@link ServerSession.readRequest}; mutable. */
+  readonly requestHeader: RequestHeader
+  /**
+   * The first value of a request header (case-insensitive), or `undefined`.
+   * @param name - the header name
+   */
+  getHeader(name: string): string | undefined
+  /** Reads the next piece of the request body; `undefined` at its end. */
+  readRequestBody(): Promise<Buffer | undefined>
+  /** Reads and discards the rest of the request body. */
+  drainRequestBody(): Promise<void>
+  /** Whether the whole request body has been read. */
+  isBodyDone(): boolean
+  /** Whether the request has no body at all. */
+  isBodyEmpty(): boolean
+  /**
+   * Writes the response header (a 1xx may precede the final one).
+   * @param response - the header; its `Connection` and `Date` may be set by the session
+   * @param endOfStream - `true` when no body follows
+   */
+  writeResponseHeader(response: ResponseHeader, endOfStream?: boolean): Promise<void>
+  /**
+   * Writes a piece of the response body.
+   * @param data - the bytes, or `undefined` for none
+   * @param endOfStream - `true` on the last piece: the body is finished
+   */
+  writeResponseBody(data: Uint8Array | undefined, endOfStream: boolean): Promise<void>
+  /** Writes response trailers where the protocol supports them (a no-op on HTTP/1). */
+  writeResponseTrailers(): Promise<void>
+  /** Finishes the response body (the last chunk for chunked encoding). */
+  finishBody(): Promise<void>
+  /**
+   * Finishes the exchange: completes the response, drains the request body (bounded), and
+   * returns the connection's {@link Stream} when it may serve another request, else closes it
+   * and resolves `undefined`.
+   */
+  finish(): Promise<Stream | undefined>
+  /** Sends `100 Continue` unless a response was already written. */
+  writeContinueResponse(): Promise<void>
+  /**
+   * Sends a complete error response with an empty body (see `generateErrorResponse`).
+   * @param status - the status code
+   */
+  respondError(status: number): Promise<void>
+  /**
+   * Sends a complete response with a small body in one write.
+   * @param response - the header
+   * @param body - the body, or `undefined` for none
+   */
+  writeErrorResponse(response: ResponseHeader, body: Uint8Array | undefined): Promise<void>
+  /**
+   * Sets the keep-alive timeout: `undefined` disables reuse, `0` means no idle timeout.
+   * Ignored (stays off) when the client asked to close.
+   * @param seconds - idle time allowed between requests
+   */
+  setKeepalive(seconds: number | undefined): void
+  /** The keep-alive timeout in seconds (`0` = no timeout), or `undefined` when reuse is off. */
+  getKeepalive(): number | undefined
+  /**
+   * Limits how many more requests this connection may serve after this one.
+   * @param remaining - the count, `undefined` for no limit
+   */
+  setKeepaliveReusesRemaining(remaining: number | undefined): void
+  /**
+   * Sets the read timeout for header and body reads.
+   * @param ms - the timeout, `undefined` for none
+   */
+  setReadTimeout(ms: number | undefined): void
+  /**
+   * Sets the write timeout.
+   * @param ms - the timeout, `undefined` for none
+   */
+  setWriteTimeout(ms: number | undefined): void
+  /**
+   * Sets how long {@link ServerSession.finish} may spend draining an unread request body.
+   * @param ms - the timeout, `undefined` for the default
+   */
+  setTotalDrainTimeout(ms: number | undefined): void
+  /** Whether the request asks for a protocol upgrade (`Upgrade` header on HTTP/1.1). */
+  isUpgradeRequest(): boolean
+  /** Whether a `101` was sent for an upgrade request: the connection is now a raw byte stream. */
+  wasUpgraded(): boolean
+  /** Response body bytes sent (application bytes, not wire bytes). */
+  readonly bodyBytesSent: number
+  /** Request body bytes read (application bytes, not wire bytes). */
+  readonly bodyBytesRead: number
+  /** The client's address. */
+  readonly clientAddr: SocketAddress | undefined
+  /** The local address the client connected to. */
+  readonly serverAddr: SocketAddress | undefined
+  /** Connection facts (addresses, timing, TLS). */
+  readonly digest: Digest
+  /** A one-line summary of the request for logs: `GET /path, Host: example.com`. */
+  requestSummary(): string
+  /** The final (or latest 1xx) response header written, if any. */
+  readonly responseWritten: ResponseHeader | undefined
+  /** Closes the connection now. */
+  shutdown(): void
+  /** Whether this is an HTTP/2 session. */
+  isHttp2(): boolean
+  /** Starts keeping the first 64 KiB of the request body for a retry. */
+  enableRetryBuffering(): void
+  /** The buffered start of the request body, when retry buffering is on and not truncated. */
+  getRetryBuffer(): Buffer | undefined
+  /** Whether the request body outgrew the retry buffer. */
+  retryBufferTruncated(): boolean
+  /**
+   * Reads the request body; once it is done (or none is expected) waits instead until the
+   * client goes away and then rejects with `ConnectionClosed`. Lets a proxy notice a client
+   * that disconnects while waiting for the upstream.
+   * @param noBodyExpected - treat the body as done
+   */
+  readBodyOrIdle(noBodyExpected: boolean): Promise<Buffer | undefined>
+}

@@ -1,0 +1,500 @@
+import { PingoraError } from '@pingora-ts/error'
+import { HeaderMap, type RequestHeader, ResponseHeader } from '@pingora-ts/http'
+import type { Digest } from '../digest.ts'
+import type { ClientSession } from '../http/client-session.ts'
+import type { Stream } from '../l4/stream.ts'
+import { BodyReader, BodyWriter } from './body.ts'
+import {
+  DEFAULT_MAX_HEADER_BYTES,
+  DEFAULT_MAX_HEADERS,
+  DEFAULT_MAX_REQUEST_LINE_BYTES,
+  findHeadEnd,
+  type HeadLimits,
+  hasToken,
+  lastToken,
+  nameIs,
+  ParsedResponseHead,
+  parseContentLength,
+  parseResponseHead,
+} from './parse.ts'
+
+/** Options for {@link Http1ClientSession}. */
+export interface Http1ClientOptions {
+  /** Whether the connection came from a pool (errors before any response byte become retryable). */
+  reused?: boolean | undefined
+  /** Read timeout for the response header and body; `0` or absent for none. */
+  readTimeoutMs?: number | undefined
+  /** Write timeout while the socket buffer is full; `0` or absent for none. */
+  writeTimeoutMs?: number | undefined
+  /** Largest response head. @defaultValue 1 MiB */
+  maxHeaderBytes?: number | undefined
+  /** Most response header fields. @defaultValue 256 */
+  maxHeaders?: number | undefined
+  /**
+   * Treat a response with an invalid `Content-Length` as close-delimited instead of rejecting it
+   * (Pingora's `allow_h1_response_invalid_content_length`). @defaultValue `false`
+   */
+  allowInvalidContentLength?: boolean | undefined
+}
+
+function checkMs(name: string, value: number | undefined): number {
+  if (value === undefined) return 0
+  if (typeof value !== 'number' || Number.isNaN(value) || value < 0) {
+    throw new RangeError(`${name} must be a non-negative number of milliseconds, got ${value}`)
+  }
+  return value
+}
+
+function checkCount(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback
+  if (!Number.isInteger(value) || value < 1) {
+    throw new RangeError(`${name} must be a positive integer, got ${value}`)
+  }
+  return value
+}
+
+/**
+ * The client side of one HTTP/1.x exchange on a {@link Stream}: writes a request with its
+ * framing, reads the response (1xx included), and decides whether the connection may go back
+ * to a pool. Port of `pingora-core/src/protocols/http/v1/client.rs`.
+ *
+ * ```ts
+ * const session = new Http1ClientSession(stream, { reused: false, readTimeoutMs: 5_000 })
+ * await session.writeRequestHeader(request)
+ * await session.finishBody()
+ * let response = await session.readResponseHeader()
+ * while (response.status < 200 && response.status !== 101) response = await session.readResponseHeader()
+ * for (let chunk; (chunk = await session.readResponseBody()) !== undefined; ) use(chunk)
+ * const reusable = session.reuse() // Stream | undefined
+ * ```
+ */
+export class Http1ClientSession implements ClientSession {
+  /** The connection. */
+  readonly stream: Stream
+  /** Whether the connection came from a pool. */
+  readonly reused: boolean
+  #readTimeoutMs: number
+  #writeTimeoutMs: number
+  #limits: HeadLimits
+  #allowInvalidContentLength: boolean
+  #request: RequestHeader | undefined
+  #response: ResponseHeader | undefined
+  #parsed: ParsedResponseHead
+  #writer: BodyWriter
+  #reader: BodyReader
+  #requestKeepalive: boolean
+  #keepalive: boolean
+  #finalRead: boolean
+  #upgraded: boolean
+  #failed: boolean
+  #bytesReceived: number
+  #done: boolean
+
+  /**
+   * Creates a session on a connected stream (fresh or reused from a pool).
+   * @param stream - the connection; its error source becomes `'upstream'`
+   * @param options - reuse flag, timeouts and limits
+   * @throws RangeError when an option is out of range
+   */
+  constructor(stream: Stream, options?: Http1ClientOptions) {
+    stream.errorSource = 'upstream'
+    this.stream = stream
+    this.reused = options?.reused ?? false
+    this.#readTimeoutMs = checkMs('readTimeoutMs', options?.readTimeoutMs)
+    this.#writeTimeoutMs = checkMs('writeTimeoutMs', options?.writeTimeoutMs)
+    this.#limits = {
+      maxRequestLineBytes: DEFAULT_MAX_REQUEST_LINE_BYTES,
+      maxHeaderBytes: checkCount(
+        'maxHeaderBytes',
+        options?.maxHeaderBytes,
+        DEFAULT_MAX_HEADER_BYTES,
+      ),
+      maxHeaders: checkCount('maxHeaders', options?.maxHeaders, DEFAULT_MAX_HEADERS),
+    }
+    this.#allowInvalidContentLength = options?.allowInvalidContentLength ?? false
+    this.#request = undefined
+    this.#response = undefined
+    this.#parsed = new ParsedResponseHead()
+    this.#writer = new BodyWriter('upstream')
+    this.#reader = new BodyReader('upstream')
+    this.#requestKeepalive = true
+    this.#keepalive = false
+    this.#finalRead = false
+    this.#upgraded = false
+    this.#failed = false
+    this.#bytesReceived = 0
+    this.#done = false
+  }
+
+  /** Connection facts. */
+  get digest(): Digest {
+    return this.stream.digest
+  }
+
+  /** The latest response header read. */
+  get responseHeader(): ResponseHeader | undefined {
+    return this.#response
+  }
+
+  /** The request header written. */
+  get requestHeader(): RequestHeader | undefined {
+    return this.#request
+  }
+
+  /**
+   * Sets the read timeout.
+   * @param ms - the timeout; `undefined` or `0` for none
+   */
+  setReadTimeout(ms: number | undefined): void {
+    this.#readTimeoutMs = checkMs('readTimeoutMs', ms)
+  }
+
+  /**
+   * Sets the write timeout.
+   * @param ms - the timeout; `undefined` or `0` for none
+   */
+  setWriteTimeout(ms: number | undefined): void {
+    this.#writeTimeoutMs = checkMs('writeTimeoutMs', ms)
+  }
+
+  #fail(error: unknown): PingoraError {
+    this.#failed = true
+    const wrapped = PingoraError.is(error)
+      ? error
+      : new PingoraError('UnknownError', { source: 'upstream', cause: error })
+    if (wrapped.source === 'unset') wrapped.setSource('upstream')
+    return wrapped
+  }
+
+  /** Marks an I/O failure before any response byte on a reused connection as retryable. */
+  #retryable(error: PingoraError): PingoraError {
+    if (
+      this.reused &&
+      this.#bytesReceived === 0 &&
+      (error.type === 'ReadError' ||
+        error.type === 'WriteError' ||
+        error.type === 'ConnectionClosed')
+    ) {
+      error.setRetry('reused-only')
+    }
+    return error
+  }
+
+  /**
+   * Writes the request header (case and order as given). Its `Content-Length` or
+   * `Transfer-Encoding: chunked` decides how {@link Http1ClientSession.writeBody} frames the
+   * body; without either the request has no body.
+   * @param request - the request header
+   * @throws PingoraError `WriteError`/`WriteTimedout` (source `upstream`; retry `'reused-only'`
+   *   on a reused connection)
+   */
+  async writeRequestHeader(request: RequestHeader): Promise<void> {
+    this.#request = request
+    const headers = request.headers
+    const te = headers.get('transfer-encoding')
+    const writer = this.#writer
+    if (te !== undefined && lastToken(te).toLowerCase() === 'chunked') {
+      writer.init('chunked')
+    } else {
+      const cl = headers.get('content-length')
+      const length = cl === undefined ? 0 : parseContentLength(cl)
+      if (length === -1) {
+        throw new PingoraError('InvalidHTTPHeader', {
+          source: 'internal',
+          context: 'invalid Content-Length in request',
+        })
+      }
+      writer.init(length > 0 ? 'length' : 'none', length)
+      if (length === 0) writer.finish()
+    }
+    const connection = headers.get('connection')
+    this.#requestKeepalive =
+      request.version === 'HTTP/1.0'
+        ? connection !== undefined && hasToken(connection, 'keep-alive')
+        : connection === undefined || !hasToken(connection, 'close')
+    const stream = this.stream
+    try {
+      stream.corkForTick()
+      if (!stream.write(request.toH1String())) await stream.drain(this.#writeTimeoutMs)
+    } catch (error) {
+      throw this.#retryable(this.#fail(error))
+    }
+  }
+
+  /**
+   * Writes a piece of the request body with the request's framing (raw after a 101).
+   * @param data - the bytes
+   * @throws PingoraError `H1Error` (source `internal`) beyond the Content-Length; `WriteError`,
+   *   `WriteTimedout` (source `upstream`)
+   */
+  async writeBody(data: Uint8Array): Promise<void> {
+    const writer = this.#writer
+    if (data.length === 0) return
+    if (writer.finished && !this.#upgraded) {
+      throw new PingoraError('H1Error', {
+        source: 'internal',
+        context: 'request body already finished',
+      })
+    }
+    try {
+      if (!writer.write(this.stream, data, undefined)) await this.stream.drain(this.#writeTimeoutMs)
+    } catch (error) {
+      if (PingoraError.is(error) && error.source === 'internal') throw error
+      throw this.#retryable(this.#fail(error))
+    }
+  }
+
+  /**
+   * Finishes the request body: writes the last chunk for chunked requests.
+   * @throws PingoraError `WriteError` (source `upstream`)
+   */
+  async finishBody(): Promise<void> {
+    const end = this.#writer.finish()
+    if (end === '') return
+    try {
+      if (!this.stream.write(end)) await this.stream.drain(this.#writeTimeoutMs)
+    } catch (error) {
+      throw this.#retryable(this.#fail(error))
+    }
+  }
+
+  /**
+   * Reads the next response header: a 1xx (the caller reads again unless it is a 101) or the
+   * final response, whose framing is then set for {@link Http1ClientSession.readResponseBody}.
+   * @throws PingoraError (source `upstream`) `InvalidHTTPHeader` for a malformed head or an
+   *   invalid `Content-Length`; `ConnectionClosed`, `ReadError` (retry `'reused-only'` on a
+   *   reused connection before any byte) or `ReadTimedout`
+   */
+  async readResponseHeader(): Promise<ResponseHeader> {
+    if (this.#finalRead) {
+      throw new PingoraError('H1Error', {
+        source: 'internal',
+        context: 'response header already read',
+      })
+    }
+    const stream = this.stream
+    const limits = this.#limits
+    let head: Buffer | undefined
+    let searched = 0
+    let end = -1
+    for (;;) {
+      let next: Buffer | undefined
+      try {
+        next =
+          stream.tryRead() ?? (await stream.read(this.#readTimeoutMs, 'reading response header'))
+      } catch (error) {
+        throw this.#retryable(this.#fail(error))
+      }
+      if (next === undefined) {
+        throw this.#retryable(
+          this.#fail(
+            new PingoraError('ConnectionClosed', {
+              source: 'upstream',
+              context: `while reading response header, ${head?.length ?? 0} bytes already read`,
+            }),
+          ),
+        )
+      }
+      this.#bytesReceived += next.length
+      head = head === undefined ? next : Buffer.concat([head, next])
+      end = findHeadEnd(head, searched)
+      if (end !== -1) break
+      searched = head.length
+      if (head.length > limits.maxHeaderBytes) {
+        throw this.#fail(
+          new PingoraError('InvalidHTTPHeader', {
+            source: 'upstream',
+            context: 'response header too large',
+          }),
+        )
+      }
+    }
+    if (end > limits.maxHeaderBytes) {
+      throw this.#fail(
+        new PingoraError('InvalidHTTPHeader', {
+          source: 'upstream',
+          context: 'response header too large',
+        }),
+      )
+    }
+    if (end < head.length) stream.unread(head.subarray(end))
+    const parsed = this.#parsed
+    if (parseResponseHead(head, 0, end, limits, parsed) !== 0) {
+      throw this.#fail(
+        new PingoraError('InvalidHTTPHeader', {
+          source: 'upstream',
+          context: `invalid response header: ${parsed.error}`,
+        }),
+      )
+    }
+    const response = ResponseHeader.fromRaw(
+      parsed.status,
+      parsed.reason,
+      parsed.version,
+      HeaderMap.fromRaw(parsed.names, parsed.values),
+    )
+    this.#response = response
+    this.#applyFraming(response, parsed)
+    return response
+  }
+
+  #applyFraming(response: ResponseHeader, parsed: ParsedResponseHead): void {
+    const status = response.status
+    const reader = this.#reader
+    if (status >= 100 && status < 200 && status !== 101) {
+      // Informational: not the final response; another header follows.
+      return
+    }
+    this.#finalRead = true
+    const names = parsed.names
+    const values = parsed.values
+    let te: string | undefined
+    let clCount = 0
+    let cl = -1
+    let clInvalid = false
+    let connectionClose = false
+    let connectionKeepalive = false
+    for (let i = 0; i < names.length; i++) {
+      const name = names[i] as string
+      if (name.length === 17 && nameIs(name, 'transfer-encoding')) {
+        te = te === undefined ? (values[i] as string) : `${te},${values[i] as string}`
+      } else if (name.length === 14 && nameIs(name, 'content-length')) {
+        const length = parseContentLength(values[i] as string)
+        if (length === -1 || (cl !== -1 && length !== cl)) clInvalid = true
+        cl = length
+        clCount++
+      } else if (name.length === 10 && nameIs(name, 'connection')) {
+        const value = values[i] as string
+        if (hasToken(value, 'close')) connectionClose = true
+        if (hasToken(value, 'keep-alive')) connectionKeepalive = true
+      }
+    }
+    const version = parsed.version
+    this.#keepalive =
+      this.#requestKeepalive && !connectionClose && (version === 'HTTP/1.1' || connectionKeepalive)
+    if (status === 101) {
+      if (this.#request?.headers.has('upgrade')) {
+        this.#upgraded = true
+        this.#keepalive = false
+        reader.initClose()
+        this.#writer.init('close')
+        return
+      }
+      throw this.#fail(
+        new PingoraError('InvalidHTTPHeader', {
+          source: 'upstream',
+          context: '101 response to a request without Upgrade',
+        }),
+      )
+    }
+    const method = this.#request?.method
+    if (method === 'HEAD' || status === 204 || status === 304) {
+      reader.initNone()
+      return
+    }
+    if (te !== undefined) {
+      // RFC 9112 §6.3: TE overrides CL (which is dropped); TE on HTTP/1.0 is faulty framing.
+      if (clCount > 0) response.removeHeader('content-length')
+      if (version === 'HTTP/1.0') this.#keepalive = false
+      if (lastToken(te).toLowerCase() === 'chunked') {
+        reader.initChunked()
+      } else {
+        this.#keepalive = false
+        reader.initClose()
+      }
+      return
+    }
+    if (clCount > 0) {
+      if (clInvalid) {
+        if (!this.#allowInvalidContentLength) {
+          throw this.#fail(
+            new PingoraError('InvalidHTTPHeader', {
+              source: 'upstream',
+              context: 'invalid Content-Length in response',
+            }),
+          )
+        }
+        this.#keepalive = false
+        reader.initClose()
+        return
+      }
+      reader.initLength(cl)
+      return
+    }
+    this.#keepalive = false
+    reader.initClose()
+  }
+
+  /**
+   * Reads the next piece of the response body (raw bytes after a 101); `undefined` at its end.
+   * @throws PingoraError (source `upstream`) `ConnectionClosed` when the body is cut short,
+   *   `H1Error` for invalid chunked encoding, `ReadError`, `ReadTimedout`
+   */
+  async readResponseBody(): Promise<Buffer | undefined> {
+    if (!this.#finalRead) {
+      throw new PingoraError('H1Error', { source: 'internal', context: 'response header not read' })
+    }
+    const reader = this.#reader
+    if (reader.done) return undefined
+    try {
+      return await reader.read(this.stream, this.#readTimeoutMs)
+    } catch (error) {
+      throw this.#fail(error)
+    }
+  }
+
+  /** Whether the response is a 101 and the connection is now a raw byte stream. */
+  isUpgraded(): boolean {
+    return this.#upgraded
+  }
+
+  /** Whether the final response body has been read to its end. */
+  isBodyDone(): boolean {
+    return this.#finalRead && this.#reader.done
+  }
+
+  /** Whether the connection may be reused once the response body is read. */
+  get keepalive(): boolean {
+    return this.#keepalive
+  }
+
+  /**
+   * Hands the connection back for reuse when the exchange ended cleanly: final response read
+   * to its end through its framing, request body fully sent, keep-alive agreed by both sides,
+   * no upgrade, and no unexpected bytes after the response. Otherwise closes the connection.
+   * @returns the stream, or `undefined` when it was closed
+   */
+  reuse(): Stream | undefined {
+    const stream = this.stream
+    if (this.#done) return undefined
+    this.#done = true
+    if (
+      this.#failed ||
+      !this.#finalRead ||
+      !this.#keepalive ||
+      this.#upgraded ||
+      !this.#reader.done ||
+      !this.#reader.complete ||
+      !this.#writer.complete ||
+      stream.bufferedLength !== 0 ||
+      stream.peerEnded ||
+      stream.closed
+    ) {
+      stream.close()
+      return undefined
+    }
+    stream.reuseCount++
+    return stream
+  }
+
+  /** Closes the connection now. */
+  shutdown(): void {
+    this.#done = true
+    this.stream.destroy()
+  }
+
+  /** Always `false`. */
+  isHttp2(): boolean {
+    return false
+  }
+}

@@ -1,0 +1,982 @@
+import { PingoraError } from '@pingora-ts/error'
+import { HeaderMap, RequestHeader, ResponseHeader } from '@pingora-ts/http'
+import type { Digest, SocketAddress } from '../digest.ts'
+import { getCachedDate } from '../http/date.ts'
+import { generateErrorResponse } from '../http/error-resp.ts'
+import type { ServerSession } from '../http/server-session.ts'
+import type { Stream } from '../l4/stream.ts'
+import { BodyReader, BodyWriter } from './body.ts'
+import {
+  DEFAULT_MAX_HEADER_BYTES,
+  DEFAULT_MAX_HEADERS,
+  DEFAULT_MAX_REQUEST_LINE_BYTES,
+  findHeadEnd,
+  type HeadLimits,
+  hasBareLf,
+  hasToken,
+  lastToken,
+  nameIs,
+  ParsedRequestHead,
+  parseContentLength,
+  parseRequestHead,
+  skipLeadingCrlf,
+} from './parse.ts'
+
+/** Default read timeout for request header and body reads. */
+export const DEFAULT_READ_TIMEOUT_MS = 60_000
+/** Default idle time allowed between requests on a keep-alive connection. */
+export const DEFAULT_KEEPALIVE_TIMEOUT_MS = 60_000
+/** Default time {@link Http1ServerSession.finish} may spend draining an unread request body. */
+export const DEFAULT_TOTAL_DRAIN_TIMEOUT_MS = 10_000
+/** Default number of unread request body bytes drained before a connection is reused. */
+export const DEFAULT_MAX_DRAIN_BYTES = 1024 * 1024
+/** How much of the request body is kept for retries (Pingora's `BODY_BUF_LIMIT`). */
+export const RETRY_BUFFER_LIMIT = 64 * 1024
+
+/** Options for {@link Http1ServerSession}. */
+export interface Http1ServerOptions {
+  /**
+   * When it aborts while the session waits for the first byte of a request,
+   * {@link Http1ServerSession.readRequest} resolves `false` and the connection is closed.
+   */
+  shutdownSignal?: AbortSignal | undefined
+  /** Longest request line; longer answers 414. @defaultValue 8 KiB */
+  maxRequestLineBytes?: number | undefined
+  /** Largest request head; larger answers 431. @defaultValue 1 MiB */
+  maxHeaderBytes?: number | undefined
+  /** Most header fields; more answers 431. @defaultValue 256 */
+  maxHeaders?: number | undefined
+  /** Read timeout for header and body reads; `0` disables. @defaultValue 60 000 */
+  readTimeoutMs?: number | undefined
+  /** Write timeout while the socket buffer is full; `0` disables. @defaultValue none */
+  writeTimeoutMs?: number | undefined
+  /**
+   * Idle time allowed between requests on a keep-alive connection (`0` = unlimited); the
+   * response's keep-alive timeout unless {@link Http1ServerSession.setKeepalive} changes it.
+   * @defaultValue 60 000
+   */
+  keepaliveTimeoutMs?: number | undefined
+  /** Most requests served on one connection. @defaultValue unlimited */
+  keepaliveRequestLimit?: number | undefined
+  /** Time allowed to drain an unread request body before reuse. @defaultValue 10 000 */
+  totalDrainTimeoutMs?: number | undefined
+  /** Unread request body bytes drained before reuse; more closes instead. @defaultValue 1 MiB */
+  maxDrainBytes?: number | undefined
+  /**
+   * Whether to close (rather than drain and reuse) when the response is written before the
+   * request body was read to its end. @defaultValue `true`
+   */
+  closeOnResponseBeforeDownstreamFinish?: boolean | undefined
+}
+
+const CONTINUE_RESPONSE = 'HTTP/1.1 100 Continue\r\n\r\n'
+
+function checkCount(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback
+  if (!Number.isInteger(value) || value < 1) {
+    throw new RangeError(`${name} must be a positive integer, got ${value}`)
+  }
+  return value
+}
+
+function checkMs(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback
+  if (typeof value !== 'number' || Number.isNaN(value) || value < 0) {
+    throw new RangeError(`${name} must be a non-negative number of milliseconds, got ${value}`)
+  }
+  return value
+}
+
+function downstreamError(type: string, context: string, cause?: unknown): PingoraError {
+  return new PingoraError(type, { source: 'downstream', context, cause })
+}
+
+function internalError(context: string): PingoraError {
+  return new PingoraError('H1Error', { source: 'internal', context })
+}
+
+/** Whether a status is informational (1xx). */
+function isInformational(status: number): boolean {
+  return status >= 100 && status < 200
+}
+
+/**
+ * The server side of one HTTP/1.x exchange on a {@link Stream}: reads and validates one request
+ * (strict RFC 9112 parsing and framing), exposes its body, writes the response with the right
+ * framing and decides whether the connection may serve another request. Port of
+ * `pingora-core/src/protocols/http/v1/server.rs`.
+ *
+ * A keep-alive loop looks like:
+ * ```ts
+ * let stream: Stream | undefined = new Stream(socket)
+ * while (stream) {
+ *   const session = new Http1ServerSession(stream, options)
+ *   if (!(await session.readRequest())) break
+ *   await session.writeResponseHeader(response)
+ *   await session.writeResponseBody(body, true)
+ *   stream = await session.finish()
+ * }
+ * ```
+ */
+export class Http1ServerSession implements ServerSession {
+  /** The connection. */
+  readonly stream: Stream
+  #limits: HeadLimits
+  #shutdownSignal: AbortSignal | undefined
+  #readTimeoutMs: number
+  #writeTimeoutMs: number
+  #defaultKeepaliveMs: number
+  #totalDrainTimeoutMs: number
+  #maxDrainBytes: number
+  #closeOnEarlyResponse: boolean
+  #parsed: ParsedRequestHead
+  #request: RequestHeader | undefined
+  #keepaliveSeconds: number | undefined
+  #clientKeepalive: boolean
+  #reusesRemaining: number | undefined
+  #reader: BodyReader
+  #writer: BodyWriter
+  #responseWritten: ResponseHeader | undefined
+  #finalWritten: boolean
+  #upgradeRequest: boolean
+  #upgraded: boolean
+  #bodyBytesRead: number
+  #bodyFailed: boolean
+  #retryChunks: Buffer[] | undefined
+  #retryBytes: number
+  #retryTruncated: boolean
+  #finished: boolean
+
+  /**
+   * Creates a session on a connection (fresh or handed over by a previous session's
+   * {@link Http1ServerSession.finish}).
+   * @param stream - the connection
+   * @param options - limits and timeouts
+   * @throws RangeError when an option is out of range
+   */
+  constructor(stream: Stream, options?: Http1ServerOptions) {
+    this.stream = stream
+    this.#limits = {
+      maxRequestLineBytes: checkCount(
+        'maxRequestLineBytes',
+        options?.maxRequestLineBytes,
+        DEFAULT_MAX_REQUEST_LINE_BYTES,
+      ),
+      maxHeaderBytes: checkCount(
+        'maxHeaderBytes',
+        options?.maxHeaderBytes,
+        DEFAULT_MAX_HEADER_BYTES,
+      ),
+      maxHeaders: checkCount('maxHeaders', options?.maxHeaders, DEFAULT_MAX_HEADERS),
+    }
+    this.#shutdownSignal = options?.shutdownSignal
+    this.#readTimeoutMs = checkMs('readTimeoutMs', options?.readTimeoutMs, DEFAULT_READ_TIMEOUT_MS)
+    this.#writeTimeoutMs = checkMs('writeTimeoutMs', options?.writeTimeoutMs, 0)
+    this.#defaultKeepaliveMs = checkMs(
+      'keepaliveTimeoutMs',
+      options?.keepaliveTimeoutMs,
+      DEFAULT_KEEPALIVE_TIMEOUT_MS,
+    )
+    this.#totalDrainTimeoutMs = checkMs(
+      'totalDrainTimeoutMs',
+      options?.totalDrainTimeoutMs,
+      DEFAULT_TOTAL_DRAIN_TIMEOUT_MS,
+    )
+    this.#maxDrainBytes = checkMs('maxDrainBytes', options?.maxDrainBytes, DEFAULT_MAX_DRAIN_BYTES)
+    this.#closeOnEarlyResponse = options?.closeOnResponseBeforeDownstreamFinish ?? true
+    if (stream.reuseCount === 0 && options?.keepaliveRequestLimit !== undefined) {
+      const limit = checkCount('keepaliveRequestLimit', options.keepaliveRequestLimit, 1)
+      stream.keepaliveReusesRemaining = limit - 1
+    }
+    this.#parsed = new ParsedRequestHead()
+    this.#request = undefined
+    this.#keepaliveSeconds = undefined
+    this.#clientKeepalive = false
+    this.#reusesRemaining = stream.keepaliveReusesRemaining
+    this.#reader = new BodyReader('downstream')
+    this.#writer = new BodyWriter('downstream')
+    this.#responseWritten = undefined
+    this.#finalWritten = false
+    this.#upgradeRequest = false
+    this.#upgraded = false
+    this.#bodyBytesRead = 0
+    this.#bodyFailed = false
+    this.#retryChunks = undefined
+    this.#retryBytes = 0
+    this.#retryTruncated = false
+    this.#finished = false
+  }
+
+  /**
+   * Reads and validates the request header. Resolves `true` when a request was read; `false`
+   * when the client closed, the idle timeout elapsed or the shutdown signal aborted before any
+   * byte arrived (the connection is then closed). A malformed request is answered (400, 414,
+   * 431 or 505 with `Connection: close`), the connection closed and the promise rejected with
+   * an `InvalidHTTPHeader` error carrying that status.
+   * @throws PingoraError `InvalidHTTPHeader`, `ReadTimedout`, `ReadError` or `ConnectionClosed`
+   *   (source `downstream`)
+   */
+  async readRequest(): Promise<boolean> {
+    const stream = this.stream
+    let head = stream.tryRead()
+    if (head === undefined) {
+      head = await this.#readFirstBytes()
+      if (head === undefined) {
+        stream.close()
+        return false
+      }
+    }
+    const limits = this.#limits
+    let searched = 0
+    let start = 0
+    let end = -1
+    for (;;) {
+      if (start === searched) {
+        // RFC 9112 §2.2: empty lines before the request line are ignored.
+        start = skipLeadingCrlf(head)
+        if (start > 0 && start === head.length) {
+          head = undefined
+          searched = 0
+          start = 0
+        }
+      }
+      if (head !== undefined) {
+        end = findHeadEnd(head, Math.max(searched, start))
+        if (end !== -1) break
+        const status = this.#checkPartialHead(head, start, searched)
+        if (status !== 0) return this.#reject(status, this.#parsed.error)
+        searched = head.length
+      }
+      let next: Buffer | undefined
+      try {
+        next =
+          stream.tryRead() ?? (await stream.read(this.#readTimeoutMs, 'reading request header'))
+      } catch (error) {
+        stream.close()
+        throw error
+      }
+      if (next === undefined) {
+        stream.close()
+        throw downstreamError(
+          'ConnectionClosed',
+          `while reading request header, ${head?.length ?? 0} bytes already read`,
+        )
+      }
+      head = head === undefined ? next : Buffer.concat([head, next])
+    }
+    if (end - start > limits.maxHeaderBytes) {
+      return this.#reject(431, 'request header too large')
+    }
+    if (end < head.length) stream.unread(head.subarray(end))
+    const parsed = this.#parsed
+    const status = parseRequestHead(head, start, end, limits, parsed)
+    if (status !== 0) return this.#reject(status, parsed.error)
+    return this.#applyFraming(parsed)
+  }
+
+  async #readFirstBytes(): Promise<Buffer | undefined> {
+    const stream = this.stream
+    const signal = this.#shutdownSignal
+    if (signal?.aborted) return undefined
+    const idleMs =
+      stream.reuseCount > 0
+        ? (stream.keepaliveTimeoutMs ?? this.#defaultKeepaliveMs)
+        : this.#readTimeoutMs
+    signal?.addEventListener('abort', stream.cancelRead)
+    try {
+      const first = await stream.read(idleMs, 'waiting for a request')
+      if (signal?.aborted) return undefined
+      return first
+    } catch {
+      // Nothing was read yet: a timeout or a reset here is an ordinary end of the connection.
+      return undefined
+    } finally {
+      signal?.removeEventListener('abort', stream.cancelRead)
+    }
+  }
+
+  /** Checks an incomplete head against the limits; returns a status to reject with, or 0. */
+  #checkPartialHead(head: Buffer, start: number, searched: number): number {
+    const limits = this.#limits
+    const parsed = this.#parsed
+    if (hasBareLf(head, Math.max(searched, start))) {
+      parsed.error = 'bare LF in request header'
+      return 400
+    }
+    const lineEnd = head.indexOf(0x0a, start)
+    if (lineEnd === -1 && head.length - start > limits.maxRequestLineBytes) {
+      parsed.error = 'request line too long'
+      return 414
+    }
+    if (head.length - start > limits.maxHeaderBytes) {
+      parsed.error = 'request header too large'
+      return 431
+    }
+    return 0
+  }
+
+  /** Validates framing headers (RFC 9112 §6) and builds the request header. */
+  #applyFraming(parsed: ParsedRequestHead): boolean | Promise<boolean> {
+    const names = parsed.names
+    const values = parsed.values
+    const version = parsed.version
+    let contentLength = -1
+    let contentLengthIndex = -1
+    let contentLengthCount = 0
+    let transferEncoding: string | undefined
+    let hostIndex = -1
+    let hostCount = 0
+    let connectionClose = false
+    let connectionKeepalive = false
+    let upgrade = false
+    for (let i = 0; i < names.length; i++) {
+      const name = names[i] as string
+      switch (name.length) {
+        case 4:
+          if (nameIs(name, 'host')) {
+            hostCount++
+            hostIndex = i
+          }
+          break
+        case 7:
+          if (nameIs(name, 'upgrade')) upgrade = true
+          break
+        case 10:
+          if (nameIs(name, 'connection')) {
+            const value = values[i] as string
+            if (hasToken(value, 'close')) connectionClose = true
+            if (hasToken(value, 'keep-alive')) connectionKeepalive = true
+          }
+          break
+        case 14:
+          if (nameIs(name, 'content-length')) {
+            const length = parseContentLength(values[i] as string)
+            if (length === -1) return this.#reject(400, 'invalid Content-Length')
+            if (contentLength !== -1 && length !== contentLength) {
+              return this.#reject(400, 'conflicting Content-Length values')
+            }
+            contentLength = length
+            if (contentLengthIndex === -1) contentLengthIndex = i
+            contentLengthCount++
+          }
+          break
+        case 17:
+          if (nameIs(name, 'transfer-encoding')) {
+            const value = values[i] as string
+            transferEncoding =
+              transferEncoding === undefined ? value : `${transferEncoding},${value}`
+          }
+          break
+        default:
+          break
+      }
+    }
+    if (version === 'HTTP/1.1' && hostCount !== 1) {
+      return this.#reject(400, hostCount === 0 ? 'missing Host' : 'duplicate Host')
+    }
+    if (hostCount > 1) return this.#reject(400, 'duplicate Host')
+    if (hostIndex !== -1 && !isValidHost(values[hostIndex] as string)) {
+      return this.#reject(400, 'invalid Host')
+    }
+    const target = parsed.target
+    const method = parsed.method
+    const formStatus = checkTargetForm(method, target)
+    if (formStatus !== 0) return this.#reject(400, 'invalid request target form')
+    let chunked = false
+    if (transferEncoding !== undefined) {
+      // RFC 9112 §6.1: TE on HTTP/1.0 means faulty framing; a final coding other than chunked
+      // cannot be framed in a request.
+      if (version === 'HTTP/1.0') return this.#reject(400, 'Transfer-Encoding on HTTP/1.0')
+      if (lastToken(transferEncoding).toLowerCase() !== 'chunked') {
+        return this.#reject(400, 'final Transfer-Encoding is not chunked')
+      }
+      if (countChunked(transferEncoding) !== 1) {
+        return this.#reject(400, 'chunked applied more than once')
+      }
+      chunked = true
+    }
+    const headers = HeaderMap.fromRaw(names, values)
+    const request = RequestHeader.fromRaw(method, target, version, headers)
+    this.#request = request
+    if (chunked && contentLengthCount > 0) {
+      // RFC 9112 §6.1: TE overrides CL; the CL is removed and the connection closed after.
+      headers.remove('content-length')
+      connectionClose = true
+    } else if (
+      contentLengthCount > 1 ||
+      (contentLengthIndex !== -1 && hasComma(values[contentLengthIndex] as string))
+    ) {
+      // Identical duplicates are collapsed to one field so that they are not forwarded.
+      headers.insert(names[contentLengthIndex] as string, String(contentLength))
+    }
+    if (hostIndex !== -1 || version === 'HTTP/1.1') {
+      const authority = absoluteFormAuthority(target)
+      // RFC 9112 §3.2.2: with an absolute-form target the Host field is replaced by its authority.
+      if (authority !== undefined) {
+        if (!isValidHost(authority)) return this.#reject(400, 'invalid authority in target')
+        headers.insert(hostIndex === -1 ? 'Host' : (names[hostIndex] as string), authority)
+      }
+    }
+    this.#clientKeepalive = !connectionClose && (version === 'HTTP/1.1' || connectionKeepalive)
+    this.#keepaliveSeconds = this.#clientKeepalive ? this.#defaultKeepaliveMs / 1000 : undefined
+    this.#upgradeRequest = upgrade && version === 'HTTP/1.1'
+    if (chunked) this.#reader.initChunked()
+    else if (contentLength > 0) this.#reader.initLength(contentLength)
+    else this.#reader.initNone()
+    return true
+  }
+
+  /** Answers a malformed request, closes, and rejects with `InvalidHTTPHeader`. */
+  #reject(status: number, reason: string): Promise<boolean> {
+    const stream = this.stream
+    const response = generateErrorResponse(status)
+    response.insertHeader('Connection', 'close')
+    try {
+      stream.write(response.toH1String())
+    } catch {
+      // The client is gone; the error below still reports the bad request.
+    }
+    stream.close()
+    return Promise.reject(
+      new PingoraError(
+        { type: 'InvalidHTTPHeader', status },
+        { source: 'downstream', context: `invalid request: ${reason}` },
+      ),
+    )
+  }
+
+  /**
+   * The request header read by {@link Http1ServerSession.readRequest}.
+   * @throws PingoraError `InternalError` before a request was read
+   */
+  get requestHeader(): RequestHeader {
+    const request = this.#request
+    if (request === undefined) {
+      throw new PingoraError('InternalError', {
+        source: 'internal',
+        context: 'request header is not read yet',
+      })
+    }
+    return request
+  }
+
+  /**
+   * The first value of a request header, or `undefined`.
+   * @param name - the header name (case-insensitive)
+   */
+  getHeader(name: string): string | undefined {
+    return this.#request?.getHeader(name)
+  }
+
+  /**
+   * Reads the next piece of the request body (after a 101, raw bytes from the client);
+   * `undefined` at its end.
+   * @throws PingoraError `ReadTimedout`, `ReadError`, `ConnectionClosed` or `H1Error`
+   */
+  async readRequestBody(): Promise<Buffer | undefined> {
+    const reader = this.#reader
+    if (reader.done) return undefined
+    let data: Buffer | undefined
+    try {
+      data = await reader.read(this.stream, this.#readTimeoutMs)
+    } catch (error) {
+      this.#bodyFailed = true
+      this.#keepaliveSeconds = undefined
+      throw error
+    }
+    if (data !== undefined) {
+      this.#bodyBytesRead += data.length
+      if (this.#retryChunks !== undefined && !this.#retryTruncated) this.#bufferForRetry(data)
+    }
+    return data
+  }
+
+  #bufferForRetry(data: Buffer): void {
+    const chunks = this.#retryChunks as Buffer[]
+    if (this.#retryBytes + data.length > RETRY_BUFFER_LIMIT) {
+      this.#retryTruncated = true
+      chunks.length = 0
+      this.#retryBytes = 0
+      return
+    }
+    // Copy: the caller may reuse or mutate what it was given.
+    chunks.push(Buffer.from(data))
+    this.#retryBytes += data.length
+  }
+
+  /** Reads and discards the rest of the request body. */
+  async drainRequestBody(): Promise<void> {
+    while ((await this.readRequestBody()) !== undefined) {
+      // discard
+    }
+  }
+
+  /** Whether the whole request body has been read. */
+  isBodyDone(): boolean {
+    return this.#reader.done
+  }
+
+  /** Whether the request has no body (no Content-Length above 0, no chunked framing). */
+  isBodyEmpty(): boolean {
+    const reader = this.#reader
+    return (
+      reader.mode === 'none' ||
+      (reader.mode === 'length' && this.#bodyBytesRead === 0 && reader.done)
+    )
+  }
+
+  /**
+   * Writes a response header. A 1xx other than 101 is written as is and a final response may
+   * follow; the final header gets `Date` (when absent) and `Connection` (set to `keep-alive` or
+   * `close` per the session's decision); its framing (Content-Length, chunked, or close-delimited;
+   * none for HEAD, 204 and 304) decides how the body is written. Without framing headers an
+   * HTTP/1.1 body is sent chunked (and an empty one gets `Content-Length: 0`).
+   * The header object is modified.
+   * @param response - the header
+   * @param endOfStream - `true` when no body follows
+   * @throws PingoraError `H1Error` (source `internal`) when a final header was already written;
+   *   `WriteError` when the connection is gone
+   */
+  async writeResponseHeader(response: ResponseHeader, endOfStream = false): Promise<void> {
+    if (this.#finalWritten) throw internalError('response header already written')
+    const request = this.requestHeader
+    const status = response.status
+    const stream = this.stream
+    if (isInformational(status) && status !== 101) {
+      this.#responseWritten = response
+      stream.write(response.toH1String())
+      return
+    }
+    this.#finalWritten = true
+    this.#responseWritten = response
+    const writer = this.#writer
+    if (status === 101) {
+      if (!this.#upgradeRequest)
+        throw internalError('101 for a request that did not ask to upgrade')
+      this.#upgraded = true
+      this.#keepaliveSeconds = undefined
+      this.#reader.initClose()
+      writer.init('close')
+      stream.write(response.toH1String())
+      return
+    }
+    if (this.#closeOnEarlyResponse && !this.#reader.done) this.#keepaliveSeconds = undefined
+    const headers = response.headers
+    if (request.method === 'HEAD' || status === 204 || status === 304) {
+      writer.init('none')
+    } else {
+      const te = headers.get('transfer-encoding')
+      if (te !== undefined) {
+        headers.remove('content-length')
+        if (request.version === 'HTTP/1.0') {
+          // An HTTP/1.0 client does not know chunked: send the body raw and close.
+          headers.remove('transfer-encoding')
+          writer.init('close')
+        } else {
+          writer.init(lastToken(te).toLowerCase() === 'chunked' ? 'chunked' : 'close')
+        }
+      } else {
+        const cl = headers.getAll('content-length')
+        if (cl.length > 0) {
+          const length = cl.length === 1 ? parseContentLength(cl[0] as string) : -1
+          if (length === -1) {
+            throw new PingoraError('InvalidHTTPHeader', {
+              source: 'internal',
+              context: 'invalid Content-Length in response',
+            })
+          }
+          writer.init('length', length)
+        } else if (endOfStream) {
+          headers.insert('Content-Length', '0')
+          writer.init('length', 0)
+        } else if (request.version === 'HTTP/1.1') {
+          headers.insert('Transfer-Encoding', 'chunked')
+          writer.init('chunked')
+        } else {
+          writer.init('close')
+        }
+      }
+    }
+    if (writer.mode === 'close') this.#keepaliveSeconds = undefined
+    if (!headers.has('date')) headers.insert('Date', getCachedDate())
+    headers.insert('Connection', this.#willKeepalive() ? 'keep-alive' : 'close')
+    const head = response.toH1String()
+    if (endOfStream) {
+      stream.write(head + writer.finish())
+    } else {
+      stream.corkForTick()
+      stream.write(head)
+    }
+    if (stream.socket.writableNeedDrain) await stream.drain(this.#writeTimeoutMs)
+  }
+
+  /**
+   * Writes a piece of the response body with the response's framing (raw after a 101).
+   * @param data - the bytes, or `undefined`
+   * @param endOfStream - `true` on the last piece
+   * @throws PingoraError `H1Error` (source `internal`) when the body exceeds the Content-Length
+   *   or no header was written; `WriteError`, `WriteTimedout` (source `downstream`)
+   */
+  async writeResponseBody(data: Uint8Array | undefined, endOfStream: boolean): Promise<void> {
+    if (!this.#finalWritten) throw internalError('response body written before its header')
+    const writer = this.#writer
+    const stream = this.stream
+    if (writer.finished) {
+      if (data !== undefined && data.length > 0)
+        throw internalError('response body already finished')
+      return
+    }
+    let ok = true
+    if (data !== undefined && data.length > 0) {
+      if (endOfStream) stream.corkForTick()
+      ok = writer.write(stream, data, undefined)
+    }
+    if (endOfStream) {
+      const end = writer.finish()
+      if (end !== '') ok = stream.write(end)
+    }
+    if (!ok) await stream.drain(this.#writeTimeoutMs)
+  }
+
+  /** A no-op: response trailers are not written on HTTP/1 (as in Pingora). */
+  writeResponseTrailers(): Promise<void> {
+    return Promise.resolve()
+  }
+
+  /** Finishes the response body: writes the last chunk for chunked responses. */
+  async finishBody(): Promise<void> {
+    if (!this.#finalWritten) return
+    const end = this.#writer.finish()
+    if (end !== '' && this.stream.write(end) === false)
+      await this.stream.drain(this.#writeTimeoutMs)
+  }
+
+  /**
+   * Finishes the exchange. Completes the response body, then, when keep-alive applies and the
+   * response was complete, drains the unread request body (bounded by the total drain timeout
+   * and byte limit) and returns the stream for the next request. Otherwise closes the connection
+   * and resolves `undefined`. Never rejects.
+   */
+  async finish(): Promise<Stream | undefined> {
+    const stream = this.stream
+    if (this.#finished) return undefined
+    this.#finished = true
+    stream.releaseEndWaiters()
+    try {
+      if (this.#finalWritten && !this.#upgraded) await this.finishBody()
+      if (
+        this.#request === undefined ||
+        !this.#finalWritten ||
+        this.#upgraded ||
+        this.#bodyFailed ||
+        !this.#willKeepalive() ||
+        !this.#writer.complete ||
+        stream.closed
+      ) {
+        stream.close()
+        return undefined
+      }
+      if (!this.#reader.done && !(await this.#drainBounded())) {
+        stream.close()
+        return undefined
+      }
+      if (!this.#reader.complete) {
+        stream.close()
+        return undefined
+      }
+      if (stream.socket.writableNeedDrain) await stream.drain(this.#writeTimeoutMs)
+      stream.reuseCount++
+      stream.keepaliveTimeoutMs = (this.#keepaliveSeconds as number) * 1000
+      const remaining = this.#reusesRemaining
+      stream.keepaliveReusesRemaining = remaining === undefined ? undefined : remaining - 1
+      return stream
+    } catch {
+      stream.close()
+      return undefined
+    }
+  }
+
+  async #drainBounded(): Promise<boolean> {
+    const deadline = Date.now() + (this.#totalDrainTimeoutMs || Number.POSITIVE_INFINITY)
+    const reader = this.#reader
+    const limit = this.#maxDrainBytes
+    let drained = 0
+    while (!reader.done) {
+      const left = deadline - Date.now()
+      if (left <= 0) return false
+      const timeout = this.#readTimeoutMs > 0 ? Math.min(this.#readTimeoutMs, left) : left
+      const data = await reader.read(this.stream, Number.isFinite(timeout) ? Math.ceil(timeout) : 0)
+      if (data !== undefined) {
+        drained += data.length
+        this.#bodyBytesRead += data.length
+        if (drained > limit) return false
+      }
+    }
+    return true
+  }
+
+  #willKeepalive(): boolean {
+    return this.#keepaliveSeconds !== undefined && this.#reusesRemaining !== 0
+  }
+
+  /** Sends `100 Continue` unless a response header was already written. */
+  async writeContinueResponse(): Promise<void> {
+    if (this.#responseWritten !== undefined) return
+    this.#responseWritten = ResponseHeader.build(100)
+    this.stream.write(CONTINUE_RESPONSE)
+  }
+
+  /**
+   * Sends a complete bodiless error response built by `generateErrorResponse`.
+   * @param status - the status code
+   */
+  respondError(status: number): Promise<void> {
+    return this.writeErrorResponse(generateErrorResponse(status), undefined)
+  }
+
+  /**
+   * Sends a complete response with a small body in one write; sets `Content-Length`.
+   * @param response - the header
+   * @param body - the body, or `undefined`
+   */
+  async writeErrorResponse(response: ResponseHeader, body: Uint8Array | undefined): Promise<void> {
+    response.insertHeader('Content-Length', String(body?.length ?? 0))
+    if (body === undefined || body.length === 0) {
+      await this.writeResponseHeader(response, true)
+      return
+    }
+    await this.writeResponseHeader(response, false)
+    await this.writeResponseBody(body, true)
+  }
+
+  /**
+   * Sets the keep-alive timeout: `undefined` disables reuse, `0` allows it without an idle
+   * timeout. Stays off when the client asked to close.
+   * @param seconds - idle seconds allowed before the next request
+   */
+  setKeepalive(seconds: number | undefined): void {
+    if (
+      seconds !== undefined &&
+      (typeof seconds !== 'number' || Number.isNaN(seconds) || seconds < 0)
+    ) {
+      throw new RangeError(`keepalive must be a non-negative number of seconds, got ${seconds}`)
+    }
+    if (!this.#clientKeepalive && this.#request !== undefined) {
+      this.#keepaliveSeconds = undefined
+      return
+    }
+    this.#keepaliveSeconds = seconds
+  }
+
+  /** The keep-alive timeout in seconds (`0` = none), or `undefined` when reuse is off. */
+  getKeepalive(): number | undefined {
+    return this.#keepaliveSeconds
+  }
+
+  /**
+   * Limits how many more requests this connection may serve after this one.
+   * @param remaining - the count; `undefined` for no limit
+   */
+  setKeepaliveReusesRemaining(remaining: number | undefined): void {
+    this.#reusesRemaining = remaining
+  }
+
+  /**
+   * Sets the read timeout for header and body reads.
+   * @param ms - the timeout; `undefined` or `0` for none
+   */
+  setReadTimeout(ms: number | undefined): void {
+    this.#readTimeoutMs = checkMs('readTimeoutMs', ms, 0)
+  }
+
+  /**
+   * Sets the write timeout.
+   * @param ms - the timeout; `undefined` or `0` for none
+   */
+  setWriteTimeout(ms: number | undefined): void {
+    this.#writeTimeoutMs = checkMs('writeTimeoutMs', ms, 0)
+  }
+
+  /**
+   * Sets how long {@link Http1ServerSession.finish} may drain an unread request body.
+   * @param ms - the timeout; `undefined` for the default
+   */
+  setTotalDrainTimeout(ms: number | undefined): void {
+    this.#totalDrainTimeoutMs = checkMs('totalDrainTimeoutMs', ms, DEFAULT_TOTAL_DRAIN_TIMEOUT_MS)
+  }
+
+  /**
+   * Sets whether a response written before the request body was fully read closes the
+   * connection (instead of draining the body for reuse).
+   * @param close - the choice @defaultValue `true`
+   */
+  setCloseOnResponseBeforeDownstreamFinish(close: boolean): void {
+    this.#closeOnEarlyResponse = close
+  }
+
+  /** Whether the request asks for an upgrade (`Upgrade` header on HTTP/1.1). */
+  isUpgradeRequest(): boolean {
+    return this.#upgradeRequest
+  }
+
+  /** Whether a 101 was written for an upgrade request. */
+  wasUpgraded(): boolean {
+    return this.#upgraded
+  }
+
+  /** Whether the client sent `Expect: 100-continue`. */
+  isExpectContinueRequest(): boolean {
+    const expect = this.#request?.getHeader('expect')
+    return expect !== undefined && expect.toLowerCase() === '100-continue'
+  }
+
+  /** Response body bytes sent. */
+  get bodyBytesSent(): number {
+    return this.#writer.bytesWritten
+  }
+
+  /** Request body bytes read. */
+  get bodyBytesRead(): number {
+    return this.#bodyBytesRead
+  }
+
+  /** The client's address. */
+  get clientAddr(): SocketAddress | undefined {
+    return this.stream.digest.peerAddr
+  }
+
+  /** The local address. */
+  get serverAddr(): SocketAddress | undefined {
+    return this.stream.digest.localAddr
+  }
+
+  /** Connection facts. */
+  get digest(): Digest {
+    return this.stream.digest
+  }
+
+  /** `METHOD target, Host: host` for logs. */
+  requestSummary(): string {
+    const request = this.#request
+    if (request === undefined) return ''
+    return `${request.method} ${request.uri}, Host: ${request.getHeader('host') ?? ''}`
+  }
+
+  /** The latest response header written (a 1xx or the final one). */
+  get responseWritten(): ResponseHeader | undefined {
+    return this.#responseWritten
+  }
+
+  /** Closes the connection now (after flushing what was written). */
+  shutdown(): void {
+    this.#keepaliveSeconds = undefined
+    this.stream.close()
+  }
+
+  /** Always `false`. */
+  isHttp2(): boolean {
+    return false
+  }
+
+  /** Keeps the first 64 KiB of the request body read from now on for a retry. */
+  enableRetryBuffering(): void {
+    if (this.#retryChunks === undefined) this.#retryChunks = []
+  }
+
+  /** The buffered request body start, or `undefined` when not buffering or truncated. */
+  getRetryBuffer(): Buffer | undefined {
+    const chunks = this.#retryChunks
+    if (chunks === undefined || this.#retryTruncated) return undefined
+    return chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, this.#retryBytes)
+  }
+
+  /** Whether the request body outgrew the retry buffer. */
+  retryBufferTruncated(): boolean {
+    return this.#retryTruncated
+  }
+
+  /**
+   * Reads the request body; once it is done (or `noBodyExpected`), waits until the client
+   * goes away and rejects with `ConnectionClosed`. Resolves `undefined` if the session is
+   * finished meanwhile.
+   * @param noBodyExpected - treat the body as done
+   */
+  async readBodyOrIdle(noBodyExpected: boolean): Promise<Buffer | undefined> {
+    if (!noBodyExpected && !this.#reader.done) return this.readRequestBody()
+    await this.stream.waitForEnd()
+    if (this.#finished) return undefined
+    this.#keepaliveSeconds = undefined
+    throw downstreamError(
+      'ConnectionClosed',
+      this.#finalWritten
+        ? 'client closed before the response body was complete'
+        : 'client closed before the response header was sent',
+    )
+  }
+}
+
+function hasComma(value: string): boolean {
+  return value.indexOf(',') !== -1
+}
+
+function countChunked(value: string): number {
+  let count = 0
+  for (const part of value.split(',')) if (part.trim().toLowerCase() === 'chunked') count++
+  return count
+}
+
+// RFC 3986 reg-name / IP-literal / IPv4 with an optional port: unreserved, sub-delims,
+// pct-encoded, ':' and brackets.
+const HOST_CHARS = new Uint8Array(256)
+for (const c of "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~!$&'()*+,;=%:[]") {
+  HOST_CHARS[c.charCodeAt(0)] = 1
+}
+
+/** Whether a Host value (or authority) holds only characters allowed in `uri-host [":" port]`. */
+function isValidHost(value: string): boolean {
+  for (let i = 0; i < value.length; i++) {
+    if (HOST_CHARS[value.charCodeAt(i)] !== 1) return false
+  }
+  return true
+}
+
+/** 0 when the request target has a form allowed for the method (RFC 9112 §3.2), else 400. */
+function checkTargetForm(method: string, target: Buffer): number {
+  const first = target[0]
+  if (first === 0x2f) return 0
+  if (method === 'CONNECT') return 0
+  if (first === 0x2a) return target.length === 1 && method === 'OPTIONS' ? 0 : 400
+  return absoluteFormAuthority(target) === undefined ? 400 : 0
+}
+
+/** The authority of an absolute-form target (`scheme://authority/...`), else `undefined`. */
+function absoluteFormAuthority(target: Buffer): string | undefined {
+  const first = target[0]
+  if (first === undefined || first === 0x2f || first === 0x2a) return undefined
+  if (!((first >= 0x41 && first <= 0x5a) || (first >= 0x61 && first <= 0x7a))) return undefined
+  let i = 1
+  for (; i < target.length; i++) {
+    const c = target[i] as number
+    const ok =
+      (c >= 0x41 && c <= 0x5a) ||
+      (c >= 0x61 && c <= 0x7a) ||
+      (c >= 0x30 && c <= 0x39) ||
+      c === 0x2b ||
+      c === 0x2d ||
+      c === 0x2e
+    if (!ok) break
+  }
+  if (target[i] !== 0x3a || target[i + 1] !== 0x2f || target[i + 2] !== 0x2f) return undefined
+  const start = i + 3
+  let end = start
+  while (end < target.length) {
+    const c = target[end]
+    if (c === 0x2f || c === 0x3f || c === 0x23) break
+    end++
+  }
+  let authority = target.toString('latin1', start, end)
+  // Drop userinfo: it is not part of Host (RFC 9110 §4.2.4 deprecates it).
+  const at = authority.lastIndexOf('@')
+  if (at !== -1) authority = authority.slice(at + 1)
+  return authority
+}

@@ -1,0 +1,485 @@
+import type net from 'node:net'
+import { type ErrorSource, PingoraError } from '@pingora-ts/error'
+import { clearFastTimeout, type FastTimer, setFastTimeout } from '@pingora-ts/timeout'
+import { Digest } from '../digest.ts'
+
+/**
+ * Bytes read from the socket but not yet consumed are queued up to this many bytes; beyond it
+ * the socket is paused until a reader takes them (TCP backpressure instead of unbounded memory).
+ */
+export const STREAM_READ_HIGH_WATER = 64 * 1024
+
+/** How long a gracefully closed connection waits for the peer's FIN before it is destroyed. */
+export const STREAM_LINGER_MS = 5_000
+
+let nextStreamId = 1
+
+/**
+ * A connected byte stream (TCP or TLS) with a bounded read queue, pull-style reads with
+ * timeouts, backpressured writes and typed errors. Port of `pingora-core/src/protocols/l4/stream.rs`.
+ *
+ * A keep-alive connection's `Stream` outlives the HTTP sessions that use it: bytes read past the
+ * end of one request (pipelining) stay queued (or are pushed back with {@link Stream.unread}) for
+ * the next session.
+ *
+ * ```text
+ *  socket 'data' ──► [queue: chunk | chunk | ...] ──► tryRead()/read() ──► session
+ *                     > STREAM_READ_HIGH_WATER bytes → socket.pause()
+ * ```
+ */
+export class Stream {
+  /** The underlying socket. */
+  readonly socket: net.Socket
+  /** A process-unique id for this connection. */
+  readonly id: number
+  /** Connection facts: addresses, establishment time, TLS. */
+  readonly digest: Digest
+  /** The source stamped on errors this stream raises: `'downstream'` for accepted sockets. */
+  errorSource: ErrorSource
+  /** How many times this stream has been handed from a finished session to the next one. */
+  reuseCount: number
+  /**
+   * How long the next session waits for the first byte of a request on this reused connection
+   * (set by the session that hands the stream over); `undefined` = the next session's default.
+   */
+  keepaliveTimeoutMs: number | undefined
+  /**
+   * How many more requests this connection may serve (`undefined` = no limit); carried from
+   * one session to the next.
+   */
+  keepaliveReusesRemaining: number | undefined
+
+  #queue: Buffer[]
+  #queued: number
+  #paused: boolean
+  #eof: boolean
+  #closing: boolean
+  #error: Error | undefined
+  #readResolve: ((chunk: Buffer | undefined) => void) | undefined
+  #readReject: ((error: PingoraError) => void) | undefined
+  #readTimer: FastTimer | undefined
+  #readTimerMs: number
+  #readTimeoutContext: string
+  #readTimerActive: boolean
+  #drainResolve: (() => void) | undefined
+  #drainReject: ((error: PingoraError) => void) | undefined
+  #writeTimer: FastTimer | undefined
+  #writeTimerMs: number
+  #writeTimerActive: boolean
+  #eofWaiters: Array<() => void> | undefined
+  #lingerTimer: FastTimer | undefined
+  #uncorkScheduled: boolean
+
+  /**
+   * Wraps a connected socket. The stream takes over the socket's `data`, `end`, `error`,
+   * `close` and `drain` events; do not read from the socket directly afterwards.
+   * @param socket - a connected `net.Socket` or `tls.TLSSocket`
+   * @param errorSource - the source of errors raised by this stream @defaultValue `'downstream'`
+   */
+  constructor(socket: net.Socket, errorSource: ErrorSource = 'downstream') {
+    this.socket = socket
+    this.id = nextStreamId++
+    this.digest = new Digest(socket)
+    this.errorSource = errorSource
+    this.reuseCount = 0
+    this.keepaliveTimeoutMs = undefined
+    this.keepaliveReusesRemaining = undefined
+    this.#queue = []
+    this.#queued = 0
+    this.#paused = false
+    this.#eof = socket.readableEnded || socket.destroyed
+    this.#closing = false
+    this.#error = undefined
+    this.#readResolve = undefined
+    this.#readReject = undefined
+    this.#readTimer = undefined
+    this.#readTimerMs = 0
+    this.#readTimeoutContext = ''
+    this.#readTimerActive = false
+    this.#drainResolve = undefined
+    this.#drainReject = undefined
+    this.#writeTimer = undefined
+    this.#writeTimerMs = 0
+    this.#writeTimerActive = false
+    this.#eofWaiters = undefined
+    this.#lingerTimer = undefined
+    this.#uncorkScheduled = false
+    // HTTP needs to answer a client that half-closed after sending its request.
+    socket.allowHalfOpen = true
+    if (typeof socket.setNoDelay === 'function' && !socket.destroyed) socket.setNoDelay(true)
+    socket.on('data', this.#onData)
+    socket.on('end', this.#onEnd)
+    socket.on('error', this.#onError)
+    socket.on('close', this.#onClose)
+    socket.on('drain', this.#onDrain)
+  }
+
+  /** Whether the stream is closed or closing (no more writes possible). */
+  get closed(): boolean {
+    return this.#closing || this.socket.destroyed || !this.socket.writable
+  }
+
+  /** Whether the peer has finished sending (FIN, error or close) and no queued bytes remain. */
+  get readEnded(): boolean {
+    return this.#eof && this.#queued === 0
+  }
+
+  /** Whether the peer has finished sending (queued bytes may remain). */
+  get peerEnded(): boolean {
+    return this.#eof
+  }
+
+  /** How many bytes have been read from the socket but not yet consumed. */
+  get bufferedLength(): number {
+    return this.#queued
+  }
+
+  /** Takes the next queued chunk without waiting; `undefined` when nothing is queued. */
+  tryRead(): Buffer | undefined {
+    if (this.#queued === 0) return undefined
+    const chunk = this.#queue.shift() as Buffer
+    this.#queued -= chunk.length
+    if (this.#paused && this.#queued < STREAM_READ_HIGH_WATER) this.#resume()
+    return chunk
+  }
+
+  /**
+   * Reads the next chunk of bytes: queued bytes first, else waits for the socket.
+   * Resolves `undefined` at end of stream (the peer closed its sending side).
+   * @param timeoutMs - how long to wait for bytes; `undefined` or `0` waits forever
+   * @param timeoutContext - context for the `ReadTimedout` error
+   * @throws PingoraError `ReadTimedout` on timeout, `ReadError` on a socket error
+   */
+  read(timeoutMs?: number, timeoutContext = 'reading'): Promise<Buffer | undefined> {
+    const chunk = this.tryRead()
+    if (chunk !== undefined) return Promise.resolve(chunk)
+    if (this.#error !== undefined) return Promise.reject(this.#readError())
+    if (this.#eof) return Promise.resolve(undefined)
+    if (this.#readResolve !== undefined) {
+      return Promise.reject(
+        new PingoraError('InternalError', {
+          source: 'internal',
+          context: 'concurrent reads on one stream',
+        }),
+      )
+    }
+    if (this.#paused) this.#resume()
+    return new Promise<Buffer | undefined>((resolve, reject) => {
+      this.#readResolve = resolve
+      this.#readReject = reject
+      if (timeoutMs !== undefined && timeoutMs > 0 && timeoutMs !== Number.POSITIVE_INFINITY) {
+        this.#readTimeoutContext = timeoutContext
+        this.#armReadTimer(timeoutMs)
+      }
+    })
+  }
+
+  /**
+   * Settles a pending {@link Stream.read} with `undefined` (as at end of stream). A bound
+   * function, so it can be passed directly as an event listener.
+   */
+  readonly cancelRead = (): void => {
+    this.#settleRead(undefined)
+  }
+
+  /**
+   * Corks the socket until the end of the current tick, so that the writes made by the code
+   * running now (a response header, then its first body piece) leave in one syscall.
+   */
+  corkForTick(): void {
+    if (this.#uncorkScheduled) return
+    this.#uncorkScheduled = true
+    this.socket.cork()
+    process.nextTick(this.#uncorkTick)
+  }
+
+  /** Resolves every pending {@link Stream.waitForEnd} now (the waiter no longer cares). */
+  releaseEndWaiters(): void {
+    this.#notifyEnd()
+  }
+
+  /**
+   * Puts bytes back in front of the read queue (bytes read past the end of a message, e.g. a
+   * pipelined request). They are returned by the next read.
+   * @param chunk - bytes previously returned by a read
+   */
+  unread(chunk: Buffer): void {
+    if (chunk.length === 0) return
+    this.#queue.unshift(chunk)
+    this.#queued += chunk.length
+  }
+
+  /**
+   * Resolves when the peer ends or the connection closes, without consuming queued bytes.
+   * Used to notice a client that goes away while the response is being produced.
+   */
+  waitForEnd(): Promise<void> {
+    if (this.#eof) return Promise.resolve()
+    if (this.#paused && this.#queued < STREAM_READ_HIGH_WATER) this.#resume()
+    return new Promise<void>((resolve) => {
+      if (this.#eofWaiters === undefined) this.#eofWaiters = []
+      this.#eofWaiters.push(resolve)
+    })
+  }
+
+  /**
+   * Writes bytes. Returns `false` when the socket's buffer is full; call {@link Stream.drain}
+   * before writing a lot more.
+   * @param data - the bytes (a string is written as latin1)
+   * @throws PingoraError `WriteError` when the stream is already closed or failed
+   */
+  write(data: Uint8Array | string): boolean {
+    if (this.#error !== undefined) throw this.#writeError(this.#error)
+    const socket = this.socket
+    if (socket.destroyed || !socket.writable) {
+      throw new PingoraError('WriteError', {
+        source: this.errorSource,
+        context: 'writing to a closed connection',
+      })
+    }
+    return typeof data === 'string' ? socket.write(data, 'latin1') : socket.write(data)
+  }
+
+  /**
+   * Waits until the socket's write buffer has drained (resolves at once when it has).
+   * @param timeoutMs - how long to wait; `undefined` or `0` waits forever
+   * @throws PingoraError `WriteTimedout` on timeout, `WriteError` when the connection fails
+   */
+  drain(timeoutMs?: number): Promise<void> {
+    if (this.#error !== undefined) return Promise.reject(this.#writeError(this.#error))
+    const socket = this.socket
+    if (socket.destroyed) {
+      return Promise.reject(
+        new PingoraError('WriteError', { source: this.errorSource, context: 'connection closed' }),
+      )
+    }
+    if (!socket.writableNeedDrain) return Promise.resolve()
+    if (this.#drainResolve !== undefined) {
+      return Promise.reject(
+        new PingoraError('InternalError', { source: 'internal', context: 'concurrent drains' }),
+      )
+    }
+    return new Promise<void>((resolve, reject) => {
+      this.#drainResolve = resolve
+      this.#drainReject = reject
+      if (timeoutMs !== undefined && timeoutMs > 0 && timeoutMs !== Number.POSITIVE_INFINITY) {
+        this.#armWriteTimer(timeoutMs)
+      }
+    })
+  }
+
+  /**
+   * Writes bytes and waits for the socket buffer to drain if it is full.
+   * @param data - the bytes
+   * @param timeoutMs - write timeout while waiting for drain
+   */
+  writeAll(data: Uint8Array | string, timeoutMs?: number): Promise<void> {
+    try {
+      if (this.write(data)) return Promise.resolve()
+    } catch (error) {
+      return Promise.reject(error)
+    }
+    return this.drain(timeoutMs)
+  }
+
+  /** Buffers subsequent writes in memory until {@link Stream.uncork} (one syscall for many writes). */
+  cork(): void {
+    this.socket.cork()
+  }
+
+  /** Flushes writes buffered since {@link Stream.cork}. */
+  uncork(): void {
+    this.socket.uncork()
+  }
+
+  /**
+   * Closes gracefully: flushes pending writes, sends FIN, then keeps reading (and discarding)
+   * until the peer closes or {@link STREAM_LINGER_MS} elapses, so that the peer does not get a
+   * reset before it has read our last response.
+   */
+  close(): void {
+    if (this.#closing) return
+    this.#closing = true
+    const socket = this.socket
+    if (socket.destroyed) return
+    this.#queue.length = 0
+    this.#queued = 0
+    if (this.#eof) {
+      // The peer already finished: nothing to linger for.
+      socket.end()
+      socket.destroySoon()
+      return
+    }
+    socket.end()
+    if (this.#paused) this.#resume()
+    this.#lingerTimer = setFastTimeout(this.#onLinger, STREAM_LINGER_MS)
+  }
+
+  /**
+   * Closes at once, discarding unsent bytes.
+   * @param error - the reason, passed to `socket.destroy`
+   */
+  destroy(error?: Error): void {
+    this.#closing = true
+    this.socket.destroy(error)
+  }
+
+  #resume(): void {
+    this.#paused = false
+    this.socket.resume()
+  }
+
+  #armReadTimer(ms: number): void {
+    this.#readTimerActive = true
+    if (this.#readTimer !== undefined && this.#readTimerMs === ms) {
+      this.#readTimer.refresh()
+      return
+    }
+    if (this.#readTimer !== undefined) clearFastTimeout(this.#readTimer)
+    this.#readTimerMs = ms
+    this.#readTimer = setFastTimeout(this.#onReadTimeout, ms)
+  }
+
+  #armWriteTimer(ms: number): void {
+    this.#writeTimerActive = true
+    if (this.#writeTimer !== undefined && this.#writeTimerMs === ms) {
+      this.#writeTimer.refresh()
+      return
+    }
+    if (this.#writeTimer !== undefined) clearFastTimeout(this.#writeTimer)
+    this.#writeTimerMs = ms
+    this.#writeTimer = setFastTimeout(this.#onWriteTimeout, ms)
+  }
+
+  #readError(): PingoraError {
+    return new PingoraError('ReadError', {
+      source: this.errorSource,
+      context: 'reading from the connection',
+      cause: this.#error,
+    })
+  }
+
+  #writeError(cause: Error): PingoraError {
+    return new PingoraError('WriteError', {
+      source: this.errorSource,
+      context: 'writing to the connection',
+      cause,
+    })
+  }
+
+  #settleRead(chunk: Buffer | undefined): void {
+    const resolve = this.#readResolve
+    if (resolve === undefined) return
+    this.#readResolve = undefined
+    this.#readReject = undefined
+    this.#readTimerActive = false
+    resolve(chunk)
+  }
+
+  #failRead(error: PingoraError): void {
+    const reject = this.#readReject
+    if (reject === undefined) return
+    this.#readResolve = undefined
+    this.#readReject = undefined
+    this.#readTimerActive = false
+    reject(error)
+  }
+
+  #failDrain(error: PingoraError): void {
+    const reject = this.#drainReject
+    if (reject === undefined) return
+    this.#drainResolve = undefined
+    this.#drainReject = undefined
+    this.#writeTimerActive = false
+    reject(error)
+  }
+
+  #notifyEnd(): void {
+    const waiters = this.#eofWaiters
+    if (waiters === undefined) return
+    this.#eofWaiters = undefined
+    for (let i = 0; i < waiters.length; i++) (waiters[i] as () => void)()
+  }
+
+  #onData = (chunk: Buffer): void => {
+    if (this.#closing) return
+    if (this.#readResolve !== undefined && this.#queued === 0) {
+      this.#settleRead(chunk)
+      return
+    }
+    this.#queue.push(chunk)
+    this.#queued += chunk.length
+    if (this.#queued >= STREAM_READ_HIGH_WATER && !this.#paused) {
+      this.#paused = true
+      this.socket.pause()
+    }
+  }
+
+  #onEnd = (): void => {
+    this.#eof = true
+    this.#settleRead(undefined)
+    this.#notifyEnd()
+  }
+
+  #onError = (error: Error): void => {
+    if (this.#error === undefined) this.#error = error
+    this.#failRead(this.#readError())
+    this.#failDrain(this.#writeError(error))
+  }
+
+  #onClose = (): void => {
+    this.#eof = true
+    this.#settleRead(undefined)
+    this.#notifyEnd()
+    this.#failDrain(
+      new PingoraError('ConnectionClosed', {
+        source: this.errorSource,
+        context: 'connection closed while writing',
+      }),
+    )
+    if (this.#readTimer !== undefined) clearFastTimeout(this.#readTimer)
+    if (this.#writeTimer !== undefined) clearFastTimeout(this.#writeTimer)
+    if (this.#lingerTimer !== undefined) clearFastTimeout(this.#lingerTimer)
+    this.#readTimer = undefined
+    this.#writeTimer = undefined
+    this.#lingerTimer = undefined
+  }
+
+  #onDrain = (): void => {
+    const resolve = this.#drainResolve
+    if (resolve === undefined) return
+    this.#drainResolve = undefined
+    this.#drainReject = undefined
+    this.#writeTimerActive = false
+    resolve()
+  }
+
+  #onReadTimeout = (): void => {
+    if (this.#readReject === undefined || !this.#readTimerActive) return
+    this.#failRead(
+      new PingoraError('ReadTimedout', {
+        source: this.errorSource,
+        context: `${this.#readTimeoutContext}, timeout: ${this.#readTimerMs}ms`,
+      }),
+    )
+  }
+
+  #onWriteTimeout = (): void => {
+    if (this.#drainReject === undefined || !this.#writeTimerActive) return
+    this.#failDrain(
+      new PingoraError('WriteTimedout', {
+        source: this.errorSource,
+        context: `writing, timeout: ${this.#writeTimerMs}ms`,
+      }),
+    )
+  }
+
+  #uncorkTick = (): void => {
+    this.#uncorkScheduled = false
+    this.socket.uncork()
+  }
+
+  #onLinger = (): void => {
+    this.socket.destroy()
+  }
+}
