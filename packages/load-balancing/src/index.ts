@@ -1,0 +1,44 @@
+/**
+ * Load balancing for pingora-ts: backend selection algorithms, service discovery and health
+ * checks, put together by {@link LoadBalancer}. Port of `pingora-load-balancing` and
+ * `pingora-ketama`, plus what Pingora lacks: smooth weighted round robin, least connections,
+ * power of two choices and DNS (A/AAAA/SRV) discovery.
+ *
+ * Use it from a proxy's `upstreamPeer` phase: `lb.select(key, 256)` returns the backend to
+ * connect to. Run the load balancer as a background service (`lb.start(signal)`) to refresh
+ * discovery and health checks. See `examples/health-checked-lb`.
+ *
+ * @packageDocumentation
+ */
+export { Backend, type BackendFamily } from './backend.ts'
+export {
+  CHANNEL_NAMES,
+  type HealthChangedMessage,
+  type LoadBalancerErrorMessage,
+} from './diagnostics.ts'
+export {
+  DISCOVERY_ERROR,
+  type DiscoveryResult,
+  type ServiceDiscovery,
+  Static,
+} from './discovery.ts'
+export type { HealthCheck, HealthObserveCallback } from './health-check.ts'
+export {
+  type AcceptBackend,
+  BackendLease,
+  LoadBalancer,
+  type LoadBalancerOptions,
+  type UpdateTimings,
+} from './load-balancer.ts'
+export type {
+  BackendIter,
+  BackendLoad,
+  BackendSelection,
+  BackendSelectionBuilder,
+  SelectionContext,
+} from './selection/backend-selection.ts'
+export { Consistent } from './selection/consistent.ts'
+export { LeastConnections } from './selection/least-connections.ts'
+export { PowerOfTwoChoices } from './selection/power-of-two-choices.ts'
+export { SmoothWeightedRoundRobin } from './selection/smooth-weighted-round-robin.ts'
+export { FNVHash, Random, RoundRobin } from './selection/weighted.ts'
