@@ -1,0 +1,877 @@
+import {
+  createHash,
+  createPrivateKey,
+  constants as cryptoConstants,
+  randomBytes,
+  X509Certificate,
+} from 'node:crypto'
+import { type FSWatcher, readFileSync, watch } from 'node:fs'
+import { readFile } from 'node:fs/promises'
+import { basename, dirname, resolve as resolvePath } from 'node:path'
+import tls from 'node:tls'
+import type { PingoraError } from '@pingora-ts/error'
+import { ALPN, type AlpnProtocols, checkAlpn } from './alpn.ts'
+import {
+  certificateCallbackFailedChannel,
+  reloadedChannel,
+  reloadFailedChannel,
+  ticketKeysRotatedChannel,
+} from './diagnostics.ts'
+import {
+  DEFAULT_MAX_VERSION,
+  DEFAULT_MIN_VERSION,
+  defaultGroups,
+  MOZILLA_INTERMEDIATE_CIPHERS,
+  resolveGroups,
+  TLS_HANDSHAKE_TIMEOUT_MS,
+} from './profile.ts'
+import { tlsConfigError } from './tls-error.ts'
+
+/**
+ * PEM material: a `Buffer` or string holding PEM text, or a string that is a file path (any
+ * string not starting with `-----BEGIN`). Paths are read when settings are built and on
+ * {@link TlsSettings.reload}.
+ */
+export type PemSource = string | Buffer
+
+/** A certificate chain (leaf first) with its private key, given in PEM (see {@link PemSource}). */
+export interface CertKeyPair {
+  /** Leaf certificate followed by intermediates. */
+  readonly cert: PemSource
+  /** Private key of the leaf. */
+  readonly key: PemSource
+}
+
+/** What a certificate callback is told about the handshake it serves. */
+export interface CertificateRequest {
+  /** SNI server name the client sent (lower case). */
+  readonly servername: string
+  /** The server socket in its handshake, when `node:tls` provides it. */
+  readonly socket: tls.TLSSocket | undefined
+}
+
+/**
+ * What a certificate callback returns: a ready `SecureContext`, PEM cert and key (built into a
+ * context with these settings and cached), or `undefined` to use the default certificate.
+ */
+export type CertificateResult = tls.SecureContext | CertKeyPair | undefined
+
+/**
+ * Picks the certificate for a handshake (Pingora's `TlsAccept::certificate_callback`). Runs
+ * during the handshake, which waits for the returned promise; a rejection fails the handshake.
+ * It is called for server names that match no certificate added with
+ * {@link TlsSettings.addCertificate}.
+ */
+export type CertificateCallback = (
+  servername: string,
+  request: CertificateRequest,
+) => CertificateResult | Promise<CertificateResult>
+
+/** Client certificate (mTLS) policy: `'request'` asks for one, `'require'` refuses clients without a valid one. */
+export type ClientAuthMode = 'request' | 'require'
+
+/** Client certificate verification settings. */
+export interface ClientAuthOptions {
+  /** CA certificates that client certificates must chain to. */
+  readonly ca: PemSource | readonly PemSource[]
+  /** @defaultValue `'require'` */
+  readonly mode?: ClientAuthMode
+}
+
+/** Options for {@link TlsSettings}. Each has a setter of the same name. */
+export interface TlsSettingsOptions {
+  /** Default certificate chain, used when no SNI name matches. */
+  cert?: PemSource
+  /** Private key of the default certificate. */
+  key?: PemSource
+  /** @defaultValue `'TLSv1.2'` */
+  minVersion?: tls.SecureVersion
+  /** @defaultValue `'TLSv1.3'` */
+  maxVersion?: tls.SecureVersion
+  /** OpenSSL cipher string (TLS 1.3 suites and TLS 1.2 ciphers). @defaultValue {@link MOZILLA_INTERMEDIATE_CIPHERS} */
+  ciphers?: string
+  /** Key exchange groups in preference order. @defaultValue `defaultGroups()` (post-quantum first when supported) */
+  groups?: readonly string[]
+  /** ALPN preference. @defaultValue `ALPN.H1` */
+  alpn?: AlpnProtocols
+  /** Client certificate verification (mTLS). @defaultValue none */
+  clientAuth?: ClientAuthOptions
+  /** Issue session tickets so clients can resume. @defaultValue `true` */
+  sessionTickets?: boolean
+  /** Lifetime of a resumable session. @defaultValue `3_600_000` (1 hour) */
+  sessionTimeoutMs?: number
+  /** How often the session ticket key is replaced; `0` never. @defaultValue `43_200_000` (12 hours) */
+  ticketKeyRotationMs?: number
+  /** Handshake timeout applied by `tls.createServer`. @defaultValue {@link TLS_HANDSHAKE_TIMEOUT_MS} */
+  handshakeTimeoutMs?: number
+  /** Dynamic certificate lookup. @defaultValue none */
+  certificateCallback?: CertificateCallback
+  /** Called when a reload (explicit or from {@link TlsSettings.watchFiles}) fails. */
+  onReloadError?: (error: PingoraError) => void
+}
+
+/** Options for {@link TlsSettings.watchFiles}. */
+export interface WatchFilesOptions {
+  /** Quiet time after the last file change before reloading. @defaultValue `200` */
+  debounceMs?: number
+}
+
+interface Material {
+  readonly cert: Buffer
+  readonly key: Buffer
+}
+
+interface CertEntry {
+  readonly names: readonly string[]
+  readonly pair: CertKeyPair
+}
+
+/** Everything the handshake path reads; replaced as a whole, never mutated after build. */
+interface ContextState {
+  readonly baseContext: tls.SecureContext
+  readonly defaultMaterial: Material | undefined
+  readonly clientCa: Buffer[] | undefined
+  readonly exact: ReadonlyMap<string, tls.SecureContext>
+  readonly wildcard: ReadonlyMap<string, tls.SecureContext>
+}
+
+type NativeContext = { setTicketKeys(keys: Buffer): void }
+type SniCallback = (
+  servername: string,
+  cb: (error: Error | null, ctx?: tls.SecureContext) => void,
+) => void
+
+const VERSIONS: readonly tls.SecureVersion[] = ['TLSv1', 'TLSv1.1', 'TLSv1.2', 'TLSv1.3']
+const PEM_PREFIX = '-----BEGIN'
+const HOSTNAME =
+  /^(\*\.)?[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)*$/
+/** Bound on contexts built from certificate-callback results. */
+const CALLBACK_CACHE_SIZE = 1024
+const TICKET_KEY_BYTES = 48
+
+/**
+ * TLS settings of a listening endpoint: certificates (a default plus SNI-selected ones and an
+ * optional async callback), the Mozilla "intermediate" profile with post-quantum key exchange
+ * when available, ALPN, client certificates (mTLS), session tickets with key rotation, and hot
+ * reload of certificate files. Port of `pingora-core/src/listeners/tls/`.
+ *
+ * `toServerOptions()` gives `node:tls` options for `tls.createServer` or
+ * `new tls.TLSSocket(socket, { isServer: true, ...})`. Handshakes always read the current
+ * certificates, so a reload applies to new handshakes without a restart.
+ *
+ * @example
+ * ```ts
+ * const settings = TlsSettings.intermediate('/etc/certs/site.pem', '/etc/certs/site.key')
+ * settings.enableH2()
+ * settings.addCertificate('*.example.com', '/etc/certs/wild.pem', '/etc/certs/wild.key')
+ * settings.watchFiles()
+ * const server = tls.createServer(settings.toServerOptions(), onSecureConnection)
+ * settings.attach(server)
+ * ```
+ */
+export class TlsSettings {
+  #defaultPair: CertKeyPair | undefined
+  #entries: CertEntry[]
+  #minVersion: tls.SecureVersion
+  #maxVersion: tls.SecureVersion
+  #ciphers: string
+  #groups: string[]
+  #alpn: string[]
+  #clientAuth: ClientAuthOptions | undefined
+  #sessionTickets: boolean
+  #sessionTimeoutMs: number
+  #ticketKeyRotationMs: number
+  #handshakeTimeoutMs: number
+  #certificateCallback: CertificateCallback | undefined
+  #onReloadError: ((error: PingoraError) => void) | undefined
+  #state: ContextState | undefined
+  #ticketKey: Buffer
+  #rotationTimer: NodeJS.Timeout | undefined
+  #callbackCache: Map<string, tls.SecureContext>
+  #keyedContexts: WeakSet<object>
+  #servers: Set<tls.Server>
+  #watchers: FSWatcher[]
+  #watchTimer: NodeJS.Timeout | undefined
+  #reloadSeq: number
+  readonly #sniCallback: SniCallback
+
+  /**
+   * Creates settings; certificate files are read when the settings are first used
+   * ({@link TlsSettings.toServerOptions}) or built ({@link TlsSettings.build}).
+   * @param options - see {@link TlsSettingsOptions}
+   */
+  constructor(options: TlsSettingsOptions = {}) {
+    this.#defaultPair = undefined
+    this.#entries = []
+    this.#minVersion = DEFAULT_MIN_VERSION
+    this.#maxVersion = DEFAULT_MAX_VERSION
+    this.#ciphers = MOZILLA_INTERMEDIATE_CIPHERS
+    this.#groups = defaultGroups()
+    this.#alpn = [...ALPN.H1]
+    this.#clientAuth = undefined
+    this.#sessionTickets = options.sessionTickets ?? true
+    this.#sessionTimeoutMs = 3_600_000
+    this.#ticketKeyRotationMs = 43_200_000
+    this.#handshakeTimeoutMs = TLS_HANDSHAKE_TIMEOUT_MS
+    this.#certificateCallback = undefined
+    this.#onReloadError = options.onReloadError
+    this.#state = undefined
+    this.#ticketKey = randomBytes(TICKET_KEY_BYTES)
+    this.#rotationTimer = undefined
+    this.#callbackCache = new Map()
+    this.#keyedContexts = new WeakSet()
+    this.#servers = new Set()
+    this.#watchers = []
+    this.#watchTimer = undefined
+    this.#reloadSeq = 0
+    const select = this.#select.bind(this)
+    // node:tls calls SNICallback as a method of the server socket; keep that `this`.
+    this.#sniCallback = function (this: unknown, servername, cb) {
+      select(servername, this instanceof tls.TLSSocket ? this : undefined, cb)
+    }
+
+    if (options.cert !== undefined || options.key !== undefined) {
+      if (options.cert === undefined || options.key === undefined) {
+        throw new TypeError('cert and key must be given together')
+      }
+      this.#defaultPair = checkPair(options.cert, options.key)
+    }
+    if (options.minVersion !== undefined) this.#minVersion = checkVersion(options.minVersion)
+    if (options.maxVersion !== undefined) this.#maxVersion = checkVersion(options.maxVersion)
+    if (options.ciphers !== undefined) this.#ciphers = checkCiphers(options.ciphers)
+    if (options.groups !== undefined) this.#groups = resolveGroups(options.groups)
+    if (options.alpn !== undefined) this.#alpn = checkAlpn(options.alpn)
+    if (options.clientAuth !== undefined) this.#clientAuth = checkClientAuth(options.clientAuth)
+    if (options.sessionTimeoutMs !== undefined) {
+      this.#sessionTimeoutMs = checkMs('sessionTimeoutMs', options.sessionTimeoutMs, 1000)
+    }
+    if (options.ticketKeyRotationMs !== undefined) {
+      this.#ticketKeyRotationMs = checkMs('ticketKeyRotationMs', options.ticketKeyRotationMs, 0)
+    }
+    if (options.handshakeTimeoutMs !== undefined) {
+      this.#handshakeTimeoutMs = checkMs('handshakeTimeoutMs', options.handshakeTimeoutMs, 1)
+    }
+    if (options.certificateCallback !== undefined) {
+      this.setCertificateCallback(options.certificateCallback)
+    }
+  }
+
+  /**
+   * Creates settings with the Mozilla "intermediate" profile and one certificate chain file and
+   * key file (Pingora's `TlsSettings::intermediate`). Reads and checks both files now.
+   * @param certPath - PEM file: leaf certificate followed by intermediates
+   * @param keyPath - PEM private key file
+   * @throws PingoraError `TLSConfigError` when a file is unreadable or the pair does not match
+   */
+  static intermediate(certPath: string, keyPath: string): TlsSettings {
+    const settings = new TlsSettings({ cert: checkPath(certPath), key: checkPath(keyPath) })
+    settings.build()
+    return settings
+  }
+
+  /**
+   * Creates settings whose certificates come from a callback (Pingora's
+   * `TlsSettings::with_callbacks`).
+   * @param callback - picks a certificate per handshake
+   */
+  static withCallbacks(callback: CertificateCallback): TlsSettings {
+    return new TlsSettings({ certificateCallback: callback })
+  }
+
+  /** The negotiated-protocol preference, in order. */
+  get alpn(): readonly string[] {
+    return this.#alpn
+  }
+
+  /** The key exchange groups offered, in order (unsupported post-quantum groups removed). */
+  get groups(): readonly string[] {
+    return this.#groups
+  }
+
+  /** The current ticket key rotation interval in ms (`0`: never rotated). */
+  get ticketKeyRotationMs(): number {
+    return this.#ticketKeyRotationMs
+  }
+
+  /**
+   * The current base `SecureContext` (default certificate, profile, ticket keys). Read it per
+   * connection; it changes on reload.
+   */
+  get secureContext(): tls.SecureContext {
+    return this.#ensureState().baseContext
+  }
+
+  /**
+   * Sets the default certificate, used when the client sends no SNI or a name that matches no
+   * other certificate.
+   * @param cert - certificate chain (PEM or path)
+   * @param key - private key (PEM or path)
+   */
+  setDefaultCertificate(cert: PemSource, key: PemSource): this {
+    this.#defaultPair = checkPair(cert, key)
+    return this.#changed()
+  }
+
+  /**
+   * Adds a certificate served for some SNI names: exact names (`a.example`) or wildcards
+   * (`*.example`, one label). An exact name wins over a wildcard; later additions replace
+   * earlier ones for the same name.
+   * @param names - one name or several
+   * @param cert - certificate chain (PEM or path)
+   * @param key - private key (PEM or path)
+   */
+  addCertificate(names: string | readonly string[], cert: PemSource, key: PemSource): this {
+    const list = typeof names === 'string' ? [names] : [...names]
+    if (list.length === 0) throw new TypeError('names must not be empty')
+    const checked = list.map(checkName)
+    this.#entries.push({ names: checked, pair: checkPair(cert, key) })
+    return this.#changed()
+  }
+
+  /**
+   * Sets the async certificate callback (Pingora's `certificate_callback`), consulted for names
+   * no added certificate matches; its built contexts are cached.
+   * @param callback - picks a certificate per handshake, or `undefined` to remove it
+   */
+  setCertificateCallback(callback: CertificateCallback | undefined): this {
+    if (callback !== undefined && typeof callback !== 'function') {
+      throw new TypeError('certificateCallback must be a function')
+    }
+    this.#certificateCallback = callback
+    this.#callbackCache.clear()
+    return this
+  }
+
+  /**
+   * Sets the lowest TLS version accepted.
+   * @param version - e.g. `'TLSv1.2'`
+   */
+  setMinVersion(version: tls.SecureVersion): this {
+    this.#minVersion = checkVersion(version)
+    return this.#changed()
+  }
+
+  /**
+   * Sets the highest TLS version accepted.
+   * @param version - e.g. `'TLSv1.3'`
+   */
+  setMaxVersion(version: tls.SecureVersion): this {
+    this.#maxVersion = checkVersion(version)
+    return this.#changed()
+  }
+
+  /**
+   * Sets the OpenSSL cipher string (TLS 1.3 suites `TLS_*` and TLS 1.2 ciphers).
+   * @param ciphers - colon-separated list
+   */
+  setCiphers(ciphers: string): this {
+    this.#ciphers = checkCiphers(ciphers)
+    return this.#changed()
+  }
+
+  /**
+   * Sets the key exchange groups in preference order, e.g.
+   * `['X25519MLKEM768', 'X25519', 'P-256']`. Post-quantum groups the runtime lacks are dropped;
+   * other unknown names throw `RangeError`.
+   * @param groups - OpenSSL group names
+   */
+  setGroups(groups: readonly string[]): this {
+    this.#groups = resolveGroups(groups)
+    return this.#changed()
+  }
+
+  /**
+   * Sets the ALPN preference (Pingora's `set_alpn`).
+   * @param alpn - `ALPN.H1`, `ALPN.H2`, `ALPN.H2H1` or a custom list
+   */
+  setAlpn(alpn: AlpnProtocols): this {
+    this.#alpn = checkAlpn(alpn)
+    return this
+  }
+
+  /** Offers HTTP/2 with HTTP/1.1 as fallback (Pingora's `enable_h2`, same as `setAlpn(ALPN.H2H1)`). */
+  enableH2(): this {
+    return this.setAlpn(ALPN.H2H1)
+  }
+
+  /**
+   * Requests or requires client certificates issued by a CA bundle (mTLS). The verified identity
+   * is in {@link tlsDigest}'s `peerCertificate`.
+   * @param options - CA bundle and mode, or `undefined` to stop asking for client certificates
+   */
+  setClientAuth(options: ClientAuthOptions | undefined): this {
+    this.#clientAuth = options === undefined ? undefined : checkClientAuth(options)
+    return this.#changed()
+  }
+
+  /**
+   * Reads certificate files and builds every `SecureContext` now, so configuration errors
+   * surface at startup rather than on the first handshake.
+   * @throws PingoraError `TLSConfigError`
+   */
+  build(): this {
+    this.#state = this.#buildState(readFileSync)
+    return this
+  }
+
+  /**
+   * Returns `node:tls` server options: pass them to `tls.createServer(options)` or to
+   * `new tls.TLSSocket(socket, { isServer: true, ...options })`. The `secureContext` property is
+   * a getter that returns the current context, so read it per connection (do not cache a
+   * spread copy when hot reload matters). Starts ticket key rotation.
+   */
+  toServerOptions(): tls.TlsOptions {
+    const state = this.#ensureState()
+    this.#startRotation()
+    const clientAuth = this.#clientAuth
+    const options: tls.TlsOptions = {
+      ...this.#contextOptions(state.defaultMaterial, state.clientCa),
+      ALPNProtocols: [...this.#alpn],
+      SNICallback: this.#sniCallback,
+      requestCert: clientAuth !== undefined,
+      rejectUnauthorized: clientAuth !== undefined && clientAuth.mode !== 'request',
+      handshakeTimeout: this.#handshakeTimeoutMs,
+    }
+    Object.defineProperty(options, 'secureContext', {
+      enumerable: true,
+      configurable: true,
+      get: () => this.#ensureState().baseContext,
+    })
+    return options
+  }
+
+  /**
+   * Keeps a `tls.Server` made from {@link TlsSettings.toServerOptions} in step: reloads and
+   * ticket key rotations also update the server's own base context, which handshakes without
+   * SNI use.
+   * @param server - the server to update
+   * @returns a function that detaches it
+   */
+  attach(server: tls.Server): () => void {
+    this.#servers.add(server)
+    return () => {
+      this.#servers.delete(server)
+    }
+  }
+
+  /**
+   * Re-reads every certificate, key and CA file, builds all contexts, then swaps them in at
+   * once: handshakes in progress finish with the old certificates, new ones get the new
+   * certificates, and none fails during the swap. On failure the old certificates stay in use,
+   * the error goes to `onReloadError` and the `pingora:tls:reload-failed` channel, and the
+   * returned promise rejects.
+   * @throws PingoraError `TLSConfigError`
+   */
+  async reload(): Promise<void> {
+    const seq = ++this.#reloadSeq
+    let state: ContextState
+    try {
+      const files = new Map<string, Buffer>()
+      await Promise.all(
+        this.#paths().map(async (path) => {
+          files.set(path, await readFile(path))
+        }),
+      )
+      if (seq !== this.#reloadSeq) return // a newer reload started; let it win
+      state = this.#buildState((path) => {
+        const data = files.get(path)
+        if (data === undefined) throw new Error(`not read: ${path}`)
+        return data
+      })
+    } catch (error) {
+      const failure = tlsConfigError('reloading TLS certificates', error)
+      if (reloadFailedChannel.hasSubscribers) {
+        reloadFailedChannel.publish({ settings: this, error: failure })
+      }
+      this.#onReloadError?.(failure)
+      throw failure
+    }
+    this.#state = state
+    this.#callbackCache.clear()
+    for (const server of this.#servers) this.#updateServer(server, state)
+    if (reloadedChannel.hasSubscribers)
+      reloadedChannel.publish({ settings: this, error: undefined })
+  }
+
+  /**
+   * Watches the certificate, key and CA files and reloads after they change (debounced).
+   * Watches their directories, so renames and symlink swaps (certbot, Kubernetes secrets) are
+   * seen. Reload failures are reported, never thrown.
+   * @param options - debounce
+   * @returns a function that stops watching
+   */
+  watchFiles(options: WatchFilesOptions = {}): () => void {
+    const debounceMs = checkMs('debounceMs', options.debounceMs ?? 200, 0)
+    const byDir = new Map<string, Set<string>>()
+    for (const path of this.#paths()) {
+      const dir = dirname(path)
+      let names = byDir.get(dir)
+      if (names === undefined) {
+        names = new Set()
+        byDir.set(dir, names)
+      }
+      names.add(basename(path))
+    }
+    const schedule = () => {
+      if (this.#watchTimer !== undefined) clearTimeout(this.#watchTimer)
+      this.#watchTimer = setTimeout(() => {
+        this.#watchTimer = undefined
+        // Failures were reported to onReloadError and the diagnostics channel.
+        this.reload().catch(() => undefined)
+      }, debounceMs)
+      this.#watchTimer.unref()
+    }
+    const started: FSWatcher[] = []
+    for (const [dir, names] of byDir) {
+      const watcher = watch(dir, { persistent: false }, (_event, filename) => {
+        if (filename === null || names.has(basename(filename.toString()))) schedule()
+      })
+      watcher.on('error', () => undefined)
+      started.push(watcher)
+    }
+    this.#watchers.push(...started)
+    return () => {
+      for (const watcher of started) watcher.close()
+      this.#watchers = this.#watchers.filter((w) => !started.includes(w))
+    }
+  }
+
+  /**
+   * Replaces the session ticket key now; tickets issued under the old key no longer resume
+   * (Node keeps one ticket key per context). Runs by itself every `ticketKeyRotationMs`.
+   */
+  rotateTicketKeys(): void {
+    this.#ticketKey = randomBytes(TICKET_KEY_BYTES)
+    const state = this.#state
+    if (state !== undefined) {
+      setTicketKey(state.baseContext, this.#ticketKey)
+      for (const ctx of state.exact.values()) setTicketKey(ctx, this.#ticketKey)
+      for (const ctx of state.wildcard.values()) setTicketKey(ctx, this.#ticketKey)
+    }
+    for (const ctx of this.#callbackCache.values()) setTicketKey(ctx, this.#ticketKey)
+    this.#keyedContexts = new WeakSet()
+    for (const server of this.#servers) server.setTicketKeys(this.#ticketKey)
+    if (ticketKeysRotatedChannel.hasSubscribers)
+      ticketKeysRotatedChannel.publish({ settings: this })
+  }
+
+  /** Stops file watching and ticket key rotation. The settings stay usable. */
+  close(): void {
+    for (const watcher of this.#watchers) watcher.close()
+    this.#watchers = []
+    if (this.#watchTimer !== undefined) clearTimeout(this.#watchTimer)
+    this.#watchTimer = undefined
+    if (this.#rotationTimer !== undefined) clearInterval(this.#rotationTimer)
+    this.#rotationTimer = undefined
+  }
+
+  #changed(): this {
+    // Before first use, building is deferred; afterwards, rebuild now so errors surface here.
+    if (this.#state !== undefined) {
+      this.#state = this.#buildState(readFileSync)
+      for (const server of this.#servers) this.#updateServer(server, this.#state)
+    }
+    this.#callbackCache.clear()
+    return this
+  }
+
+  #ensureState(): ContextState {
+    let state = this.#state
+    if (state === undefined) {
+      state = this.#buildState(readFileSync)
+      this.#state = state
+    }
+    return state
+  }
+
+  #startRotation(): void {
+    if (this.#rotationTimer !== undefined || this.#ticketKeyRotationMs === 0) return
+    if (!this.#sessionTickets) return
+    this.#rotationTimer = setInterval(() => this.rotateTicketKeys(), this.#ticketKeyRotationMs)
+    this.#rotationTimer.unref()
+  }
+
+  #paths(): string[] {
+    const paths = new Set<string>()
+    const add = (source: PemSource) => {
+      if (isPath(source)) paths.add(resolvePath(source))
+    }
+    if (this.#defaultPair !== undefined) {
+      add(this.#defaultPair.cert)
+      add(this.#defaultPair.key)
+    }
+    for (const entry of this.#entries) {
+      add(entry.pair.cert)
+      add(entry.pair.key)
+    }
+    if (this.#clientAuth !== undefined) for (const ca of caList(this.#clientAuth.ca)) add(ca)
+    return [...paths]
+  }
+
+  #buildState(read: (path: string) => Buffer): ContextState {
+    if (VERSIONS.indexOf(this.#minVersion) > VERSIONS.indexOf(this.#maxVersion)) {
+      throw new RangeError(`minVersion ${this.#minVersion} is above maxVersion ${this.#maxVersion}`)
+    }
+    const load = (source: PemSource, what: string): Buffer => {
+      if (!isPath(source)) return typeof source === 'string' ? Buffer.from(source) : source
+      try {
+        return read(resolvePath(source))
+      } catch (error) {
+        throw tlsConfigError(`failed to read ${what} file ${source}`, error)
+      }
+    }
+    const loadPair = (pair: CertKeyPair): Material => {
+      const material = { cert: load(pair.cert, 'cert'), key: load(pair.key, 'key') }
+      checkMaterial(material, pair)
+      return material
+    }
+    const clientCa =
+      this.#clientAuth === undefined
+        ? undefined
+        : caList(this.#clientAuth.ca).map((ca) => load(ca, 'CA'))
+    const defaultMaterial = this.#defaultPair && loadPair(this.#defaultPair)
+    const baseContext = this.#createContext(defaultMaterial, clientCa)
+    const exact = new Map<string, tls.SecureContext>()
+    const wildcard = new Map<string, tls.SecureContext>()
+    const byPair = new Map<CertKeyPair, tls.SecureContext>()
+    for (const entry of this.#entries) {
+      let ctx = byPair.get(entry.pair)
+      if (ctx === undefined) {
+        ctx = this.#createContext(loadPair(entry.pair), clientCa)
+        byPair.set(entry.pair, ctx)
+      }
+      for (const name of entry.names) {
+        if (name.startsWith('*.')) wildcard.set(name.slice(2), ctx)
+        else exact.set(name, ctx)
+      }
+    }
+    return { baseContext, defaultMaterial, clientCa, exact, wildcard }
+  }
+
+  #contextOptions(material: Material | undefined, clientCa: Buffer[] | undefined) {
+    return {
+      cert: material?.cert,
+      key: material?.key,
+      ca: clientCa,
+      ciphers: this.#ciphers,
+      ecdhCurve: this.#groups.join(':'),
+      minVersion: this.#minVersion,
+      maxVersion: this.#maxVersion,
+      dhparam: 'auto' as const,
+      honorCipherOrder: false,
+      sessionTimeout: Math.max(1, Math.floor(this.#sessionTimeoutMs / 1000)),
+      ticketKeys: this.#ticketKey,
+      secureOptions: this.#sessionTickets ? 0 : cryptoConstants.SSL_OP_NO_TICKET,
+    }
+  }
+
+  #createContext(
+    material: Material | undefined,
+    clientCa: Buffer[] | undefined,
+  ): tls.SecureContext {
+    try {
+      return tls.createSecureContext(this.#contextOptions(material, clientCa))
+    } catch (error) {
+      throw tlsConfigError('failed to build TLS context', error)
+    }
+  }
+
+  #updateServer(server: tls.Server, state: ContextState): void {
+    server.setSecureContext(this.#contextOptions(state.defaultMaterial, state.clientCa))
+    server.setTicketKeys(this.#ticketKey)
+  }
+
+  #select(
+    servername: string,
+    socket: tls.TLSSocket | undefined,
+    cb: (error: Error | null, ctx?: tls.SecureContext) => void,
+  ): void {
+    const state = this.#ensureState()
+    const name = servername.toLowerCase()
+    const exact = state.exact.get(name)
+    if (exact !== undefined) {
+      cb(null, exact)
+      return
+    }
+    const dot = name.indexOf('.')
+    if (dot > 0) {
+      const wild = state.wildcard.get(name.slice(dot + 1))
+      if (wild !== undefined) {
+        cb(null, wild)
+        return
+      }
+    }
+    const callback = this.#certificateCallback
+    if (callback === undefined) {
+      cb(null, state.baseContext)
+      return
+    }
+    let result: CertificateResult | Promise<CertificateResult>
+    try {
+      result = callback(name, { servername: name, socket })
+    } catch (error) {
+      this.#callbackFailed(name, error, cb)
+      return
+    }
+    if (isPromise(result)) {
+      result.then(
+        (value) => this.#useResult(name, value, cb),
+        (error: unknown) => this.#callbackFailed(name, error, cb),
+      )
+    } else {
+      this.#useResult(name, result, cb)
+    }
+  }
+
+  #useResult(
+    name: string,
+    result: CertificateResult,
+    cb: (error: Error | null, ctx?: tls.SecureContext) => void,
+  ): void {
+    let ctx: tls.SecureContext
+    try {
+      ctx = result === undefined ? this.#ensureState().baseContext : this.#contextFor(result)
+    } catch (error) {
+      this.#callbackFailed(name, error, cb)
+      return
+    }
+    cb(null, ctx)
+  }
+
+  #callbackFailed(
+    servername: string,
+    error: unknown,
+    cb: (error: Error | null, ctx?: tls.SecureContext) => void,
+  ): void {
+    if (certificateCallbackFailedChannel.hasSubscribers) {
+      certificateCallbackFailedChannel.publish({ settings: this, servername, error })
+    }
+    cb(error instanceof Error ? error : new Error(String(error)))
+  }
+
+  #contextFor(result: tls.SecureContext | CertKeyPair): tls.SecureContext {
+    if (!('cert' in result)) {
+      // A caller-built context: give it our ticket key once so resumption works across contexts.
+      if (!this.#keyedContexts.has(result)) {
+        setTicketKey(result, this.#ticketKey)
+        this.#keyedContexts.add(result)
+      }
+      return result
+    }
+    const cert = pemOf(result.cert)
+    const key = pemOf(result.key)
+    const cacheKey = createHash('sha256').update(cert).update('\0').update(key).digest('base64')
+    const cached = this.#callbackCache.get(cacheKey)
+    if (cached !== undefined) {
+      // Refresh its LRU position.
+      this.#callbackCache.delete(cacheKey)
+      this.#callbackCache.set(cacheKey, cached)
+      return cached
+    }
+    const material = { cert, key }
+    checkMaterial(material, result)
+    const ctx = this.#createContext(material, this.#ensureState().clientCa)
+    if (this.#callbackCache.size >= CALLBACK_CACHE_SIZE) {
+      const oldest = this.#callbackCache.keys().next()
+      if (oldest.done !== true) this.#callbackCache.delete(oldest.value)
+    }
+    this.#callbackCache.set(cacheKey, ctx)
+    return ctx
+  }
+}
+
+function setTicketKey(ctx: tls.SecureContext, key: Buffer): void {
+  ;(ctx.context as NativeContext).setTicketKeys(key)
+}
+
+function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
+  return typeof (value as { then?: unknown } | undefined)?.then === 'function'
+}
+
+function isPath(source: PemSource): source is string {
+  return typeof source === 'string' && !source.trimStart().startsWith(PEM_PREFIX)
+}
+
+function pemOf(source: PemSource): Buffer {
+  if (typeof source !== 'string') return source
+  if (isPath(source)) throw new TypeError('certificate callback results must be PEM, not paths')
+  return Buffer.from(source)
+}
+
+function caList(ca: PemSource | readonly PemSource[]): readonly PemSource[] {
+  return Array.isArray(ca) ? ca : [ca as PemSource]
+}
+
+function checkMaterial(material: Material, pair: CertKeyPair): void {
+  const label = isPath(pair.cert) ? pair.cert : 'PEM certificate'
+  let matches: boolean
+  try {
+    matches = new X509Certificate(material.cert).checkPrivateKey(createPrivateKey(material.key))
+  } catch (error) {
+    throw tlsConfigError(`invalid certificate or key for ${label}`, error)
+  }
+  if (!matches) throw tlsConfigError(`certificate and private key do not match for ${label}`)
+}
+
+function checkPem(value: unknown, what: string): PemSource {
+  if (typeof value === 'string' ? value.length === 0 : !Buffer.isBuffer(value)) {
+    throw new TypeError(`${what} must be a PEM string, a Buffer or a file path`)
+  }
+  return value as PemSource
+}
+
+function checkPair(cert: PemSource, key: PemSource): CertKeyPair {
+  return { cert: checkPem(cert, 'cert'), key: checkPem(key, 'key') }
+}
+
+function checkPath(path: string): string {
+  if (typeof path !== 'string' || path.length === 0)
+    throw new TypeError('path must be a non-empty string')
+  return path
+}
+
+function checkName(name: string): string {
+  const lower = typeof name === 'string' ? name.toLowerCase() : ''
+  if (lower.length > 253 || !HOSTNAME.test(lower)) {
+    throw new TypeError(`invalid server name: ${String(name)}`)
+  }
+  return lower
+}
+
+function checkVersion(version: tls.SecureVersion): tls.SecureVersion {
+  if (!VERSIONS.includes(version)) throw new RangeError(`unknown TLS version: ${String(version)}`)
+  return version
+}
+
+function checkCiphers(ciphers: string): string {
+  if (typeof ciphers !== 'string' || ciphers.length === 0) {
+    throw new TypeError('ciphers must be a non-empty string')
+  }
+  try {
+    tls.createSecureContext({ ciphers })
+  } catch {
+    throw new RangeError(`no usable cipher in: ${ciphers}`)
+  }
+  return ciphers
+}
+
+function checkClientAuth(options: ClientAuthOptions): ClientAuthOptions {
+  if (typeof options !== 'object' || options === null) {
+    throw new TypeError('clientAuth must be an object')
+  }
+  const mode = options.mode ?? 'require'
+  if (mode !== 'request' && mode !== 'require') {
+    throw new RangeError(`clientAuth.mode must be 'request' or 'require', got ${String(mode)}`)
+  }
+  const cas = caList(options.ca)
+  if (cas.length === 0) throw new TypeError('clientAuth.ca must not be empty')
+  for (const ca of cas) checkPem(ca, 'clientAuth.ca')
+  return { ca: [...cas], mode }
+}
+
+function checkMs(name: string, value: number, min: number): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
+    throw new RangeError(`${name} must be an integer >= ${min}, got ${String(value)}`)
+  }
+  return value
+}
