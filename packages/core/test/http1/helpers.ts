@@ -177,3 +177,66 @@ export const okHandler: Handler = async (session) => {
   await session.writeResponseHeader(response)
   await session.writeResponseBody(payload, true)
 }
+
+/** What the echo handler reports about a request. */
+export interface Echo {
+  method: string
+  uri: string
+  version: string
+  headers: Array<[string, string]>
+  body: string
+  bodyEmpty: boolean
+  upgrade: boolean
+}
+
+/** A handler that answers 200 with a JSON description of the request (body read first). */
+export const echoHandler: Handler = async (session) => {
+  let body = ''
+  for (
+    let chunk = await session.readRequestBody();
+    chunk !== undefined;
+    chunk = await session.readRequestBody()
+  ) {
+    body += chunk.toString('latin1')
+  }
+  const request = session.requestHeader
+  const echo: Echo = {
+    method: request.method,
+    uri: request.rawPath.toString('latin1'),
+    version: request.version,
+    headers: [...request.headers],
+    body,
+    bodyEmpty: session.isBodyEmpty(),
+    upgrade: session.isUpgradeRequest(),
+  }
+  const { ResponseHeader } = await import('@pingora-ts/http')
+  const response = ResponseHeader.build(200)
+  const payload = Buffer.from(JSON.stringify(echo), 'latin1')
+  response.insertHeader('Content-Length', payload.length)
+  await session.writeResponseHeader(response)
+  await session.writeResponseBody(payload, true)
+}
+
+/** Splits a raw response stream into [head, body] pairs for Content-Length framed responses. */
+export function splitResponses(text: string): Array<{ head: string; body: string }> {
+  const out: Array<{ head: string; body: string }> = []
+  let rest = text
+  while (rest.length > 0) {
+    const end = rest.indexOf('\r\n\r\n')
+    if (end === -1) break
+    const head = rest.slice(0, end + 4)
+    const match = /\r\ncontent-length: (\d+)\r\n/i.exec(head)
+    const length = match === null ? 0 : Number(match[1])
+    out.push({ head, body: rest.slice(end + 4, end + 4 + length) })
+    rest = rest.slice(end + 4 + length)
+  }
+  return out
+}
+
+/** Parses the echo JSON from a single raw response. */
+export function echoOf(text: string): Echo {
+  const parts = splitResponses(text)
+  const first = parts[0]
+  if (first === undefined) throw new Error(`no response in ${JSON.stringify(text)}`)
+  return JSON.parse(first.body) as Echo
+}
