@@ -22,6 +22,11 @@ export {
   type ServiceDiscovery,
   Static,
 } from './discovery.ts'
+export {
+  DnsDiscovery,
+  type DnsDiscoveryOptions,
+  type DnsRecordType,
+} from './dns-discovery.ts'
 export type { HealthCheck, HealthObserveCallback } from './health-check.ts'
 export {
   type AcceptBackend,
