@@ -408,6 +408,25 @@ describe('TimerManager', () => {
   })
 })
 
+describe('switching fake timers', () => {
+  it('restarts armed timers on the new clock when setTimeout is swapped while armed', () => {
+    const timers = new TimerManager()
+    const first = vi.fn()
+    timers.setTimeout(first, 100) // armed on this fake clock, whose tick is then lost
+    vi.useRealTimers()
+    vi.useFakeTimers({ now: 0 })
+    const second = vi.fn()
+    timers.setTimeout(second, 50)
+    expect(vi.getTimerCount()).toBe(1)
+    vi.advanceTimersByTime(50)
+    expect(second).toHaveBeenCalledTimes(1)
+    expect(first).not.toHaveBeenCalled()
+    vi.advanceTimersByTime(100) // registered at the tick at 10 on the new clock, due at 110
+    expect(first).toHaveBeenCalledTimes(1)
+    expect(timers.size).toBe(0)
+  })
+})
+
 describe('setFastTimeout', () => {
   it('runs on the default manager and can be cleared', () => {
     const callback = vi.fn()

@@ -121,10 +121,8 @@ export class FastTimer {
     if (state === STATE_PENDING) return
     const manager = this._manager
     if (state === STATE_ACTIVE || state === STATE_FIRING) {
-      // The manager is armed while it holds a timer, so the next tick registers this one.
       unlink(this)
-      this._state = STATE_PENDING
-      linkBefore(manager._pending, this)
+      manager._schedule(this)
     } else if (state === STATE_IDLE) {
       manager._size++
       manager._schedule(this)
@@ -204,7 +202,11 @@ export class TimerManager {
   /** Last tick whose slot was swept. */
   private tick: number
   private armed: boolean
-  private readonly onTick: () => void
+  /** The global `setTimeout` the current arming used; a change means fake timers came or went. */
+  private scheduler: typeof setTimeout | undefined
+  /** Identifies the current arming, so a tick scheduled before a re-base is ignored. */
+  private armToken: number
+  private readonly onTick: (token: number) => void
 
   /**
    * Creates a timer manager.
@@ -230,7 +232,11 @@ export class TimerManager {
     for (let i = 0; i < WHEEL_SIZE; i++) this.wheel[i] = sentinel(this)
     this.tick = 0
     this.armed = false
-    this.onTick = () => this.runTick()
+    this.scheduler = undefined
+    this.armToken = 0
+    this.onTick = (token) => {
+      if (token === this.armToken) this.runTick()
+    }
   }
 
   /** Number of timers that will still fire (not fired, not cancelled). */
@@ -255,7 +261,7 @@ export class TimerManager {
     validateMs(ms)
     const timer = new FastTimer(this, callback, ms, STATE_PENDING)
     this._size++
-    if (this.armed) linkBefore(this._pending, timer)
+    if (this.armed && this.scheduler === globalThis.setTimeout) linkBefore(this._pending, timer)
     else this._schedule(timer)
     return timer
   }
@@ -271,9 +277,12 @@ export class TimerManager {
   /** @internal puts a counted timer on the pending list, or straight into the wheel when idle */
   _schedule(timer: FastTimer): void {
     if (this.armed) {
-      timer._state = STATE_PENDING
-      linkBefore(this._pending, timer)
-      return
+      if (this.scheduler === globalThis.setTimeout) {
+        timer._state = STATE_PENDING
+        linkBefore(this._pending, timer)
+        return
+      }
+      this.rebase()
     }
     // Idle: the wheel is empty, so the clock must be read to arm anyway; use it to give this
     // timer an exact deadline right now instead of waiting for a tick.
@@ -292,11 +301,38 @@ export class TimerManager {
     linkBefore(this.wheel[due & WHEEL_MASK] as FastTimer, timer)
   }
 
+  /**
+   * The global `setTimeout` changed while armed (`vi.useFakeTimers()`/`useRealTimers()`), so
+   * the armed tick may never run and the clock may have jumped: restart the countdown of every
+   * timer from the next tick on the new clock. Never happens in production.
+   */
+  private rebase(): void {
+    const pending = this._pending
+    const firing = this.firing
+    while (firing._next !== firing) {
+      const node = firing._next
+      unlink(node)
+      node._state = STATE_PENDING
+      linkBefore(pending, node)
+    }
+    for (let i = 0; i < WHEEL_SIZE; i++) {
+      const head = this.wheel[i] as FastTimer
+      while (head._next !== head) {
+        const node = head._next
+        unlink(node)
+        node._state = STATE_PENDING
+        linkBefore(pending, node)
+      }
+    }
+    this.armed = false
+  }
+
   private arm(now: number): void {
     this.armed = true
+    this.scheduler = globalThis.setTimeout
     // Wake on the next tick boundary (at least 1 ms away, Node's own minimum).
     const delay = Math.max(1, (this.tick + 1) * this.resolutionMs - now)
-    const handle = setTimeout(this.onTick, delay)
+    const handle = setTimeout(this.onTick, delay, ++this.armToken)
     if (typeof handle === 'object' && typeof handle.unref === 'function') handle.unref()
   }
 
