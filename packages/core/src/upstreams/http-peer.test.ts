@@ -62,7 +62,7 @@ describe('HttpPeer', () => {
     const o = peer.options
     expect(o.verifyCert).toBe(true)
     expect(o.verifyHostname).toBe(true)
-    expect(o.alpn).toBe('H1')
+    expect(o.alpn).toEqual(['http/1.1'])
     expect(o.maxH2Streams).toBe(1)
     expect(o.allowH1ResponseInvalidContentLength).toBe(false)
     expect(o.connectionTimeoutMs).toBeUndefined()
@@ -103,10 +103,9 @@ describe('HttpPeer', () => {
     expect(() => new HttpPeer({ address: '127.0.0.1:80', options: { maxH2Streams: 0 } })).toThrow(
       new RangeError('maxH2Streams must be an integer >= 1, got 0'),
     )
-    expect(
-      // @ts-expect-error: not an ALPN value
-      () => new HttpPeer({ address: '127.0.0.1:80', options: { alpn: 'H3' } }),
-    ).toThrow(new TypeError("alpn must be 'H1', 'H2' or 'H2H1', got H3"))
+    expect(() => new HttpPeer({ address: '127.0.0.1:80', options: { alpn: [] } })).toThrow(
+      new TypeError('alpn must be a non-empty array of protocol ids'),
+    )
     // @ts-expect-error: tls must be a boolean
     expect(() => new HttpPeer('127.0.0.1:80', 'yes', '')).toThrow(
       new TypeError('HttpPeer(address, tls, sni): tls must be a boolean'),
@@ -151,7 +150,7 @@ describe('HttpPeer', () => {
         p.options.alternativeCn = 'alt.test'
       },
       (p) => {
-        p.options.alpn = 'H2H1'
+        p.options.alpn = ['h2', 'http/1.1']
       },
       (p) => {
         p.options.ca = '-----BEGIN CERTIFICATE-----x'

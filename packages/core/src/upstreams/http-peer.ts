@@ -1,3 +1,4 @@
+import type { ClientCertKey } from '@pingora-ts/tls'
 import {
   digestClientCertKey,
   digestTlsMaterial,
@@ -8,7 +9,7 @@ import {
   type PeerAddressInput,
   parsePeerAddress,
 } from './peer.ts'
-import { type ClientCertKey, PeerOptions, type PeerOptionsInit } from './peer-options.ts'
+import { PeerOptions, type PeerOptionsInit } from './peer-options.ts'
 
 /** The scheme spoken to an HTTP peer (Pingora's `Scheme`). */
 export type Scheme = 'http' | 'https'
@@ -196,7 +197,7 @@ export class HttpPeer implements Peer {
         options.verifyCert ? 'v1' : 'v0',
         options.verifyHostname ? 'h1' : 'h0',
         options.alternativeCn ?? '',
-        options.alpn,
+        options.alpn.join(','),
         options.curves ?? '',
         digestTlsMaterial(options.ca),
         digestClientCertKey(this.#clientCertKey),

@@ -1,15 +1,7 @@
-/**
- * Which HTTP versions to offer in TLS ALPN (Pingora's `ALPN`): `'H1'` offers `http/1.1`,
- * `'H2'` offers `h2` only, `'H2H1'` offers `h2` then `http/1.1`.
- */
-export type ALPN = 'H1' | 'H2' | 'H2H1'
+import { ALPN, type AlpnProtocols, type ClientTlsPeer } from '@pingora-ts/tls'
 
-/** The ALPN protocol names each {@link ALPN} value offers, most preferred first. */
-export const ALPN_PROTOCOLS: Readonly<Record<ALPN, readonly string[]>> = {
-  H1: Object.freeze(['http/1.1']),
-  H2: Object.freeze(['h2']),
-  H2H1: Object.freeze(['h2', 'http/1.1']),
-}
+/** CA certificates (PEM): one string or buffer, or a list of them. */
+export type CaCertificates = NonNullable<ClientTlsPeer['ca']>
 
 /**
  * TCP keepalive settings for upstream connections (Pingora's `TcpKeepalive`).
@@ -33,22 +25,6 @@ export interface BindTo {
   readonly address: string
   /** The local port; 0 or absent lets the OS choose. @defaultValue `0` */
   readonly port?: number | undefined
-}
-
-/**
- * TLS material: one PEM string or buffer, or a list of them (as `tls.connect` accepts for
- * `ca` and `cert`).
- */
-export type TlsMaterial = string | Uint8Array | ReadonlyArray<string | Uint8Array>
-
-/** A client certificate and its private key for mutual TLS (Pingora's `CertKey`). */
-export interface ClientCertKey {
-  /** The PEM certificate chain (leaf first). */
-  readonly cert: TlsMaterial
-  /** The PEM private key. */
-  readonly key: string | Uint8Array
-  /** The passphrase of an encrypted key. */
-  readonly passphrase?: string | undefined
 }
 
 /** Hooks called around the life of each new upstream connection (Pingora's `Tracing`). */
@@ -83,9 +59,9 @@ export interface PeerOptionsInit {
   /** {@inheritDoc PeerOptions.alternativeCn} */
   alternativeCn?: string | undefined
   /** {@inheritDoc PeerOptions.alpn} */
-  alpn?: ALPN | undefined
+  alpn?: AlpnProtocols | undefined
   /** {@inheritDoc PeerOptions.ca} */
-  ca?: TlsMaterial | undefined
+  ca?: CaCertificates | undefined
   /** {@inheritDoc PeerOptions.curves} */
   curves?: string | undefined
   /** {@inheritDoc PeerOptions.tcpKeepalive} */
@@ -106,12 +82,10 @@ export interface PeerOptionsInit {
   tracer?: Tracer | undefined
 }
 
-const ALPN_VALUES: ReadonlySet<string> = new Set(['H1', 'H2', 'H2H1'])
-
 /**
  * How to connect to a peer: timeouts, TLS verification, ALPN, CA, keepalive, local address
  * (Pingora's `PeerOptions`, `pingora-core/src/upstreams/peer.rs`). Defaults follow Pingora: no
- * timeouts, certificate and hostname verification on, ALPN `'H1'`, one H2 stream.
+ * timeouts, certificate and hostname verification on, ALPN `http/1.1` only, one H2 stream.
  *
  * Options may be changed after the peer is built (as Pingora users do in `upstreamPeer`):
  * the fields that decide whether two connections are interchangeable (TLS settings,
@@ -162,8 +136,8 @@ export class PeerOptions {
   #verifyCert: boolean
   #verifyHostname: boolean
   #alternativeCn: string | undefined
-  #alpn: ALPN
-  #ca: TlsMaterial | undefined
+  #alpn: AlpnProtocols
+  #ca: CaCertificates | undefined
   #curves: string | undefined
   #maxH2Streams: number
   #version = 0
@@ -172,7 +146,7 @@ export class PeerOptions {
    * Creates options, taking Pingora's defaults for every field not given.
    * @param init - the fields to set
    * @throws RangeError when a duration or count is negative or not finite
-   * @throws TypeError when `alpn` is not `'H1'`, `'H2'` or `'H2H1'`
+   * @throws TypeError when `alpn` is not a non-empty list of protocol ids
    */
   constructor(init: PeerOptionsInit = {}) {
     this.connectionTimeoutMs = checkMs('connectionTimeoutMs', init.connectionTimeoutMs)
@@ -194,7 +168,7 @@ export class PeerOptions {
     this.#verifyCert = init.verifyCert ?? true
     this.#verifyHostname = init.verifyHostname ?? true
     this.#alternativeCn = init.alternativeCn
-    this.#alpn = checkAlpn(init.alpn ?? 'H1')
+    this.#alpn = checkAlpn(init.alpn ?? ALPN.H1)
     this.#ca = init.ca
     this.#curves = init.curves
     this.#maxH2Streams = checkCount('maxH2Streams', init.maxH2Streams) ?? 1
@@ -247,11 +221,14 @@ export class PeerOptions {
     this.#version++
   }
 
-  /** Which HTTP versions to offer in ALPN. @defaultValue `'H1'` */
-  get alpn(): ALPN {
+  /**
+   * The ALPN protocol ids to offer, most preferred first (`ALPN.H1`, `ALPN.H2H1` from
+   * `@pingora-ts/tls`). @defaultValue `['http/1.1']` (`ALPN.H1`)
+   */
+  get alpn(): AlpnProtocols {
     return this.#alpn
   }
-  set alpn(value: ALPN) {
+  set alpn(value: AlpnProtocols) {
     this.#alpn = checkAlpn(value)
     this.#version++
   }
@@ -260,10 +237,10 @@ export class PeerOptions {
    * The CA certificates that verify the server; `undefined` uses the connector's `caFile`,
    * else Node's default roots. @defaultValue `undefined`
    */
-  get ca(): TlsMaterial | undefined {
+  get ca(): CaCertificates | undefined {
     return this.#ca
   }
-  set ca(value: TlsMaterial | undefined) {
+  set ca(value: CaCertificates | undefined) {
     this.#ca = value
     this.#version++
   }
@@ -303,11 +280,18 @@ function checkCount(name: string, value: number | undefined): number | undefined
   return value
 }
 
-function checkAlpn(value: ALPN): ALPN {
-  if (!ALPN_VALUES.has(value)) {
-    throw new TypeError(`alpn must be 'H1', 'H2' or 'H2H1', got ${String(value)}`)
+function checkAlpn(value: AlpnProtocols): AlpnProtocols {
+  if (!Array.isArray(value) || value.length === 0) {
+    throw new TypeError('alpn must be a non-empty array of protocol ids')
   }
-  return value
+  for (let i = 0; i < value.length; i++) {
+    const id: unknown = value[i]
+    // RFC 7301 §3.1: protocol ids are 1 to 255 bytes.
+    if (typeof id !== 'string' || id.length === 0 || Buffer.byteLength(id) > 255) {
+      throw new TypeError(`invalid ALPN protocol id: ${String(id)}`)
+    }
+  }
+  return Object.isFrozen(value) ? value : Object.freeze([...value])
 }
 
 function checkKeepalive(value: TcpKeepalive | undefined): TcpKeepalive | undefined {

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
 import net from 'node:net'
-import type { ClientCertKey, PeerOptions, TlsMaterial } from './peer-options.ts'
+import type { ClientCertKey } from '@pingora-ts/tls'
+import type { CaCertificates, PeerOptions } from './peer-options.ts'
 
 /**
  * Where a peer listens: an IP (or host name) and port, or a Unix socket path.
@@ -133,7 +134,7 @@ const STRING_DIGESTS_MAX = 256
  * A stable digest of TLS material (`ca`, certificates, keys) for the reuse hash.
  * @internal
  */
-export function digestTlsMaterial(material: TlsMaterial | undefined): string {
+export function digestTlsMaterial(material: CaCertificates | undefined): string {
   if (material === undefined) return ''
   if (typeof material === 'string') {
     let digest = stringDigests.get(material)
@@ -144,20 +145,20 @@ export function digestTlsMaterial(material: TlsMaterial | undefined): string {
     }
     return digest
   }
-  let digest = objectDigests.get(material)
+  let digest = objectDigests.get(material as object)
   if (digest === undefined) {
     const hash = createHash('sha256')
-    if (material instanceof Uint8Array) {
+    if (Buffer.isBuffer(material)) {
       hash.update(material)
     } else {
-      for (let i = 0; i < material.length; i++) {
-        const item = material[i] as string | Uint8Array
-        hash.update(typeof item === 'string' ? item : item)
+      const list = material as ReadonlyArray<string | Buffer>
+      for (let i = 0; i < list.length; i++) {
+        hash.update(list[i] as string | Buffer)
         hash.update('\0')
       }
     }
     digest = hash.digest('base64url')
-    objectDigests.set(material, digest)
+    objectDigests.set(material as object, digest)
   }
   return digest
 }

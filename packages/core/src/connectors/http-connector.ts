@@ -1,0 +1,92 @@
+import { ALPN } from '@pingora-ts/tls'
+import { Http1ClientSession } from '../protocols/http1/client.ts'
+import type { Peer } from '../upstreams/peer.ts'
+import type { ConnectorOptions, ConnectorOptionsInit } from './connector-options.ts'
+import { type ConnectorStats, TransportConnector } from './transport-connector.ts'
+
+/**
+ * Hands out HTTP sessions to peers over pooled connections (Pingora's
+ * `connectors::http::Connector`, `pingora-core/src/connectors/http/mod.rs` and `v1.rs`).
+ *
+ * Only HTTP/1.x is spoken for now: a peer whose `alpn` offers `h2` is connected offering
+ * `http/1.1` only (HTTP/2 will plug in at `getHttpSession`). A connection goes back to the
+ * pool only after a clean, fully read exchange ({@link Http1ClientSession.reuse}).
+ *
+ * @example
+ * ```ts
+ * const connector = new HttpConnector()
+ * const [session, reused] = await connector.getHttpSession(peer)
+ * await session.writeRequestHeader(request)
+ * await session.finishBody()
+ * const response = await session.readResponseHeader()
+ * while ((await session.readResponseBody()) !== undefined) {}
+ * connector.releaseHttpSession(session, peer)
+ * ```
+ */
+export class HttpConnector {
+  /** The transport connector (TCP/TLS connections and the pool) underneath. */
+  readonly transport: TransportConnector
+
+  /**
+   * Creates a connector.
+   * @param options - connector-wide settings (pool size, CA file, source addresses)
+   */
+  constructor(options?: ConnectorOptions | ConnectorOptionsInit) {
+    this.transport = new TransportConnector(options)
+  }
+
+  /**
+   * Returns an HTTP session to the peer on a pooled connection when one is idle, else on a
+   * new one. Resolves `[session, reused]`. The session takes the peer's read and write
+   * timeouts and its `allowH1ResponseInvalidContentLength`.
+   * @param peer - where and how to connect
+   * @throws PingoraError the connect errors of {@link TransportConnector.newStream}
+   */
+  async getHttpSession(peer: Peer): Promise<[Http1ClientSession, boolean]> {
+    // TODO(h2): when the peer offers h2, try a reused H2 connection first and open an H2
+    // session when ALPN picks h2 (Pingora's h1/h2 split in `connectors/http/mod.rs`).
+    const [stream, reused] = await this.transport.getStream(peer, h1Alpn(peer))
+    const options = peer.options
+    const session = new Http1ClientSession(stream, {
+      reused,
+      readTimeoutMs: options.readTimeoutMs,
+      writeTimeoutMs: options.writeTimeoutMs,
+      allowInvalidContentLength: options.allowH1ResponseInvalidContentLength,
+    })
+    return [session, reused]
+  }
+
+  /**
+   * Returns the session's connection to the pool when its exchange ended cleanly (request
+   * sent, response fully read, keep-alive agreed), else closes it.
+   * @param session - the finished session
+   * @param peer - the peer it talked to (its reuse hash keys the pool)
+   * @param idleTimeoutMs - how long the connection may stay idle; `0` closes it
+   *   @defaultValue the peer's `idleTimeoutMs`
+   */
+  releaseHttpSession(session: Http1ClientSession, peer: Peer, idleTimeoutMs?: number): void {
+    const stream = session.reuse()
+    if (stream === undefined) return
+    this.transport.releaseStream(
+      stream,
+      peer.reuseHash(),
+      idleTimeoutMs ?? peer.options.idleTimeoutMs,
+    )
+  }
+
+  /** How many idle connections were dropped because they received unexpected bytes. */
+  unexpectedDataConnectionCount(): number {
+    return this.transport.unexpectedDataConnectionCount()
+  }
+
+  /** The transport connector's counters, including the reuse ratio. */
+  stats(): ConnectorStats {
+    return this.transport.stats()
+  }
+}
+
+/** The ALPN to offer on new TLS connections: HTTP/1.1 only until HTTP/2 is supported. */
+function h1Alpn(peer: Peer): typeof ALPN.H1 | undefined {
+  const alpn = peer.options.alpn
+  return peer.isTls() && alpn.includes('h2') ? ALPN.H1 : undefined
+}

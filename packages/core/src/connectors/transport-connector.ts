@@ -1,0 +1,292 @@
+import type net from 'node:net'
+import type tls from 'node:tls'
+import { PingoraError } from '@pingora-ts/error'
+import { ConnectionPool, type DropReason, type IdleProblem } from '@pingora-ts/pool'
+import { setFastTimeout } from '@pingora-ts/timeout'
+import type { AlpnProtocols, ClientTlsConnectorOptions } from '@pingora-ts/tls'
+import { Stream } from '../protocols/l4/stream.ts'
+import type { Peer } from '../upstreams/peer.ts'
+import type { BindTo } from '../upstreams/peer-options.ts'
+import { ConnectorOptions, type ConnectorOptionsInit } from './connector-options.ts'
+import { bindToRandom, connectL4 } from './l4.ts'
+import { handshake } from './tls.ts'
+
+/** Counters of a {@link TransportConnector}. */
+export interface ConnectorStats {
+  /** New connections established (TCP, and TLS when used). */
+  readonly newConnections: number
+  /** Requests for a connection that were served from the pool. */
+  readonly reusedConnections: number
+  /** `reusedConnections / (reusedConnections + newConnections)`; 0 before any connection. */
+  readonly reuseRatio: number
+  /** Connections handed back and kept in the pool. */
+  readonly released: number
+  /** Connections handed back but not pooled (closed, unread bytes, pooling disabled). */
+  readonly discarded: number
+  /** Idle connections that received bytes nobody asked for (Pingora's counter of that name). */
+  readonly unexpectedDataConnectionCount: number
+  /** Idle connections currently in the pool. */
+  readonly idle: number
+}
+
+/**
+ * Opens, pools and reuses TCP, Unix-socket and TLS connections to peers (Pingora's
+ * `TransportConnector`, `pingora-core/src/connectors/mod.rs`).
+ *
+ * Idle connections live in a `ConnectionPool` keyed by the peer's reuse hash and bounded
+ * to `keepalivePoolSize` in total (least recently used evicted first). While idle, a
+ * connection that the origin closes or that receives bytes is dropped at once, and one that
+ * outlives its idle timeout is closed; {@link TransportConnector.getStream} never hands out
+ * such a connection.
+ *
+ * @example
+ * ```ts
+ * const connector = new TransportConnector()
+ * const [stream, reused] = await connector.getStream(peer)
+ * // ... one clean exchange ...
+ * connector.releaseStream(stream, peer.reuseHash(), peer.options.idleTimeoutMs)
+ * ```
+ */
+export class TransportConnector {
+  /** The connector-wide settings. */
+  readonly options: ConnectorOptions
+
+  readonly #pool: ConnectionPool<Stream>
+  readonly #tlsOptions: ClientTlsConnectorOptions
+  #newConnections = 0
+  #reusedConnections = 0
+  #released = 0
+  #discarded = 0
+  #unexpectedData = 0
+
+  /**
+   * Creates a connector.
+   * @param options - connector-wide settings (a {@link ConnectorOptions} or its plain form).
+   *   `caFile` and `certKeyFile` are read on the first TLS connection that needs them.
+   */
+  constructor(options?: ConnectorOptions | ConnectorOptionsInit) {
+    this.options = options instanceof ConnectorOptions ? options : new ConnectorOptions(options)
+    this.#pool = new ConnectionPool<Stream>({
+      // A size of 0 disables pooling: `releaseStream` then closes every connection.
+      size: Math.max(1, this.options.keepalivePoolSize),
+      watch: watchIdleStream,
+      onDrop: this.#onDrop,
+    })
+    this.#tlsOptions = tlsConnectorOptions(this.options)
+  }
+
+  /**
+   * Opens a new connection to the peer (never from the pool), within the peer's
+   * `totalConnectionTimeoutMs` (TCP and TLS) and `connectionTimeoutMs` (each step).
+   * @param peer - where and how to connect
+   * @param alpnOverride - ALPN ids to offer instead of the peer's (the HTTP connector uses it)
+   * @throws PingoraError (source `'upstream'`) `ConnectTimedout`, `ConnectRefused`,
+   *   `ConnectNoRoute`, `ConnectError`, `TLSHandshakeFailure`, `InvalidCert`,
+   *   `TLSHandshakeTimedout`
+   */
+  newStream(peer: Peer, alpnOverride?: AlpnProtocols): Promise<Stream> {
+    const bindTo = bindToRandom(peer, this.options.bindToV4, this.options.bindToV6)
+    const total = peer.options.totalConnectionTimeoutMs
+    if (total === undefined) return this.#connect(peer, bindTo, alpnOverride, undefined, undefined)
+    const controller = new AbortController()
+    const phase: ConnectPhase = { tls: false }
+    const timer = setFastTimeout(() => {
+      controller.abort(
+        new PingoraError(phase.tls ? 'TLSHandshakeTimedout' : 'ConnectTimedout', {
+          source: 'upstream',
+          context: `connecting to server ${peer.toString()}, total-connection timeout ${total}ms`,
+        }),
+      )
+    }, total)
+    const connecting = this.#connect(peer, bindTo, alpnOverride, controller.signal, phase)
+    connecting.then(
+      () => timer.cancel(),
+      () => timer.cancel(),
+    )
+    return connecting
+  }
+
+  /**
+   * Takes an idle connection for the peer from the pool, if there is one that is still
+   * usable (open, no unread bytes).
+   * @param peer - the peer; its reuse hash selects the connections
+   */
+  reusedStream(peer: Peer): Stream | undefined {
+    const key = peer.reuseHash()
+    for (;;) {
+      const stream = this.#pool.get(key)
+      if (stream === undefined) return undefined
+      // The pool drops connections as soon as they close or receive bytes; this re-check
+      // covers events that arrived in the same tick as the `get`.
+      if (this.#testReusable(stream)) {
+        this.#reusedConnections++
+        return stream
+      }
+    }
+  }
+
+  /**
+   * Returns a pooled connection for the peer when one is idle, else opens a new one.
+   * Resolves `[stream, reused]`.
+   * @param peer - where and how to connect
+   * @param alpnOverride - ALPN ids to offer on a new TLS connection instead of the peer's
+   */
+  getStream(peer: Peer, alpnOverride?: AlpnProtocols): Promise<[Stream, boolean]> {
+    const reused = this.reusedStream(peer)
+    if (reused !== undefined) return Promise.resolve([reused, true])
+    return this.newStream(peer, alpnOverride).then(toFresh)
+  }
+
+  /**
+   * Hands a connection back for reuse. It is pooled only if it is still open, has no unread
+   * bytes and `idleTimeoutMs` is not 0; otherwise it is closed. Call this only after a
+   * clean, fully read exchange.
+   * @param stream - the connection
+   * @param key - the reuse hash of the peer it is connected to (`peer.reuseHash()`)
+   * @param idleTimeoutMs - how long it may stay idle; `0` closes it now, `undefined` keeps it
+   *   until evicted or closed by the origin
+   */
+  releaseStream(stream: Stream, key: string, idleTimeoutMs?: number): void {
+    if (idleTimeoutMs === 0 || this.options.keepalivePoolSize === 0) {
+      this.#discarded++
+      stream.close()
+      return
+    }
+    if (!this.#testReusable(stream)) {
+      this.#discarded++
+      return
+    }
+    this.#released++
+    this.#pool.put(
+      { key, id: stream.id },
+      stream,
+      idleTimeoutMs === undefined ? undefined : { idleTimeoutMs },
+    )
+  }
+
+  /** How many idle connections were dropped because they received unexpected bytes. */
+  unexpectedDataConnectionCount(): number {
+    return this.#unexpectedData
+  }
+
+  /** The connector's counters, including the reuse ratio. */
+  stats(): ConnectorStats {
+    const total = this.#newConnections + this.#reusedConnections
+    return {
+      newConnections: this.#newConnections,
+      reusedConnections: this.#reusedConnections,
+      reuseRatio: total === 0 ? 0 : this.#reusedConnections / total,
+      released: this.#released,
+      discarded: this.#discarded,
+      unexpectedDataConnectionCount: this.#unexpectedData,
+      idle: this.#pool.idle,
+    }
+  }
+
+  async #connect(
+    peer: Peer,
+    bindTo: BindTo | undefined,
+    alpnOverride: AlpnProtocols | undefined,
+    signal: AbortSignal | undefined,
+    phase: ConnectPhase | undefined,
+  ): Promise<Stream> {
+    let socket: net.Socket | tls.TLSSocket = await connectL4(peer, bindTo, signal)
+    if (peer.isTls()) {
+      if (phase !== undefined) phase.tls = true
+      socket = await handshake(socket, peer, this.#tlsOptions, alpnOverride, signal)
+    }
+    const stream = new Stream(socket, 'upstream')
+    if (peer.isTls()) stream.digest.tls = tlsDigestOf(socket as tls.TLSSocket, peer.sni)
+    this.#newConnections++
+    const tracer = peer.options.tracer
+    if (tracer !== undefined) {
+      tracer.onConnected()
+      socket.once('close', () => tracer.onDisconnected())
+    }
+    return stream
+  }
+
+  /** Closes a connection that left the pool without being handed out. */
+  #onDrop = (stream: Stream, reason: DropReason): void => {
+    if (reason === 'unexpected-data') {
+      this.#unexpectedData++
+      stream.destroy()
+    } else if (reason === 'closed') {
+      stream.destroy()
+    } else {
+      // Evicted, timed out, replaced or cleared: a healthy connection, closed gracefully.
+      stream.close()
+    }
+  }
+
+  /**
+   * Whether a connection can be (re)used: still open, peer not finished, nothing unread.
+   * Unread bytes on an idle connection are counted as unexpected data.
+   */
+  #testReusable(stream: Stream): boolean {
+    if (stream.closed || stream.peerEnded) {
+      stream.destroy()
+      return false
+    }
+    if (stream.bufferedLength > 0) {
+      this.#unexpectedData++
+      stream.destroy()
+      return false
+    }
+    return true
+  }
+}
+
+interface ConnectPhase {
+  tls: boolean
+}
+
+/**
+ * Watches an idle pooled stream: bytes, end of stream, an error or a close all mean it
+ * must leave the pool. The stream's own listeners stay attached (they queue the bytes).
+ */
+function watchIdleStream(stream: Stream, onProblem: (problem: IdleProblem) => void): () => void {
+  const socket = stream.socket
+  const onData = (): void => onProblem('unexpected-data')
+  const onClosed = (): void => onProblem('closed')
+  socket.on('data', onData)
+  socket.on('end', onClosed)
+  socket.on('error', onClosed)
+  socket.on('close', onClosed)
+  // The remote may have finished between the last read and the `put`.
+  if (stream.closed || stream.peerEnded) onClosed()
+  else if (stream.bufferedLength > 0) onData()
+  return () => {
+    socket.off('data', onData)
+    socket.off('end', onClosed)
+    socket.off('error', onClosed)
+    socket.off('close', onClosed)
+  }
+}
+
+function toFresh(stream: Stream): [Stream, boolean] {
+  return [stream, false]
+}
+
+function tlsDigestOf(socket: tls.TLSSocket, sni: string): NonNullable<Stream['digest']['tls']> {
+  const cipher = socket.getCipher()
+  const alpn = socket.alpnProtocol
+  return {
+    version: socket.getProtocol() ?? undefined,
+    cipher: cipher?.name,
+    sni: sni === '' ? undefined : sni,
+    alpn: typeof alpn === 'string' ? alpn : undefined,
+    extension: undefined,
+  }
+}
+
+function tlsConnectorOptions(options: ConnectorOptions): ClientTlsConnectorOptions {
+  const certKeyFile = options.certKeyFile
+  return {
+    ...(options.caFile === undefined ? {} : { caFile: options.caFile }),
+    ...(certKeyFile === undefined
+      ? {}
+      : { certKeyFile: { certPath: certKeyFile.certFile, keyPath: certKeyFile.keyFile } }),
+    debugSslKeylog: options.debugSslKeylog,
+  }
+}
