@@ -5,6 +5,53 @@
  *
  * @packageDocumentation
  */
+
+export {
+  DEFAULT_KEEPALIVE_SECONDS,
+  type HttpServerApp,
+  HttpServerAppDriver,
+  type HttpServerOptions,
+  isHttpServerApp,
+} from './apps/http-app.ts'
+export { HttpServer, type ServeHttp, type ServeHttpResponse } from './apps/http-server.ts'
+export type { ServerApp } from './apps/server-app.ts'
+export {
+  type CertKeyFiles,
+  ConnectorOptions,
+  type ConnectorOptionsInit,
+  type ConnectorServerConf,
+  DEFAULT_POOL_SIZE,
+} from './connectors/connector-options.ts'
+export { HttpConnector } from './connectors/http-connector.ts'
+export { type ConnectorStats, TransportConnector } from './connectors/transport-connector.ts'
+export {
+  CHANNEL_NAMES,
+  type ConnectionErrorMessage,
+  channels,
+  type ServerErrorMessage,
+  type ServerPhaseMessage,
+} from './diagnostics.ts'
+export {
+  type BindRetryOptions,
+  DEFAULT_UDS_MODE,
+  LISTENER_BACKLOG,
+  REUSE_PORT_SUPPORTED,
+  TCP_LISTENER_MAX_TRY,
+  TCP_LISTENER_TRY_STEP_MS,
+} from './listeners/l4.ts'
+export {
+  HANDSHAKE_TIMEOUT_MS,
+  type ListenerConfig,
+  Listeners,
+  type PostAcceptHandshake,
+} from './listeners/listeners.ts'
+export type {
+  HostPort,
+  ListeningAddress,
+  ServerAddress,
+  TcpKeepalive,
+  TcpSocketOptions,
+} from './listeners/server-address.ts'
 export { Digest, type SocketAddress, type TlsDigest } from './protocols/digest.ts'
 export type { ClientSession } from './protocols/http/client-session.ts'
 export { getCachedDate } from './protocols/http/date.ts'
@@ -26,3 +73,46 @@ export {
   RETRY_BUFFER_LIMIT,
 } from './protocols/http1/server.ts'
 export { STREAM_LINGER_MS, STREAM_READ_HIGH_WATER, Stream } from './protocols/l4/stream.ts'
+export {
+  DEFAULT_GRACEFUL_SHUTDOWN_TIMEOUT_SECONDS,
+  EXIT_TIMEOUT_SECONDS,
+  ServerConf,
+  type ServerConfFields,
+} from './server/configuration.ts'
+export {
+  type ExecutionPhase,
+  type RunArgs,
+  Server,
+  type ServerOptions,
+  type ShutdownOptions,
+} from './server/server.ts'
+export {
+  type ShutdownSignal,
+  type ShutdownSignalWatch,
+  type ShutdownWatch,
+  UnixShutdownSignalWatch,
+} from './server/shutdown-watch.ts'
+export {
+  type BackgroundService,
+  backgroundService,
+  GenBackgroundService,
+} from './services/background.ts'
+export { ListeningService, type ListeningServiceOptions } from './services/listening.ts'
+export { type Service, ServiceReadyNotifier } from './services/service.ts'
+export { ServiceHandle } from './services/service-handle.ts'
+export { BasicPeer } from './upstreams/basic-peer.ts'
+export { HttpPeer, type HttpPeerInit, type Scheme } from './upstreams/http-peer.ts'
+export {
+  formatPeerAddress,
+  type Peer,
+  type PeerAddress,
+  type PeerAddressInput,
+  parsePeerAddress,
+} from './upstreams/peer.ts'
+export {
+  type BindTo,
+  type CaCertificates,
+  PeerOptions,
+  type PeerOptionsInit,
+  type Tracer,
+} from './upstreams/peer-options.ts'

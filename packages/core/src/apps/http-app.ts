@@ -1,0 +1,114 @@
+import type { ServerSession } from '../protocols/http/server-session.ts'
+import { type Http1ServerOptions, Http1ServerSession } from '../protocols/http1/server.ts'
+import type { Stream } from '../protocols/l4/stream.ts'
+import type { ShutdownWatch } from '../server/shutdown-watch.ts'
+import type { ServerApp } from './server-app.ts'
+
+/** How long an idle keep-alive connection waits for its next request, in seconds (Pingora's 60). */
+export const DEFAULT_KEEPALIVE_SECONDS = 60
+
+/**
+ * Options an {@link HttpServerApp} gives the HTTP server (Pingora's `HttpServerOptions`). Read
+ * once per connection.
+ */
+export interface HttpServerOptions {
+  /**
+   * Serve HTTP/2 over cleartext (prior knowledge) next to HTTP/1. Not supported yet: HTTP/2
+   * needs the HTTP/2 engine. @defaultValue `false`
+   */
+  readonly h2c?: boolean
+  /** Let CONNECT requests through to the app instead of rejecting them with 405. @defaultValue `false` */
+  readonly allowConnectMethodProxying?: boolean
+  /**
+   * How many requests one connection may serve; the last one is answered with
+   * `Connection: close` (nginx's `keepalive_requests`). @defaultValue `undefined` (no limit)
+   */
+  readonly keepaliveRequestLimit?: number | undefined
+}
+
+/**
+ * An application that serves HTTP sessions (Pingora's `HttpServerApp`). A listening service runs
+ * it through {@link HttpServerAppDriver}, which creates one session per request and keeps the
+ * connection alive between requests. `HttpProxy` and {@link HttpServer} implement it.
+ *
+ * @example
+ * ```ts
+ * const app: HttpServerApp = {
+ *   async processNewHttp(session) {
+ *     if (!(await session.readRequest())) return undefined
+ *     await session.writeResponseHeader(ResponseHeader.build(204), true)
+ *     return session.finish()
+ *   },
+ * }
+ * ```
+ */
+export interface HttpServerApp {
+  /**
+   * Serves one HTTP session: read the request, write the response. Runs once per request.
+   *
+   * Return `session.finish()` (the stream when the connection may be reused, else `undefined`)
+   * after a complete exchange; return `undefined` after an error or an incomplete exchange.
+   * @param session - the session on a new or reused connection
+   * @param shutdown - aborted when the server starts to shut down
+   */
+  processNewHttp(session: ServerSession, shutdown: ShutdownWatch): Promise<Stream | undefined>
+  /** Options for the connection; called once per connection. Default: none. */
+  serverOptions?(): HttpServerOptions | undefined
+  /** Runs once after the service stopped listening on its endpoints. Default: nothing. */
+  httpCleanup?(): Promise<void> | void
+}
+
+/**
+ * Whether a value is an {@link HttpServerApp} (it has `processNewHttp`).
+ * @param app - a server app or an HTTP server app
+ */
+export function isHttpServerApp(app: ServerApp | HttpServerApp): app is HttpServerApp {
+  return typeof (app as Partial<HttpServerApp>).processNewHttp === 'function'
+}
+
+/**
+ * Runs an {@link HttpServerApp} as a {@link ServerApp}: the HTTP/1 keep-alive loop of Pingora's
+ * blanket `impl ServerApp for HttpServerApp`. Per connection it creates one
+ * `Http1ServerSession` per request on the same stream until the app returns `undefined`, the
+ * request limit is reached or the server shuts down.
+ *
+ * A listening service wraps HTTP apps in it automatically.
+ */
+export class HttpServerAppDriver implements ServerApp {
+  /** The HTTP app. */
+  readonly app: HttpServerApp
+
+  /**
+   * Wraps an HTTP app.
+   * @param app - the app
+   */
+  constructor(app: HttpServerApp) {
+    this.app = app
+  }
+
+  /**
+   * Serves HTTP/1 requests on the connection until it is no longer reusable.
+   * @param stream - the connection
+   * @param shutdown - aborted when the server starts to shut down
+   */
+  async processNew(stream: Stream, shutdown: ShutdownWatch): Promise<Stream | undefined> {
+    const app = this.app
+    const options: Http1ServerOptions = {
+      shutdownSignal: shutdown,
+      keepaliveRequestLimit: app.serverOptions?.()?.keepaliveRequestLimit,
+    }
+    let current: Stream | undefined = stream
+    while (current !== undefined) {
+      const session = new Http1ServerSession(current, options)
+      // Stop downstream from reusing the connection when the service shuts down soon.
+      session.setKeepalive(shutdown.aborted ? undefined : DEFAULT_KEEPALIVE_SECONDS)
+      current = await app.processNewHttp(session, shutdown)
+    }
+    return undefined
+  }
+
+  /** Runs the app's {@link HttpServerApp.httpCleanup}. */
+  async cleanup(): Promise<void> {
+    await this.app.httpCleanup?.()
+  }
+}

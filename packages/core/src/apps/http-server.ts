@@ -1,0 +1,147 @@
+import { PingoraError } from '@pingora-ts/error'
+import { ResponseHeader } from '@pingora-ts/http'
+import { channels } from '../diagnostics.ts'
+import type { ServerSession } from '../protocols/http/server-session.ts'
+import type { Stream } from '../protocols/l4/stream.ts'
+import type { ShutdownWatch } from '../server/shutdown-watch.ts'
+import type { HttpServerApp, HttpServerOptions } from './http-app.ts'
+
+/** A complete response produced by {@link ServeHttp.response}. */
+export interface ServeHttpResponse {
+  /** The status code. */
+  readonly status: number
+  /**
+   * Response headers; an array value becomes one field per element. `Content-Length` is
+   * always set by the server from the body.
+   */
+  readonly headers?: Readonly<Record<string, string | number | readonly string[]>> | undefined
+  /** The body; a string is sent as UTF-8. @defaultValue empty */
+  readonly body?: string | Uint8Array | undefined
+}
+
+/**
+ * A simple, non-streaming HTTP application (Pingora's `ServeHttp`): map a request to a complete
+ * response. Run it with {@link HttpServer}. For streaming or interactive responses implement
+ * {@link HttpServerApp} instead.
+ *
+ * @example
+ * ```ts
+ * const hello: ServeHttp = { response: () => ({ status: 200, body: 'Hello, world!' }) }
+ * const service = new ListeningService('hello', new HttpServer(hello))
+ * service.addTcp('127.0.0.1:6188')
+ * ```
+ */
+export interface ServeHttp {
+  /**
+   * Produces the response to one request. Runs after the request header was read; read the
+   * body yourself if you need it (an unread body is drained afterwards). A throw or rejection
+   * is answered with a 500 and published on `pingora:connection:error`.
+   * @param session - the session, with its request header read
+   */
+  response(session: ServerSession): ServeHttpResponse | Promise<ServeHttpResponse>
+}
+
+const EMPTY_BODY = new Uint8Array(0)
+
+/**
+ * Runs a {@link ServeHttp} as an {@link HttpServerApp} (Pingora's `HttpServer`): reads the
+ * request, calls the app, writes the response with `Content-Length`, and returns the
+ * connection for keep-alive. Port of `pingora-core/src/apps/http_app.rs`.
+ */
+export class HttpServer<SV extends ServeHttp = ServeHttp> implements HttpServerApp {
+  /** The wrapped app. */
+  readonly app: SV
+  readonly #options: HttpServerOptions | undefined
+
+  /**
+   * Wraps a {@link ServeHttp} app.
+   * @param app - the app
+   * @param options - HTTP server options for its connections
+   */
+  constructor(app: SV, options?: HttpServerOptions) {
+    this.app = app
+    this.#options = options
+  }
+
+  /** The HTTP server options given to the constructor. */
+  serverOptions(): HttpServerOptions | undefined {
+    return this.#options
+  }
+
+  /**
+   * Serves one request.
+   * @param session - the session
+   * @param shutdown - aborted when the server starts to shut down
+   */
+  async processNewHttp(
+    session: ServerSession,
+    shutdown: ShutdownWatch,
+  ): Promise<Stream | undefined> {
+    try {
+      if (!(await session.readRequest())) return undefined
+    } catch (error) {
+      // The session already answered a malformed request and closed the connection.
+      publishError(error, 'reading the request', 'downstream')
+      return undefined
+    }
+    let header: ResponseHeader
+    let body: Uint8Array
+    try {
+      const response = await this.app.response(session)
+      body = encodeBody(response.body)
+      header = buildHeader(response, body.length)
+    } catch (error) {
+      publishError(error, `ServeHttp.response failed, ${session.requestSummary()}`, 'internal')
+      session.setKeepalive(undefined)
+      await session.respondError(500)
+      return session.finish()
+    }
+    // Shutdown may have started while the app worked: tell the client not to reuse.
+    if (shutdown.aborted) session.setKeepalive(undefined)
+    if (body.length === 0) {
+      await session.writeResponseHeader(header, true)
+    } else {
+      await session.writeResponseHeader(header, false)
+      await session.writeResponseBody(body, true)
+    }
+    return session.finish()
+  }
+}
+
+function encodeBody(body: string | Uint8Array | undefined): Uint8Array {
+  if (body === undefined) return EMPTY_BODY
+  return typeof body === 'string' ? Buffer.from(body, 'utf8') : body
+}
+
+function buildHeader(response: ServeHttpResponse, bodyLength: number): ResponseHeader {
+  const status = response.status
+  const header = ResponseHeader.build(status)
+  const headers = response.headers
+  if (headers !== undefined) {
+    for (const name of Object.keys(headers)) {
+      const value = headers[name] as string | number | readonly string[]
+      if (typeof value === 'object') {
+        for (let i = 0; i < value.length; i++) header.appendHeader(name, value[i] as string)
+      } else {
+        header.insertHeader(name, value)
+      }
+    }
+  }
+  header.removeHeader('Transfer-Encoding')
+  // RFC 9110 §8.6: no Content-Length on 1xx and 204; on 304 it would describe another response.
+  if (status >= 200 && status !== 204 && status !== 304) {
+    header.setContentLength(bodyLength)
+  } else {
+    header.removeHeader('Content-Length')
+  }
+  return header
+}
+
+function publishError(error: unknown, context: string, source: 'downstream' | 'internal'): void {
+  if (!channels.connectionError.hasSubscribers) return
+  channels.connectionError.publish({
+    error: PingoraError.from(error, 'InternalError', context, source),
+    service: undefined,
+    peer: undefined,
+  })
+}

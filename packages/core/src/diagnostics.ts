@@ -1,0 +1,52 @@
+import diagnosticsChannel from 'node:diagnostics_channel'
+
+/**
+ * The `node:diagnostics_channel` channels `@pingora-ts/core` publishes on; the package never
+ * logs. Subscribe with `diagnosticsChannel.subscribe(name, listener)` or through
+ * {@link channels}.
+ *
+ * Publishing costs nothing when a channel has no subscriber, so the hot paths check
+ * `channel.hasSubscribers` before building a message.
+ */
+export const CHANNEL_NAMES = {
+  /** A server-level failure: a service that failed to start, an accept error, a failed cleanup. */
+  serverError: 'pingora:server:error',
+  /** The server moved to a new {@link ExecutionPhase}. */
+  serverPhase: 'pingora:server:phase',
+  /** A failure contained to one connection: handshake error, an exception in the app. */
+  connectionError: 'pingora:connection:error',
+} as const
+
+/** Message of {@link CHANNEL_NAMES.serverError}. */
+export interface ServerErrorMessage {
+  /** The error, always a `PingoraError`. */
+  readonly error: Error
+  /** The service it happened in, when known. */
+  readonly service: string | undefined
+}
+
+/** Message of {@link CHANNEL_NAMES.serverPhase}. */
+export interface ServerPhaseMessage {
+  /** The phase the server entered. */
+  readonly phase: string
+}
+
+/** Message of {@link CHANNEL_NAMES.connectionError}. */
+export interface ConnectionErrorMessage {
+  /** The error, always a `PingoraError`. */
+  readonly error: Error
+  /** The service that accepted the connection. */
+  readonly service: string
+  /** The peer's address (`ip:port`, or the Unix socket path), when known. */
+  readonly peer: string | undefined
+}
+
+/** The channel objects, ready to publish on or subscribe to. */
+export const channels = {
+  /** See {@link CHANNEL_NAMES.serverError}. */
+  serverError: diagnosticsChannel.channel(CHANNEL_NAMES.serverError),
+  /** See {@link CHANNEL_NAMES.serverPhase}. */
+  serverPhase: diagnosticsChannel.channel(CHANNEL_NAMES.serverPhase),
+  /** See {@link CHANNEL_NAMES.connectionError}. */
+  connectionError: diagnosticsChannel.channel(CHANNEL_NAMES.connectionError),
+} as const

@@ -1,0 +1,342 @@
+import type net from 'node:net'
+import { PingoraError } from '@pingora-ts/error'
+import { type HttpServerApp, HttpServerAppDriver, isHttpServerApp } from '../apps/http-app.ts'
+import type { ServerApp } from '../apps/server-app.ts'
+import { channels } from '../diagnostics.ts'
+import { bindServerAddress, listeningAddressOf } from '../listeners/l4.ts'
+import { HANDSHAKE_TIMEOUT_MS, type ListenerConfig, Listeners } from '../listeners/listeners.ts'
+import type {
+  ListeningAddress,
+  ServerAddress,
+  TcpSocketOptions,
+} from '../listeners/server-address.ts'
+import { Stream } from '../protocols/l4/stream.ts'
+import type { ShutdownWatch } from '../server/shutdown-watch.ts'
+import type { Service, ServiceReadyNotifier } from './service.ts'
+
+/** Options of a {@link ListeningService}. */
+export interface ListeningServiceOptions {
+  /** How many times binding a TCP address in use is tried. @defaultValue `30` (Pingora) */
+  readonly bindMaxTry?: number
+  /** The pause between bind attempts, in ms. @defaultValue `1000` (Pingora) */
+  readonly bindTryStepMs?: number
+}
+
+interface BoundEndpoint {
+  readonly config: ListenerConfig
+  readonly server: net.Server
+  readonly address: ListeningAddress
+}
+
+const NEVER_ABORTED = new AbortController().signal
+
+/**
+ * A service that listens on endpoints (TCP, Unix sockets; TLS through a post-accept
+ * handshake) and hands every accepted connection to its app (Pingora's `listening::Service`).
+ * Port of `pingora-core/src/services/listening.rs`.
+ *
+ * Per connection: the endpoint's handshake (60 s limit), then `app.processNew` in a loop while
+ * the app returns the stream for reuse, then the stream is closed. An exception in the app
+ * never crashes the process: it is published on `pingora:connection:error` and only that
+ * connection is destroyed. {@link HttpServerApp}s are run through {@link HttpServerAppDriver}.
+ *
+ * On shutdown the service stops accepting at once, runs the app's cleanup, and its `start`
+ * resolves once every connection has closed; {@link ListeningService.stop} destroys the rest.
+ *
+ * @example
+ * ```ts
+ * const service = new ListeningService('hello', new HttpServer(hello))
+ * service.addTcp('127.0.0.1:0')
+ * server.addService(service)
+ * await server.start()
+ * const [address] = service.listeningAddresses() // { kind: 'tcp', port: 41235, ... }
+ * ```
+ */
+export class ListeningService<A extends ServerApp | HttpServerApp = ServerApp | HttpServerApp>
+  implements Service
+{
+  /** The service name. */
+  readonly name: string
+  /** The app, as given. */
+  readonly appLogic: A
+  /** Preferred worker count; `undefined` follows `ServerConf.threads`. */
+  threads: number | undefined
+  readonly #app: ServerApp
+  readonly #listeners: Listeners
+  readonly #bindMaxTry: number | undefined
+  readonly #bindTryStepMs: number | undefined
+  readonly #connections: Set<net.Socket>
+  #endpoints: BoundEndpoint[]
+  #shutdown: ShutdownWatch
+  #started: boolean
+  #forced: boolean
+  #onDrained: (() => void) | undefined
+
+  /**
+   * Creates a service; add endpoints before the server starts.
+   * @param name - the name, for diagnostics
+   * @param appLogic - a {@link ServerApp} or an {@link HttpServerApp}
+   * @param options - bind retry settings
+   */
+  constructor(name: string, appLogic: A, options: ListeningServiceOptions = {}) {
+    this.name = name
+    this.appLogic = appLogic
+    this.threads = undefined
+    this.#app = isHttpServerApp(appLogic) ? new HttpServerAppDriver(appLogic) : appLogic
+    this.#listeners = new Listeners()
+    this.#bindMaxTry = options.bindMaxTry
+    this.#bindTryStepMs = options.bindTryStepMs
+    this.#connections = new Set()
+    this.#endpoints = []
+    this.#shutdown = NEVER_ABORTED
+    this.#started = false
+    this.#forced = false
+    this.#onDrained = undefined
+  }
+
+  /** The configured endpoints, e.g. to add more before start. */
+  endpoints(): Listeners {
+    return this.#listeners
+  }
+
+  /**
+   * Adds a TCP endpoint; see {@link Listeners.addTcp}.
+   * @param address - `host:port` or `[ipv6]:port`; port 0 lets the OS pick
+   */
+  addTcp(address: string): void {
+    this.#listeners.addTcp(address)
+  }
+
+  /**
+   * Adds a TCP endpoint with socket options; see {@link Listeners.addTcpWithSettings}.
+   * @param address - `host:port` or `[ipv6]:port`
+   * @param options - the socket options
+   */
+  addTcpWithSettings(address: string, options: TcpSocketOptions): void {
+    this.#listeners.addTcpWithSettings(address, options)
+  }
+
+  /**
+   * Adds a Unix domain socket endpoint; see {@link Listeners.addUds}.
+   * @param path - the socket path
+   * @param mode - the file's permission bits @defaultValue `0o666`
+   */
+  addUds(path: string, mode?: number): void {
+    this.#listeners.addUds(path, mode)
+  }
+
+  /**
+   * Adds an endpoint from a {@link ServerAddress}.
+   * @param address - the address
+   */
+  addAddress(address: ServerAddress): void {
+    this.#listeners.addAddress(address)
+  }
+
+  /**
+   * Adds an endpoint with its own post-accept handshake.
+   * @param config - the endpoint
+   */
+  addListener(config: ListenerConfig): void {
+    this.#listeners.addListener(config)
+  }
+
+  /** The addresses the endpoints are bound to (port 0 resolved), in order; empty before start. */
+  listeningAddresses(): ListeningAddress[] {
+    return this.#endpoints.map((endpoint) => endpoint.address)
+  }
+
+  /** How many connections are open right now. */
+  get connectionCount(): number {
+    return this.#connections.size
+  }
+
+  /**
+   * Binds every endpoint, signals ready, serves until `shutdown` aborts, then stops accepting
+   * and resolves once every connection has closed.
+   * @param shutdown - aborted when the server starts to shut down
+   * @param ready - signalled once every endpoint is bound
+   * @throws PingoraError `BindError` when an endpoint cannot be bound (none stays bound)
+   */
+  async start(shutdown: ShutdownWatch, ready: ServiceReadyNotifier): Promise<void> {
+    if (this.#started) {
+      throw PingoraError.internal('InternalError', `service ${this.name} can only start once`)
+    }
+    this.#started = true
+    this.#shutdown = shutdown
+    await this.#bindAll(shutdown)
+    ready.notifyReady()
+    if (!shutdown.aborted) {
+      await new Promise<void>((resolve) => {
+        // Stop accepting in the abort event itself, before any other I/O is processed.
+        shutdown.addEventListener(
+          'abort',
+          () => {
+            this.#closeEndpoints()
+            resolve()
+          },
+          { once: true },
+        )
+      })
+    }
+    this.#closeEndpoints()
+    try {
+      await this.#app.cleanup?.()
+    } catch (error) {
+      publishServerError(error, this.name, 'app cleanup failed')
+    }
+    await this.#drained()
+  }
+
+  /** Stops accepting and destroys every open connection now. */
+  stop(): void {
+    this.#forced = true
+    this.#closeEndpoints()
+    for (const socket of this.#connections) socket.destroy()
+  }
+
+  async #bindAll(shutdown: ShutdownWatch): Promise<void> {
+    const configs = this.#listeners.configs
+    const retry = { maxTry: this.#bindMaxTry, tryStepMs: this.#bindTryStepMs, signal: shutdown }
+    const results = await Promise.allSettled(
+      configs.map((config) => bindServerAddress(config.address, retry)),
+    )
+    const endpoints: BoundEndpoint[] = []
+    let failure: unknown
+    for (let i = 0; i < results.length; i++) {
+      const result = results[i] as PromiseSettledResult<net.Server>
+      const config = configs[i] as ListenerConfig
+      if (result.status === 'rejected') {
+        failure ??= result.reason
+        continue
+      }
+      const server = result.value
+      endpoints.push({ config, server, address: listeningAddressOf(server, config.address) })
+    }
+    if (failure !== undefined) {
+      for (const endpoint of endpoints) endpoint.server.close()
+      throw failure
+    }
+    for (const endpoint of endpoints) {
+      const config = endpoint.config
+      endpoint.server.on('connection', (socket: net.Socket) => this.#accept(socket, config))
+      endpoint.server.on('error', this.#onServerError)
+    }
+    this.#endpoints = endpoints
+  }
+
+  #closeEndpoints(): void {
+    for (const endpoint of this.#endpoints) {
+      if (endpoint.server.listening) endpoint.server.close()
+    }
+  }
+
+  #drained(): Promise<void> {
+    if (this.#connections.size === 0) return Promise.resolve()
+    return new Promise((resolve) => {
+      this.#onDrained = resolve
+    })
+  }
+
+  #accept(socket: net.Socket, config: ListenerConfig): void {
+    if (this.#forced) {
+      socket.destroy()
+      return
+    }
+    const connections = this.#connections
+    connections.add(socket)
+    socket.once('close', () => {
+      connections.delete(socket)
+      if (connections.size === 0 && this.#onDrained !== undefined) {
+        const resolve = this.#onDrained
+        this.#onDrained = undefined
+        resolve()
+      }
+    })
+    void this.#serve(socket, config)
+  }
+
+  async #serve(socket: net.Socket, config: ListenerConfig): Promise<void> {
+    let stream: Stream | undefined
+    try {
+      stream =
+        config.handshake === undefined ? new Stream(socket) : await this.#handshake(socket, config)
+      const app = this.#app
+      const shutdown = this.#shutdown
+      let next = await app.processNew(stream, shutdown)
+      while (next !== undefined) {
+        stream = next
+        next = await app.processNew(next, shutdown)
+      }
+      // Done with the connection (Pingora drops the stream here, which closes it).
+      stream.close()
+    } catch (error) {
+      if (channels.connectionError.hasSubscribers) {
+        channels.connectionError.publish({
+          error: PingoraError.from(error, 'InternalError', 'serving a connection', 'internal'),
+          service: this.name,
+          peer: peerOf(socket),
+        })
+      }
+      if (stream === undefined) socket.destroy()
+      else stream.destroy()
+    }
+  }
+
+  #handshake(socket: net.Socket, config: ListenerConfig): Promise<Stream> {
+    const handshake = config.handshake as NonNullable<ListenerConfig['handshake']>
+    const timeoutMs = config.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS
+    // Until a Stream owns the socket, an 'error' event must not crash the process.
+    socket.on('error', noop)
+    const controller = new AbortController()
+    return new Promise<Stream>((resolve, reject) => {
+      let timedOut = false
+      const timer = setTimeout(() => {
+        timedOut = true
+        const error = PingoraError.downstream(
+          'HandshakeError',
+          `downstream handshake timed out after ${timeoutMs}ms`,
+        )
+        controller.abort(error)
+        reject(error)
+      }, timeoutMs)
+      handshake(socket, controller.signal).then(
+        (stream) => {
+          clearTimeout(timer)
+          if (timedOut) stream.destroy()
+          else resolve(stream)
+        },
+        (error: unknown) => {
+          clearTimeout(timer)
+          reject(PingoraError.from(error, 'HandshakeError', 'downstream handshake', 'downstream'))
+        },
+      )
+    })
+  }
+
+  #onServerError = (error: Error): void => {
+    publishServerError(
+      PingoraError.internal('AcceptError', 'accept() failed', error),
+      this.name,
+      'accept() failed',
+    )
+  }
+}
+
+function publishServerError(error: unknown, service: string, context: string): void {
+  if (!channels.serverError.hasSubscribers) return
+  channels.serverError.publish({
+    error: PingoraError.from(error, 'InternalError', context, 'internal'),
+    service,
+  })
+}
+
+function peerOf(socket: net.Socket): string | undefined {
+  const address = socket.remoteAddress
+  if (address === undefined) return undefined
+  return address.includes(':')
+    ? `[${address}]:${socket.remotePort}`
+    : `${address}:${socket.remotePort}`
+}
+
+function noop(): void {}
