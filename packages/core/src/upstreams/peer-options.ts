@@ -1,23 +1,8 @@
 import { ALPN, type AlpnProtocols, type ClientTlsPeer } from '@pingora-ts/tls'
+import type { TcpKeepalive } from '../listeners/server-address.ts'
 
 /** CA certificates (PEM): one string or buffer, or a list of them. */
 export type CaCertificates = NonNullable<ClientTlsPeer['ca']>
-
-/**
- * TCP keepalive settings for upstream connections (Pingora's `TcpKeepalive`).
- *
- * Node exposes only the idle time (`socket.setKeepAlive(true, idleMs)`); `intervalMs` and
- * `count` are kept for parity with Pingora and are currently not applied (the OS defaults
- * are used).
- */
-export interface TcpKeepalive {
-  /** Idle time before the first keepalive probe, in ms. */
-  readonly idleMs: number
-  /** Time between probes, in ms. Not applied by Node (OS default). */
-  readonly intervalMs?: number | undefined
-  /** Number of unanswered probes before the connection is dropped. Not applied by Node. */
-  readonly count?: number | undefined
-}
 
 /** The local address to bind an upstream connection to (Pingora's `BindTo`). */
 export interface BindTo {
@@ -114,7 +99,10 @@ export class PeerOptions {
    * @defaultValue `undefined`
    */
   idleTimeoutMs: number | undefined
-  /** TCP keepalive for new connections. @defaultValue `undefined` (off) */
+  /**
+   * TCP keepalive for new connections: the idle time before the first probe (Node cannot set
+   * the probe interval or count; the OS defaults apply). @defaultValue `undefined` (off)
+   */
   tcpKeepalive: TcpKeepalive | undefined
   /** HTTP/2 ping interval, in ms (reserved for the HTTP/2 connector). @defaultValue `undefined` */
   h2PingIntervalMs: number | undefined
@@ -296,9 +284,9 @@ function checkAlpn(value: AlpnProtocols): AlpnProtocols {
 
 function checkKeepalive(value: TcpKeepalive | undefined): TcpKeepalive | undefined {
   if (value === undefined) return undefined
-  checkMs('tcpKeepalive.idleMs', value.idleMs)
-  checkMs('tcpKeepalive.intervalMs', value.intervalMs)
-  if (value.count !== undefined) checkCount('tcpKeepalive.count', value.count)
+  if (checkMs('tcpKeepalive.idleMs', value.idleMs) === undefined) {
+    throw new RangeError('tcpKeepalive.idleMs must be a finite number >= 0, got undefined')
+  }
   return value
 }
 
