@@ -1,0 +1,43 @@
+import { parseArgs } from 'node:util'
+import { startGateway } from './gateway.ts'
+import { startEchoOrigin } from './origins.ts'
+
+const USAGE = `usage: gateway [--listen ADDR] [--api HOST:PORT] [--web HOST:PORT] [--token TOKEN]
+  --listen ADDR     where to listen (default 127.0.0.1:6191)
+  --api HOST:PORT   the origin for /api/* (default: an embedded echo origin)
+  --web HOST:PORT   the origin for every other path (default: an embedded echo origin)
+  --token TOKEN     the bearer token clients must send (default: secret)
+`
+
+const { values } = parseArgs({
+  options: {
+    listen: { type: 'string', default: '127.0.0.1:6191' },
+    api: { type: 'string' },
+    web: { type: 'string' },
+    token: { type: 'string', default: 'secret' },
+    help: { type: 'boolean', short: 'h', default: false },
+  },
+})
+if (values.help) {
+  process.stdout.write(USAGE)
+  process.exit(0)
+}
+
+const api = values.api ?? (await startEchoOrigin('api')).address
+const web = values.web ?? (await startEchoOrigin('web')).address
+const gateway = await startGateway(
+  { apiUpstream: api, webUpstream: web, token: values.token },
+  values.listen,
+)
+const host = values.listen.slice(0, values.listen.lastIndexOf(':'))
+const base = `http://${host}:${gateway.port}`
+process.stdout.write(`gateway listening on ${base} (api: ${api}, web: ${web})
+try: curl -i ${base}/api/users                                   (403: no token)
+     curl -s ${base}/api/users -H 'Authorization: Bearer ${values.token}'  (api origin)
+     curl -s ${base}/index.html -H 'Authorization: Bearer ${values.token}' (web origin)
+`)
+const stop = (): void => {
+  void gateway.close().then(() => process.exit(0))
+}
+process.once('SIGINT', stop)
+process.once('SIGTERM', stop)
