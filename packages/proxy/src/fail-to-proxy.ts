@@ -1,0 +1,51 @@
+import { PingoraError } from '@pingora-ts/error'
+import type { FailToProxy } from './proxy-trait.ts'
+import type { Session } from './session.ts'
+
+const UPSTREAM_TIMEOUTS = new Set(['ReadTimedout', 'WriteTimedout', 'ConnectTimedout'])
+const CLIENT_GONE = new Set(['ReadError', 'WriteError', 'ConnectionClosed', 'ReadTimedout'])
+
+/**
+ * The status a fatal error maps to (Pingora's mapping, plus 504 for upstream timeouts as
+ * nginx does): the error's own status for `HTTPStatus`/`CustomCode` types; upstream errors →
+ * 502 (timeouts → 504); downstream read/write/closed errors → `0` (nobody to answer); other
+ * downstream errors → 400; internal and unset → 500.
+ * @param error - the error
+ */
+export function errorStatus(error: PingoraError): number {
+  if (error.status !== undefined) return error.status
+  switch (error.source) {
+    case 'upstream':
+      return UPSTREAM_TIMEOUTS.has(error.type) ? 504 : 502
+    case 'downstream':
+      return CLIENT_GONE.has(error.type) ? 0 : 400
+    default:
+      return 500
+  }
+}
+
+/**
+ * The default `failToProxy`: answers with {@link errorStatus}'s code (a canned empty response:
+ * `Content-Length: 0`, `Cache-Control: private, no-store`) unless a response was already
+ * started or the client is gone, and keeps the client connection only when the error came
+ * from the upstream and the response was written completely. Call it from your own
+ * `failToProxy` to keep the default behaviour.
+ * @param session - the proxy session
+ * @param error - the fatal error
+ */
+export async function defaultFailToProxy(
+  session: Session,
+  error: PingoraError,
+): Promise<FailToProxy> {
+  const code = errorStatus(error)
+  if (code === 0 || session.responseWritten !== undefined) {
+    return { errorCode: 0, canReuseDownstream: false }
+  }
+  try {
+    await session.respondError(code)
+  } catch (e) {
+    if (!PingoraError.is(e)) throw e
+    return { errorCode: 0, canReuseDownstream: false }
+  }
+  return { errorCode: code, canReuseDownstream: error.source === 'upstream' }
+}

@@ -1,0 +1,553 @@
+import { channel } from 'node:diagnostics_channel'
+import {
+  type ClientSession,
+  type Digest,
+  type Http1ClientSession,
+  HttpConnector,
+  type HttpPeer,
+  type HttpServerApp,
+  type HttpServerOptions,
+  ListeningService,
+  type ServerConf,
+  type ServerSession,
+  type ShutdownWatch,
+  type Stream,
+} from '@pingora-ts/core'
+import { ErrorType, PingoraError } from '@pingora-ts/error'
+import type { RequestHeader, ResponseHeader } from '@pingora-ts/http'
+import { defaultFailToProxy } from './fail-to-proxy.ts'
+import { removeHopByHopHeaders } from './hop-by-hop.ts'
+import { HttpModules } from './modules.ts'
+import type { FailToProxy, ProxyHttp } from './proxy-trait.ts'
+import { Session } from './session.ts'
+
+/** Upstream connect, read and write timeout applied when the peer sets none (nginx's 60 s). */
+export const DEFAULT_UPSTREAM_TIMEOUT_MS = 60_000
+
+/**
+ * Diagnostics channel of failed requests (Pingora's error log line): receives
+ * `{ summary, error, status, retries }` unless `suppressErrorLog` says otherwise.
+ */
+export const proxyErrorChannel = channel('pingora:proxy:error')
+
+/** Options of {@link HttpProxy} beyond the server configuration. */
+export interface HttpProxyOptions {
+  /** The connector to upstreams (shared pool). @defaultValue one built from the server conf */
+  connector?: HttpConnector
+  /** Downstream server options (CONNECT, keep-alive request limit). */
+  serverOptions?: HttpServerOptions
+}
+
+interface Outcome {
+  error: PingoraError | undefined
+  /** Whether the downstream connection may serve another request. */
+  reuseDownstream: boolean
+}
+
+const NOT_RETRYABLE_AFTER_RESPONSE = 'response already started'
+
+function isThenable<T>(value: T | Promise<T>): value is Promise<T> {
+  return typeof (value as { then?: unknown } | undefined)?.then === 'function'
+}
+
+function toError(
+  value: unknown,
+  type: string,
+  context: string,
+  source: 'upstream' | 'downstream' | 'internal',
+): PingoraError {
+  if (PingoraError.is(value)) return value
+  return new PingoraError(type, { source, context, cause: value })
+}
+
+/**
+ * The HTTP proxy engine: runs a {@link ProxyHttp} implementation's phases for every request
+ * (Pingora's `HttpProxy`). It is an `HttpServerApp`: put it in a listening service with
+ * {@link httpProxyService}, or drive it from your own accept loop.
+ */
+export class HttpProxy<Ctx = unknown> implements HttpServerApp {
+  /** The user's phases. */
+  readonly inner: ProxyHttp<Ctx>
+  /** The upstream connector with its connection pool. */
+  readonly clientUpstream: HttpConnector
+  /** Options for downstream connections. */
+  readonly downstreamServerOptions: HttpServerOptions | undefined
+  /** The downstream modules (set up by `ProxyHttp.initDownstreamModules`). */
+  readonly downstreamModules: HttpModules
+  /** Total attempts per request, the first one included (`max_retries`). */
+  readonly maxRetries: number
+  private readonly persisted = new WeakMap<Digest, unknown>()
+  private readonly served = new WeakMap<Digest, number>()
+  private readonly allowConnect: boolean
+
+  /**
+   * Builds the engine.
+   * @param inner - the user's phases
+   * @param conf - the server configuration (`maxRetries`, pool size, CA file...)
+   * @param options - connector and downstream options
+   */
+  constructor(inner: ProxyHttp<Ctx>, conf: ServerConf, options: HttpProxyOptions = {}) {
+    this.inner = inner
+    this.clientUpstream = options.connector ?? new HttpConnector(conf)
+    this.downstreamServerOptions = options.serverOptions
+    this.allowConnect = options.serverOptions?.allowConnectMethodProxying === true
+    this.maxRetries = Math.max(1, conf.maxRetries)
+    this.downstreamModules = new HttpModules()
+    inner.initDownstreamModules?.(this.downstreamModules)
+  }
+
+  /** The downstream server options. */
+  serverOptions(): HttpServerOptions | undefined {
+    return this.downstreamServerOptions
+  }
+
+  /**
+   * Serves one request on a downstream session: the whole phase pipeline.
+   * @param downstream - the client session
+   * @param shutdown - aborted when the server starts to shut down
+   */
+  async processNewHttp(
+    downstream: ServerSession,
+    shutdown: ShutdownWatch,
+  ): Promise<Stream | undefined> {
+    let ok: boolean
+    try {
+      ok = await downstream.readRequest()
+    } catch {
+      // Malformed requests were already answered (400/414/431) and the connection closed.
+      return undefined
+    }
+    if (!ok) return undefined
+    if (downstream.requestHeader.method === 'CONNECT' && !this.allowConnect) {
+      try {
+        downstream.setKeepalive(undefined)
+        await downstream.respondError(405)
+      } catch {}
+      await downstream.finish()
+      return undefined
+    }
+    if (shutdown.aborted) downstream.setKeepalive(undefined)
+
+    const digest = downstream.digest
+    const served = this.served.get(digest) ?? 0
+    this.served.set(digest, served + 1)
+    const session = new Session(downstream, this.downstreamModules.buildCtx(), served > 0, shutdown)
+    const inner = this.inner
+    const ctx = inner.newCtx()
+    if (inner.onConnectionReuse !== undefined && this.persisted.has(digest)) {
+      inner.onConnectionReuse(session, ctx, this.persisted.get(digest))
+    }
+    this.persisted.delete(digest)
+
+    const outcome = await this.processRequest(session, ctx)
+    if (outcome.error !== undefined) {
+      if (!(inner.suppressErrorLog?.(session, ctx, outcome.error) ?? false)) {
+        if (proxyErrorChannel.hasSubscribers) {
+          proxyErrorChannel.publish({
+            summary: inner.requestSummary?.(session, ctx) ?? session.requestSummary(),
+            error: outcome.error,
+            retries: session.retries,
+          })
+        }
+      }
+    }
+    if (inner.logging !== undefined) {
+      try {
+        const r = inner.logging(session, outcome.error, ctx)
+        if (isThenable(r)) await r
+      } catch {
+        // A failing logging phase must not break the connection handling.
+      }
+    }
+    if (!outcome.reuseDownstream) {
+      downstream.setKeepalive(undefined)
+      await downstream.finish()
+      return undefined
+    }
+    const stream = await downstream.finish()
+    if (stream !== undefined && inner.persistConnectionContext !== undefined) {
+      const value = inner.persistConnectionContext(session, ctx)
+      if (value !== undefined) this.persisted.set(digest, value)
+    }
+    return stream
+  }
+
+  private async processRequest(session: Session, ctx: Ctx): Promise<Outcome> {
+    const inner = this.inner
+    try {
+      if (inner.earlyRequestFilter !== undefined) {
+        const r = inner.earlyRequestFilter(session, ctx)
+        if (isThenable(r)) await r
+      }
+      if (session.downstreamModulesCtx.modules.length > 0) {
+        await session.downstreamModulesCtx.requestHeaderFilter(session.requestHeader)
+      }
+      if (inner.requestFilter !== undefined) {
+        const r = inner.requestFilter(session, ctx)
+        const handled: boolean = isThenable(r) ? await r : r
+        if (handled) return { error: undefined, reuseDownstream: true }
+      }
+      if (inner.proxyUpstreamFilter !== undefined) {
+        const r = inner.proxyUpstreamFilter(session, ctx)
+        const go: boolean = isThenable(r) ? await r : r
+        if (!go) {
+          if (session.responseWritten === undefined) await session.respondError(502)
+          return { error: undefined, reuseDownstream: true }
+        }
+      }
+    } catch (e) {
+      return this.handleError(
+        session,
+        ctx,
+        toError(e, ErrorType.InternalError, 'in a request phase', 'internal'),
+      )
+    }
+
+    if (session.requestHeader.method !== 'GET' && session.requestHeader.method !== 'HEAD') {
+      session.downstreamSession.enableRetryBuffering()
+    } else if (!session.downstreamSession.isBodyEmpty()) {
+      session.downstreamSession.enableRetryBuffering()
+    }
+
+    let error: PingoraError | undefined
+    while (session.retries < this.maxRetries) {
+      session.retries++
+      error = await this.proxyToUpstream(session, ctx)
+      if (error === undefined) return { error: undefined, reuseDownstream: true }
+      if (session.responseWritten !== undefined && error.retry !== false) {
+        error.setRetry(false).withContext(NOT_RETRYABLE_AFTER_RESPONSE)
+      }
+      if (error.retry !== true) break
+      if (session.downstreamSession.retryBufferTruncated()) break
+    }
+    return this.handleError(
+      session,
+      ctx,
+      error ?? PingoraError.internal(ErrorType.InternalError, 'no attempt made'),
+    )
+  }
+
+  private async handleError(session: Session, ctx: Ctx, error: PingoraError): Promise<Outcome> {
+    let result: FailToProxy
+    try {
+      if (this.inner.failToProxy !== undefined) {
+        const r = this.inner.failToProxy(session, error, ctx)
+        result = isThenable(r) ? await r : r
+      } else {
+        result = await defaultFailToProxy(session, error)
+      }
+    } catch {
+      result = { errorCode: 0, canReuseDownstream: false }
+    }
+    return { error, reuseDownstream: result.canReuseDownstream }
+  }
+
+  /** One attempt: peer, connect, exchange. Resolves the error of a failed attempt. */
+  private async proxyToUpstream(session: Session, ctx: Ctx): Promise<PingoraError | undefined> {
+    const inner = this.inner
+    let peer: HttpPeer
+    try {
+      const p = inner.upstreamPeer(session, ctx)
+      peer = isThenable(p) ? await p : p
+    } catch (e) {
+      return toError(e, ErrorType.InternalError, 'upstreamPeer failed', 'internal')
+    }
+    let client: Http1ClientSession
+    let reused: boolean
+    try {
+      ;[client, reused] = await this.clientUpstream.getHttpSession(peer)
+    } catch (e) {
+      let error = toError(e, ErrorType.ConnectError, `connecting to ${peer}`, 'upstream')
+      if (error.source === 'unset') error.setSource('upstream')
+      if (inner.failToConnect !== undefined) error = inner.failToConnect(session, peer, ctx, error)
+      return error
+    }
+    const options = peer.options
+    client.setReadTimeout(options.readTimeoutMs ?? DEFAULT_UPSTREAM_TIMEOUT_MS)
+    client.setWriteTimeout(options.writeTimeoutMs ?? DEFAULT_UPSTREAM_TIMEOUT_MS)
+    try {
+      if (inner.connectedToUpstream !== undefined) {
+        const r = inner.connectedToUpstream(session, reused, peer, client.digest, ctx)
+        if (isThenable(r)) await r
+      }
+      const reusable = await this.proxyH1(session, ctx, client)
+      if (reusable) {
+        this.clientUpstream.releaseHttpSession(client, peer, options.idleTimeoutMs)
+      } else {
+        client.shutdown()
+      }
+      return undefined
+    } catch (e) {
+      client.shutdown()
+      let error = toError(e, ErrorType.InternalError, 'while proxying', 'internal')
+      if (inner.errorWhileProxy !== undefined) {
+        error = inner.errorWhileProxy(peer, session, error, ctx, session.clientReused)
+      } else {
+        error = defaultErrorWhileProxy(peer, session, error, reused)
+      }
+      return error
+    }
+  }
+
+  /**
+   * The HTTP/1 exchange on a connected upstream session: request header and body up, 1xx and
+   * the response down, both bodies streamed with backpressure. Resolves whether the upstream
+   * connection may be reused.
+   */
+  private async proxyH1(session: Session, ctx: Ctx, client: ClientSession): Promise<boolean> {
+    const inner = this.inner
+    const downstream = session.downstreamSession
+    const modules = session.downstreamModulesCtx
+    const isUpgrade = downstream.isUpgradeRequest()
+    const request: RequestHeader = downstream.requestHeader.clone()
+    const hasBody = !downstream.isBodyEmpty()
+    const filtersRequestBody = inner.requestBodyFilter !== undefined || modules.filtersRequestBody
+
+    removeHopByHopHeaders(request.headers, isUpgrade)
+    request.setVersion('HTTP/1.1')
+    if (hasBody && !isUpgrade) {
+      if (filtersRequestBody || request.getHeader('Content-Length') === undefined) {
+        request.removeHeader('Content-Length')
+        request.insertHeader('Transfer-Encoding', 'chunked')
+      }
+    }
+    if (inner.upstreamRequestFilter !== undefined) {
+      const r = inner.upstreamRequestFilter(session, request, ctx)
+      if (isThenable(r)) await r
+    }
+    await client.writeRequestHeader(request)
+    session.upstreamHeaderSent = true
+
+    // Request body: streamed up concurrently with reading the response (the origin may answer
+    // early). A failure on the client side tears down the upstream exchange.
+    let bodyError: unknown
+    let bodyTask: Promise<void> | undefined
+    if (hasBody && !isUpgrade) {
+      bodyTask = this.sendRequestBody(session, ctx, client).catch((e) => {
+        bodyError = e
+        client.shutdown()
+      })
+    }
+
+    let response: ResponseHeader
+    try {
+      for (;;) {
+        response = await client.readResponseHeader()
+        const status = response.status
+        if (status >= 100 && status < 200 && status !== 101) {
+          // 1xx: 100 only matters to a client that asked for it; 103 and others pass on.
+          if (status === 100 && downstream.getHeader('Expect') === undefined) continue
+          removeHopByHopHeaders(response.headers)
+          await downstream.writeResponseHeader(response)
+          continue
+        }
+        break
+      }
+    } catch (e) {
+      if (bodyError !== undefined) throw bodyError
+      throw e
+    }
+
+    if (response.status === 101) {
+      if (!isUpgrade || !client.isUpgraded()) {
+        throw PingoraError.upstream(ErrorType.H1Error, '101 response to a request without Upgrade')
+      }
+      return this.tunnel(session, ctx, client, response)
+    }
+
+    if (inner.upstreamResponseFilter !== undefined) {
+      const r = inner.upstreamResponseFilter(session, response, ctx)
+      if (isThenable(r)) await r
+    }
+    if (inner.responseFilter !== undefined) {
+      const r = inner.responseFilter(session, response, ctx)
+      if (isThenable(r)) await r
+    }
+    removeHopByHopHeaders(response.headers)
+    const filtersResponseBody =
+      inner.responseBodyFilter !== undefined ||
+      inner.upstreamResponseBodyFilter !== undefined ||
+      modules.filtersResponseBody
+    if (filtersResponseBody) response.removeHeader('Content-Length')
+
+    const noBody = client.isBodyDone()
+    if (modules.modules.length > 0) await modules.responseHeaderFilter(response, noBody)
+    await downstream.writeResponseHeader(response, noBody && !filtersResponseBody)
+
+    if (!noBody || filtersResponseBody) {
+      await this.relayResponseBody(session, ctx, client, noBody)
+    }
+    if (bodyTask !== undefined) {
+      // The response is complete; the request body may still be flowing (an early answer).
+      // Reuse the upstream connection only if the request was fully sent.
+      await bodyTask
+      if (bodyError !== undefined) throw bodyError
+    }
+    return true
+  }
+
+  private async sendRequestBody(session: Session, ctx: Ctx, client: ClientSession): Promise<void> {
+    const inner = this.inner
+    const downstream = session.downstreamSession
+    const modules = session.downstreamModulesCtx
+    const hasModules = modules.modules.length > 0
+    // A retried attempt replays what was buffered from the client first.
+    if (session.retries > 1) {
+      const replay = downstream.getRetryBuffer()
+      if (replay !== undefined && replay.length > 0) {
+        let out: Uint8Array | undefined = replay
+        // The end of the body is signalled by the read loop below (it reads `undefined`).
+        if (hasModules) out = modules.requestBodyFilter(out, false)
+        if (inner.requestBodyFilter !== undefined) {
+          const r = inner.requestBodyFilter(session, out, false, ctx)
+          out = isThenable(r) ? await r : r
+        }
+        if (out !== undefined && out.length > 0) await client.writeBody(out)
+      }
+    }
+    for (;;) {
+      let data: Uint8Array | undefined
+      try {
+        data = await downstream.readRequestBody()
+      } catch (e) {
+        throw toError(e, ErrorType.ReadError, 'reading the request body', 'downstream')
+      }
+      const eos = data === undefined
+      if (hasModules) data = modules.requestBodyFilter(data, eos)
+      if (inner.requestBodyFilter !== undefined) {
+        const r = inner.requestBodyFilter(session, data, eos, ctx)
+        data = isThenable(r) ? await r : r
+      }
+      if (data !== undefined && data.length > 0) await client.writeBody(data)
+      if (eos) break
+    }
+    await client.finishBody()
+  }
+
+  private async relayResponseBody(
+    session: Session,
+    ctx: Ctx,
+    client: ClientSession,
+    alreadyDone: boolean,
+  ): Promise<void> {
+    const inner = this.inner
+    const downstream = session.downstreamSession
+    const modules = session.downstreamModulesCtx
+    const hasModules = modules.modules.length > 0
+    const upstreamFilter = inner.upstreamResponseBodyFilter
+    const filter = inner.responseBodyFilter
+    for (;;) {
+      let data: Uint8Array | undefined = alreadyDone ? undefined : await client.readResponseBody()
+      if (data !== undefined) session.upstreamBodyBytesReceived += data.length
+      const eos = data === undefined
+      if (upstreamFilter !== undefined) data = upstreamFilter(session, data, eos, ctx)
+      if (filter !== undefined) data = filter(session, data, eos, ctx)
+      if (hasModules) data = modules.responseBodyFilter(data, eos)
+      await downstream.writeResponseBody(data, eos)
+      if (eos) break
+    }
+  }
+
+  /** After a 101: raw bytes both ways until either side closes; no reuse afterwards. */
+  private async tunnel(
+    session: Session,
+    ctx: Ctx,
+    client: ClientSession,
+    response: ResponseHeader,
+  ): Promise<boolean> {
+    const inner = this.inner
+    const downstream = session.downstreamSession
+    if (inner.upstreamResponseFilter !== undefined) {
+      const r = inner.upstreamResponseFilter(session, response, ctx)
+      if (isThenable(r)) await r
+    }
+    if (inner.responseFilter !== undefined) {
+      const r = inner.responseFilter(session, response, ctx)
+      if (isThenable(r)) await r
+    }
+    removeHopByHopHeaders(response.headers, true)
+    await session.writeResponseHeader(response, false)
+    const up = (async () => {
+      for (;;) {
+        const data = await downstream.readRequestBody()
+        if (data === undefined) break
+        await client.writeBody(data)
+      }
+      await client.finishBody()
+    })()
+    const down = (async () => {
+      for (;;) {
+        const data = await client.readResponseBody()
+        await downstream.writeResponseBody(data, data === undefined)
+        if (data === undefined) break
+      }
+    })()
+    const results = await Promise.allSettled([up, down])
+    for (const r of results) {
+      if (r.status === 'rejected') {
+        const e = r.reason
+        // A tunnel ends when either side closes; only unexpected failures are errors.
+        if (!PingoraError.is(e) || e.type !== ErrorType.ConnectionClosed) throw e
+      }
+    }
+    return false
+  }
+}
+
+/**
+ * The default `errorWhileProxy`: names the peer in the context and resolves a
+ * `'reused-only'` retry: retry only when the upstream connection was reused, the request body
+ * is still fully buffered and nothing was sent to the client yet.
+ * @param peer - the peer
+ * @param session - the proxy session
+ * @param error - the error
+ * @param reused - whether the upstream connection came from the pool
+ */
+export function defaultErrorWhileProxy(
+  peer: HttpPeer,
+  session: Session,
+  error: PingoraError,
+  reused: boolean,
+): PingoraError {
+  error.withContext(`Peer: ${peer}`)
+  if (error.retry === 'reused-only') {
+    error.setRetry(
+      reused &&
+        !session.downstreamSession.retryBufferTruncated() &&
+        session.responseWritten === undefined,
+    )
+  }
+  return error
+}
+
+/**
+ * Builds the bare proxy app (Pingora's `http_proxy`), for a custom accept loop.
+ * @param conf - the server configuration
+ * @param inner - the user's phases
+ * @param options - connector and downstream options
+ */
+export function httpProxy<Ctx>(
+  conf: ServerConf,
+  inner: ProxyHttp<Ctx>,
+  options?: HttpProxyOptions,
+): HttpProxy<Ctx> {
+  return new HttpProxy(inner, conf, options)
+}
+
+/**
+ * Builds a listening service running the proxy (Pingora's `http_proxy_service`): add
+ * endpoints with `addTcp`/`addUds`, then `server.addService(service)`.
+ * @param conf - the server configuration
+ * @param inner - the user's phases
+ * @param options - connector, downstream options and the service name
+ */
+export function httpProxyService<Ctx>(
+  conf: ServerConf,
+  inner: ProxyHttp<Ctx>,
+  options: HttpProxyOptions & { name?: string } = {},
+): ListeningService<HttpProxy<Ctx>> {
+  return new ListeningService(
+    options.name ?? 'Pingora HTTP Proxy Service',
+    new HttpProxy(inner, conf, options),
+  )
+}

@@ -1,0 +1,26 @@
+/**
+ * The programmable HTTP proxy of pingora-ts: implement the {@link ProxyHttp} phases you need
+ * (route with `upstreamPeer`, filter with `requestFilter`, rewrite with
+ * `upstreamRequestFilter`/`responseFilter`, log with `logging`...) and run them with
+ * {@link httpProxyService}. The framework owns connection pooling, parsing, framing, retries
+ * and timeouts. Port of `pingora-proxy`.
+ *
+ * Compose it with `@pingora-ts/load-balancing` for upstream selection; see
+ * `examples/load-balancer`.
+ *
+ * @packageDocumentation
+ */
+export { defaultFailToProxy, errorStatus } from './fail-to-proxy.ts'
+export { addForwardedHeaders, removeHopByHopHeaders } from './hop-by-hop.ts'
+export {
+  DEFAULT_UPSTREAM_TIMEOUT_MS,
+  defaultErrorWhileProxy,
+  HttpProxy,
+  type HttpProxyOptions,
+  httpProxy,
+  httpProxyService,
+  proxyErrorChannel,
+} from './http-proxy.ts'
+export { type HttpModule, type HttpModuleBuilder, HttpModuleCtx, HttpModules } from './modules.ts'
+export type { FailToProxy, MaybePromise, ProxyHttp } from './proxy-trait.ts'
+export { Session } from './session.ts'

@@ -1,0 +1,233 @@
+import type { Digest, HttpPeer } from '@pingora-ts/core'
+import type { PingoraError } from '@pingora-ts/error'
+import type { RequestHeader, ResponseHeader } from '@pingora-ts/http'
+import type { HttpModules } from './modules.ts'
+import type { Session } from './session.ts'
+
+/** A value or a promise of it: phases may be synchronous; only a thenable is awaited. */
+export type MaybePromise<T> = T | Promise<T>
+
+/**
+ * What {@link ProxyHttp.failToProxy} decided: the status sent to the client (`0` = nothing
+ * was sent) and whether the client connection may serve another request.
+ */
+export interface FailToProxy {
+  /** The status code written to the client, or `0` when no response was written. */
+  errorCode: number
+  /** Whether the downstream connection may be kept alive. */
+  canReuseDownstream: boolean
+}
+
+/**
+ * The phases of a proxied HTTP request: implement the ones you need. Port of
+ * `pingora-proxy/src/proxy_trait.rs`; the order is Pingora's (see `docs/phase.md`):
+ *
+ * `earlyRequestFilter` → downstream modules → `requestFilter` → `proxyUpstreamFilter` →
+ * (`upstreamPeer` → connect → `connectedToUpstream` → `upstreamRequestFilter` →
+ * `requestBodyFilter`* → `upstreamResponseFilter` → `responseFilter` →
+ * `upstreamResponseBodyFilter`* / `responseBodyFilter`*), retried on retryable errors
+ * (`failToConnect`, `errorWhileProxy`) → on a fatal error `failToProxy` → `logging` (always).
+ *
+ * Only `newCtx` and `upstreamPeer` are required. A phase that is not implemented costs nothing
+ * per request. Header phases, `upstreamPeer`, `failToProxy` and `logging` may return a promise;
+ * the per-chunk response body filters and the retry decisions are synchronous by design.
+ *
+ * @example
+ * ```ts
+ * class LB implements ProxyHttp<void> {
+ *   constructor(readonly upstreams: LoadBalancer<RoundRobin>) {}
+ *   newCtx() {}
+ *   upstreamPeer(session: Session) {
+ *     const upstream = this.upstreams.select(Buffer.alloc(0), 256)
+ *     if (!upstream) throw PingoraError.explain(ErrorType.HTTPStatus(502), 'no healthy upstream')
+ *     return new HttpPeer(upstream, true, 'one.one.one.one')
+ *   }
+ *   upstreamRequestFilter(session: Session, upstreamRequest: RequestHeader) {
+ *     upstreamRequest.insertHeader('Host', 'one.one.one.one')
+ *   }
+ * }
+ * ```
+ */
+export interface ProxyHttp<Ctx = unknown> {
+  /**
+   * Creates the per-request state shared by every phase of one request.
+   * Runs first for each request.
+   */
+  newCtx(): Ctx
+
+  /**
+   * Chooses where to send the request. Called once per attempt: again after a retryable
+   * connect error ({@link ProxyHttp.failToConnect}) or a retryable proxy error
+   * ({@link ProxyHttp.errorWhileProxy}). Throw a `PingoraError` to fail the request (e.g.
+   * `ErrorType.HTTPStatus(502)` when no backend is healthy). Required.
+   */
+  upstreamPeer(session: Session, ctx: Ctx): MaybePromise<HttpPeer>
+
+  /**
+   * Adds downstream modules once, when the proxy is built. Default: none.
+   * @see {@link HttpModules}
+   */
+  initDownstreamModules?(modules: HttpModules): void
+
+  /**
+   * Runs first for every request, before the downstream modules and
+   * {@link ProxyHttp.requestFilter}. Throwing fails the request (→ `failToProxy`).
+   * Default: nothing.
+   */
+  earlyRequestFilter?(session: Session, ctx: Ctx): MaybePromise<void>
+
+  /**
+   * Runs after the request header is read and the modules ran: reject, answer locally,
+   * rewrite or route. Return `true` when this filter already sent a response; the proxy
+   * then skips to {@link ProxyHttp.logging}. Default: `false` (continue).
+   * @see {@link ProxyHttp.earlyRequestFilter}, {@link ProxyHttp.proxyUpstreamFilter}
+   */
+  requestFilter?(session: Session, ctx: Ctx): MaybePromise<boolean>
+
+  /**
+   * Decides, after `requestFilter`, whether to go upstream at all. Return `false` to stop:
+   * a `502` is sent unless a response was already written. Default: `true`.
+   */
+  proxyUpstreamFilter?(session: Session, ctx: Ctx): MaybePromise<boolean>
+
+  /**
+   * Runs after a connection to the upstream is made or taken from the pool.
+   * @param reused - whether the connection came from the pool
+   * @param peer - the peer connected to
+   * @param digest - the upstream connection's facts (addresses, timing, TLS)
+   * Default: nothing.
+   */
+  connectedToUpstream?(
+    session: Session,
+    reused: boolean,
+    peer: HttpPeer,
+    digest: Digest | undefined,
+    ctx: Ctx,
+  ): MaybePromise<void>
+
+  /**
+   * Modifies the request header sent upstream (a copy of the client's, hop-by-hop headers
+   * already removed). Runs for every attempt. Default: nothing.
+   * @see {@link ProxyHttp.requestBodyFilter}
+   */
+  upstreamRequestFilter?(
+    session: Session,
+    upstreamRequest: RequestHeader,
+    ctx: Ctx,
+  ): MaybePromise<void>
+
+  /**
+   * Sees every request body chunk before it goes upstream, after the upstream request header
+   * was sent. Return the bytes to forward (the same chunk, a new one, or `undefined` to
+   * forward nothing). When implemented, the upstream request uses chunked framing because the
+   * length may change. Default: forward as is.
+   */
+  requestBodyFilter?(
+    session: Session,
+    body: Uint8Array | undefined,
+    endOfStream: boolean,
+    ctx: Ctx,
+  ): MaybePromise<Uint8Array | undefined>
+
+  /**
+   * Modifies the upstream's response header before anything else sees it (and, later,
+   * before it is cached). Default: nothing.
+   * @see {@link ProxyHttp.responseFilter}
+   */
+  upstreamResponseFilter?(
+    session: Session,
+    upstreamResponse: ResponseHeader,
+    ctx: Ctx,
+  ): MaybePromise<void>
+
+  /**
+   * Modifies the response header sent to the client. Runs for every response the proxy
+   * relays. Default: nothing.
+   */
+  responseFilter?(session: Session, upstreamResponse: ResponseHeader, ctx: Ctx): MaybePromise<void>
+
+  /**
+   * Sees every upstream response body chunk (synchronous: hot path). Return the bytes to
+   * forward, or `undefined` to drop the chunk. When implemented, the response loses its
+   * `Content-Length` and is sent chunked. Default: forward as is.
+   * @see {@link ProxyHttp.responseBodyFilter}
+   */
+  upstreamResponseBodyFilter?(
+    session: Session,
+    body: Uint8Array | undefined,
+    endOfStream: boolean,
+    ctx: Ctx,
+  ): Uint8Array | undefined
+
+  /**
+   * Sees every response body chunk sent to the client (synchronous: hot path). Return the
+   * bytes to send, or `undefined` to send nothing for this chunk. When implemented, the
+   * response loses its `Content-Length` and is sent chunked. Default: send as is.
+   */
+  responseBodyFilter?(
+    session: Session,
+    body: Uint8Array | undefined,
+    endOfStream: boolean,
+    ctx: Ctx,
+  ): Uint8Array | undefined
+
+  /**
+   * Runs at the end of every request, success or failure (access logs, metrics).
+   * @param error - the error that ended the request, if any
+   * Default: nothing.
+   */
+  logging?(session: Session, error: PingoraError | undefined, ctx: Ctx): MaybePromise<void>
+
+  /**
+   * Decides about a connect failure (nothing was sent upstream yet). Mark the error
+   * retryable (`error.setRetry(true)`) to try again: `upstreamPeer` is asked again, up to
+   * `maxRetries` attempts. Return the (possibly new) error. Default: the error unchanged (not
+   * retried).
+   */
+  failToConnect?(session: Session, peer: HttpPeer, ctx: Ctx, error: PingoraError): PingoraError
+
+  /**
+   * Decides about an error after the upstream connection was established. Default: add the
+   * peer to the context and resolve `'reused-only'` retries: retry only when the connection
+   * was reused and the request body is still fully buffered.
+   * @param clientReused - whether the downstream connection is a reused keep-alive one
+   */
+  errorWhileProxy?(
+    peer: HttpPeer,
+    session: Session,
+    error: PingoraError,
+    ctx: Ctx,
+    clientReused: boolean,
+  ): PingoraError
+
+  /**
+   * Answers the client after a fatal error. Default: {@link defaultFailToProxy} (502 for
+   * upstream errors, 504 for upstream timeouts, 400 for bad requests, 500 otherwise, the
+   * error's own status for `HTTPStatus`; nothing when the client went away).
+   */
+  failToProxy?(session: Session, error: PingoraError, ctx: Ctx): MaybePromise<FailToProxy>
+
+  /**
+   * Whether to skip the error event for this failure. Default: `false`.
+   */
+  suppressErrorLog?(session: Session, ctx: Ctx, error: PingoraError): boolean
+
+  /**
+   * The one-line description of the request in error events. Default:
+   * `METHOD PATH, Host: HOST`.
+   */
+  requestSummary?(session: Session, ctx: Ctx): string
+
+  /**
+   * Returns state to carry to the next request on the same keep-alive connection (passed
+   * to {@link ProxyHttp.onConnectionReuse}). Runs after `logging` when the connection is
+   * reusable. Default: nothing carried.
+   */
+  persistConnectionContext?(session: Session, ctx: Ctx): unknown
+
+  /**
+   * Receives what {@link ProxyHttp.persistConnectionContext} returned for the previous
+   * request on this connection. Runs before `earlyRequestFilter`. Default: nothing.
+   */
+  onConnectionReuse?(session: Session, ctx: Ctx, previous: unknown): void
+}

@@ -1,0 +1,167 @@
+import type { Digest, ServerSession, SocketAddress } from '@pingora-ts/core'
+import { generateErrorResponse } from '@pingora-ts/core'
+import type { RequestHeader, ResponseHeader } from '@pingora-ts/http'
+import type { HttpModuleCtx } from './modules.ts'
+
+const EMPTY = Buffer.alloc(0)
+
+/**
+ * The proxy's view of one downstream request: the client's session plus proxy state. Every
+ * phase of {@link ProxyHttp} receives it. Port of `pingora-proxy`'s `Session`.
+ *
+ * Writing a response through this object (`respondError`, `writeResponseHeader`,
+ * `writeResponseBody`) runs the downstream modules, so locally generated responses get the
+ * same treatment as proxied ones.
+ */
+export class Session {
+  /** The downstream (client-facing) protocol session. */
+  readonly downstreamSession: ServerSession
+  /** This request's downstream module instances. */
+  readonly downstreamModulesCtx: HttpModuleCtx
+  /** Whether the downstream connection served a request before this one. */
+  readonly clientReused: boolean
+  /** How many upstream attempts were made so far for this request. */
+  retries: number
+  /** Upstream response body bytes received so far. */
+  upstreamBodyBytesReceived: number
+  /** Whether the upstream request header was already sent (body filters run after this). */
+  upstreamHeaderSent: boolean
+  private readonly shuttingDown: AbortSignal | undefined
+
+  /** @internal */
+  constructor(
+    downstream: ServerSession,
+    modules: HttpModuleCtx,
+    clientReused: boolean,
+    shutdown: AbortSignal | undefined,
+  ) {
+    this.downstreamSession = downstream
+    this.downstreamModulesCtx = modules
+    this.clientReused = clientReused
+    this.retries = 0
+    this.upstreamBodyBytesReceived = 0
+    this.upstreamHeaderSent = false
+    this.shuttingDown = shutdown
+  }
+
+  /** The client's request header; changes affect what is sent upstream. */
+  get requestHeader(): RequestHeader {
+    return this.downstreamSession.requestHeader
+  }
+
+  /**
+   * The first value of a request header (case-insensitive), or `undefined`.
+   * @param name - the header name
+   */
+  getHeader(name: string): string | undefined {
+    return this.downstreamSession.getHeader(name)
+  }
+
+  /**
+   * Reads the next request body chunk from the client; `undefined` at the end. Whatever is
+   * read here is consumed: it is not sent upstream unless you send it yourself.
+   */
+  readRequestBody(): Promise<Buffer | undefined> {
+    return this.downstreamSession.readRequestBody()
+  }
+
+  /**
+   * Sends a complete error response with an empty body (`Content-Length: 0`,
+   * `Cache-Control: private, no-store`).
+   * @param status - the status code
+   */
+  async respondError(status: number): Promise<void> {
+    await this.respondErrorWithBody(status, EMPTY)
+  }
+
+  /**
+   * Sends a complete error response with a body.
+   * @param status - the status code
+   * @param body - the body
+   */
+  async respondErrorWithBody(status: number, body: Uint8Array): Promise<void> {
+    const response = generateErrorResponse(status)
+    if (body.length > 0) response.setContentLength(body.length)
+    await this.downstreamModulesCtx.responseHeaderFilter(response, body.length === 0)
+    const filtered = this.downstreamModulesCtx.modules.length
+      ? this.downstreamModulesCtx.responseBodyFilter(body, true)
+      : body
+    await this.downstreamSession.writeErrorResponse(response, filtered)
+  }
+
+  /**
+   * Writes a response header to the client (running the downstream modules).
+   * @param response - the header
+   * @param endOfStream - `true` when no body follows
+   */
+  async writeResponseHeader(response: ResponseHeader, endOfStream = false): Promise<void> {
+    await this.downstreamModulesCtx.responseHeaderFilter(response, endOfStream)
+    await this.downstreamSession.writeResponseHeader(response, endOfStream)
+  }
+
+  /**
+   * Writes a response body chunk to the client (running the downstream modules).
+   * @param data - the bytes, or `undefined`
+   * @param endOfStream - `true` on the last chunk
+   */
+  async writeResponseBody(data: Uint8Array | undefined, endOfStream: boolean): Promise<void> {
+    const out = this.downstreamModulesCtx.modules.length
+      ? this.downstreamModulesCtx.responseBodyFilter(data, endOfStream)
+      : data
+    await this.downstreamSession.writeResponseBody(out, endOfStream)
+  }
+
+  /** Sends `100 Continue` to the client. */
+  writeContinueResponse(): Promise<void> {
+    return this.downstreamSession.writeContinueResponse()
+  }
+
+  /** The response header already sent to the client, if any. */
+  get responseWritten(): ResponseHeader | undefined {
+    return this.downstreamSession.responseWritten
+  }
+
+  /** The client's address. */
+  get clientAddr(): SocketAddress | undefined {
+    return this.downstreamSession.clientAddr
+  }
+
+  /** The local address the client connected to. */
+  get serverAddr(): SocketAddress | undefined {
+    return this.downstreamSession.serverAddr
+  }
+
+  /** The downstream connection's facts (addresses, timing, TLS digest). */
+  get digest(): Digest {
+    return this.downstreamSession.digest
+  }
+
+  /** Response body bytes sent to the client. */
+  get bodyBytesSent(): number {
+    return this.downstreamSession.bodyBytesSent
+  }
+
+  /** Request body bytes read from the client. */
+  get bodyBytesRead(): number {
+    return this.downstreamSession.bodyBytesRead
+  }
+
+  /**
+   * Sets the downstream keep-alive timeout; `undefined` closes the connection after this
+   * request.
+   * @param seconds - idle seconds allowed between requests
+   */
+  setKeepalive(seconds: number | undefined): void {
+    this.downstreamSession.setKeepalive(seconds)
+  }
+
+  /** Whether the server is shutting down (new responses close their connection). */
+  isProcessShuttingDown(): boolean {
+    return this.shuttingDown?.aborted === true
+  }
+
+  /** A one-line summary of the request: `GET /path, Host: example.com`. */
+  requestSummary(): string {
+    return this.downstreamSession.requestSummary()
+  }
+}
