@@ -1,8 +1,10 @@
 /**
  * put/get cycles on ConnectionPool, BATCH cycles per iteration.
  *
- * - "1 key": every connection shares one group (one upstream).
- * - "1000 keys": connections spread over 1000 groups, each cycle hitting a different group.
+ * - "1 key": every connection shares one group (one upstream), which keeps 16 other idle
+ *   connections (warm), or is empty so each cycle creates and collects the group (cold).
+ * - "1000 keys": connections spread over 1000 groups, each cycle hitting a different group;
+ *   warm groups keep one other idle connection each.
  * - "+ idle timeout": each put also starts a coarse idle timer that get cancels.
  * - "at the bound": every put evicts the least recently used connection.
  * - baseline: a bare `Map<key, T[]>` with push/pop (no bound, no LRU, no timers), for scale.
@@ -28,16 +30,37 @@ for (let i = 0; i < KEYS; i++) {
 const oneKeyMetas = metas.map((m) => ({ key: 'origin:443', id: m.id }))
 
 describe('put + get (x1000)', () => {
-  const pool = new ConnectionPool<Conn>({ size: 2_048 })
-  bench('1 key', () => {
+  const warm = new ConnectionPool<Conn>({ size: 4_096 })
+  for (let i = 0; i < 16; i++) warm.put({ key: 'origin:443', id: 100_000 + i }, { id: -1 })
+  bench('1 key, warm group', () => {
     for (let i = 0; i < BATCH; i++) {
-      pool.put(oneKeyMetas[i] as ConnectionMeta, connections[i] as Conn)
-      pool.get('origin:443')
+      warm.put(oneKeyMetas[i] as ConnectionMeta, connections[i] as Conn)
+      warm.get('origin:443')
     }
   })
 
-  const pool1000 = new ConnectionPool<Conn>({ size: 2_048 })
-  bench('1000 keys', () => {
+  const cold = new ConnectionPool<Conn>({ size: 4_096 })
+  bench('1 key, cold group', () => {
+    for (let i = 0; i < BATCH; i++) {
+      cold.put(oneKeyMetas[i] as ConnectionMeta, connections[i] as Conn)
+      cold.get('origin:443')
+    }
+  })
+
+  const warm1000 = new ConnectionPool<Conn>({ size: 4_096 })
+  for (let i = 0; i < KEYS; i++) {
+    warm1000.put({ key: (metas[i] as ConnectionMeta).key, id: 100_000 + i }, { id: -1 })
+  }
+  bench('1000 keys, warm groups', () => {
+    for (let i = 0; i < BATCH; i++) {
+      const meta = metas[i] as ConnectionMeta
+      warm1000.put(meta, connections[i] as Conn)
+      warm1000.get(meta.key)
+    }
+  })
+
+  const pool1000 = new ConnectionPool<Conn>({ size: 4_096 })
+  bench('1000 keys, cold groups', () => {
     for (let i = 0; i < BATCH; i++) {
       const meta = metas[i] as ConnectionMeta
       pool1000.put(meta, connections[i] as Conn)
@@ -45,8 +68,11 @@ describe('put + get (x1000)', () => {
     }
   })
 
-  const timed = new ConnectionPool<Conn>({ size: 2_048, idleTimeoutMs: 60_000 })
-  bench('1000 keys + idle timeout', () => {
+  const timed = new ConnectionPool<Conn>({ size: 4_096, idleTimeoutMs: 60_000 })
+  for (let i = 0; i < KEYS; i++) {
+    timed.put({ key: (metas[i] as ConnectionMeta).key, id: 100_000 + i }, { id: -1 })
+  }
+  bench('1000 keys, warm groups + idle timeout', () => {
     for (let i = 0; i < BATCH; i++) {
       const meta = metas[i] as ConnectionMeta
       timed.put(meta, connections[i] as Conn)

@@ -104,17 +104,19 @@ export interface PoolStats {
  * last entry leaves is deleted from `groups` at once.
  */
 class Entry<T> {
-  readonly meta: ConnectionMeta
-  connection: T | undefined
-  readonly group: Group<T> | undefined
-  timer: FastTimer | undefined
-  unwatch: (() => void) | undefined
+  // `declare`d fields are set once in the constructor (no define-as-undefined first): one
+  // Entry is allocated per put.
+  declare readonly meta: ConnectionMeta
+  declare connection: T | undefined
+  declare readonly group: Group<T> | undefined
+  declare timer: FastTimer | undefined
+  declare unwatch: (() => void) | undefined
   /** False once the entry has left the pool (got, removed or dropped). */
-  live: boolean
-  lruPrev: Entry<T>
-  lruNext: Entry<T>
-  groupPrev: Entry<T>
-  groupNext: Entry<T>
+  declare live: boolean
+  declare lruPrev: Entry<T>
+  declare lruNext: Entry<T>
+  declare groupPrev: Entry<T>
+  declare groupNext: Entry<T>
 
   constructor(meta: ConnectionMeta, connection: T | undefined, group: Group<T> | undefined) {
     this.meta = meta
