@@ -12,6 +12,12 @@
  */
 export { ALPN, type AlpnProtocols } from './alpn.ts'
 export {
+  type ClientHelloInfo,
+  INCOMPLETE,
+  parseClientHello,
+  readClientHello,
+} from './client-hello.ts'
+export {
   attachKeylog,
   type ClientCertKey,
   type ClientTlsConnectorOptions,

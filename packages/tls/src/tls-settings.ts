@@ -555,6 +555,38 @@ export class TlsSettings {
       ticketKeysRotatedChannel.publish({ settings: this })
   }
 
+  /**
+   * The `SecureContext` for a server name, chosen the way handshakes choose it: exact name,
+   * then wildcard, then the certificate callback, then the default. A listener that reads the
+   * ClientHello first ({@link readClientHello}) passes the result as the TLSSocket's
+   * `secureContext`, so the certificate is right even when RSA and ECDSA certificates are mixed
+   * (see the README). Synchronous unless the certificate callback runs.
+   * @param servername - SNI from the ClientHello, or `undefined` when the client sent none
+   * @throws the certificate callback's error (synchronously, or as a rejection)
+   */
+  contextFor(servername: string | undefined): tls.SecureContext | Promise<tls.SecureContext> {
+    if (servername === undefined || servername === '') return this.#ensureState().baseContext
+    let inCall = true
+    let syncError: Error | undefined
+    let syncContext: tls.SecureContext | undefined
+    let settle: ((error: Error | null, ctx?: tls.SecureContext) => void) | undefined
+    this.#select(servername, undefined, (error, ctx) => {
+      if (inCall) {
+        syncError = error ?? undefined
+        syncContext = ctx ?? this.#ensureState().baseContext
+      } else settle?.(error, ctx)
+    })
+    inCall = false
+    if (syncError !== undefined) throw syncError
+    if (syncContext !== undefined) return syncContext
+    return new Promise((resolve, reject) => {
+      settle = (error, ctx) => {
+        if (error !== null) reject(error)
+        else resolve(ctx ?? this.#ensureState().baseContext)
+      }
+    })
+  }
+
   /** Stops file watching and ticket key rotation. The settings stay usable. */
   close(): void {
     for (const watcher of this.#watchers) watcher.close()

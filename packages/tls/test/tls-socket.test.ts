@@ -6,6 +6,7 @@ import { join } from 'node:path'
 import tls from 'node:tls'
 import { certs, readCert, startRawServer } from '@pingora-ts/test-utils'
 import { describe, expect, it, onTestFinished } from 'vitest'
+import { readClientHello } from '../src/client-hello.ts'
 import { TlsSettings } from '../src/tls-settings.ts'
 import { connect, respond, servedCert } from './helpers.ts'
 
@@ -26,6 +27,33 @@ async function startListener(settings: TlsSettings) {
     })
     secure.on('error', () => undefined)
     secure.once('secure', () => respond(secure))
+  })
+  onTestFinished(() => {
+    settings.close()
+    return raw.close()
+  })
+  return raw
+}
+
+/** Like startListener, but reads the ClientHello first and picks the context with contextFor. */
+async function startPeekingListener(settings: TlsSettings) {
+  const options = settings.toServerOptions()
+  const raw = await startRawServer((socket: net.Socket) => {
+    socket.on('error', () => undefined)
+    readClientHello(socket)
+      .then((hello) => settings.contextFor(hello?.servername))
+      .then((secureContext) => {
+        // The context is already chosen: skip node:tls's own SNI lookup.
+        const secure = new tls.TLSSocket(socket, {
+          ...options,
+          isServer: true,
+          secureContext,
+          SNICallback: undefined,
+        })
+        secure.on('error', () => undefined)
+        secure.once('secure', () => respond(secure))
+      })
+      .catch(() => socket.destroy())
   })
   onTestFinished(() => {
     settings.close()
@@ -92,5 +120,31 @@ describe('TLSSocket server path (core listener)', () => {
     settings.setDefaultCertificate(certs.aTest.cert, certs.aTest.key)
     expect(options.secureContext).not.toBe(before)
     expect(options.secureContext).toBe(settings.secureContext)
+  })
+
+  it('serves the right certificate when RSA and ECDSA certificates are mixed, after reading the ClientHello', async () => {
+    const settings = new TlsSettings({ cert: certs.localhost.cert, key: certs.localhost.key })
+      .addCertificate('a.test', certs.aTest.cert, certs.aTest.key)
+      .addCertificate('localhost', certs.rsaLocalhost.cert, certs.rsaLocalhost.key)
+    const { port } = await startPeekingListener(settings)
+    expect(await servedCert(port, 'localhost')).toBe(print('rsa-localhost.pem'))
+    expect(await servedCert(port, 'a.test')).toBe(print('a.test.pem'))
+    expect(await servedCert(port, undefined)).toBe(print('localhost.pem'))
+    const verified = await connect(port, { servername: 'localhost', ca })
+    expect(verified.ok).toBe(true)
+  })
+
+  it('runs the async certificate callback before the handshake through contextFor', async () => {
+    const settings = new TlsSettings({ cert: certs.localhost.cert, key: certs.localhost.key })
+    settings.setCertificateCallback(async (name) =>
+      name === 'dynamic.test'
+        ? { cert: readCert('rsa-localhost.pem'), key: readCert('rsa-localhost.key') }
+        : undefined,
+    )
+    const { port } = await startPeekingListener(settings)
+    expect(await servedCert(port, 'dynamic.test')).toBe(print('rsa-localhost.pem'))
+    expect(await servedCert(port, 'other.test')).toBe(print('localhost.pem'))
+    expect(settings.contextFor(undefined)).toBe(settings.secureContext)
+    expect(await settings.contextFor('other.test')).toBe(settings.secureContext)
   })
 })
