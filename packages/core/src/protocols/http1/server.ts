@@ -231,22 +231,23 @@ export class Http1ServerSession implements ServerSession {
     let start = 0
     let end = -1
     for (;;) {
-      if (start === searched) {
-        // RFC 9112 §2.2: empty lines before the request line are ignored.
+      if (searched <= start + 1) {
+        // RFC 9112 §2.2: empty lines before the request line are ignored (a bounded number).
         start = skipLeadingCrlf(head)
-        if (start > 0 && start === head.length) {
-          head = undefined
-          searched = 0
-          start = 0
+        if (start > limits.maxRequestLineBytes) return this.#reject(400, 'too many empty lines')
+        if (start === head.length || (start === head.length - 1 && head[start] === 0x0d)) {
+          // Only (part of) empty lines so far: wait for the request line.
+          searched = start
+          if (head.length > 2 * limits.maxRequestLineBytes) {
+            return this.#reject(400, 'too many empty lines')
+          }
         }
       }
-      if (head !== undefined) {
-        end = findHeadEnd(head, Math.max(searched, start))
-        if (end !== -1) break
-        const status = this.#checkPartialHead(head, start, searched)
-        if (status !== 0) return this.#reject(status, this.#parsed.error)
-        searched = head.length
-      }
+      end = findHeadEnd(head, Math.max(searched, start))
+      if (end !== -1) break
+      const status = this.#checkPartialHead(head, start, searched)
+      if (status !== 0) return this.#reject(status, this.#parsed.error)
+      searched = head.length
       let next: Buffer | undefined
       try {
         next =
@@ -259,10 +260,10 @@ export class Http1ServerSession implements ServerSession {
         stream.close()
         throw downstreamError(
           'ConnectionClosed',
-          `while reading request header, ${head?.length ?? 0} bytes already read`,
+          `while reading request header, ${head.length} bytes already read`,
         )
       }
-      head = head === undefined ? next : Buffer.concat([head, next])
+      head = Buffer.concat([head, next])
     }
     if (end - start > limits.maxHeaderBytes) {
       return this.#reject(431, 'request header too large')
