@@ -148,7 +148,10 @@ export async function startBlackHole(): Promise<BlackHole> {
   return { port, close }
 }
 
-/** Resolves once the socket has closed (at once when it already has). */
+/**
+ * Resolves once the socket emits `close` (at once when it already has). Call it before
+ * destroying the socket yourself: `socket.closed` turns true at `destroy()`, before the event.
+ */
 export function closed(socket: net.Socket): Promise<void> {
   if (socket.closed) return Promise.resolve()
   return new Promise((resolve) => socket.once('close', () => resolve()))

@@ -1,7 +1,9 @@
 import { mkdtempSync, rmSync } from 'node:fs'
+import https from 'node:https'
 import type net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import type tls from 'node:tls'
 import { PingoraError } from '@pingora-ts/error'
 import { describe, expect, it, onTestFinished } from 'vitest'
 import { TransportConnector } from '../../src/connectors/transport-connector.ts'
@@ -291,6 +293,73 @@ describe('TransportConnector over TLS', () => {
     wrongName.options.alternativeCn = 'localhost'
     const stream = await connector.newStream(wrongName)
     stream.destroy()
+  })
+})
+
+describe('TransportConnector mTLS and tracing', () => {
+  it('presents the peer client certificate and keeps peers with different certificates apart', async () => {
+    const server = https.createServer(
+      {
+        cert: testCert('localhost.pem'),
+        key: testCert('localhost.key'),
+        ca: testCert('client-ca.pem'),
+        requestCert: true,
+        rejectUnauthorized: true,
+      },
+      (_req, res) => res.end('ok'),
+    )
+    const names: string[] = []
+    server.on('secureConnection', (socket: tls.TLSSocket) => {
+      names.push(String(socket.getPeerCertificate().subject?.CN))
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    onTestFinished(() => {
+      server.closeAllConnections()
+      server.close()
+    })
+    const address = `127.0.0.1:${(server.address() as net.AddressInfo).port}`
+    const certKey = { cert: testCert('client.pem'), key: testCert('client.key') }
+    const peer = HttpPeer.newMtls(address, 'localhost', certKey)
+    peer.options.ca = testCert('ca.pem')
+    const connector = new TransportConnector()
+    const [stream] = await connector.getStream(peer)
+    // The server has read the certificate by the time it answers anything; poke it.
+    stream.write('GET / HTTP/1.1\r\nHost: localhost\r\n\r\n')
+    await stream.read()
+    expect(names).toEqual(['client.test'])
+    connector.releaseStream(stream, peer.reuseHash())
+    const otherCert = HttpPeer.newMtls(address, 'localhost', {
+      cert: testCert('untrusted-client.pem'),
+      key: testCert('untrusted-client.key'),
+    })
+    otherCert.options.ca = testCert('ca.pem')
+    expect(otherCert.reuseHash()).not.toBe(peer.reuseHash())
+    expect(connector.reusedStream(otherCert)).toBeUndefined()
+    expect(connector.reusedStream(peer)).toBe(stream)
+    stream.destroy()
+  })
+
+  it('tells the peer tracer when each new connection opens and closes', async () => {
+    const origin = await idleOrigin()
+    const events: string[] = []
+    const peer = new HttpPeer({
+      address: origin.address,
+      options: {
+        tracer: {
+          onConnected: () => events.push('connected'),
+          onDisconnected: () => events.push('disconnected'),
+        },
+      },
+    })
+    const connector = new TransportConnector()
+    const [stream] = await connector.getStream(peer)
+    connector.releaseStream(stream, peer.reuseHash())
+    const [again] = await connector.getStream(peer)
+    expect(events).toEqual(['connected'])
+    const done = closed(again.socket)
+    again.destroy()
+    await done
+    expect(events).toEqual(['connected', 'disconnected'])
   })
 })
 
