@@ -46,6 +46,18 @@ interface Outcome {
 
 const NOT_RETRYABLE_AFTER_RESPONSE = 'response already started'
 
+/** A tunnel ends when either side closes: only unexpected failures are errors. */
+function ignoreClosed(e: unknown): void {
+  if (
+    PingoraError.is(e) &&
+    (e.type === ErrorType.ConnectionClosed ||
+      e.type === ErrorType.ReadError ||
+      e.type === ErrorType.WriteError)
+  )
+    return
+  throw e
+}
+
 function isThenable<T>(value: T | Promise<T>): value is Promise<T> {
   return typeof (value as { then?: unknown } | undefined)?.then === 'function'
 }
@@ -294,7 +306,7 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
    * the response down, both bodies streamed with backpressure. Resolves whether the upstream
    * connection may be reused.
    */
-  private async proxyH1(session: Session, ctx: Ctx, client: ClientSession): Promise<boolean> {
+  private async proxyH1(session: Session, ctx: Ctx, client: Http1ClientSession): Promise<boolean> {
     const inner = this.inner
     const downstream = session.downstreamSession
     const modules = session.downstreamModulesCtx
@@ -452,7 +464,7 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
   private async tunnel(
     session: Session,
     ctx: Ctx,
-    client: ClientSession,
+    client: Http1ClientSession,
     response: ResponseHeader,
   ): Promise<boolean> {
     const inner = this.inner
@@ -467,14 +479,16 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
     }
     removeHopByHopHeaders(response.headers, true)
     await session.writeResponseHeader(response, false)
+    // Client → upstream. On the client's EOF, half-close the upstream so it sees the end too.
     const up = (async () => {
       for (;;) {
         const data = await downstream.readRequestBody()
         if (data === undefined) break
         await client.writeBody(data)
       }
-      await client.finishBody()
+      client.stream.close()
     })()
+    // Upstream → client, until the upstream closes.
     const down = (async () => {
       for (;;) {
         const data = await client.readResponseBody()
@@ -482,13 +496,25 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
         if (data === undefined) break
       }
     })()
-    const results = await Promise.allSettled([up, down])
-    for (const r of results) {
-      if (r.status === 'rejected') {
-        const e = r.reason
-        // A tunnel ends when either side closes; only unexpected failures are errors.
-        if (!PingoraError.is(e) || e.type !== ErrorType.ConnectionClosed) throw e
-      }
+    let upDone = false
+    const upSettled = up.then(
+      () => {
+        upDone = true
+      },
+      (e: unknown) => {
+        upDone = true
+        throw e
+      },
+    )
+    // Either direction may end first. When the upstream ends, the tunnel is over: the client
+    // connection is closed by finish(), which also ends the pending client read.
+    upSettled.catch(() => {})
+    await Promise.race([upSettled.catch(() => {}), down.catch(() => {})])
+    if (upDone) {
+      await down.catch(ignoreClosed)
+      await upSettled.catch(ignoreClosed)
+    } else {
+      await down.catch(ignoreClosed)
     }
     return false
   }

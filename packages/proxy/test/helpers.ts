@@ -1,0 +1,119 @@
+import net from 'node:net'
+import { Server, type ServerConfFields } from '@pingora-ts/core'
+import {
+  type HttpProxy,
+  type HttpProxyOptions,
+  httpProxyService,
+  type ProxyHttp,
+} from '@pingora-ts/proxy'
+import { onTestFinished } from 'vitest'
+
+/** A proxy started on 127.0.0.1:0 for one test. */
+export interface StartedProxy<Ctx> {
+  readonly port: number
+  readonly url: string
+  readonly proxy: HttpProxy<Ctx>
+  readonly server: Server
+  close(): Promise<void>
+}
+
+/**
+ * Starts a proxy service running `app` on 127.0.0.1:0; stopped when the test finishes.
+ * @param app - the phases
+ * @param conf - server configuration overrides
+ * @param options - proxy options
+ */
+export async function startProxy<Ctx>(
+  app: ProxyHttp<Ctx>,
+  conf: Partial<ServerConfFields> = {},
+  options: HttpProxyOptions = {},
+): Promise<StartedProxy<Ctx>> {
+  const server = new Server({ configuration: { gracePeriodSeconds: 1, ...conf } })
+  server.bootstrap()
+  const service = httpProxyService(server.configuration, app, options)
+  service.addTcp('127.0.0.1:0')
+  server.addService(service)
+  await server.start()
+  const endpoint = service.listeningAddresses()[0]
+  if (endpoint === undefined || endpoint.kind !== 'tcp') throw new Error('no TCP endpoint')
+  let closed: Promise<void> | undefined
+  const close = () => {
+    closed ??= server.shutdown({ graceful: false })
+    return closed
+  }
+  onTestFinished(close)
+  return {
+    port: endpoint.port,
+    url: `http://127.0.0.1:${endpoint.port}`,
+    proxy: service.appLogic as HttpProxy<Ctx>,
+    server,
+    close,
+  }
+}
+
+/**
+ * Sends raw bytes to a port and resolves with everything received until the peer closes.
+ * @param port - the port on 127.0.0.1
+ * @param data - what to send
+ */
+export function rawExchange(port: number, data: string | Buffer): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1')
+    const chunks: Buffer[] = []
+    socket.on('data', (d) => chunks.push(d))
+    socket.on('error', reject)
+    socket.on('close', () => resolve(Buffer.concat(chunks).toString('latin1')))
+    socket.write(data)
+  })
+}
+
+/**
+ * Opens a raw connection and returns helpers to write and to wait for received text.
+ * @param port - the port on 127.0.0.1
+ */
+export async function rawClient(port: number): Promise<{
+  socket: net.Socket
+  received(): string
+  waitFor(text: string | RegExp): Promise<string>
+  closed: Promise<void>
+}> {
+  const socket = net.connect(port, '127.0.0.1')
+  await new Promise<void>((resolve, reject) => {
+    socket.once('connect', resolve)
+    socket.once('error', reject)
+  })
+  onTestFinished(() => {
+    socket.destroy()
+  })
+  let text = ''
+  const waiters: { test: string | RegExp; resolve: (s: string) => void }[] = []
+  const check = () => {
+    for (let i = waiters.length - 1; i >= 0; i--) {
+      const w = waiters[i] as (typeof waiters)[number]
+      if (typeof w.test === 'string' ? text.includes(w.test) : w.test.test(text)) {
+        waiters.splice(i, 1)
+        w.resolve(text)
+      }
+    }
+  }
+  socket.on('data', (d: Buffer) => {
+    text += d.toString('latin1')
+    check()
+  })
+  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()))
+  return {
+    socket,
+    received: () => text,
+    waitFor(test) {
+      return new Promise((resolve, reject) => {
+        waiters.push({ test, resolve })
+        check()
+        void closed.then(() => {
+          if (waiters.some((w) => w.test === test))
+            reject(new Error(`closed before ${test}; got: ${text}`))
+        })
+      })
+    },
+    closed,
+  }
+}
