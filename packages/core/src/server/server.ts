@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events'
 import { PingoraError } from '@pingora-ts/error'
 import { channels } from '../diagnostics.ts'
 import { DependencyGraph } from '../services/dependency-graph.ts'
@@ -111,6 +112,8 @@ export class Server {
     this.#graph = new DependencyGraph()
     this.#services = []
     this.#controller = new AbortController()
+    // Every idle keep-alive connection listens on the shutdown signal: no listener cap.
+    setMaxListeners(0, this.#controller.signal)
     let resolve: () => void = noop
     this.#terminated = new Promise<void>((res) => {
       resolve = res

@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events'
 import type net from 'node:net'
 import { PingoraError } from '@pingora-ts/error'
 import { type HttpServerApp, HttpServerAppDriver, isHttpServerApp } from '../apps/http-app.ts'
@@ -164,6 +165,8 @@ export class ListeningService<A extends ServerApp | HttpServerApp = ServerApp | 
     }
     this.#started = true
     this.#shutdown = shutdown
+    // Every idle keep-alive connection listens on the shutdown signal: no listener cap.
+    setMaxListeners(0, shutdown)
     await this.#bindAll(shutdown)
     ready.notifyReady()
     if (!shutdown.aborted) {
