@@ -33,7 +33,7 @@ function isConnectionSpecific(lowerName: string): boolean {
 function connectionOptions(fields: HeaderMap): string[] | undefined {
   let out: string[] | undefined
   for (let i = 0; i < fields.size; i++) {
-    if (fields.lowerNameAt(i) !== 'connection') continue
+    if (!fields.nameEquals(i, 'connection')) continue
     const parts = fields.valueAt(i).split(',')
     for (let j = 0; j < parts.length; j++) {
       const option = (parts[j] as string).trim().toLowerCase()

@@ -27,6 +27,20 @@ describe('HeaderMap', () => {
     expect(map.lowerNameAt(0)).toBe('content-type')
   })
 
+  it('folds only ASCII letters when comparing names', () => {
+    const map = new HeaderMap([
+      ['X^Y', 'caret'],
+      ['x~y', 'tilde'],
+      ['X_1', 'underscore'],
+    ])
+    expect(map.get('x^y')).toBe('caret')
+    expect(map.get('X~Y')).toBe('tilde')
+    expect(map.get('x\x7f1')).toBeUndefined()
+    expect(map.get('x_1')).toBe('underscore')
+    expect(map.nameEquals(0, 'x^y')).toBe(true)
+    expect(map.nameEquals(0, 'x~y')).toBe(false)
+  })
+
   it('returns undefined and an empty list for an absent name', () => {
     const map = new HeaderMap([['A', '1']])
     expect(map.get('b')).toBeUndefined()
@@ -181,8 +195,36 @@ describe('HeaderMap', () => {
     expectInvalid(() => new HeaderMap().insert('X', value))
   })
 
+  it.each([
+    ['LF', '\n'],
+    ['CR', '\r'],
+    ['NUL', '\0'],
+    ['DEL', '\x7f'],
+    ['non-latin1', '\u0100'],
+  ])('rejects a long header value with %s at any position', (_label, bad) => {
+    const long = 'x'.repeat(40)
+    for (const value of [bad + long, long + bad, long.slice(0, 20) + bad + long]) {
+      expectInvalid(() => new HeaderMap().append('X', value))
+    }
+    expect(() => new HeaderMap().append('X', `${long}\t\x80\xff ok`)).not.toThrow()
+  })
+
   it('rejects values that are neither strings, numbers nor bytes', () => {
     expectInvalid(() => new HeaderMap().append('X', {} as unknown as string))
+  })
+
+  it('rejects a bad name every time, and keeps accepting a good one it has seen', () => {
+    const map = new HeaderMap()
+    for (let i = 0; i < 3; i++) {
+      expectInvalid(() => map.append('Bad Name', 'v'))
+      map.append('Good-Name', String(i))
+    }
+    // More distinct names than the validation cache holds.
+    for (let i = 0; i < 600; i++) map.append(`X-Name-${i}`, 'v')
+    expectInvalid(() => map.append('Bad Name', 'v'))
+    map.append('Good-Name', '3')
+    expect(map.getAll('good-name')).toEqual(['0', '1', '2', '3'])
+    expect(map.size).toBe(604)
   })
 
   it('leaves the map unchanged when a write is rejected', () => {

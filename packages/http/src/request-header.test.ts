@@ -151,6 +151,13 @@ describe('RequestHeader target', () => {
     expect(RequestHeader.build('GET', path).uriFileExtension()).toBe(extension)
   })
 
+  it('fromRaw takes the target as a latin1 string too', () => {
+    const request = RequestHeader.fromRaw('GET', '/s\xe9?q', 'HTTP/1.1', new HeaderMap())
+    expect(request.uri).toBe('/s\xe9?q')
+    expect([...request.rawPath]).toEqual([0x2f, 0x73, 0xe9, 0x3f, 0x71])
+    expect(request.query).toBe('q')
+  })
+
   it('fromRaw trusts its parts and decodes the target lazily', () => {
     const headers = HeaderMap.fromRaw(['Host'], ['h'])
     const raw = Buffer.from('/r?q', 'latin1')

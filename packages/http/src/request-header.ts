@@ -64,8 +64,9 @@ const ABSOLUTE_FORM = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/([^/?#]*)/
  */
 export class RequestHeader {
   #method: string
-  #rawPath: Buffer
-  // latin1 view of #rawPath, computed on first use.
+  // The target as bytes and as a latin1 string: at least one is set, the other is derived on
+  // first use (build() never pays for a Buffer it may not need).
+  #rawPath: Buffer | undefined
   #uri: string | undefined
   #version: HttpVersion
   #headers: HeaderMap
@@ -76,7 +77,7 @@ export class RequestHeader {
    */
   constructor(
     method: string,
-    rawPath: Buffer,
+    rawPath: Buffer | undefined,
     uri: string | undefined,
     version: HttpVersion,
     headers: HeaderMap,
@@ -106,7 +107,7 @@ export class RequestHeader {
     const version = options?.version === undefined ? 'HTTP/1.1' : checkVersion(options.version)
     if (typeof path === 'string') {
       checkTarget(path)
-      return new RequestHeader(method, Buffer.from(path, 'latin1'), path, version, new HeaderMap())
+      return new RequestHeader(method, undefined, path, version, new HeaderMap())
     }
     return new RequestHeader(method, copyTarget(path), undefined, version, new HeaderMap())
   }
@@ -115,17 +116,20 @@ export class RequestHeader {
    * Creates a request header from parts a parser has already validated; nothing is checked or
    * copied (the header takes ownership of `rawPath` and `headers`).
    * @param method - the method
-   * @param rawPath - the request target bytes
+   * @param rawPath - the request target: its bytes, or the same as a latin1 string (saves a
+   *   decode when the parser already has one)
    * @param version - the version
    * @param headers - the fields
    */
   static fromRaw(
     method: string,
-    rawPath: Buffer,
+    rawPath: Buffer | string,
     version: HttpVersion,
     headers: HeaderMap,
   ): RequestHeader {
-    return new RequestHeader(method, rawPath, undefined, version, headers)
+    return typeof rawPath === 'string'
+      ? new RequestHeader(method, undefined, rawPath, version, headers)
+      : new RequestHeader(method, rawPath, undefined, version, headers)
   }
 
   /**
@@ -194,13 +198,7 @@ export class RequestHeader {
     }
     names.length = write
     values.length = write
-    return new RequestHeader(
-      method,
-      Buffer.from(target, 'latin1'),
-      target,
-      'HTTP/2',
-      HeaderMap.fromRaw(names, values),
-    )
+    return new RequestHeader(method, undefined, target, 'HTTP/2', HeaderMap.fromRaw(names, values))
   }
 
   /** The method, as given (`'GET'`, `'POST'`...). */
@@ -210,14 +208,19 @@ export class RequestHeader {
 
   /** The request target's exact bytes (non-UTF-8 bytes preserved). Do not mutate it. */
   get rawPath(): Buffer {
-    return this.#rawPath
+    let rawPath = this.#rawPath
+    if (rawPath === undefined) {
+      rawPath = Buffer.from(this.#uri as string, 'latin1')
+      this.#rawPath = rawPath
+    }
+    return rawPath
   }
 
   /** The request target as a latin1 string: one char per byte of {@link RequestHeader.rawPath}. */
   get uri(): string {
     let uri = this.#uri
     if (uri === undefined) {
-      uri = this.#rawPath.toString('latin1')
+      uri = (this.#rawPath as Buffer).toString('latin1')
       this.#uri = uri
     }
     return uri
@@ -322,7 +325,7 @@ export class RequestHeader {
   setUri(uri: string | Uint8Array): void {
     if (typeof uri === 'string') {
       checkTarget(uri)
-      this.#rawPath = Buffer.from(uri, 'latin1')
+      this.#rawPath = undefined
       this.#uri = uri
     } else {
       this.setRawPath(uri)
@@ -368,10 +371,11 @@ export class RequestHeader {
 
   /** An independent copy (fields, target and flags). */
   clone(): RequestHeader {
+    // Strings are immutable, so sharing the latin1 target keeps the copy independent.
     const copy = new RequestHeader(
       this.#method,
-      Buffer.from(this.#rawPath),
-      this.#uri,
+      undefined,
+      this.uri,
       this.#version,
       this.#headers.clone(),
     )
