@@ -15,7 +15,7 @@ import { Agent, request } from 'undici'
 import { describe, expect, it, onTestFinished } from 'vitest'
 import { rawExchange, startProxy } from './helpers.ts'
 
-type Handler = (req: http.IncomingMessage, res: http.ServerResponse) => void
+type Handler = (req: http.IncomingMessage, res: http.ServerResponse) => void | Promise<void>
 
 async function origin(handler: Handler) {
   const o = await startOrigin(handler as never)
@@ -343,7 +343,9 @@ describe('ProxyHttp phases', () => {
   })
 
   it('carries persisted context to the next request on the same connection', async () => {
-    const o = await origin((_req, res) => res.end('x'))
+    const o = await origin((_req, res) => {
+      res.end('x')
+    })
     const previous: unknown[] = []
     let n = 0
     const p = await startProxy<{ n: number }>({
@@ -364,7 +366,9 @@ describe('ProxyHttp phases', () => {
   })
 
   it('downstream modules run on proxied and locally written responses', async () => {
-    const o = await origin((_req, res) => res.end('proxied'))
+    const o = await origin((_req, res) => {
+      res.end('proxied')
+    })
     class StampModule implements HttpModule {
       stamp = 'default'
       requestHeaderFilter(request: RequestHeader) {
