@@ -19,6 +19,7 @@ export {
   type CertKeyFiles,
   ConnectorOptions,
   type ConnectorOptionsInit,
+  type ConnectorOptionsInput,
   type ConnectorServerConf,
   DEFAULT_POOL_SIZE,
 } from './connectors/connector-options.ts'

@@ -110,6 +110,34 @@ export class ConnectorOptions {
   }
 }
 
+/**
+ * Anything a connector's constructor accepts: {@link ConnectorOptions}, its plain form, or a
+ * server configuration (recognised by its `upstreamKeepalivePoolSize`, `clientBindToIpv4`,
+ * `clientBindToIpv6` or `upstreamDebugSslKeylog` key and read with
+ * {@link ConnectorOptions.fromServerConf}).
+ */
+export type ConnectorOptionsInput = ConnectorOptions | ConnectorOptionsInit | ConnectorServerConf
+
+const SERVER_CONF_KEYS = [
+  'upstreamKeepalivePoolSize',
+  'clientBindToIpv4',
+  'clientBindToIpv6',
+  'upstreamDebugSslKeylog',
+] as const
+
+/**
+ * Resolves a connector constructor's argument to {@link ConnectorOptions}.
+ * @internal
+ */
+export function toConnectorOptions(input: ConnectorOptionsInput | undefined): ConnectorOptions {
+  if (input === undefined) return new ConnectorOptions()
+  if (input instanceof ConnectorOptions) return input
+  for (const key of SERVER_CONF_KEYS) {
+    if (key in input) return ConnectorOptions.fromServerConf(input as ConnectorServerConf)
+  }
+  return new ConnectorOptions(input as ConnectorOptionsInit)
+}
+
 function checkIps(ips: readonly string[], family: 4 | 6): string[] {
   const out: string[] = []
   for (const ip of ips) {

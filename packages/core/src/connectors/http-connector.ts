@@ -1,7 +1,7 @@
 import { ALPN } from '@pingora-ts/tls'
 import { Http1ClientSession } from '../protocols/http1/client.ts'
 import type { Peer } from '../upstreams/peer.ts'
-import type { ConnectorOptions, ConnectorOptionsInit } from './connector-options.ts'
+import type { ConnectorOptionsInput } from './connector-options.ts'
 import { type ConnectorStats, TransportConnector } from './transport-connector.ts'
 
 /**
@@ -29,9 +29,10 @@ export class HttpConnector {
 
   /**
    * Creates a connector.
-   * @param options - connector-wide settings (pool size, CA file, source addresses)
+   * @param options - connector-wide settings (pool size, CA file, source addresses): a
+   *   `ConnectorOptions`, its plain form, or the server configuration
    */
-  constructor(options?: ConnectorOptions | ConnectorOptionsInit) {
+  constructor(options?: ConnectorOptionsInput) {
     this.transport = new TransportConnector(options)
   }
 

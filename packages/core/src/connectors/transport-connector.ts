@@ -7,7 +7,11 @@ import type { AlpnProtocols, ClientTlsConnectorOptions } from '@pingora-ts/tls'
 import { Stream } from '../protocols/l4/stream.ts'
 import type { Peer } from '../upstreams/peer.ts'
 import type { BindTo } from '../upstreams/peer-options.ts'
-import { ConnectorOptions, type ConnectorOptionsInit } from './connector-options.ts'
+import {
+  type ConnectorOptions,
+  type ConnectorOptionsInput,
+  toConnectorOptions,
+} from './connector-options.ts'
 import { bindToRandom, connectL4 } from './l4.ts'
 import { handshake } from './tls.ts'
 
@@ -61,11 +65,12 @@ export class TransportConnector {
 
   /**
    * Creates a connector.
-   * @param options - connector-wide settings (a {@link ConnectorOptions} or its plain form).
-   *   `caFile` and `certKeyFile` are read on the first TLS connection that needs them.
+   * @param options - connector-wide settings: a {@link ConnectorOptions}, its plain form, or
+   *   the server configuration. `caFile` and `certKeyFile` are read on the first TLS
+   *   connection that needs them.
    */
-  constructor(options?: ConnectorOptions | ConnectorOptionsInit) {
-    this.options = options instanceof ConnectorOptions ? options : new ConnectorOptions(options)
+  constructor(options?: ConnectorOptionsInput) {
+    this.options = toConnectorOptions(options)
     this.#pool = new ConnectionPool<Stream>({
       // A size of 0 disables pooling: `releaseStream` then closes every connection.
       size: Math.max(1, this.options.keepalivePoolSize),

@@ -158,6 +158,11 @@ describe('HttpConnector', () => {
       debugSslKeylog: false,
     })
     expect(new HttpConnector(options).transport.options).toBe(options)
+    // A ServerConf given directly is read the same way.
+    expect(new HttpConnector(conf).transport.options).toMatchObject({
+      keepalivePoolSize: 7,
+      bindToV4: ['127.0.0.2'],
+    })
   })
 
   it('serves at least 99.9% of 2,000 requests from 20 callers on reused connections', async () => {
