@@ -66,3 +66,14 @@ export class BackendState implements BackendLoad {
     return false
   }
 }
+
+/**
+ * Validates a consecutive-result threshold.
+ * @internal
+ */
+export function checkCount(name: string, value: number): number {
+  if (!Number.isInteger(value) || value < 1) {
+    throw new RangeError(`${name} must be a positive integer, got ${value}`)
+  }
+  return value
+}

@@ -28,6 +28,7 @@ export {
   type DnsRecordType,
 } from './dns-discovery.ts'
 export type { HealthCheck, HealthObserveCallback } from './health-check.ts'
+export { HttpHealthCheck, type HttpHealthCheckOptions } from './http-health-check.ts'
 export {
   type AcceptBackend,
   BackendLease,
@@ -47,3 +48,4 @@ export { LeastConnections } from './selection/least-connections.ts'
 export { PowerOfTwoChoices } from './selection/power-of-two-choices.ts'
 export { SmoothWeightedRoundRobin } from './selection/smooth-weighted-round-robin.ts'
 export { FNVHash, Random, RoundRobin } from './selection/weighted.ts'
+export { TcpHealthCheck, type TcpHealthCheckOptions } from './tcp-health-check.ts'

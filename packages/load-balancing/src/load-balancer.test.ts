@@ -1,3 +1,4 @@
+import { backgroundService, ServiceReadyNotifier } from '@pingora-ts/core'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { key, seededRandom } from '../test/helpers/random.ts'
 import { Backend } from './backend.ts'
@@ -310,6 +311,20 @@ describe('LoadBalancer', () => {
     await running
     await vi.advanceTimersByTimeAsync(5000)
     expect(discovery.calls).toBe(2)
+  })
+
+  it('runs as a core background service and signals ready after the first update', async () => {
+    const discovery = new ScriptedDiscovery({ backends: [Backend.new('10.0.0.1:80')] })
+    const lb = new LoadBalancer(RoundRobin, discovery, { updateFrequencyMs: 60_000 })
+    const service = backgroundService('upstreams', lb)
+    const notifier = new ServiceReadyNotifier()
+    const shutdown = new AbortController()
+    const running = service.start(shutdown.signal, notifier)
+    await notifier.ready
+    expect(discovery.calls).toBe(1)
+    expect(lb.backends()).toHaveLength(1)
+    shutdown.abort()
+    await running
   })
 
   it('runs once and returns when no frequency is set', async () => {

@@ -1,3 +1,4 @@
+import type { BackgroundService, ServiceReadyNotifier } from '@pingora-ts/core'
 import { Backend } from './backend.ts'
 import {
   healthChangedChannel,
@@ -112,9 +113,12 @@ function monotonicMs(): number {
  * })
  * void checked.start(shutdown.signal) // runs discovery and checks until aborted
  * await checked.ready
+ *
+ * // Or as a core background service, so dependent services wait for the first update:
+ * server.addService(backgroundService('upstreams', checked))
  * ```
  */
-export class LoadBalancer<S extends BackendSelection> {
+export class LoadBalancer<S extends BackendSelection> implements BackgroundService {
   /** How often {@link LoadBalancer.start} runs discovery; `undefined` runs it once. */
   updateFrequencyMs: number | undefined
   /** How often {@link LoadBalancer.start} runs health checks; `undefined` runs them once. */
@@ -387,6 +391,19 @@ export class LoadBalancer<S extends BackendSelection> {
     }
   }
 
+  /**
+   * Runs {@link LoadBalancer.start} and signals `ready` after the first update (core's
+   * `BackgroundService.startWithReadyNotifier`, Pingora's ready notification).
+   * @param shutdown - aborts the loop
+   * @param ready - notified once the first discovery ran
+   */
+  async startWithReadyNotifier(shutdown: AbortSignal, ready: ServiceReadyNotifier): Promise<void> {
+    const running = this.start(shutdown)
+    await Promise.race([this.ready, running])
+    ready.notifyReady()
+    await running
+  }
+
   #backgroundUpdate(): void {
     this.#updateReporting().catch(() => {})
   }
@@ -486,6 +503,7 @@ function checkFrequency(name: string, value: number | undefined): void {
 
 /** Waits until the wall clock reaches `deadline` or `signal` aborts (fake-timer friendly). */
 function sleepUntil(deadline: number, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve()
   return new Promise((resolve) => {
     const done = (): void => {
       clearTimeout(timer)
