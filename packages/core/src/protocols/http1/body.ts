@@ -1,5 +1,11 @@
 import { PingoraError } from '@pingora-ts/error'
 import { FIELD_VALUE_CHARS, TOKEN_CHARS } from '@pingora-ts/http'
+
+// Local bindings: module-namespace lookups (as some bundlers and test runners emit) must not
+// sit inside the per-byte loops.
+const TOKEN_TABLE: Uint8Array = TOKEN_CHARS
+const FIELD_VALUE_TABLE: Uint8Array = FIELD_VALUE_CHARS
+
 import type { Stream } from '../l4/stream.ts'
 
 /**
@@ -237,7 +243,7 @@ export class BodyReader {
         case S_EXT:
           // Extensions are tolerated and ignored; they may not contain CTLs.
           if (byte === CR) this.#state = S_SIZE_LF
-          else if (FIELD_VALUE_CHARS[byte] !== 1) throw this.#invalid('bad byte in chunk extension')
+          else if (FIELD_VALUE_TABLE[byte] !== 1) throw this.#invalid('bad byte in chunk extension')
           break
         case S_SIZE_LF:
           if (byte !== LF) throw this.#invalid('bare CR in chunk-size line')
@@ -267,10 +273,10 @@ export class BodyReader {
           if (byte === CR) {
             this.#state = S_TRAILER_LF
           } else if (this.#lineStart) {
-            if (TOKEN_CHARS[byte] !== 1) throw this.#invalid('bad trailer field')
+            if (TOKEN_TABLE[byte] !== 1) throw this.#invalid('bad trailer field')
             this.#lineStart = false
             this.#lineBytes = 1
-          } else if (FIELD_VALUE_CHARS[byte] !== 1 && byte !== 0x3a) {
+          } else if (FIELD_VALUE_TABLE[byte] !== 1 && byte !== 0x3a) {
             throw this.#invalid('bad byte in trailer field')
           } else {
             this.#lineBytes++

@@ -5,6 +5,12 @@ import {
   TOKEN_CHARS,
 } from '@pingora-ts/http'
 
+// Local bindings: module-namespace lookups (as some bundlers and test runners emit) must not
+// sit inside the per-byte loops.
+const TOKEN_TABLE: Uint8Array = TOKEN_CHARS
+const FIELD_VALUE_TABLE: Uint8Array = FIELD_VALUE_CHARS
+const REQUEST_TARGET_TABLE: Uint8Array = REQUEST_TARGET_CHARS
+
 /**
  * Byte-level HTTP/1 head parsing (request line / status line and header fields), strict per
  * RFC 9112. Works on a Buffer holding the complete head; callers find the end of the head first
@@ -148,16 +154,19 @@ export function parseRequestHead(
   limits: HeadLimits,
   out: ParsedRequestHead,
 ): number {
+  // Decode the head once; names and values are then cheap slices of this string (latin1 maps
+  // byte offset n to char n), instead of one native decode call per field.
+  const text = buf.toString('latin1', 0, end)
   // Request line: method SP request-target SP HTTP-version CRLF (RFC 9112 §3).
   let i = start
-  while (TOKEN_CHARS[buf[i] as number] === 1) i++
+  while (TOKEN_TABLE[buf[i] as number] === 1) i++
   if (i === start || buf[i] !== SP) {
     out.error = 'invalid method'
     return 400
   }
-  const method = buf.toString('latin1', start, i)
+  const method = text.slice(start, i)
   const targetStart = ++i
-  while (REQUEST_TARGET_CHARS[buf[i] as number] === 1) i++
+  while (REQUEST_TARGET_TABLE[buf[i] as number] === 1) i++
   const targetEnd = i
   if (targetEnd === targetStart || buf[i] !== SP) {
     out.error = buf[i] === SP ? 'empty request target' : 'invalid byte in request target'
@@ -182,8 +191,7 @@ export function parseRequestHead(
   out.method = method
   out.target = buf.subarray(targetStart, targetEnd)
   out.version = version
-  const status = parseFields(buf, i, end - 2, limits.maxHeaders, out)
-  return status
+  return parseFields(buf, text, i, end - 2, limits.maxHeaders, out)
 }
 
 /**
@@ -197,6 +205,7 @@ export function parseResponseHead(
   limits: HeadLimits,
   out: ParsedResponseHead,
 ): number {
+  const text = buf.toString('latin1', 0, end)
   // Status line: HTTP-version SP status-code SP [ reason-phrase ] CRLF (RFC 9112 §4).
   const version = parseVersion(buf, start)
   if (typeof version === 'number') {
@@ -222,8 +231,8 @@ export function parseResponseHead(
   let reason = ''
   if (buf[i] === SP) {
     const reasonStart = ++i
-    while (FIELD_VALUE_CHARS[buf[i] as number] === 1) i++
-    reason = buf.toString('latin1', reasonStart, i)
+    while (FIELD_VALUE_TABLE[buf[i] as number] === 1) i++
+    reason = text.slice(reasonStart, i)
   }
   if (buf[i] !== CR || buf[i + 1] !== LF) {
     out.error = 'invalid status line'
@@ -236,15 +245,16 @@ export function parseResponseHead(
   out.status = status
   out.reason = reason
   out.version = version
-  return parseFields(buf, i + 2, end - 2, limits.maxHeaders, out)
+  return parseFields(buf, text, i + 2, end - 2, limits.maxHeaders, out)
 }
 
 /**
  * Parses header field lines in `buf[i, end)`, where `end` is the offset of the CRLF that ends the
- * header section (each line ends with CRLF).
+ * header section (each line ends with CRLF). `text` is `buf` decoded as latin1 (same offsets).
  */
 function parseFields(
   buf: Buffer,
+  text: string,
   i: number,
   end: number,
   maxHeaders: number,
@@ -255,7 +265,7 @@ function parseFields(
   while (i < end) {
     // field-line = field-name ":" OWS field-value OWS (RFC 9112 §5)
     const nameStart = i
-    while (TOKEN_CHARS[buf[i] as number] === 1) i++
+    while (TOKEN_TABLE[buf[i] as number] === 1) i++
     if (buf[i] !== COLON || i === nameStart) {
       // Covers obs-fold (a line starting with SP/HTAB), whitespace before the colon, bare CR/LF,
       // NUL and any other non-token byte in a name.
@@ -266,7 +276,7 @@ function parseFields(
     i++
     while (buf[i] === SP || buf[i] === HTAB) i++
     const valueStart = i
-    while (FIELD_VALUE_CHARS[buf[i] as number] === 1) i++
+    while (FIELD_VALUE_TABLE[buf[i] as number] === 1) i++
     if (buf[i] !== CR || buf[i + 1] !== LF) {
       out.error = 'invalid header value'
       return 400
@@ -279,8 +289,8 @@ function parseFields(
       out.error = 'too many headers'
       return 431
     }
-    names.push(buf.toString('latin1', nameStart, nameEnd))
-    values.push(valueEnd === valueStart ? '' : buf.toString('latin1', valueStart, valueEnd))
+    names.push(text.slice(nameStart, nameEnd))
+    values.push(valueEnd === valueStart ? '' : text.slice(valueStart, valueEnd))
     i += 2
   }
   if (i !== end) {
