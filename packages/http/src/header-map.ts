@@ -274,6 +274,11 @@ export class HeaderMap implements Iterable<[string, string]> {
     }
   }
 
+  /** What `console.log` and `util.inspect` show: the `[name, value]` pairs in order. */
+  [Symbol.for('nodejs.util.inspect.custom')](): { fields: [string, string][] } {
+    return { fields: [...this.entries()] }
+  }
+
   /**
    * The fields as HTTP/1 wire text: `Name: value\r\n` for each, in order, with the original
    * case, and no final empty line. A latin1 byte string.

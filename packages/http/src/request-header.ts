@@ -369,6 +369,17 @@ export class RequestHeader {
     return path.slice(dot + 1)
   }
 
+  /** What `console.log` and `util.inspect` show: method, target, version, fields. */
+  [Symbol.for('nodejs.util.inspect.custom')](): object {
+    return {
+      method: this.#method,
+      uri: this.uri,
+      version: this.#version,
+      headers: [...this.#headers],
+      sendEndStream: this.#sendEndStream,
+    }
+  }
+
   /** An independent copy (fields, target and flags). */
   clone(): RequestHeader {
     // Strings are immutable, so sharing the latin1 target keeps the copy independent.

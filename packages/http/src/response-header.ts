@@ -247,6 +247,16 @@ export class ResponseHeader {
     return this.#headers.getAll(name)
   }
 
+  /** What `console.log` and `util.inspect` show: status, reason, version, fields. */
+  [Symbol.for('nodejs.util.inspect.custom')](): object {
+    return {
+      status: this.#status,
+      reasonPhrase: this.reasonPhrase,
+      version: this.#version,
+      headers: [...this.#headers],
+    }
+  }
+
   /** An independent copy. */
   clone(): ResponseHeader {
     return new ResponseHeader(this.#status, this.#reason, this.#version, this.#headers.clone())
