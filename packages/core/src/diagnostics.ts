@@ -35,8 +35,8 @@ export interface ServerPhaseMessage {
 export interface ConnectionErrorMessage {
   /** The error, always a `PingoraError`. */
   readonly error: Error
-  /** The service that accepted the connection. */
-  readonly service: string
+  /** The service that accepted the connection, when known. */
+  readonly service: string | undefined
   /** The peer's address (`ip:port`, or the Unix socket path), when known. */
   readonly peer: string | undefined
 }

@@ -6,10 +6,11 @@ import type { ServerApp } from '../apps/server-app.ts'
 import { channels } from '../diagnostics.ts'
 import { bindServerAddress, listeningAddressOf } from '../listeners/l4.ts'
 import { HANDSHAKE_TIMEOUT_MS, type ListenerConfig, Listeners } from '../listeners/listeners.ts'
-import type {
-  ListeningAddress,
-  ServerAddress,
-  TcpSocketOptions,
+import {
+  formatHostPort,
+  type ListeningAddress,
+  type ServerAddress,
+  type TcpSocketOptions,
 } from '../listeners/server-address.ts'
 import { Stream } from '../protocols/l4/stream.ts'
 import type { ShutdownWatch } from '../server/shutdown-watch.ts'
@@ -336,10 +337,7 @@ function publishServerError(error: unknown, service: string, context: string): v
 
 function peerOf(socket: net.Socket): string | undefined {
   const address = socket.remoteAddress
-  if (address === undefined) return undefined
-  return address.includes(':')
-    ? `[${address}]:${socket.remotePort}`
-    : `${address}:${socket.remotePort}`
+  return address === undefined ? undefined : formatHostPort(address, socket.remotePort ?? 0)
 }
 
 function noop(): void {}

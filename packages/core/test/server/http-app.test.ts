@@ -164,6 +164,24 @@ describe('ServeHttp and HttpServer', () => {
     expect(errors[0]?.error.cause).toMatchObject({ message: 'boom' })
   })
 
+  it('owns the framing: user Content-Length and Transfer-Encoding are replaced', async () => {
+    const app: ServeHttp = {
+      response: async () => ({
+        status: 200,
+        headers: { 'content-length': '999', 'Transfer-Encoding': 'chunked', 'X-Kept': 7 },
+        body: new Uint8Array([104, 105]),
+      }),
+    }
+    const service = new ListeningService('framing', new HttpServer(app))
+    service.addTcp('127.0.0.1:0')
+    await startServer([service])
+    const response = await request(`http://127.0.0.1:${portOf(service)}/`, { dispatcher: agent() })
+    expect(response.headers['content-length']).toBe('2')
+    expect(response.headers['transfer-encoding']).toBeUndefined()
+    expect(response.headers['x-kept']).toBe('7')
+    expect(await response.body.text()).toBe('hi')
+  })
+
   it('omits Content-Length on 204 and sends none of the body for HEAD', async () => {
     const app: ServeHttp = {
       response: (session) =>

@@ -174,6 +174,14 @@ describe('run', () => {
     )
   })
 
+  it('terminates at once when shut down before it started, and refuses to start after', async () => {
+    const server = new Server()
+    server.addService(new ListeningService('never', echoApp))
+    await server.shutdown()
+    expect(server.phase).toBe('Terminated')
+    await expect(server.start()).rejects.toMatchObject({ type: 'InternalError' })
+  })
+
   it('refuses services added after start', async () => {
     const server = await startServer([])
     expect(() => server.addService(new ListeningService('late', echoApp))).toThrow(
