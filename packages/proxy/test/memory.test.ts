@@ -1,0 +1,147 @@
+import { type ChildProcess, spawn } from 'node:child_process'
+import { once } from 'node:events'
+import http from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { createInterface } from 'node:readline'
+import { fileURLToPath } from 'node:url'
+import { afterEach, describe, expect, it } from 'vitest'
+
+// The proxy runs in its own process so its memory is measured alone (VmHWM: peak RSS).
+const root = fileURLToPath(new URL('../../..', import.meta.url))
+const fixture = fileURLToPath(new URL('./fixtures/plain-proxy.ts', import.meta.url))
+const GIB = 1024 * 1024 * 1024
+const CHUNK = Buffer.alloc(256 * 1024, 0x61)
+
+const cleanups: (() => Promise<void> | void)[] = []
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c()
+})
+
+async function startChildProxy(
+  upstreamPort: number,
+): Promise<{ child: ChildProcess; port: number }> {
+  const child = spawn(
+    `${root}node_modules/.bin/tsx`,
+    ['--conditions=@pingora-ts/source', fixture, String(upstreamPort)],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  )
+  cleanups.push(async () => {
+    if (child.exitCode === null) {
+      child.kill('SIGKILL')
+      await once(child, 'exit')
+    }
+  })
+  for await (const line of createInterface({ input: child.stdout as NodeJS.ReadableStream })) {
+    const m = /^port (\d+)$/.exec(line)
+    if (m) return { child, port: Number(m[1]) }
+  }
+  throw new Error('proxy fixture exited early')
+}
+
+function vmKib(pid: number, field: 'VmHWM' | 'VmRSS'): Promise<number> {
+  return import('node:fs/promises').then(async (fs) => {
+    const status = await fs.readFile(`/proc/${pid}/status`, 'utf8')
+    const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)
+    return Number(m?.[1] ?? Number.NaN)
+  })
+}
+
+/** Writes `total` bytes to a writable with backpressure. */
+async function pump(write: (b: Buffer) => boolean, drain: () => Promise<unknown>, total: number) {
+  for (let sent = 0; sent < total; sent += CHUNK.length) {
+    if (!write(CHUNK)) await drain()
+  }
+}
+
+function startOrigin(handler: http.RequestListener): Promise<http.Server> {
+  const server = http.createServer(handler)
+  cleanups.push(
+    () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections()
+        server.close(() => r())
+      }),
+  )
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)))
+}
+
+describe.skipIf(process.platform !== 'linux')('bounded memory', () => {
+  it('streams a 1 GiB response through the proxy with less than 64 MiB of extra memory', async () => {
+    const origin = await startOrigin((_req, res) => {
+      res.setHeader('Content-Length', String(GIB))
+      void pump(
+        (b) => res.write(b),
+        () => once(res, 'drain'),
+        GIB,
+      ).then(() => res.end())
+    })
+    const { child, port } = await startChildProxy((origin.address() as AddressInfo).port)
+    const pid = child.pid as number
+    // Warm up once so the baseline includes the code paths, not just the idle process.
+    await new Promise<void>((resolve, reject) => {
+      http
+        .get({ port, host: '127.0.0.1', path: '/warm' }, (res) => {
+          res.destroy()
+          resolve()
+        })
+        .on('error', reject)
+    }).catch(() => {})
+    const baseline = await vmKib(pid, 'VmRSS')
+    let received = 0
+    await new Promise<void>((resolve, reject) => {
+      http
+        .get({ port, host: '127.0.0.1', path: '/big' }, (res) => {
+          res.on('data', (d: Buffer) => {
+            received += d.length
+          })
+          res.on('end', resolve)
+          res.on('error', reject)
+        })
+        .on('error', reject)
+    })
+    expect(received).toBe(GIB)
+    const peak = await vmKib(pid, 'VmHWM')
+    expect((peak - baseline) / 1024).toBeLessThan(64)
+  }, 180_000)
+
+  it('streams a 1 GiB upload through the proxy with less than 64 MiB of extra memory', async () => {
+    let originReceived = 0
+    const origin = await startOrigin((req, res) => {
+      req.on('data', (d: Buffer) => {
+        originReceived += d.length
+      })
+      req.on('end', () => res.end('done'))
+    })
+    const { child, port } = await startChildProxy((origin.address() as AddressInfo).port)
+    const pid = child.pid as number
+    const baseline = await vmKib(pid, 'VmRSS')
+    const answer = await new Promise<string>((resolve, reject) => {
+      const req = http.request(
+        {
+          port,
+          host: '127.0.0.1',
+          method: 'POST',
+          path: '/upload',
+          headers: { 'content-length': String(GIB) },
+        },
+        (res) => {
+          let text = ''
+          res.on('data', (d: Buffer) => {
+            text += d.toString()
+          })
+          res.on('end', () => resolve(text))
+        },
+      )
+      req.on('error', reject)
+      void pump(
+        (b) => req.write(b),
+        () => once(req, 'drain'),
+        GIB,
+      ).then(() => req.end())
+    })
+    expect(answer).toBe('done')
+    expect(originReceived).toBe(GIB)
+    const peak = await vmKib(pid, 'VmHWM')
+    expect((peak - baseline) / 1024).toBeLessThan(64)
+  }, 180_000)
+})
