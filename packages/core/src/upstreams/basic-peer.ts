@@ -1,6 +1,5 @@
 import {
   formatPeerAddress,
-  hashParts,
   type Peer,
   type PeerAddress,
   type PeerAddressInput,
@@ -35,7 +34,7 @@ export class BasicPeer implements Peer {
     this.address = parsePeerAddress(address)
     this.options = options instanceof PeerOptions ? options : new PeerOptions(options)
     this.sni = ''
-    this.#hash = hashParts(['basic', formatPeerAddress(this.address)])
+    this.#hash = `basic\0${formatPeerAddress(this.address)}`
   }
 
   /**

@@ -44,6 +44,12 @@ describe('parsePeerAddress', () => {
     expect(() => parsePeerAddress('127.0.0.1:70000')).toThrow(RangeError)
   })
 
+  it('returns frozen addresses, so parsed ones can be shared between peers', () => {
+    const first = parsePeerAddress('10.1.2.3:8080')
+    expect(Object.isFrozen(first)).toBe(true)
+    expect(parsePeerAddress('10.1.2.3:8080')).toEqual(first)
+  })
+
   it('formats addresses back the way they are written', () => {
     for (const text of ['127.0.0.1:80', '[::1]:8080', 'example.com:443', 'unix:/tmp/x.sock']) {
       expect(formatPeerAddress(parsePeerAddress(text))).toBe(text)

@@ -3,7 +3,6 @@ import {
   digestClientCertKey,
   digestTlsMaterial,
   formatPeerAddress,
-  hashParts,
   type Peer,
   type PeerAddress,
   type PeerAddressInput,
@@ -181,30 +180,27 @@ export class HttpPeer implements Peer {
   #computeHash(): string {
     const options = this.options
     const bindTo = options.bindTo
-    const parts = [
-      'http',
-      formatPeerAddress(this.address),
-      this.#scheme,
-      String(this.#groupKey),
-      bindTo === undefined ? '' : `${bindTo.address}:${bindTo.port ?? 0}`,
-      String(options.maxH2Streams),
-    ]
+    // The key is the canonical description itself (fields separated by NUL, which none of
+    // them can contain in practice): building it costs a few concatenations, where hashing it
+    // would cost a digest per peer, and peers are usually built per request.
+    let key = `http\0${this.address.kind === 'unix' ? 'unix' : 'inet'}\0${addressKey(this)}\0${this.#scheme}\0${this.#groupKey}\0${options.maxH2Streams}`
+    if (bindTo !== undefined) key += `\0bind=${bindTo.address}:${bindTo.port ?? 0}`
     // TLS settings only matter to TLS connections; leaving them out for plain HTTP lets peers
     // that differ only in (unused) TLS options share connections.
     if (this.#scheme === 'https') {
-      parts.push(
-        this.#sni,
-        options.verifyCert ? 'v1' : 'v0',
-        options.verifyHostname ? 'h1' : 'h0',
-        options.alternativeCn ?? '',
-        options.alpn.join(','),
-        options.curves ?? '',
-        digestTlsMaterial(options.ca),
-        digestClientCertKey(this.#clientCertKey),
-      )
+      key += `\0${this.#sni}\0${options.verifyCert ? 'v1' : 'v0'}${options.verifyHostname ? 'h1' : 'h0'}\0${options.alternativeCn ?? ''}\0${options.alpn.join(',')}\0${options.curves ?? ''}`
+      if (options.ca !== undefined) key += `\0ca=${digestTlsMaterial(options.ca)}`
+      if (this.#clientCertKey !== undefined) {
+        key += `\0cert=${digestClientCertKey(this.#clientCertKey)}`
+      }
     }
-    return hashParts(parts)
+    return key
   }
+}
+
+function addressKey(peer: HttpPeer): string {
+  const address = peer.address
+  return address.kind === 'unix' ? address.path : `${address.host}\0${address.port}`
 }
 
 function isInit(value: unknown): value is HttpPeerInit {

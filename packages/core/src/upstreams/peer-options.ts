@@ -1,6 +1,9 @@
 import { ALPN, type AlpnProtocols, type ClientTlsPeer } from '@pingora-ts/tls'
 import type { TcpKeepalive } from '../listeners/server-address.ts'
 
+/** Pingora's default ALPN preference (HTTP/1.1 only), frozen once and shared by every peer. */
+const DEFAULT_ALPN: AlpnProtocols = Object.freeze([...ALPN.H1])
+
 /** CA certificates (PEM): one string or buffer, or a list of them. */
 export type CaCertificates = NonNullable<ClientTlsPeer['ca']>
 
@@ -156,7 +159,7 @@ export class PeerOptions {
     this.#verifyCert = init.verifyCert ?? true
     this.#verifyHostname = init.verifyHostname ?? true
     this.#alternativeCn = init.alternativeCn
-    this.#alpn = checkAlpn(init.alpn ?? ALPN.H1)
+    this.#alpn = init.alpn === undefined ? DEFAULT_ALPN : checkAlpn(init.alpn)
     this.#ca = init.ca
     this.#curves = init.curves
     this.#maxH2Streams = checkCount('maxH2Streams', init.maxH2Streams) ?? 1

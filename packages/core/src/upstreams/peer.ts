@@ -42,7 +42,8 @@ export interface Peer {
   isTls(): boolean
   /**
    * The key that decides which pooled connections this peer may use: two peers share
-   * connections if and only if their reuse hashes are equal.
+   * connections if and only if their reuse hashes are equal. An opaque string; compare it
+   * only for equality.
    */
   reuseHash(): string
   /** A short description for logs and error contexts. */
@@ -65,6 +66,20 @@ export function parsePeerAddress(input: PeerAddressInput): PeerAddress {
   if (typeof input !== 'string') {
     throw new TypeError(`peer address must be a string, got ${typeof input}`)
   }
+  // Peers are usually built per request from a handful of addresses: parse each once.
+  let parsed = parsedAddresses.get(input)
+  if (parsed === undefined) {
+    parsed = parseAddressString(input)
+    if (parsedAddresses.size >= PARSED_ADDRESSES_MAX) parsedAddresses.clear()
+    parsedAddresses.set(input, parsed)
+  }
+  return parsed
+}
+
+const parsedAddresses = new Map<string, PeerAddress>()
+const PARSED_ADDRESSES_MAX = 1024
+
+function parseAddressString(input: string): PeerAddress {
   if (input.startsWith('unix:')) return unixAddress(input.slice(5))
   if (input.startsWith('/')) return unixAddress(input)
   let host: string
@@ -113,15 +128,6 @@ function badAddress(input: string): TypeError {
   return new TypeError(
     `invalid peer address "${input}": expected host:port, [ipv6]:port or a unix socket path`,
   )
-}
-
-/**
- * Hashes a canonical description of a connection's identity to a short key (128 bits of
- * SHA-256, base64url). Collisions are not a practical concern at that size.
- * @internal
- */
-export function hashParts(parts: readonly string[]): string {
-  return createHash('sha256').update(parts.join('\0')).digest('base64url').slice(0, 22)
 }
 
 // Digests of TLS material, so a CA bundle is hashed once rather than on every peer built
