@@ -188,7 +188,6 @@ export class TlsSettings {
   #ticketKey: Buffer
   #rotationTimer: NodeJS.Timeout | undefined
   #callbackCache: Map<string, tls.SecureContext>
-  #keyedContexts: WeakSet<object>
   #servers: Set<tls.Server>
   #watchers: FSWatcher[]
   #watchTimer: NodeJS.Timeout | undefined
@@ -219,7 +218,6 @@ export class TlsSettings {
     this.#ticketKey = randomBytes(TICKET_KEY_BYTES)
     this.#rotationTimer = undefined
     this.#callbackCache = new Map()
-    this.#keyedContexts = new WeakSet()
     this.#servers = new Set()
     this.#watchers = []
     this.#watchTimer = undefined
@@ -549,7 +547,6 @@ export class TlsSettings {
       for (const ctx of state.wildcard.values()) setTicketKey(ctx, this.#ticketKey)
     }
     for (const ctx of this.#callbackCache.values()) setTicketKey(ctx, this.#ticketKey)
-    this.#keyedContexts = new WeakSet()
     for (const server of this.#servers) server.setTicketKeys(this.#ticketKey)
     if (ticketKeysRotatedChannel.hasSubscribers)
       ticketKeysRotatedChannel.publish({ settings: this })
@@ -782,14 +779,9 @@ export class TlsSettings {
   }
 
   #contextFor(result: tls.SecureContext | CertKeyPair): tls.SecureContext {
-    if (!('cert' in result)) {
-      // A caller-built context: give it our ticket key once so resumption works across contexts.
-      if (!this.#keyedContexts.has(result)) {
-        setTicketKey(result, this.#ticketKey)
-        this.#keyedContexts.add(result)
-      }
-      return result
-    }
+    // A caller-built context: node:tls installs its certificate on the connection and keeps the
+    // base context's ticket key, so sessions resume without touching the caller's object.
+    if (!('cert' in result)) return result
     const cert = pemOf(result.cert)
     const key = pemOf(result.key)
     const cacheKey = createHash('sha256').update(cert).update('\0').update(key).digest('base64')
