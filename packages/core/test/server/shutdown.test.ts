@@ -71,7 +71,17 @@ function recordPhases(): string[] {
   return phases
 }
 
-const stuckApp: ServerApp = { processNew: () => new Promise<undefined>(() => {}) }
+/** A raw app that never finishes with a connection; `entered` resolves once it has one. */
+function stuckApp() {
+  const entered = deferred()
+  const app: ServerApp = {
+    processNew: () => {
+      entered.resolve()
+      return new Promise<undefined>(() => {})
+    },
+  }
+  return { app, entered }
+}
 
 describe('graceful shutdown', () => {
   it('refuses new connections, closes idle ones and lets in-flight requests finish', async () => {
@@ -94,11 +104,13 @@ describe('graceful shutdown', () => {
   })
 
   it('destroys a connection still open when the grace period expires', async () => {
-    const service = new ListeningService('stuck', stuckApp)
+    const stuck = stuckApp()
+    const service = new ListeningService('stuck', stuck.app)
     service.addTcp('127.0.0.1:0')
     const server = await startServer([service], { gracePeriodSeconds: 0.05 })
     const phases = recordPhases()
     const socket = await connect(portOf(service))
+    await stuck.entered.promise
     const socketClosed = closed(socket)
     await server.shutdown()
     await socketClosed
@@ -112,10 +124,12 @@ describe('graceful shutdown', () => {
   })
 
   it('ends the grace period early on a fast shutdown request', async () => {
-    const service = new ListeningService('stuck', stuckApp)
+    const stuck = stuckApp()
+    const service = new ListeningService('stuck', stuck.app)
     service.addTcp('127.0.0.1:0')
     const server = await startServer([service], { gracePeriodSeconds: 300 })
     const socket = await connect(portOf(service))
+    await stuck.entered.promise
     const graceful = server.shutdown()
     const fast = server.shutdown({ graceful: false })
     expect(fast).toBe(graceful)
@@ -148,11 +162,13 @@ describe('run', () => {
     expect(server.phase).toBe('Running')
     const socket = await connect(portOf(service))
     const reply = readAll(socket)
+    socket.write('hi ')
+    await readUntil(socket, 'hi ') // the server has accepted and is serving it
     const stopping = server.shutdown()
     socket.end('bye')
     await running
     await stopping
-    expect(await reply).toBe('bye')
+    expect(await reply).toBe('hi bye')
     expect(server.phase).toBe('Terminated')
   })
 
