@@ -266,6 +266,14 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
     }
     let client: Http1ClientSession
     let reused: boolean
+    const peerOptions = peer.options
+    if (
+      peerOptions.connectionTimeoutMs === undefined &&
+      peerOptions.totalConnectionTimeoutMs === undefined
+    ) {
+      // A production default (nginx's proxy_connect_timeout): never wait forever for a SYN-ACK.
+      peerOptions.connectionTimeoutMs = DEFAULT_UPSTREAM_TIMEOUT_MS
+    }
     try {
       ;[client, reused] = await this.clientUpstream.getHttpSession(peer)
     } catch (e) {

@@ -6,6 +6,7 @@ import { type ProxyHttp, proxyErrorChannel, type Session } from '@pingora-ts/pro
 import { startOrigin, startRawServer } from '@pingora-ts/test-utils'
 import { Agent, request } from 'undici'
 import { describe, expect, it, onTestFinished } from 'vitest'
+import { startBlackHole } from '../../core/test/connectors/helpers.ts'
 import { startProxy } from './helpers.ts'
 
 async function origin(handler: (req: http.IncomingMessage, res: http.ServerResponse) => void) {
@@ -168,6 +169,32 @@ describe('errors, retries and failover', () => {
     await res.body.dump()
     await expect.poll(() => logged?.type).toBe('ReadTimedout')
     expect(logged?.source).toBe('upstream')
+  })
+
+  it('answers 504 when connecting takes longer than the connect timeout', async () => {
+    const hole = await startBlackHole()
+    onTestFinished(hole.close)
+    let logged: PingoraError | undefined
+    const p = await startProxy({
+      newCtx: () => undefined,
+      upstreamPeer: () => peerFor(hole.port, { connectionTimeoutMs: 100 }),
+      logging: (_s, e) => {
+        logged = e
+      },
+    })
+    const res = await request(p.url)
+    expect(res.statusCode).toBe(504)
+    await res.body.dump()
+    await expect.poll(() => logged?.type).toBe('ConnectTimedout')
+  })
+
+  it('gives peers without a connect timeout the 60 s default', async () => {
+    const o = await origin((_req, res) => res.end('x'))
+    const peer = peerFor(o.port)
+    const p = await startProxy({ newCtx: () => undefined, upstreamPeer: () => peer })
+    const res = await request(p.url)
+    await res.body.dump()
+    expect(peer.options.connectionTimeoutMs).toBe(60_000)
   })
 
   it('answers 502 when the upstream closes mid-response and does not retry after bytes were sent', async () => {
