@@ -3,6 +3,7 @@
 # (one worker) on the same certificate, both driven by `openssl s_time` clients on 127.0.0.1.
 #   full:    every connection does a full handshake (s_time -new)
 #   resumed: every connection resumes the first session (s_time -reuse)
+# Each connection fetches `/` (-www) so the client also reads TLS 1.3 session tickets.
 # Usage: packages/tls/bench/handshake.sh [seconds per run, default 10] [parallel clients, default 2]
 # Runs on demand, never in CI. Needs openssl; nginx is optional.
 set -euo pipefail
@@ -24,7 +25,7 @@ trap cleanup EXIT
 run_s_time() {
   local port=$1 mode=$2 proto=$3 i total=0 n
   for i in $(seq "$parallel"); do
-    openssl s_time -connect "127.0.0.1:$port" "-$mode" "-$proto" -time "$seconds" >"$work/st.$i" 2>&1 &
+    openssl s_time -connect "127.0.0.1:$port" "-$mode" "-$proto" -time "$seconds" -www / >"$work/st.$i" 2>&1 &
   done
   wait
   for i in $(seq "$parallel"); do
