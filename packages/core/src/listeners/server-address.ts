@@ -110,15 +110,6 @@ export function formatHostPort(host: string, port: number): string {
   return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`
 }
 
-/**
- * Formats a server address the way Pingora keys listening sockets: the string given to
- * `addTcp` / `addUds`.
- * @param address - the server address
- */
-export function serverAddressKey(address: ServerAddress): string {
-  return address.kind === 'tcp' ? address.address : address.path
-}
-
 function invalidAddress(address: string): TypeError {
   return new TypeError(
     `Invalid TCP listen address "${address}": expected "host:port" or "[ipv6]:port"`,
