@@ -214,8 +214,8 @@ export class Http1ClientSession implements ClientSession {
         : connection === undefined || !hasToken(connection, 'close')
     const stream = this.stream
     try {
-      stream.corkForTick()
-      if (!stream.write(request.toH1String())) await stream.drain(this.#writeTimeoutMs)
+      stream.writeDeferred(request.toH1String())
+      if (stream.socket.writableNeedDrain) await stream.drain(this.#writeTimeoutMs)
     } catch (error) {
       throw this.#retryable(this.#fail(error))
     }

@@ -605,8 +605,8 @@ export class Http1ServerSession implements ServerSession {
     if (endOfStream) {
       stream.write(head + writer.finish())
     } else {
-      stream.corkForTick()
-      stream.write(head)
+      // Leaves with the first body piece written in this tick, in one buffer.
+      stream.writeDeferred(head)
     }
     if (stream.socket.writableNeedDrain) await stream.drain(this.#writeTimeoutMs)
   }
@@ -629,7 +629,8 @@ export class Http1ServerSession implements ServerSession {
     }
     let ok = true
     if (data !== undefined && data.length > 0) {
-      if (endOfStream) stream.corkForTick()
+      // The last chunk's terminator follows in the same syscall.
+      if (endOfStream && writer.mode === 'chunked') stream.corkForTick()
       ok = writer.write(stream, data, undefined)
     }
     if (endOfStream) {
