@@ -21,11 +21,13 @@ export class LeastConnections implements BackendSelection {
   /** The backends, in build order. */
   readonly backends: readonly Backend[]
   readonly #loads: readonly BackendLoad[]
+  readonly #weights: Float64Array
   readonly #current: Float64Array
 
   private constructor(backends: readonly Backend[], loads: readonly BackendLoad[]) {
     this.backends = backends
     this.#loads = loads
+    this.#weights = Float64Array.from(backends, (backend) => backend.weight)
     this.#current = new Float64Array(backends.length)
   }
 
@@ -50,14 +52,15 @@ export class LeastConnections implements BackendSelection {
     const n = backends.length
     if (n === 0) return EMPTY_ITER
     const loads = this.#loads
+    const weights = this.#weights
     // Pass 1: the lowest inFlight/weight, and how many backends share it.
     let best = 0
     let bestInFlight = (loads[0] as BackendLoad).inFlight
-    let bestWeight = (backends[0] as Backend).weight
+    let bestWeight = weights[0] as number
     let ties = 1
     for (let i = 1; i < n; i++) {
       const inFlight = (loads[i] as BackendLoad).inFlight
-      const weight = (backends[i] as Backend).weight
+      const weight = weights[i] as number
       const lhs = inFlight * bestWeight
       const rhs = bestInFlight * weight
       if (lhs < rhs) {
@@ -76,7 +79,7 @@ export class LeastConnections implements BackendSelection {
       let bestScore = Number.NEGATIVE_INFINITY
       const first = best
       for (let i = first; i < n; i++) {
-        const weight = (backends[i] as Backend).weight
+        const weight = weights[i] as number
         if ((loads[i] as BackendLoad).inFlight * bestWeight !== bestInFlight * weight) continue
         const score = (current[i] as number) + weight
         current[i] = score
