@@ -3,12 +3,12 @@
 // Usage: npx tsx bench/interleaved.ts [rounds]
 import { BUILD, PARSED, sink, type Workload } from './workloads.ts'
 
-const ROUNDS = Number(process.argv[2] ?? 15)
-const ITERATIONS = 20_000
+const ROUNDS = Number(process.argv[2] ?? 200)
+const ITERATIONS = 2_000
 
 function measure(title: string, workloads: Workload[]): void {
   const best = workloads.map(() => Number.POSITIVE_INFINITY)
-  for (const workload of workloads) for (let i = 0; i < ITERATIONS * 5; i++) workload.run()
+  for (const workload of workloads) for (let i = 0; i < ITERATIONS * 50; i++) workload.run()
   for (let round = 0; round < ROUNDS; round++) {
     for (let w = 0; w < workloads.length; w++) {
       const run = (workloads[w] as Workload).run

@@ -395,6 +395,17 @@ describe('RequestHeader HTTP/2', () => {
     ])
   })
 
+  it('joins split cookie fields with "; " at the first one', () => {
+    const request = RequestHeader.fromH2Headers(
+      { ':method': 'GET', ':path': '/', ':scheme': 'https', cookie: 'a=1; b=2; c=3', x: '1' },
+      [':method', 'GET', 'cookie', 'a=1', 'x', '1', 'cookie', 'b=2', 'cookie', 'c=3'],
+    )
+    expect([...request.headers]).toEqual([
+      ['cookie', 'a=1; b=2; c=3'],
+      ['x', '1'],
+    ])
+  })
+
   it('keeps a host field when there is no :authority', () => {
     const request = RequestHeader.fromH2Headers({
       ':method': 'GET',

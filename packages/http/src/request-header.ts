@@ -135,7 +135,8 @@ export class RequestHeader {
   /**
    * Creates a request header from a received HTTP/2 header block (`node:http2`'s `stream`
    * event). `:authority` becomes a `Host` field (first, replacing any `host` field, RFC 9113
-   * §8.3.1); the version is `'HTTP/2'`. `:method` is required, and `:scheme` and `:path` too
+   * §8.3.1); split `cookie` fields are joined into one with `; ` (§8.2.3); the version is
+   * `'HTTP/2'`. `:method` is required, and `:scheme` and `:path` too
    * unless the method is CONNECT (which needs `:authority`, used as the target).
    * @param headers - the header object
    * @param rawHeaders - the flat `[name, value, ...]` list, to keep the wire order
@@ -179,6 +180,7 @@ export class RequestHeader {
     }
     collectH2Fields(headers, rawHeaders, names, values)
     let write = 0
+    let cookieAt = -1
     for (let i = 0; i < names.length; i++) {
       const name = names[i] as string
       const value = values[i] as string
@@ -190,8 +192,17 @@ export class RequestHeader {
           `invalid value for header ${quote(name)}: ${badChar(value, FIELD_VALUE_CHARS)}`,
         )
       }
+      const lower = name.toLowerCase()
       // `:authority` wins over a `host` field (RFC 9113 §8.3.1).
-      if (authority !== undefined && i > 0 && name.toLowerCase() === 'host') continue
+      if (authority !== undefined && i > 0 && lower === 'host') continue
+      if (lower === 'cookie') {
+        // Split cookie fields are joined with "; " for HTTP/1 (RFC 9113 §8.2.3).
+        if (cookieAt !== -1) {
+          values[cookieAt] = `${values[cookieAt]}; ${value}`
+          continue
+        }
+        cookieAt = write
+      }
       names[write] = name
       values[write] = value
       write++
