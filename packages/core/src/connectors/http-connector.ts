@@ -1,5 +1,6 @@
 import { ALPN } from '@pingora-ts/tls'
 import { Http1ClientSession } from '../protocols/http1/client.ts'
+import type { Stream } from '../protocols/l4/stream.ts'
 import type { Peer } from '../upstreams/peer.ts'
 import type { ConnectorOptionsInput } from './connector-options.ts'
 import { type ConnectorStats, TransportConnector } from './transport-connector.ts'
@@ -47,14 +48,17 @@ export class HttpConnector {
     // TODO(h2): when the peer offers h2, try a reused H2 connection first and open an H2
     // session when ALPN picks h2 (Pingora's h1/h2 split in `connectors/http/mod.rs`).
     const [stream, reused] = await this.transport.getStream(peer, h1Alpn(peer))
-    const options = peer.options
-    const session = new Http1ClientSession(stream, {
-      reused,
-      readTimeoutMs: options.readTimeoutMs,
-      writeTimeoutMs: options.writeTimeoutMs,
-      allowInvalidContentLength: options.allowH1ResponseInvalidContentLength,
-    })
-    return [session, reused]
+    return [newSession(stream, peer, reused), reused]
+  }
+
+  /**
+   * Returns an HTTP session on an idle pooled connection to the peer, or `undefined` when
+   * there is none (Pingora's `reused_http_session`); never connects.
+   * @param peer - the peer; its reuse hash selects the connections
+   */
+  reusedHttpSession(peer: Peer): Http1ClientSession | undefined {
+    const stream = this.transport.reusedStream(peer)
+    return stream === undefined ? undefined : newSession(stream, peer, true)
   }
 
   /**
@@ -75,6 +79,11 @@ export class HttpConnector {
     )
   }
 
+  /** Closes every idle pooled connection (for shutdown). */
+  closeIdle(): void {
+    this.transport.closeIdle()
+  }
+
   /** How many idle connections were dropped because they received unexpected bytes. */
   unexpectedDataConnectionCount(): number {
     return this.transport.unexpectedDataConnectionCount()
@@ -84,6 +93,16 @@ export class HttpConnector {
   stats(): ConnectorStats {
     return this.transport.stats()
   }
+}
+
+function newSession(stream: Stream, peer: Peer, reused: boolean): Http1ClientSession {
+  const options = peer.options
+  return new Http1ClientSession(stream, {
+    reused,
+    readTimeoutMs: options.readTimeoutMs,
+    writeTimeoutMs: options.writeTimeoutMs,
+    allowInvalidContentLength: options.allowH1ResponseInvalidContentLength,
+  })
 }
 
 /** The ALPN to offer on new TLS connections: HTTP/1.1 only until HTTP/2 is supported. */

@@ -125,6 +125,7 @@ export class TransportConnector {
       // covers events that arrived in the same tick as the `get`.
       if (this.#testReusable(stream)) {
         this.#reusedConnections++
+        stream.socket.ref()
         return stream
       }
     }
@@ -162,11 +163,18 @@ export class TransportConnector {
       return
     }
     this.#released++
+    // Like node:http's Agent: idle pooled sockets do not keep the process alive.
+    stream.socket.unref()
     this.#pool.put(
       { key, id: stream.id },
       stream,
       idleTimeoutMs === undefined ? undefined : { idleTimeoutMs },
     )
+  }
+
+  /** Closes every idle pooled connection (for shutdown); connections in use are not touched. */
+  closeIdle(): void {
+    this.#pool.clear()
   }
 
   /** How many idle connections were dropped because they received unexpected bytes. */

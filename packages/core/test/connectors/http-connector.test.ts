@@ -1,10 +1,14 @@
+import { spawn } from 'node:child_process'
 import { once } from 'node:events'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { PingoraError } from '@pingora-ts/error'
 import { RequestHeader } from '@pingora-ts/http'
 import { ALPN } from '@pingora-ts/tls'
 import { describe, expect, it, onTestFinished } from 'vitest'
 import { ConnectorOptions } from '../../src/connectors/connector-options.ts'
 import { HttpConnector } from '../../src/connectors/http-connector.ts'
+import type { Http1ClientSession } from '../../src/protocols/http1/client.ts'
 import { ServerConf } from '../../src/server/configuration.ts'
 import { HttpPeer } from '../../src/upstreams/http-peer.ts'
 import type { Peer } from '../../src/upstreams/peer.ts'
@@ -19,6 +23,16 @@ interface Exchange {
 /** One GET through the connector: write, read the whole response, release. */
 async function get(connector: HttpConnector, peer: Peer, path = '/'): Promise<Exchange> {
   const [session, reused] = await connector.getHttpSession(peer)
+  const result = await exchange(session, path)
+  connector.releaseHttpSession(session, peer)
+  return { ...result, reused }
+}
+
+/** Writes a GET and reads its whole response. */
+async function exchange(
+  session: Http1ClientSession,
+  path = '/',
+): Promise<{ status: number; body: string }> {
   const request = RequestHeader.build('GET', path)
   request.insertHeader('Host', 'origin.test')
   await session.writeRequestHeader(request)
@@ -30,8 +44,7 @@ async function get(connector: HttpConnector, peer: Peer, path = '/'): Promise<Ex
     if (chunk === undefined) break
     body += chunk.toString('latin1')
   }
-  connector.releaseHttpSession(session, peer)
-  return { status: response.status, body, reused }
+  return { status: response.status, body }
 }
 
 describe('HttpConnector', () => {
@@ -140,6 +153,57 @@ describe('HttpConnector', () => {
     expect(PingoraError.is(error) && error.type).toBe('ReadTimedout')
     connector.releaseHttpSession(session, peer)
     expect(connector.stats().idle).toBe(0)
+  })
+
+  it('hands out a pooled session without connecting, and closes idle connections on demand', async () => {
+    const origin = await startHttpOrigin((_req, res) => res.end('ok'))
+    onTestFinished(origin.close)
+    const connector = new HttpConnector()
+    const peer = new HttpPeer(origin.address, false, '')
+    expect(connector.reusedHttpSession(peer)).toBeUndefined()
+    await get(connector, peer)
+    const session = connector.reusedHttpSession(peer)
+    expect(session?.reused).toBe(true)
+    if (session === undefined) return
+    expect(await exchange(session)).toEqual({ status: 200, body: 'ok' })
+    connector.releaseHttpSession(session, peer)
+    expect(connector.stats().idle).toBe(1)
+    const done = closed(session.stream.socket)
+    connector.closeIdle()
+    await done
+    expect(connector.stats().idle).toBe(0)
+  })
+
+  it('does not keep the process alive with idle pooled connections', async () => {
+    const origin = await startHttpOrigin((_req, res) => res.end('ok'))
+    onTestFinished(origin.close)
+    const root = fileURLToPath(new URL('../../../../', import.meta.url))
+    const script = `
+      import { HttpConnector, HttpPeer } from './packages/core/src/index.ts'
+      import { RequestHeader } from './packages/http/src/index.ts'
+      const connector = new HttpConnector()
+      const peer = new HttpPeer('${origin.address}', false, '')
+      const [session] = await connector.getHttpSession(peer)
+      const request = RequestHeader.build('GET', '/')
+      request.insertHeader('Host', 'origin.test')
+      await session.writeRequestHeader(request)
+      await session.finishBody()
+      await session.readResponseHeader()
+      while ((await session.readResponseBody()) !== undefined) {}
+      connector.releaseHttpSession(session, peer)
+      if (connector.stats().idle !== 1) process.exit(2)
+    `
+    const child = spawn(
+      join(root, 'node_modules/.bin/tsx'),
+      ['--conditions=@pingora-ts/source', '--input-type=module', '-e', script],
+      { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] },
+    )
+    const watchdog = setTimeout(() => child.kill(), 25_000)
+    const [code] = (await once(child, 'exit')) as [number | null]
+    clearTimeout(watchdog)
+    // Killed by the watchdog means the idle connection kept the process alive.
+    expect(code).toBe(0)
+    expect(origin.accepted()).toBe(1)
   })
 
   it('reads its settings from a ServerConf', () => {
