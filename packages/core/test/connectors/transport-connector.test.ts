@@ -1,6 +1,6 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import https from 'node:https'
-import type net from 'node:net'
+import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type tls from 'node:tls'
@@ -17,6 +17,13 @@ import {
   startTcpServer,
   testCert,
 } from './helpers.ts'
+
+// IPv6 loopback may be missing on some CI machines; the IPv6 test says so by being skipped.
+const ipv6 = await new Promise<boolean>((resolve) => {
+  const probe = net.createServer()
+  probe.once('error', () => resolve(false))
+  probe.listen(0, '::1', () => probe.close(() => resolve(true)))
+})
 
 function expectPingoraError(error: unknown, type: string, source: string): PingoraError {
   expect(PingoraError.is(error)).toBe(true)
@@ -202,6 +209,22 @@ describe('TransportConnector', () => {
     again.destroy()
   })
 
+  it.skipIf(!ipv6)('connects to bracketed IPv6 peers', async () => {
+    const server = net.createServer()
+    await new Promise<void>((resolve) => server.listen(0, '::1', resolve))
+    onTestFinished(() => {
+      server.close()
+    })
+    const accepted = new Promise<net.Socket>((resolve) => server.once('connection', resolve))
+    const port = (server.address() as net.AddressInfo).port
+    const stream = await new TransportConnector().newStream(
+      new HttpPeer(`[::1]:${port}`, false, ''),
+    )
+    expect((await accepted).remoteAddress).toBe('::1')
+    stream.destroy()
+    ;(await accepted).destroy()
+  })
+
   it('binds to the peer bindTo address, or to one of the connector bindToV4 addresses', async () => {
     const origin = await idleOrigin()
     const accepted = origin.nextConnection()
@@ -273,6 +296,28 @@ describe('TransportConnector over TLS', () => {
     expect(other).not.toBe(stream)
     expect(origin.accepted()).toBe(2)
     other.destroy()
+    stream.destroy()
+  })
+
+  it('skips verification when the SNI is empty, as Pingora does', async () => {
+    const origin = await startHttpsOrigin((_req, res) => res.end('ok'))
+    onTestFinished(origin.close)
+    // No CA: with an SNI this would be InvalidCert.
+    const stream = await new TransportConnector().newStream(new HttpPeer(origin.address, true, ''))
+    expect(stream.digest.tls?.sni).toBeUndefined()
+    stream.destroy()
+  })
+
+  it('verifies an IP-literal SNI against the certificate IP addresses', async () => {
+    const origin = await startHttpsOrigin((_req, res) => res.end('ok'))
+    onTestFinished(origin.close)
+    const peer = new HttpPeer({
+      address: origin.address,
+      tls: true,
+      sni: '127.0.0.1',
+      options: { ca: testCert('ca.pem') },
+    })
+    const stream = await new TransportConnector().newStream(peer)
     stream.destroy()
   })
 
