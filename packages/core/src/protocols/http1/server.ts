@@ -71,6 +71,10 @@ export interface Http1ServerOptions {
 
 const CONTINUE_RESPONSE = 'HTTP/1.1 100 Continue\r\n\r\n'
 
+// Shared settled promises for the common paths that need no waiting (no allocation per call).
+const RESOLVED: Promise<void> = Promise.resolve()
+const RESOLVED_UNDEFINED: Promise<undefined> = Promise.resolve(undefined)
+
 function checkCount(name: string, value: number | undefined, fallback: number): number {
   if (value === undefined) return fallback
   if (!Number.isInteger(value) || value < 1) {
@@ -474,9 +478,12 @@ export class Http1ServerSession implements ServerSession {
    * `undefined` at its end.
    * @throws PingoraError `ReadTimedout`, `ReadError`, `ConnectionClosed` or `H1Error`
    */
-  async readRequestBody(): Promise<Buffer | undefined> {
+  readRequestBody(): Promise<Buffer | undefined> {
+    return this.#reader.done ? RESOLVED_UNDEFINED : this.#readBody()
+  }
+
+  async #readBody(): Promise<Buffer | undefined> {
     const reader = this.#reader
-    if (reader.done) return undefined
     let data: Buffer | undefined
     try {
       data = await reader.read(this.stream, this.#readTimeoutMs)
@@ -506,7 +513,11 @@ export class Http1ServerSession implements ServerSession {
   }
 
   /** Reads and discards the rest of the request body. */
-  async drainRequestBody(): Promise<void> {
+  drainRequestBody(): Promise<void> {
+    return this.#reader.done ? RESOLVED : this.#drain()
+  }
+
+  async #drain(): Promise<void> {
     while ((await this.readRequestBody()) !== undefined) {
       // discard
     }
@@ -538,15 +549,25 @@ export class Http1ServerSession implements ServerSession {
    * @throws PingoraError `H1Error` (source `internal`) when a final header was already written;
    *   `WriteError` when the connection is gone
    */
-  async writeResponseHeader(response: ResponseHeader, endOfStream = false): Promise<void> {
+  writeResponseHeader(response: ResponseHeader, endOfStream = false): Promise<void> {
+    try {
+      return this.#writeHead(response, endOfStream)
+        ? this.stream.drain(this.#writeTimeoutMs)
+        : RESOLVED
+    } catch (error) {
+      return Promise.reject(error)
+    }
+  }
+
+  /** Writes the head; returns whether the caller must wait for the socket to drain. */
+  #writeHead(response: ResponseHeader, endOfStream: boolean): boolean {
     if (this.#finalWritten) throw internalError('response header already written')
     const request = this.requestHeader
     const status = response.status
     const stream = this.stream
     if (isInformational(status) && status !== 101) {
       this.#responseWritten = response
-      stream.write(response.toH1String())
-      return
+      return !stream.write(response.toH1String())
     }
     this.#finalWritten = true
     this.#responseWritten = response
@@ -558,8 +579,7 @@ export class Http1ServerSession implements ServerSession {
       this.#keepaliveSeconds = undefined
       this.#reader.initClose()
       writer.init('close')
-      stream.write(response.toH1String())
-      return
+      return !stream.write(response.toH1String())
     }
     if (this.#closeOnEarlyResponse && !this.#reader.done) this.#keepaliveSeconds = undefined
     const headers = response.headers
@@ -608,7 +628,7 @@ export class Http1ServerSession implements ServerSession {
       // Leaves with the first body piece written in this tick, in one buffer.
       stream.writeDeferred(head)
     }
-    if (stream.socket.writableNeedDrain) await stream.drain(this.#writeTimeoutMs)
+    return stream.socket.writableNeedDrain
   }
 
   /**
@@ -618,14 +638,23 @@ export class Http1ServerSession implements ServerSession {
    * @throws PingoraError `H1Error` (source `internal`) when the body exceeds the Content-Length
    *   or no header was written; `WriteError`, `WriteTimedout` (source `downstream`)
    */
-  async writeResponseBody(data: Uint8Array | undefined, endOfStream: boolean): Promise<void> {
+  writeResponseBody(data: Uint8Array | undefined, endOfStream: boolean): Promise<void> {
+    try {
+      return this.#writeBody(data, endOfStream) ? RESOLVED : this.stream.drain(this.#writeTimeoutMs)
+    } catch (error) {
+      return Promise.reject(error)
+    }
+  }
+
+  /** Writes body bytes; returns `false` when the caller must wait for the socket to drain. */
+  #writeBody(data: Uint8Array | undefined, endOfStream: boolean): boolean {
     if (!this.#finalWritten) throw internalError('response body written before its header')
     const writer = this.#writer
     const stream = this.stream
     if (writer.finished) {
       if (data !== undefined && data.length > 0)
         throw internalError('response body already finished')
-      return
+      return true
     }
     let ok = true
     if (data !== undefined && data.length > 0) {
@@ -637,7 +666,7 @@ export class Http1ServerSession implements ServerSession {
       const end = writer.finish()
       if (end !== '') ok = stream.write(end)
     }
-    if (!ok) await stream.drain(this.#writeTimeoutMs)
+    return ok
   }
 
   /** A no-op: response trailers are not written on HTTP/1 (as in Pingora). */
