@@ -1,6 +1,7 @@
 import net from 'node:net'
 import { PingoraError } from '@pingora-ts/error'
 import { type FastTimer, setFastTimeout } from '@pingora-ts/timeout'
+import type { Stream } from '../protocols/l4/stream.ts'
 import type { Peer } from '../upstreams/peer.ts'
 import type { BindTo } from '../upstreams/peer-options.ts'
 
@@ -81,6 +82,9 @@ export function connectL4(
     }
     const onConnect = (): void => {
       cleanup()
+      // Until a Stream takes the socket over (a few microtasks later), an error must not
+      // become an uncaught exception; the Stream then sees the socket destroyed.
+      socket.on('error', parkErrors)
       resolve(socket)
     }
     const onError = (error: NodeJS.ErrnoException): void => {
@@ -113,6 +117,13 @@ export function connectL4(
     }
   })
 }
+
+/**
+ * An `error` listener that keeps a freshly connected socket from throwing until its
+ * {@link Stream} installs its own listeners; remove it once the stream exists.
+ * @internal
+ */
+export function parkErrors(): void {}
 
 /**
  * Maps an OS connect error to a `PingoraError` the way Pingora's `wrap_os_connect_error` does.

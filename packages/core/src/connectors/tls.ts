@@ -11,6 +11,7 @@ import {
   tlsErrorToPingora,
 } from '@pingora-ts/tls'
 import type { Peer } from '../upstreams/peer.ts'
+import { parkErrors } from './l4.ts'
 
 /**
  * Builds the `tls.connect` options for a peer through `@pingora-ts/tls`'s `clientTlsOptions`:
@@ -90,6 +91,7 @@ export function handshake(
     }
     const onSecure = (): void => {
       cleanup()
+      secure.on('error', parkErrors)
       resolve(secure)
     }
     const onError = (error: NodeJS.ErrnoException): void => {

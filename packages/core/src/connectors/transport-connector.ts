@@ -12,7 +12,7 @@ import {
   type ConnectorOptionsInput,
   toConnectorOptions,
 } from './connector-options.ts'
-import { bindToRandom, connectL4 } from './l4.ts'
+import { bindToRandom, connectL4, parkErrors } from './l4.ts'
 import { handshake } from './tls.ts'
 
 /** Counters of a {@link TransportConnector}. */
@@ -209,6 +209,7 @@ export class TransportConnector {
       socket = await handshake(socket, peer, this.#tlsOptions, alpnOverride, signal)
     }
     const stream = new Stream(socket, 'upstream')
+    socket.off('error', parkErrors)
     if (peer.isTls()) stream.digest.tls = tlsDigestOf(socket as tls.TLSSocket, peer.sni)
     this.#newConnections++
     const tracer = peer.options.tracer
