@@ -1,6 +1,6 @@
 import type { PingoraError } from '@pingora-ts/error'
 import { ResponseHeader } from '@pingora-ts/http'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, onTestFinished } from 'vitest'
 import {
   echoHandler,
   exchange,
@@ -326,5 +326,46 @@ describe('Http1ServerSession drains the request body before reuse', () => {
     expect(splitResponses(out)).toHaveLength(1)
     expect(out).toContain('HTTP/1.1 413 Content Too Large\r\n')
     expect(out).toContain('Connection: close')
+  })
+})
+
+describe('Http1ServerSession keep-alive set before the request is read', () => {
+  async function presetServer(preset: number | undefined): Promise<number> {
+    const { Http1ServerSession } = await import('../../src/protocols/http1/server.ts')
+    const { Stream } = await import('../../src/protocols/l4/stream.ts')
+    const net = await import('node:net')
+    const server = net.createServer(async (socket) => {
+      let stream: InstanceType<typeof Stream> | undefined = new Stream(socket)
+      while (stream !== undefined) {
+        const session: InstanceType<typeof Http1ServerSession> = new Http1ServerSession(stream, {
+          keepaliveTimeoutMs: 600_000,
+        })
+        session.setKeepalive(preset)
+        if (!(await session.readRequest())) return
+        await okHandler(session)
+        stream = await session.finish()
+      }
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    onTestFinished(() => {
+      server.close()
+    })
+    return (server.address() as import('node:net').AddressInfo).port
+  }
+
+  it('honours setKeepalive(undefined) called before readRequest', async () => {
+    const client = await rawConnect(await presetServer(undefined))
+    client.send(GET('/1') + GET('/2'))
+    const out = await client.closed
+    expect(bodies(out)).toEqual(['GET /1 body='])
+    expect(out).toContain('Connection: close')
+  })
+
+  it('uses a keep-alive timeout set before readRequest for the next idle wait', async () => {
+    const client = await rawConnect(await presetServer(0.03))
+    client.send(GET('/1'))
+    const out = await client.closed
+    expect(bodies(out)).toEqual(['GET /1 body='])
+    expect(out).toContain('Connection: keep-alive')
   })
 })

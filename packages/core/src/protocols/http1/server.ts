@@ -136,6 +136,7 @@ export class Http1ServerSession implements ServerSession {
   #parsed: ParsedRequestHead
   #request: RequestHeader | undefined
   #keepaliveSeconds: number | undefined
+  #keepalivePreset: boolean
   #clientKeepalive: boolean
   #reusesRemaining: number | undefined
   #reader: BodyReader
@@ -195,6 +196,7 @@ export class Http1ServerSession implements ServerSession {
     this.#parsed = new ParsedRequestHead()
     this.#request = undefined
     this.#keepaliveSeconds = undefined
+    this.#keepalivePreset = false
     this.#clientKeepalive = false
     this.#reusesRemaining = stream.keepaliveReusesRemaining
     this.#reader = new BodyReader('downstream')
@@ -423,7 +425,8 @@ export class Http1ServerSession implements ServerSession {
       }
     }
     this.#clientKeepalive = !connectionClose && (version === 'HTTP/1.1' || connectionKeepalive)
-    this.#keepaliveSeconds = this.#clientKeepalive ? this.#defaultKeepaliveMs / 1000 : undefined
+    if (!this.#clientKeepalive) this.#keepaliveSeconds = undefined
+    else if (!this.#keepalivePreset) this.#keepaliveSeconds = this.#defaultKeepaliveMs / 1000
     this.#upgradeRequest = upgrade && version === 'HTTP/1.1'
     if (chunked) this.#reader.initChunked()
     else if (contentLength > 0) this.#reader.initLength(contentLength)
@@ -782,7 +785,9 @@ export class Http1ServerSession implements ServerSession {
 
   /**
    * Sets the keep-alive timeout: `undefined` disables reuse, `0` allows it without an idle
-   * timeout. Stays off when the client asked to close.
+   * timeout. Stays off when the client asked to close. May be called before
+   * {@link Http1ServerSession.readRequest}; the value then replaces the default once the request
+   * is read.
    * @param seconds - idle seconds allowed before the next request
    */
   setKeepalive(seconds: number | undefined): void {
@@ -792,11 +797,13 @@ export class Http1ServerSession implements ServerSession {
     ) {
       throw new RangeError(`keepalive must be a non-negative number of seconds, got ${seconds}`)
     }
-    if (!this.#clientKeepalive && this.#request !== undefined) {
-      this.#keepaliveSeconds = undefined
+    if (this.#request === undefined) {
+      // Set before the request is read: applied then, unless the client asks to close.
+      this.#keepalivePreset = true
+      this.#keepaliveSeconds = seconds
       return
     }
-    this.#keepaliveSeconds = seconds
+    this.#keepaliveSeconds = this.#clientKeepalive ? seconds : undefined
   }
 
   /** The keep-alive timeout in seconds (`0` = none), or `undefined` when reuse is off. */
