@@ -9,7 +9,11 @@ const USAGE = `usage: ctx [--listen ADDR] [--upstream HOST:PORT] [--beta-upstrea
 Prints one JSON access-log line per request.
 `
 
+// `pnpm start -- --flag` passes the `--` through: skip it.
+const argv = process.argv.slice(2)
+if (argv[0] === '--') argv.shift()
 const { values } = parseArgs({
+  args: argv,
   options: {
     listen: { type: 'string', default: '127.0.0.1:6190' },
     upstream: { type: 'string' },

@@ -9,7 +9,11 @@ const USAGE = `usage: gateway [--listen ADDR] [--api HOST:PORT] [--web HOST:PORT
   --token TOKEN     the bearer token clients must send (default: secret)
 `
 
+// `pnpm start -- --flag` passes the `--` through: skip it.
+const argv = process.argv.slice(2)
+if (argv[0] === '--') argv.shift()
 const { values } = parseArgs({
+  args: argv,
   options: {
     listen: { type: 'string', default: '127.0.0.1:6191' },
     api: { type: 'string' },

@@ -9,7 +9,11 @@ const USAGE = `usage: modify-response [--listen ADDR] [--upstream HOST:PORT] [--
   --max-body-bytes N    the largest JSON body rewritten (default ${DEFAULT_MAX_BODY_BYTES})
 `
 
+// `pnpm start -- --flag` passes the `--` through: skip it.
+const argv = process.argv.slice(2)
+if (argv[0] === '--') argv.shift()
 const { values } = parseArgs({
+  args: argv,
   options: {
     listen: { type: 'string', default: '127.0.0.1:6191' },
     upstream: { type: 'string' },

@@ -8,7 +8,11 @@ const USAGE = `usage: websocket [--listen ADDR] [--upstream HOST:PORT] [--path P
   --path PATH           the only path that may be upgraded (default /ws)
 `
 
+// `pnpm start -- --flag` passes the `--` through: skip it.
+const argv = process.argv.slice(2)
+if (argv[0] === '--') argv.shift()
 const { values } = parseArgs({
+  args: argv,
   options: {
     listen: { type: 'string', default: '127.0.0.1:6193' },
     upstream: { type: 'string' },
