@@ -382,6 +382,18 @@ describe('TransportConnector mTLS and tracing', () => {
     expect(connector.reusedStream(otherCert)).toBeUndefined()
     expect(connector.reusedStream(peer)).toBe(stream)
     stream.destroy()
+
+    // A peer without a client certificate gets the connector's certKeyFile.
+    const withDefault = new TransportConnector({
+      certKeyFile: { certFile: testCertPath('client.pem'), keyFile: testCertPath('client.key') },
+    })
+    const plain = new HttpPeer(address, true, 'localhost')
+    plain.options.ca = testCert('ca.pem')
+    const viaDefault = await withDefault.newStream(plain)
+    viaDefault.write('GET / HTTP/1.1\r\nHost: localhost\r\n\r\n')
+    await viaDefault.read()
+    expect(names).toEqual(['client.test', 'client.test'])
+    viaDefault.destroy()
   })
 
   it('tells the peer tracer when each new connection opens and closes', async () => {
