@@ -209,6 +209,12 @@ describe('HeaderMap', () => {
     expect(() => new HeaderMap().append('X', `${long}\t\x80\xff ok`)).not.toThrow()
   })
 
+  it('validates the pairs given to the constructor', () => {
+    expectInvalid(() => new HeaderMap([['Bad Name', 'x']]))
+    expectInvalid(() => new HeaderMap([['Ok', 'bad\r\n']]))
+    expect([...new HeaderMap([['Ok', 1]])]).toEqual([['Ok', '1']])
+  })
+
   it('rejects values that are neither strings, numbers nor bytes', () => {
     expectInvalid(() => new HeaderMap().append('X', {} as unknown as string))
   })
