@@ -551,3 +551,70 @@ describe('Http1ServerSession response writer', () => {
     expect(out.endsWith('\r\n\r\nx')).toBe(true)
   })
 })
+
+describe('Http1ServerSession Pingora knobs', () => {
+  it('drops 1xx responses with setIgnoreInfoResp but keeps a 100 the client asked for', async () => {
+    const { port } = await startServer(async (s) => {
+      s.setIgnoreInfoResp(true)
+      await s.writeResponseHeader(ResponseHeader.build(103))
+      await s.writeContinueResponse()
+      await s.drainRequestBody()
+      await s.writeResponseHeader(ResponseHeader.build(204), true)
+    })
+    const client = await rawConnect(port)
+    client.send(
+      'POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 1\r\nConnection: close\r\n\r\n',
+    )
+    await client.waitFor('100 Continue\r\n\r\n')
+    client.send('x')
+    const out = await client.closed
+    expect(out).not.toContain('103')
+    expect(out.startsWith('HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n')).toBe(true)
+  })
+
+  it('keeps readBodyOrIdle pending on a client half-close with setAbortOnClose(false)', async () => {
+    const states: string[] = []
+    const { port } = await startServer(async (s) => {
+      s.setAbortOnClose(false)
+      let state = 'pending'
+      s.readBodyOrIdle(true).then(
+        () => {
+          state = 'resolved'
+        },
+        () => {
+          state = 'rejected'
+        },
+      )
+      await s.stream.waitForEnd()
+      await new Promise<void>((resolve) => setImmediate(resolve))
+      states.push(state)
+      await s.respondError(200)
+    })
+    const client = await rawConnect(port)
+    client.socket.end('GET / HTTP/1.1\r\nHost: a\r\n\r\n')
+    const out = await client.closed
+    expect(out).toMatch(/^HTTP\/1.1 200 OK\r\n/)
+    expect(states).toEqual(['pending'])
+  })
+
+  it('times out a stalled write from the minimum send rate (at least 1 s)', async () => {
+    const { port, events } = await startServer(async (s) => {
+      s.setMinSendRate(1024 * 1024 * 1024)
+      await s.writeResponseHeader(ResponseHeader.build(200))
+      const piece = Buffer.alloc(1024 * 1024)
+      for (let i = 0; i < 512; i++) await s.writeResponseBody(piece, false)
+    })
+    const client = await rawConnect(port)
+    client.socket.pause()
+    client.send('GET / HTTP/1.1\r\nHost: a\r\n\r\n')
+    await events.loopEnded()
+    expect((events.errors[0] as PingoraError).type).toBe('WriteTimedout')
+  })
+
+  it('rejects a negative minimum send rate', async () => {
+    const { thrown } = await run(async (s) => {
+      s.setMinSendRate(-1)
+    }, 'GET / HTTP/1.1\r\nHost: a\r\n\r\n')
+    expect(thrown[0]).toEqual(new RangeError('minSendRate must be a non-negative number, got -1'))
+  })
+})

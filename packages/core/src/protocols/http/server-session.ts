@@ -96,6 +96,28 @@ export interface ServerSession {
    * @param ms - the timeout, `undefined` for the default
    */
   setTotalDrainTimeout(ms: number | undefined): void
+  /**
+   * Sets whether a response written before the request body was fully read closes the
+   * connection instead of draining the body for reuse.
+   * @param close - the choice (default `true`)
+   */
+  setCloseOnResponseBeforeDownstreamFinish(close: boolean): void
+  /**
+   * Sets whether 1xx responses (except 101, and a 100 the client asked for) are dropped.
+   * @param ignore - the choice (default `false`)
+   */
+  setIgnoreInfoResp(ignore: boolean): void
+  /**
+   * Sets whether {@link ServerSession.readBodyOrIdle} rejects when the client closes (`true`)
+   * or stays pending so the response can still be delivered (`false`).
+   * @param abort - the choice (default `true`)
+   */
+  setAbortOnClose(abort: boolean): void
+  /**
+   * Sets a minimum send rate in bytes per second that bounds how long a write may wait.
+   * @param bytesPerSecond - the rate, `0` or `undefined` for none
+   */
+  setMinSendRate(bytesPerSecond: number | undefined): void
   /** Whether the request asks for a protocol upgrade (`Upgrade` header on HTTP/1.1). */
   isUpgradeRequest(): boolean
   /** Whether a `101` was sent for an upgrade request: the connection is now a raw byte stream. */

@@ -133,6 +133,9 @@ export class Http1ServerSession implements ServerSession {
   #totalDrainTimeoutMs: number
   #maxDrainBytes: number
   #closeOnEarlyResponse: boolean
+  #ignoreInfoResponses: boolean
+  #abortOnClose: boolean
+  #minSendRate: number
   #parsed: ParsedRequestHead
   #request: RequestHeader | undefined
   #keepaliveSeconds: number | undefined
@@ -189,6 +192,9 @@ export class Http1ServerSession implements ServerSession {
     )
     this.#maxDrainBytes = checkMs('maxDrainBytes', options?.maxDrainBytes, DEFAULT_MAX_DRAIN_BYTES)
     this.#closeOnEarlyResponse = options?.closeOnResponseBeforeDownstreamFinish ?? true
+    this.#ignoreInfoResponses = false
+    this.#abortOnClose = true
+    this.#minSendRate = 0
     if (stream.reuseCount === 0 && options?.keepaliveRequestLimit !== undefined) {
       const limit = checkCount('keepaliveRequestLimit', options.keepaliveRequestLimit, 1)
       stream.keepaliveReusesRemaining = limit - 1
@@ -569,6 +575,10 @@ export class Http1ServerSession implements ServerSession {
     const status = response.status
     const stream = this.stream
     if (isInformational(status) && status !== 101) {
+      // Optionally dropped, except a 100 the client asked for with Expect: 100-continue.
+      if (this.#ignoreInfoResponses && !(status === 100 && this.isExpectContinueRequest())) {
+        return false
+      }
       this.#responseWritten = response
       return !stream.write(response.toH1String())
     }
@@ -643,7 +653,9 @@ export class Http1ServerSession implements ServerSession {
    */
   writeResponseBody(data: Uint8Array | undefined, endOfStream: boolean): Promise<void> {
     try {
-      return this.#writeBody(data, endOfStream) ? RESOLVED : this.stream.drain(this.#writeTimeoutMs)
+      return this.#writeBody(data, endOfStream)
+        ? RESOLVED
+        : this.stream.drain(this.#writeTimeoutFor(data === undefined ? 0 : data.length))
     } catch (error) {
       return Promise.reject(error)
     }
@@ -944,12 +956,55 @@ export class Http1ServerSession implements ServerSession {
     await this.stream.waitForEnd()
     if (this.#finished) return undefined
     this.#keepaliveSeconds = undefined
+    if (!this.#abortOnClose) {
+      // RFC 9112 §9.6: a half-closed client may still read the response; wait for the write
+      // side to fail instead.
+      return new Promise<undefined>(() => {})
+    }
     throw downstreamError(
       'ConnectionClosed',
       this.#finalWritten
         ? 'client closed before the response body was complete'
         : 'client closed before the response header was sent',
     )
+  }
+
+  /** The write timeout for a write of `length` bytes: from the minimum send rate when set. */
+  #writeTimeoutFor(length: number): number {
+    const rate = this.#minSendRate
+    if (rate === 0) return this.#writeTimeoutMs
+    return Math.max(1000, Math.ceil((Math.max(length, rate) / rate) * 1000))
+  }
+
+  /**
+   * Sets whether 1xx responses other than 101 (and a 100 answering `Expect: 100-continue`)
+   * are dropped instead of written.
+   * @param ignore - the choice @defaultValue `false`
+   */
+  setIgnoreInfoResp(ignore: boolean): void {
+    this.#ignoreInfoResponses = ignore
+  }
+
+  /**
+   * Sets whether {@link Http1ServerSession.readBodyOrIdle} rejects when the client closes its
+   * sending side (`true`), or stays pending so the response can still be delivered (`false`).
+   * @param abort - the choice @defaultValue `true`
+   */
+  setAbortOnClose(abort: boolean): void {
+    this.#abortOnClose = abort
+  }
+
+  /**
+   * Sets a minimum send rate: a body write waiting for the socket to drain times out after the
+   * time this rate allows for it (at least 1 s), overriding the write timeout. `0` or
+   * `undefined` turns it off.
+   * @param bytesPerSecond - the rate
+   */
+  setMinSendRate(bytesPerSecond: number | undefined): void {
+    if (bytesPerSecond !== undefined && !(bytesPerSecond >= 0)) {
+      throw new RangeError(`minSendRate must be a non-negative number, got ${bytesPerSecond}`)
+    }
+    this.#minSendRate = bytesPerSecond ?? 0
   }
 }
 
