@@ -50,6 +50,7 @@ export {
   type CertKeyPair,
   type ClientAuthMode,
   type ClientAuthOptions,
+  type HandshakeCompleteCallback,
   type PemSource,
   TlsSettings,
   type TlsSettingsOptions,

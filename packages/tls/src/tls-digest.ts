@@ -48,14 +48,20 @@ export interface TlsDigest {
   readonly verifyError: string | undefined
   /** The peer's certificate identity; `undefined` when the peer sent none. */
   readonly peerCertificate: PeerCertificateIdentity | undefined
+  /**
+   * What the listener's handshake-complete callback returned (Pingora's
+   * `SslDigest.extension`), e.g. an identity derived from the client certificate.
+   */
+  readonly extension: unknown
 }
 
 /**
  * Reads the {@link TlsDigest} of a connected TLS socket (either side). Call it once, after
  * `secure`/`secureConnect`; it allocates.
  * @param socket - the TLS socket after its handshake
+ * @param extension - user data to carry in {@link TlsDigest.extension}
  */
-export function tlsDigest(socket: TLSSocket): TlsDigest {
+export function tlsDigest(socket: TLSSocket, extension?: unknown): TlsDigest {
   const cipher = socket.getCipher() as { name?: string } | undefined
   const alpn = socket.alpnProtocol
   const servername = (socket as { servername?: unknown }).servername
@@ -81,6 +87,7 @@ export function tlsDigest(socket: TLSSocket): TlsDigest {
           ? error
           : String((error as { code?: unknown }).code ?? error),
     peerCertificate: peerIdentity(raw),
+    extension,
   }
 }
 

@@ -177,4 +177,11 @@ describe('TlsSettings options', () => {
     expect(new TlsSettings().ticketKeyRotationMs).toBe(43_200_000)
     expect(new TlsSettings({ ticketKeyRotationMs: 0 }).ticketKeyRotationMs).toBe(0)
   })
+
+  it('rejects a handshake-complete callback that is not a function', () => {
+    const settings = new TlsSettings()
+    expect(() => settings.setHandshakeCompleteCallback(1 as never)).toThrow(
+      new TypeError('handshakeCompleteCallback must be a function'),
+    )
+  })
 })

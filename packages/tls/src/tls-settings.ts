@@ -25,6 +25,7 @@ import {
   resolveGroups,
   TLS_HANDSHAKE_TIMEOUT_MS,
 } from './profile.ts'
+import { type TlsDigest, tlsDigest } from './tls-digest.ts'
 import { tlsConfigError } from './tls-error.ts'
 
 /**
@@ -67,6 +68,13 @@ export type CertificateCallback = (
   request: CertificateRequest,
 ) => CertificateResult | Promise<CertificateResult>
 
+/**
+ * Runs after a downstream handshake completes (Pingora's
+ * `TlsAccept::handshake_complete_callback`); the return value becomes the digest's
+ * `extension`. A throw or rejection fails the connection.
+ */
+export type HandshakeCompleteCallback = (socket: tls.TLSSocket, digest: TlsDigest) => unknown
+
 /** Client certificate (mTLS) policy: `'request'` asks for one, `'require'` refuses clients without a valid one. */
 export type ClientAuthMode = 'request' | 'require'
 
@@ -106,6 +114,8 @@ export interface TlsSettingsOptions {
   handshakeTimeoutMs?: number
   /** Dynamic certificate lookup. @defaultValue none */
   certificateCallback?: CertificateCallback
+  /** Derives per-connection data after the handshake. @defaultValue none */
+  handshakeCompleteCallback?: HandshakeCompleteCallback
   /** Called when a reload (explicit or from {@link TlsSettings.watchFiles}) fails. */
   onReloadError?: (error: PingoraError) => void
 }
@@ -183,6 +193,7 @@ export class TlsSettings {
   #ticketKeyRotationMs: number
   #handshakeTimeoutMs: number
   #certificateCallback: CertificateCallback | undefined
+  #handshakeCompleteCallback: HandshakeCompleteCallback | undefined
   #onReloadError: ((error: PingoraError) => void) | undefined
   #state: ContextState | undefined
   #ticketKey: Buffer
@@ -213,6 +224,7 @@ export class TlsSettings {
     this.#ticketKeyRotationMs = 43_200_000
     this.#handshakeTimeoutMs = TLS_HANDSHAKE_TIMEOUT_MS
     this.#certificateCallback = undefined
+    this.#handshakeCompleteCallback = undefined
     this.#onReloadError = options.onReloadError
     this.#state = undefined
     this.#ticketKey = randomBytes(TICKET_KEY_BYTES)
@@ -251,6 +263,9 @@ export class TlsSettings {
     }
     if (options.certificateCallback !== undefined) {
       this.setCertificateCallback(options.certificateCallback)
+    }
+    if (options.handshakeCompleteCallback !== undefined) {
+      this.setHandshakeCompleteCallback(options.handshakeCompleteCallback)
     }
   }
 
@@ -338,6 +353,37 @@ export class TlsSettings {
     this.#certificateCallback = callback
     this.#callbackCache.clear()
     return this
+  }
+
+  /**
+   * Sets the handshake-complete callback (Pingora's `handshake_complete_callback`), whose
+   * result {@link TlsSettings.handshakeComplete} stores in the digest's `extension`.
+   * @param callback - derives per-connection data, or `undefined` to remove it
+   */
+  setHandshakeCompleteCallback(callback: HandshakeCompleteCallback | undefined): this {
+    if (callback !== undefined && typeof callback !== 'function') {
+      throw new TypeError('handshakeCompleteCallback must be a function')
+    }
+    this.#handshakeCompleteCallback = callback
+    return this
+  }
+
+  /**
+   * Builds the digest of a server socket whose handshake just completed and runs the
+   * handshake-complete callback, if any, into its `extension`. Listeners call it once per
+   * connection; it is synchronous unless the callback returns a promise.
+   * @param socket - the server socket, after `secure`
+   * @throws whatever the callback throws (synchronously, or as a rejection)
+   */
+  handshakeComplete(socket: tls.TLSSocket): TlsDigest | Promise<TlsDigest> {
+    const callback = this.#handshakeCompleteCallback
+    const digest = tlsDigest(socket)
+    if (callback === undefined) return digest
+    const extension = callback(socket, digest)
+    if (isPromise(extension)) {
+      return extension.then((value) => ({ ...digest, extension: value }))
+    }
+    return { ...digest, extension }
   }
 
   /**
@@ -522,7 +568,9 @@ export class TlsSettings {
     const started: FSWatcher[] = []
     for (const [dir, names] of byDir) {
       const watcher = watch(dir, { persistent: false }, (_event, filename) => {
-        if (filename === null || names.has(basename(filename.toString()))) schedule()
+        const name = filename === null ? undefined : basename(filename.toString())
+        // Kubernetes mounts swap a `..data` symlink (and `..<timestamp>` dirs), not the files.
+        if (name === undefined || names.has(name) || name.startsWith('..')) schedule()
       })
       watcher.on('error', () => undefined)
       started.push(watcher)

@@ -1,6 +1,13 @@
 import { X509Certificate } from 'node:crypto'
 import diagnostics from 'node:diagnostics_channel'
-import { copyFileSync, mkdtempSync, renameSync, writeFileSync } from 'node:fs'
+import {
+  copyFileSync,
+  mkdirSync,
+  mkdtempSync,
+  renameSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { PingoraError } from '@pingora-ts/error'
@@ -128,6 +135,29 @@ describe('hot reload', () => {
     const { port } = await startTlsServer(settings)
     const reloaded = nextReload(settings)
     install(files, certs.rsaLocalhost)
+    await reloaded
+    expect(await servedCert(port, 'localhost')).toBe(rsaPrint)
+  })
+
+  it('follows a Kubernetes-style ..data symlink swap with watchFiles()', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pingora-tls-k8s-'))
+    const version = (name: string, source: CertPaths) => {
+      mkdirSync(join(dir, name))
+      copyFileSync(source.cert, join(dir, name, 'tls.crt'))
+      copyFileSync(source.key, join(dir, name, 'tls.key'))
+    }
+    version('..v1', certs.localhost)
+    symlinkSync('..v1', join(dir, '..data'))
+    symlinkSync('..data/tls.crt', join(dir, 'tls.crt'))
+    symlinkSync('..data/tls.key', join(dir, 'tls.key'))
+    const settings = new TlsSettings({ cert: join(dir, 'tls.crt'), key: join(dir, 'tls.key') })
+    onTestFinished(settings.watchFiles({ debounceMs: 20 }))
+    const { port } = await startTlsServer(settings)
+    expect(await servedCert(port, 'localhost')).toBe(ecPrint)
+    version('..v2', certs.rsaLocalhost)
+    const reloaded = nextReload(settings)
+    symlinkSync('..v2', join(dir, '..data_tmp'))
+    renameSync(join(dir, '..data_tmp'), join(dir, '..data'))
     await reloaded
     expect(await servedCert(port, 'localhost')).toBe(rsaPrint)
   })

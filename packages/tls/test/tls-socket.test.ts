@@ -147,4 +147,48 @@ describe('TLSSocket server path (core listener)', () => {
     expect(settings.contextFor(undefined)).toBe(settings.secureContext)
     expect(await settings.contextFor('other.test')).toBe(settings.secureContext)
   })
+
+  it('stores the handshake-complete callback result in the digest extension', async () => {
+    const settings = new TlsSettings({ cert: certs.localhost.cert, key: certs.localhost.key })
+    settings.setClientAuth({ ca: certs.clientCa, mode: 'request' })
+    settings.setHandshakeCompleteCallback(async (_socket, digest) => {
+      await new Promise((resolve) => setImmediate(resolve))
+      const uri = digest.peerCertificate?.subjectAltNames.find((san) => san.startsWith('URI:'))
+      return uri === undefined ? { spiffeId: undefined } : { spiffeId: uri.slice(4) }
+    })
+    const options = settings.toServerOptions()
+    const raw = await startRawServer((socket: net.Socket) => {
+      const secure = new tls.TLSSocket(socket, {
+        ...options,
+        isServer: true,
+        secureContext: options.secureContext,
+      })
+      secure.on('error', () => undefined)
+      secure.once('secure', async () => {
+        const digest = await settings.handshakeComplete(secure)
+        secure.end(JSON.stringify(digest.extension))
+      })
+    })
+    onTestFinished(raw.close)
+    const read = (extra: tls.ConnectionOptions) =>
+      new Promise<string>((resolve, reject) => {
+        const client = tls.connect({
+          host: '127.0.0.1',
+          port: raw.port,
+          servername: 'localhost',
+          ca,
+          ...extra,
+        })
+        let text = ''
+        client.setEncoding('utf8')
+        client.on('data', (chunk: string) => {
+          text += chunk
+        })
+        client.on('end', () => resolve(text))
+        client.on('error', reject)
+      })
+    const withCert = await read({ cert: readCert('client.pem'), key: readCert('client.key') })
+    expect(JSON.parse(withCert)).toEqual({ spiffeId: 'spiffe://pingora-ts.test/client' })
+    expect(JSON.parse(await read({}))).toEqual({})
+  })
 })
