@@ -50,6 +50,7 @@ export interface ClientTlsConnectorOptions {
 const CONTEXT_CACHE_SIZE = 256
 const contextCache = new Map<string, tls.SecureContext>()
 const contentIds = new WeakMap<Buffer, string>()
+const stringIds = new Map<string, string>()
 const fileCache = new Map<string, Buffer>()
 
 /**
@@ -124,16 +125,16 @@ function clientContext(
   peer: ClientTlsPeer,
   connector: ClientTlsConnectorOptions,
 ): tls.SecureContext {
-  let ca: Buffer[] | undefined
+  // node:tls takes PEM strings and Buffers alike, so nothing is converted; ids are memoised.
+  let ca: readonly (string | Buffer)[] | undefined
   if (peer.ca !== undefined) {
-    const list = Array.isArray(peer.ca) ? peer.ca : [peer.ca as string | Buffer]
-    ca = list.map((c) => (typeof c === 'string' ? Buffer.from(c) : c))
+    ca = Array.isArray(peer.ca) ? peer.ca : [peer.ca as string | Buffer]
   } else if (connector.caFile !== undefined) {
     ca = [readCached(connector.caFile)]
   }
-  let certKey: { cert: Buffer; key: Buffer } | undefined
+  let certKey: { cert: string | Buffer; key: string | Buffer } | undefined
   if (peer.certKey !== undefined) {
-    certKey = { cert: toBuffer(peer.certKey.cert), key: toBuffer(peer.certKey.key) }
+    certKey = peer.certKey
   } else if (connector.certKeyFile !== undefined) {
     certKey = {
       cert: pemOrFile(connector.certKeyFile.certPath),
@@ -141,16 +142,15 @@ function clientContext(
     }
   }
   const groups = peer.groups === undefined ? undefined : resolveGroups(peer.groups).join(':')
-  const key = [
-    ca === undefined ? 'system' : ca.map(contentId).join(','),
-    certKey === undefined ? '' : `${contentId(certKey.cert)}/${contentId(certKey.key)}`,
-    groups ?? '',
-  ].join('|')
+  let key = ca === undefined ? 'system' : contentId(ca[0] ?? '')
+  if (ca !== undefined) for (let i = 1; i < ca.length; i++) key += `,${contentId(ca[i] ?? '')}`
+  if (certKey !== undefined) key += `|${contentId(certKey.cert)}/${contentId(certKey.key)}`
+  if (groups !== undefined) key += `|${groups}`
   let ctx = contextCache.get(key)
   if (ctx !== undefined) return ctx
   try {
     ctx = tls.createSecureContext({
-      ca,
+      ca: ca === undefined ? undefined : [...ca],
       cert: certKey?.cert,
       key: certKey?.key,
       ecdhCurve: groups,
@@ -164,10 +164,6 @@ function clientContext(
   }
   contextCache.set(key, ctx)
   return ctx
-}
-
-function toBuffer(value: string | Buffer): Buffer {
-  return typeof value === 'string' ? Buffer.from(value) : value
 }
 
 function pemOrFile(source: PemSource): Buffer {
@@ -188,8 +184,17 @@ function readCached(path: string): Buffer {
   return data
 }
 
-/** A short content hash, memoised per Buffer so repeated peers do not rehash. */
-function contentId(data: Buffer): string {
+/** A short content hash, memoised per Buffer (weakly) and per string (bounded). */
+function contentId(data: string | Buffer): string {
+  if (typeof data === 'string') {
+    let id = stringIds.get(data)
+    if (id === undefined) {
+      id = createHash('sha256').update(data).digest('base64')
+      if (stringIds.size >= CONTEXT_CACHE_SIZE) stringIds.clear()
+      stringIds.set(data, id)
+    }
+    return id
+  }
   let id = contentIds.get(data)
   if (id === undefined) {
     id = createHash('sha256').update(data).digest('base64')

@@ -142,6 +142,9 @@ describe('clientTlsOptions', () => {
     const c = clientTlsOptions({ sni: 'a.test', ca: readCert('client-ca.pem') })
     const d = clientTlsOptions({ sni: 'a.test', ca, groups: ['P-256'] })
     expect(a.secureContext).toBe(b.secureContext)
+    expect(clientTlsOptions({ sni: 'c.test', ca: ca.toString() }).secureContext).toBe(
+      a.secureContext,
+    )
     expect(a.secureContext).not.toBe(c.secureContext)
     expect(a.secureContext).not.toBe(d.secureContext)
   })
