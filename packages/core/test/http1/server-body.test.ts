@@ -618,3 +618,37 @@ describe('Http1ServerSession Pingora knobs', () => {
     expect(thrown[0]).toEqual(new RangeError('minSendRate must be a non-negative number, got -1'))
   })
 })
+
+describe('Http1ServerSession response decisions', () => {
+  it('closes when the application sets Connection: close on its response', async () => {
+    const { port, events } = await startServer(async (s) => {
+      const r = ResponseHeader.build(200)
+      r.insertHeader('Connection', 'close')
+      await s.writeResponseHeader(r, true)
+    })
+    const client = await rawConnect(port)
+    client.send('GET /1 HTTP/1.1\r\nHost: a\r\n\r\nGET /2 HTTP/1.1\r\nHost: a\r\n\r\n')
+    const out = await client.closed
+    expect(splitResponses(out)).toHaveLength(1)
+    expect(out).toContain('Connection: close')
+    expect(events.requests).toBe(1)
+  })
+
+  it('can answer before any request was read, then closes', async () => {
+    const { Http1ServerSession } = await import('../../src/protocols/http1/server.ts')
+    const { Stream } = await import('../../src/protocols/l4/stream.ts')
+    const net = await import('node:net')
+    const server = net.createServer(async (socket) => {
+      const session = new Http1ServerSession(new Stream(socket))
+      await session.respondError(503)
+      expect(await session.finish()).toBeUndefined()
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    const client = await rawConnect((server.address() as import('node:net').AddressInfo).port)
+    const out = normalizeDate(await client.closed)
+    server.close()
+    expect(out).toBe(
+      'HTTP/1.1 503 Service Unavailable\r\nServer: pingora-ts\r\nDate: <date>\r\nContent-Length: 0\r\nCache-Control: private, no-store\r\nConnection: close\r\n\r\n',
+    )
+  })
+})

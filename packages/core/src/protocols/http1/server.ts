@@ -571,7 +571,11 @@ export class Http1ServerSession implements ServerSession {
   /** Writes the head; returns whether the caller must wait for the socket to drain. */
   #writeHead(response: ResponseHeader, endOfStream: boolean): boolean {
     if (this.#finalWritten) throw internalError('response header already written')
-    const request = this.requestHeader
+    // A response may be written without a request (e.g. refusing a connection); it is then
+    // framed for HTTP/1.1 and the connection is not reused.
+    const request = this.#request
+    const method = request === undefined ? '' : request.method
+    const version = request === undefined ? 'HTTP/1.1' : request.version
     const status = response.status
     const stream = this.stream
     if (isInformational(status) && status !== 101) {
@@ -596,13 +600,13 @@ export class Http1ServerSession implements ServerSession {
     }
     if (this.#closeOnEarlyResponse && !this.#reader.done) this.#keepaliveSeconds = undefined
     const headers = response.headers
-    if (request.method === 'HEAD' || status === 204 || status === 304) {
+    if (method === 'HEAD' || status === 204 || status === 304) {
       writer.init('none')
     } else {
       const te = headers.get('transfer-encoding')
       if (te !== undefined) {
         headers.remove('content-length')
-        if (request.version === 'HTTP/1.0') {
+        if (version === 'HTTP/1.0') {
           // An HTTP/1.0 client does not know chunked: send the body raw and close.
           headers.remove('transfer-encoding')
           writer.init('close')
@@ -623,7 +627,7 @@ export class Http1ServerSession implements ServerSession {
         } else if (endOfStream) {
           headers.insert('Content-Length', '0')
           writer.init('length', 0)
-        } else if (request.version === 'HTTP/1.1') {
+        } else if (version === 'HTTP/1.1') {
           headers.insert('Transfer-Encoding', 'chunked')
           writer.init('chunked')
         } else {
@@ -632,6 +636,10 @@ export class Http1ServerSession implements ServerSession {
       }
     }
     if (writer.mode === 'close') this.#keepaliveSeconds = undefined
+    // An application that says `Connection: close` gets it.
+    const connection = headers.get('connection')
+    if (connection !== undefined && hasToken(connection, 'close'))
+      this.#keepaliveSeconds = undefined
     if (!headers.has('date')) headers.insert('Date', getCachedDate())
     headers.insert('Connection', this.#willKeepalive() ? 'keep-alive' : 'close')
     const head = response.toH1String()
