@@ -43,6 +43,7 @@ export {
   tlsDigest,
 } from './tls-digest.ts'
 export { TLS_CONFIG_ERROR, tlsErrorToPingora } from './tls-error.ts'
+export { TlsSessionCache } from './tls-session-cache.ts'
 export {
   type CertificateCallback,
   type CertificateRequest,
