@@ -510,15 +510,15 @@ describe('Http1ClientSession against raw servers', () => {
     expect(error.retry).toBe(false)
   })
 
-  it('reports a write on a closed connection as WriteError (upstream)', async () => {
+  it('reports a write on a closed fresh connection as WriteError (upstream)', async () => {
     const { port } = await rawServer(() => {})
     const stream = await connect(port)
     stream.destroy()
-    const session = new Http1ClientSession(stream, { reused: true })
+    const session = new Http1ClientSession(stream, { reused: false })
     const error = await expectError(session.writeRequestHeader(request('GET', '/')))
     expect(error.type).toBe('WriteError')
     expect(error.source).toBe('upstream')
-    expect(error.retry).toBe('reused-only')
+    expect(error.retry).toBe(false)
   })
 
   it('writes the request header with case, order and raw path as given', async () => {
@@ -559,5 +559,35 @@ describe('Http1ClientSession against raw servers', () => {
       new RangeError('readTimeoutMs must be a non-negative number of milliseconds, got -5'),
     )
     stream.destroy()
+  })
+})
+
+describe('Http1ClientSession on a reused connection that went bad while idle', () => {
+  it('refuses a connection the server closed while idle, retryable reused-only', async () => {
+    const { port } = await rawServer((socket) => {
+      socket.end('HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx')
+    })
+    const stream = await connect(port)
+    const first = await roundTrip(stream, request('GET', '/'))
+    // The server's FIN arrives with (or right after) the response.
+    await stream.waitForEnd()
+    expect(first.session.reuse()).toBeUndefined()
+    const session = new Http1ClientSession(stream, { reused: true })
+    const error = await expectError(session.writeRequestHeader(request('GET', '/')))
+    expect(error.type).toBe('ConnectionClosed')
+    expect(error.retry).toBe('reused-only')
+  })
+
+  it('refuses a reused connection with unexpected bytes waiting', async () => {
+    const { port } = await rawServer((socket) => {
+      socket.write('HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx')
+    })
+    const stream = await connect(port)
+    await roundTrip(stream, request('GET', '/'))
+    stream.unread(Buffer.from('junk'))
+    const session = new Http1ClientSession(stream, { reused: true })
+    const error = await expectError(session.writeRequestHeader(request('GET', '/')))
+    expect(error.type).toBe('ConnectionClosed')
+    expect(error.isRetryable(true)).toBe(true)
   })
 })

@@ -41,7 +41,10 @@ function mutate(input: Buffer, random: () => number): Buffer {
 
 describe('Http1ServerSession under mutated input', () => {
   it('answers or closes every mutated request without crashing, and only with typed errors', async () => {
-    const { port, events } = await startServer(echoHandler, { readTimeoutMs: 200, keepaliveTimeoutMs: 200 })
+    const { port, events } = await startServer(echoHandler, {
+      readTimeoutMs: 200,
+      keepaliveTimeoutMs: 200,
+    })
     const random = rng(0x5eed)
     const statuses = new Map<string, number>()
     for (let i = 0; i < 150; i++) {

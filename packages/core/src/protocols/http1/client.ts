@@ -190,6 +190,18 @@ export class Http1ClientSession implements ClientSession {
    */
   async writeRequestHeader(request: RequestHeader): Promise<void> {
     this.#request = request
+    const stream = this.stream
+    if (this.reused && (stream.peerEnded || stream.bufferedLength !== 0 || stream.closed)) {
+      // An idle pooled connection that the peer closed or wrote to is unusable; retry elsewhere.
+      throw this.#retryable(
+        this.#fail(
+          new PingoraError('ConnectionClosed', {
+            source: 'upstream',
+            context: 'reused connection closed or sent unexpected data while idle',
+          }),
+        ),
+      )
+    }
     const headers = request.headers
     const te = headers.get('transfer-encoding')
     const writer = this.#writer
@@ -212,7 +224,6 @@ export class Http1ClientSession implements ClientSession {
       request.version === 'HTTP/1.0'
         ? connection !== undefined && hasToken(connection, 'keep-alive')
         : connection === undefined || !hasToken(connection, 'close')
-    const stream = this.stream
     try {
       stream.writeDeferred(request.toH1String())
       if (stream.socket.writableNeedDrain) await stream.drain(this.#writeTimeoutMs)
