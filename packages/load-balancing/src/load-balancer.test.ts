@@ -1,7 +1,13 @@
+import diagnosticsChannel from 'node:diagnostics_channel'
 import { backgroundService, ServiceReadyNotifier } from '@pingora-ts/core'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { key, seededRandom } from '../test/helpers/random.ts'
 import { Backend } from './backend.ts'
+import {
+  CHANNEL_NAMES,
+  type HealthChangedMessage,
+  type LoadBalancerErrorMessage,
+} from './diagnostics.ts'
 import type { DiscoveryResult, ServiceDiscovery } from './discovery.ts'
 import type { HealthCheck } from './health-check.ts'
 import { LoadBalancer } from './load-balancer.ts'
@@ -44,7 +50,7 @@ class ScriptedCheck implements HealthCheck {
   healthThreshold(success: boolean): number {
     return success ? this.success : this.failure
   }
-  healthStatusChange(backend: Backend, healthy: boolean): void {
+  healthStatusChange = (backend: Backend, healthy: boolean): void => {
     this.changes.push(`${backend.addr} ${healthy ? 'up' : 'down'}`)
   }
 }
@@ -333,6 +339,41 @@ describe('LoadBalancer', () => {
     await lb.start(new AbortController().signal)
     expect(discovery.calls).toBe(1)
     expect(lb.backends()).toHaveLength(1)
+  })
+
+  it('publishes health flips and background failures on diagnostics channels', async () => {
+    const health: HealthChangedMessage[] = []
+    const errors: LoadBalancerErrorMessage[] = []
+    const onHealth = (message: unknown) => health.push(message as HealthChangedMessage)
+    const onError = (message: unknown) => errors.push(message as LoadBalancerErrorMessage)
+    diagnosticsChannel.subscribe(CHANNEL_NAMES.healthChanged, onHealth)
+    diagnosticsChannel.subscribe(CHANNEL_NAMES.loadBalancerError, onError)
+    try {
+      const check = new ScriptedCheck()
+      check.down.add('10.0.0.1:80')
+      const failing = new Error('callback failed')
+      check.healthStatusChange = () => {
+        throw failing
+      }
+      const discovery = new ScriptedDiscovery(new Error('registry down'))
+      const lb = new LoadBalancer(RoundRobin, discovery, { healthCheck: check })
+      await lb.start(new AbortController().signal)
+      expect(errors.map((e) => e.phase)).toEqual(['discovery'])
+      discovery.result = { backends: [Backend.new('10.0.0.1:80')] }
+      await lb.update()
+      await lb.runHealthCheck()
+      expect(health).toHaveLength(1)
+      expect(health[0]?.backend.addr).toBe('10.0.0.1:80')
+      expect(health[0]?.healthy).toBe(false)
+      expect(health[0]?.error).toEqual(new Error('10.0.0.1:80 down'))
+      expect(errors.map((e) => [e.phase, e.error])).toEqual([
+        ['discovery', new Error('registry down')],
+        ['health-callback', failing],
+      ])
+    } finally {
+      diagnosticsChannel.unsubscribe(CHANNEL_NAMES.healthChanged, onHealth)
+      diagnosticsChannel.unsubscribe(CHANNEL_NAMES.loadBalancerError, onError)
+    }
   })
 
   it('rejects non-positive frequencies with an exact message', () => {

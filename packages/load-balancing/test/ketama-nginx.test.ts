@@ -94,14 +94,22 @@ describe('Consistent against nginx `hash $key consistent`', () => {
       ].join('\n'),
     )
     const watcher = watch(dir)
-    const started = new Promise<void>((resolve) => {
-      watcher.on('change', (_event, name) => {
-        if (name === 'front.sock') resolve()
+    const child = spawn('nginx', ['-p', dir, '-c', join(dir, 'nginx.conf')], { stdio: 'ignore' })
+    nginx = child
+    try {
+      await new Promise<void>((resolve, reject) => {
+        watcher.on('change', (_event, name) => {
+          if (name === 'front.sock') resolve()
+        })
+        child.once('exit', (code) => {
+          reject(
+            new Error(`nginx exited with ${code}: ${readFileSync(join(dir, 'error.log'), 'utf8')}`),
+          )
+        })
       })
-    })
-    nginx = spawn('nginx', ['-p', dir, '-c', join(dir, 'nginx.conf')], { stdio: 'ignore' })
-    await started
-    watcher.close()
+    } finally {
+      watcher.close()
+    }
 
     const ask = async (key: string): Promise<string> => {
       // nginx binds then listens; a connect in between is refused once, so retry a few times.

@@ -29,19 +29,21 @@ function nginxHostPort(backend: Backend): [string, string] {
 
 /** Walks the ring from a point, yielding each run of points of one backend once. */
 class RingIter implements BackendIter {
-  readonly #ring: Consistent
+  readonly #backends: readonly Backend[]
+  readonly #nodes: Uint32Array
   #index: number
   #left: number
   #last = -1
 
-  constructor(ring: Consistent, index: number, length: number) {
-    this.#ring = ring
+  constructor(backends: readonly Backend[], nodes: Uint32Array, index: number) {
+    this.#backends = backends
+    this.#nodes = nodes
     this.#index = index
-    this.#left = length
+    this.#left = nodes.length
   }
 
   next(): Backend | undefined {
-    const nodes = this.#ring.nodes
+    const nodes = this.#nodes
     const length = nodes.length
     while (this.#left > 0) {
       this.#left--
@@ -49,7 +51,7 @@ class RingIter implements BackendIter {
       this.#index = this.#index + 1 === length ? 0 : this.#index + 1
       if (node !== this.#last) {
         this.#last = node
-        return this.#ring.backends[node]
+        return this.#backends[node]
       }
     }
     return undefined
@@ -76,10 +78,10 @@ class RingIter implements BackendIter {
 export class Consistent implements BackendSelection {
   /** The backends, in build order. */
   readonly backends: readonly Backend[]
-  /** Sorted point hashes. @internal */
-  readonly hashes: Uint32Array
-  /** The backend index of each point. @internal */
-  readonly nodes: Uint32Array
+  /** Sorted point hashes. */
+  readonly #hashes: Uint32Array
+  /** The backend index of each point. */
+  readonly #nodes: Uint32Array
 
   private constructor(backends: readonly Backend[]) {
     this.backends = backends
@@ -122,8 +124,8 @@ export class Consistent implements BackendSelection {
       nodes[count] = value - hash * NODE_BITS
       count++
     }
-    this.hashes = hashes.subarray(0, count)
-    this.nodes = nodes.subarray(0, count)
+    this.#hashes = hashes.subarray(0, count)
+    this.#nodes = nodes.subarray(0, count)
   }
 
   /**
@@ -141,7 +143,7 @@ export class Consistent implements BackendSelection {
   /** The index of the first point at or after `crc32(key)`, wrapping to 0. */
   #pointIndex(key: Uint8Array): number {
     const hash = crc32(key)
-    const hashes = this.hashes
+    const hashes = this.#hashes
     let low = 0
     let high = hashes.length
     while (low < high) {
@@ -154,7 +156,7 @@ export class Consistent implements BackendSelection {
 
   /** Returns the key's backend, then the next distinct backends clockwise on the ring. */
   iter(key: Uint8Array): BackendIter {
-    if (this.hashes.length === 0) return EMPTY_ITER
-    return new RingIter(this, this.#pointIndex(key), this.hashes.length)
+    if (this.#hashes.length === 0) return EMPTY_ITER
+    return new RingIter(this.backends, this.#nodes, this.#pointIndex(key))
   }
 }

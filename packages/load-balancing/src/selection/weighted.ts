@@ -28,21 +28,22 @@ const MAX_TABLE = 1 << 24
 abstract class Weighted implements BackendSelection {
   /** The backends, in build order. */
   readonly backends: readonly Backend[]
-  /** Indexes into `backends`, each repeated `weight` times. */
-  protected readonly table: Uint16Array | Uint32Array
+  readonly #table: Uint16Array | Uint32Array
+  readonly #algorithm: IndexAlgorithm
 
-  protected constructor(backends: readonly Backend[]) {
+  protected constructor(backends: readonly Backend[], algorithm: IndexAlgorithm) {
     let total = 0
     for (const backend of backends) total += backend.weight
     if (total > MAX_TABLE) {
       throw new RangeError(`the sum of backend weights must be at most ${MAX_TABLE}, got ${total}`)
     }
     this.backends = backends
-    this.table = backends.length <= 0xffff ? new Uint16Array(total) : new Uint32Array(total)
+    this.#algorithm = algorithm
+    this.#table = backends.length <= 0xffff ? new Uint16Array(total) : new Uint32Array(total)
     let at = 0
     for (let index = 0; index < backends.length; index++) {
       const weight = (backends[index] as Backend).weight
-      this.table.fill(index, at, at + weight)
+      this.#table.fill(index, at, at + weight)
       at += weight
     }
   }
@@ -50,39 +51,36 @@ abstract class Weighted implements BackendSelection {
   /** Returns the candidates for `key`: one weighted pick, then unweighted fallbacks. */
   iter(key: Uint8Array): BackendIter {
     if (this.backends.length === 0) return EMPTY_ITER
-    return new WeightedIter(this, key)
-  }
-
-  /**
-   * The first index into a table of `n` entries. @internal
-   */
-  abstract first(iter: WeightedIter, key: Uint8Array, n: number): number
-  /**
-   * The next fallback index into the `n` unique backends. @internal
-   */
-  abstract fallback(iter: WeightedIter, n: number): number
-
-  /** @internal */
-  pickFirst(iter: WeightedIter, key: Uint8Array): Backend {
-    const index = this.table[this.first(iter, key, this.table.length)] as number
-    return this.backends[index] as Backend
-  }
-
-  /** @internal */
-  pickFallback(iter: WeightedIter): Backend {
-    return this.backends[this.fallback(iter, this.backends.length)] as Backend
+    return new WeightedIter(this.backends, this.#table, this.#algorithm, key)
   }
 }
 
-/** @internal */
+/**
+ * How one weighted algorithm turns a key (first pick) or the previous pick (fallbacks) into an
+ * index below `n`; may keep a 64-bit state in the iterator.
+ */
+interface IndexAlgorithm {
+  first(state: U64, key: Uint8Array, n: number): number
+  fallback(state: U64, n: number): number
+}
+
 class WeightedIter implements BackendIter, U64 {
   hi = 0
   lo = 0
-  readonly #selection: Weighted
+  readonly #backends: readonly Backend[]
+  readonly #table: Uint16Array | Uint32Array
+  readonly #algorithm: IndexAlgorithm
   #key: Uint8Array | undefined
 
-  constructor(selection: Weighted, key: Uint8Array) {
-    this.#selection = selection
+  constructor(
+    backends: readonly Backend[],
+    table: Uint16Array | Uint32Array,
+    algorithm: IndexAlgorithm,
+    key: Uint8Array,
+  ) {
+    this.#backends = backends
+    this.#table = table
+    this.#algorithm = algorithm
     this.#key = key
   }
 
@@ -90,9 +88,10 @@ class WeightedIter implements BackendIter, U64 {
     const key = this.#key
     if (key !== undefined) {
       this.#key = undefined
-      return this.#selection.pickFirst(this, key)
+      const slot = this.#algorithm.first(this, key, this.#table.length)
+      return this.#backends[this.#table[slot] as number]
     }
-    return this.#selection.pickFallback(this)
+    return this.#backends[this.#algorithm.fallback(this, this.#backends.length)]
   }
 }
 
@@ -102,7 +101,14 @@ class WeightedIter implements BackendIter, U64 {
  * order is `a a a b`, repeated. The counter restarts when the backend list changes.
  */
 export class RoundRobin extends Weighted {
-  #counter = 0
+  private constructor(backends: readonly Backend[]) {
+    // The counter stays exact up to 2^53 selections; fallbacks advance the same counter.
+    let counter = 0
+    super(backends, {
+      first: (_state, _key, n) => counter++ % n,
+      fallback: (_state, n) => counter++ % n,
+    })
+  }
 
   /**
    * Builds a round robin over `backends`.
@@ -112,17 +118,6 @@ export class RoundRobin extends Weighted {
   static build(backends: readonly Backend[], _context?: SelectionContext): RoundRobin {
     return new RoundRobin(backends)
   }
-
-  /** @internal */
-  first(_iter: WeightedIter, _key: Uint8Array, n: number): number {
-    // The counter stays exact up to 2^53 selections.
-    return this.#counter++ % n
-  }
-
-  /** @internal */
-  fallback(_iter: WeightedIter, n: number): number {
-    return this.#counter++ % n
-  }
 }
 
 /**
@@ -131,11 +126,11 @@ export class RoundRobin extends Weighted {
  * the load balancer was given a `random` option).
  */
 export class Random extends Weighted {
-  readonly #random: () => number
-
   private constructor(backends: readonly Backend[], random: () => number) {
-    super(backends)
-    this.#random = random
+    super(backends, {
+      first: (_state, _key, n) => Math.floor(random() * n),
+      fallback: (_state, n) => Math.floor(random() * n),
+    })
   }
 
   /**
@@ -145,16 +140,6 @@ export class Random extends Weighted {
    */
   static build(backends: readonly Backend[], context = DEFAULT_SELECTION_CONTEXT): Random {
     return new Random(backends, context.random)
-  }
-
-  /** @internal */
-  first(_iter: WeightedIter, _key: Uint8Array, n: number): number {
-    return Math.floor(this.#random() * n)
-  }
-
-  /** @internal */
-  fallback(_iter: WeightedIter, n: number): number {
-    return Math.floor(this.#random() * n)
   }
 }
 
@@ -166,6 +151,10 @@ export class Random extends Weighted {
  * Adding or removing a backend moves most keys; use {@link Consistent} when that matters.
  */
 export class FNVHash extends Weighted {
+  private constructor(backends: readonly Backend[]) {
+    super(backends, FNV_ALGORITHM)
+  }
+
   /**
    * Builds an FNV hash selection over `backends`.
    * @param backends - the backends
@@ -174,16 +163,16 @@ export class FNVHash extends Weighted {
   static build(backends: readonly Backend[], _context?: SelectionContext): FNVHash {
     return new FNVHash(backends)
   }
+}
 
-  /** @internal */
-  first(iter: WeightedIter, key: Uint8Array, n: number): number {
-    fnv1a64(key, iter)
-    return modU64(iter, n)
-  }
-
-  /** @internal */
-  fallback(iter: WeightedIter, n: number): number {
-    fnv1a64OfU64(iter, iter)
-    return modU64(iter, n)
-  }
+const FNV_ALGORITHM: IndexAlgorithm = {
+  first(state, key, n) {
+    fnv1a64(key, state)
+    return modU64(state, n)
+  },
+  fallback(state, n) {
+    // Pingora re-hashes the previous 64-bit value (`index.to_le_bytes()`).
+    fnv1a64OfU64(state, state)
+    return modU64(state, n)
+  },
 }
