@@ -69,9 +69,9 @@ export type CertificateCallback = (
 ) => CertificateResult | Promise<CertificateResult>
 
 /**
- * Runs after a downstream handshake completes (Pingora's
- * `TlsAccept::handshake_complete_callback`); the return value becomes the digest's
- * `extension`. A throw or rejection fails the connection.
+ * Derives per-connection data after a downstream handshake completes (Pingora's
+ * `TlsAccept::handshake_complete_callback`). Its return value becomes the digest's
+ * `extension`; a throw or rejection fails the connection.
  */
 export type HandshakeCompleteCallback = (socket: tls.TLSSocket, digest: TlsDigest) => unknown
 
@@ -82,19 +82,22 @@ export type ClientAuthMode = 'request' | 'require'
 export interface ClientAuthOptions {
   /** CA certificates that client certificates must chain to. */
   readonly ca: PemSource | readonly PemSource[]
-  /** @defaultValue `'require'` */
+  /** Whether a valid client certificate is optional or mandatory. @defaultValue `'require'` */
   readonly mode?: ClientAuthMode
 }
 
-/** Options for {@link TlsSettings}. Each has a setter of the same name. */
+/**
+ * Options for {@link TlsSettings}. Most have a setter too (`setMinVersion`, `setGroups`,
+ * `setClientAuth`...); the session and timeout options are fixed at construction.
+ */
 export interface TlsSettingsOptions {
   /** Default certificate chain, used when no SNI name matches. */
   cert?: PemSource
   /** Private key of the default certificate. */
   key?: PemSource
-  /** @defaultValue `'TLSv1.2'` */
+  /** Lowest TLS version accepted. @defaultValue `'TLSv1.2'` */
   minVersion?: tls.SecureVersion
-  /** @defaultValue `'TLSv1.3'` */
+  /** Highest TLS version accepted. @defaultValue `'TLSv1.3'` */
   maxVersion?: tls.SecureVersion
   /** OpenSSL cipher string (TLS 1.3 suites and TLS 1.2 ciphers). @defaultValue {@link MOZILLA_INTERMEDIATE_CIPHERS} */
   ciphers?: string
