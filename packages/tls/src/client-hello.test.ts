@@ -78,6 +78,28 @@ describe('parseClientHello', () => {
   })
 })
 
+describe('parseClientHello on corrupted input', () => {
+  it('never throws on mutated or truncated ClientHellos', async () => {
+    const data = await captureHello({ servername: 'fuzz.test', ALPNProtocols: ['h2', 'http/1.1'] })
+    // Seeded xorshift: the same mutations on every run.
+    let seed = 0x2545f491
+    const random = (n: number) => {
+      seed ^= seed << 13
+      seed ^= seed >>> 17
+      seed ^= seed << 5
+      return (seed >>> 0) % n
+    }
+    const outcomes = new Set<string>()
+    for (let round = 0; round < 2000; round++) {
+      const copy = Buffer.from(data.subarray(0, 1 + random(data.length)))
+      for (let flips = random(4); flips >= 0; flips--) copy[random(copy.length)] = random(256)
+      const result = parseClientHello(copy)
+      outcomes.add(result === undefined ? 'none' : result === INCOMPLETE ? 'incomplete' : 'parsed')
+    }
+    expect(outcomes).toEqual(new Set(['none', 'incomplete', 'parsed']))
+  })
+})
+
 describe('readClientHello', () => {
   it('reads the ClientHello and leaves every byte for the TLS socket', async () => {
     const seen: Array<string | undefined> = []
