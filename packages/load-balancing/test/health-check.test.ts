@@ -1,4 +1,7 @@
+import { once } from 'node:events'
 import { mkdtemp, rm } from 'node:fs/promises'
+import http from 'node:http'
+import net, { type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { HttpConnector } from '@pingora-ts/core'
@@ -64,6 +67,15 @@ describe('TcpHealthCheck', () => {
     onTestFinished(() => rm(dir, { recursive: true, force: true }))
     const server = cleanup(await tcpBackend(join(dir, 'b.sock')))
     await expect(new TcpHealthCheck().check(Backend.new(server.addr))).resolves.toBeUndefined()
+  })
+
+  it('checks IPv6 backends', async () => {
+    const server = net.createServer()
+    server.listen(0, '::1')
+    await once(server, 'listening')
+    onTestFinished(() => new Promise<void>((resolve) => server.close(() => resolve())))
+    const { port } = server.address() as AddressInfo
+    await expect(new TcpHealthCheck().check(Backend.new(`[::1]:${port}`))).resolves.toBeUndefined()
   })
 
   it('completes a TLS handshake with newTls and rejects a certificate for another name', async () => {
@@ -178,6 +190,22 @@ describe('HttpHealthCheck', () => {
     await expect(check.check(Backend.new(origin.addr))).rejects.toThrow('status 302')
     expect(statuses).toEqual([204, 302])
     expect(origin.seen).toEqual(['HEAD /healthz svc', 'HEAD /healthz svc'])
+  })
+
+  it('checks a backend listening on a unix socket', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'pingora-ts-hc-'))
+    onTestFinished(() => rm(dir, { recursive: true, force: true }))
+    const path = join(dir, 'http.sock')
+    const seen: string[] = []
+    const server = http.createServer((request, response) => {
+      seen.push(String(request.headers.host))
+      response.end('ok')
+    })
+    server.listen(path)
+    await once(server, 'listening')
+    onTestFinished(() => new Promise<void>((resolve) => server.close(() => resolve())))
+    await new HttpHealthCheck({ host: 'uds.local' }).check(Backend.new(`unix:${path}`))
+    expect(seen).toEqual(['uds.local'])
   })
 
   it('probes the override port on the backend address', async () => {
