@@ -10,7 +10,6 @@
  * - returning from `BackgroundService.start`.
  *
  * On a fast shutdown it aborts and remaining connections are destroyed right away.
- * `shutdown.reason` is the {@link ShutdownSignal} that caused it.
  *
  * @example
  * ```ts
