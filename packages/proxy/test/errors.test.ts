@@ -135,6 +135,39 @@ describe('errors, retries and failover', () => {
     expect(connections).toBe(2)
   })
 
+  it('replays a buffered request body when retrying on a fresh connection', async () => {
+    const bodies: string[] = []
+    const o = await raw((socket) => {
+      let requests = 0
+      let buffered = ''
+      socket.on('data', (d: Buffer) => {
+        buffered += d.toString('latin1')
+        for (;;) {
+          const end = buffered.indexOf('\r\n\r\n')
+          if (end === -1) return
+          const length = Number(/content-length: (\d+)/i.exec(buffered.slice(0, end))?.[1] ?? 0)
+          if (buffered.length < end + 4 + length) return
+          requests++
+          if (requests > 1) {
+            socket.destroy()
+            return
+          }
+          bodies.push(buffered.slice(end + 4, end + 4 + length))
+          buffered = buffered.slice(end + 4 + length)
+          socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok')
+        }
+      })
+    })
+    const p = await startProxy({ newCtx: () => undefined, upstreamPeer: () => peerFor(o.port) })
+    const first = await request(p.url, { method: 'POST', body: 'first body' })
+    expect(await first.body.text()).toBe('ok')
+    const payload = 'x'.repeat(10_000)
+    const second = await request(p.url, { method: 'POST', body: payload })
+    expect(second.statusCode).toBe(200)
+    expect(await second.body.text()).toBe('ok')
+    expect(bodies).toEqual(['first body', payload])
+  })
+
   it('reports connection reuse to connectedToUpstream', async () => {
     const o = await origin((_req, res) => res.end('x'))
     const reused: boolean[] = []
