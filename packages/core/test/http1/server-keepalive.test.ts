@@ -369,3 +369,26 @@ describe('Http1ServerSession keep-alive set before the request is read', () => {
     expect(out).toContain('Connection: keep-alive')
   })
 })
+
+describe('Http1ServerSession shutdown with many idle connections', () => {
+  it('closes every idle connection on abort without listener warnings', async () => {
+    const controller = new AbortController()
+    const warnings: Error[] = []
+    const onWarning = (warning: Error): void => {
+      warnings.push(warning)
+    }
+    process.on('warning', onWarning)
+    onTestFinished(() => {
+      process.off('warning', onWarning)
+    })
+    const { port } = await startServer(okHandler, { shutdownSignal: controller.signal })
+    const clients = await Promise.all(Array.from({ length: 20 }, () => rawConnect(port)))
+    for (const client of clients) client.send(GET('/'))
+    await Promise.all(clients.map((client) => client.waitFor('GET / body=')))
+    controller.abort()
+    const outs = await Promise.all(clients.map((client) => client.closed))
+    expect(outs.every((out) => bodies(out).length === 1)).toBe(true)
+    await new Promise<void>((resolve) => setImmediate(resolve))
+    expect(warnings.filter((w) => w.name === 'MaxListenersExceededWarning')).toEqual([])
+  })
+})

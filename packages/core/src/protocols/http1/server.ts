@@ -71,6 +71,16 @@ export interface Http1ServerOptions {
 
 const CONTINUE_RESPONSE = 'HTTP/1.1 100 Continue\r\n\r\n'
 
+const DEFAULT_LIMITS: HeadLimits = {
+  maxRequestLineBytes: DEFAULT_MAX_REQUEST_LINE_BYTES,
+  maxHeaderBytes: DEFAULT_MAX_HEADER_BYTES,
+  maxHeaders: DEFAULT_MAX_HEADERS,
+}
+
+// One parse result for every session: parsing and using the result happen synchronously, and
+// the arrays it holds are replaced by each parse (they end up owned by the request header).
+const PARSED = new ParsedRequestHead()
+
 // Shared settled promises for the common paths that need no waiting (no allocation per call).
 const RESOLVED: Promise<void> = Promise.resolve()
 const RESOLVED_UNDEFINED: Promise<undefined> = Promise.resolve(undefined)
@@ -136,7 +146,6 @@ export class Http1ServerSession implements ServerSession {
   #ignoreInfoResponses: boolean
   #abortOnClose: boolean
   #minSendRate: number
-  #parsed: ParsedRequestHead
   #request: RequestHeader | undefined
   #keepaliveSeconds: number | undefined
   #keepalivePreset: boolean
@@ -164,19 +173,24 @@ export class Http1ServerSession implements ServerSession {
    */
   constructor(stream: Stream, options?: Http1ServerOptions) {
     this.stream = stream
-    this.#limits = {
-      maxRequestLineBytes: checkCount(
-        'maxRequestLineBytes',
-        options?.maxRequestLineBytes,
-        DEFAULT_MAX_REQUEST_LINE_BYTES,
-      ),
-      maxHeaderBytes: checkCount(
-        'maxHeaderBytes',
-        options?.maxHeaderBytes,
-        DEFAULT_MAX_HEADER_BYTES,
-      ),
-      maxHeaders: checkCount('maxHeaders', options?.maxHeaders, DEFAULT_MAX_HEADERS),
-    }
+    this.#limits =
+      options?.maxRequestLineBytes === undefined &&
+      options?.maxHeaderBytes === undefined &&
+      options?.maxHeaders === undefined
+        ? DEFAULT_LIMITS
+        : {
+            maxRequestLineBytes: checkCount(
+              'maxRequestLineBytes',
+              options.maxRequestLineBytes,
+              DEFAULT_MAX_REQUEST_LINE_BYTES,
+            ),
+            maxHeaderBytes: checkCount(
+              'maxHeaderBytes',
+              options.maxHeaderBytes,
+              DEFAULT_MAX_HEADER_BYTES,
+            ),
+            maxHeaders: checkCount('maxHeaders', options.maxHeaders, DEFAULT_MAX_HEADERS),
+          }
     this.#shutdownSignal = options?.shutdownSignal
     this.#readTimeoutMs = checkMs('readTimeoutMs', options?.readTimeoutMs, DEFAULT_READ_TIMEOUT_MS)
     this.#writeTimeoutMs = checkMs('writeTimeoutMs', options?.writeTimeoutMs, 0)
@@ -199,7 +213,6 @@ export class Http1ServerSession implements ServerSession {
       const limit = checkCount('keepaliveRequestLimit', options.keepaliveRequestLimit, 1)
       stream.keepaliveReusesRemaining = limit - 1
     }
-    this.#parsed = new ParsedRequestHead()
     this.#request = undefined
     this.#keepaliveSeconds = undefined
     this.#keepalivePreset = false
@@ -232,8 +245,18 @@ export class Http1ServerSession implements ServerSession {
     const stream = this.stream
     let head = stream.tryRead()
     if (head === undefined) {
-      head = await this.#readFirstBytes()
-      if (head === undefined) {
+      const signal = this.#shutdownSignal
+      const idleMs =
+        stream.reuseCount > 0
+          ? (stream.keepaliveTimeoutMs ?? this.#defaultKeepaliveMs)
+          : this.#readTimeoutMs
+      try {
+        head = await stream.readIdle(idleMs, signal)
+      } catch {
+        // Nothing was read yet: a timeout or a reset here is an ordinary end of the connection.
+        head = undefined
+      }
+      if (head === undefined || signal?.aborted === true) {
         stream.close()
         return false
       }
@@ -258,7 +281,7 @@ export class Http1ServerSession implements ServerSession {
       end = findHeadEnd(head, Math.max(searched, start))
       if (end !== -1) break
       const status = this.#checkPartialHead(head, start, searched)
-      if (status !== 0) return this.#reject(status, this.#parsed.error)
+      if (status !== 0) return this.#reject(status, PARSED.error)
       searched = head.length
       let next: Buffer | undefined
       try {
@@ -281,37 +304,16 @@ export class Http1ServerSession implements ServerSession {
       return this.#reject(431, 'request header too large')
     }
     if (end < head.length) stream.unread(head.subarray(end))
-    const parsed = this.#parsed
+    const parsed = PARSED
     const status = parseRequestHead(head, start, end, limits, parsed)
     if (status !== 0) return this.#reject(status, parsed.error)
     return this.#applyFraming(parsed)
   }
 
-  async #readFirstBytes(): Promise<Buffer | undefined> {
-    const stream = this.stream
-    const signal = this.#shutdownSignal
-    if (signal?.aborted) return undefined
-    const idleMs =
-      stream.reuseCount > 0
-        ? (stream.keepaliveTimeoutMs ?? this.#defaultKeepaliveMs)
-        : this.#readTimeoutMs
-    signal?.addEventListener('abort', stream.cancelRead)
-    try {
-      const first = await stream.read(idleMs, 'waiting for a request')
-      if (signal?.aborted) return undefined
-      return first
-    } catch {
-      // Nothing was read yet: a timeout or a reset here is an ordinary end of the connection.
-      return undefined
-    } finally {
-      signal?.removeEventListener('abort', stream.cancelRead)
-    }
-  }
-
   /** Checks an incomplete head against the limits; returns a status to reject with, or 0. */
   #checkPartialHead(head: Buffer, start: number, searched: number): number {
     const limits = this.#limits
-    const parsed = this.#parsed
+    const parsed = PARSED
     if (hasBareLf(head, Math.max(searched, start))) {
       parsed.error = 'bare LF in request header'
       return 400

@@ -18,6 +18,20 @@ export const STREAM_LINGER_MS = 5_000
 let nextStreamId = 1
 
 /**
+ * Streams waiting for the first byte of a request, by the shutdown signal that may cancel the
+ * wait. One `abort` listener per signal serves every connection (no per-request EventTarget
+ * churn, no listener-count warnings on a process-wide signal).
+ */
+const idleStreams = new WeakMap<AbortSignal, Set<Stream>>()
+
+function cancelIdleStreams(event: Event): void {
+  const streams = idleStreams.get(event.target as AbortSignal)
+  if (streams === undefined) return
+  for (const stream of streams) stream.cancelRead()
+  streams.clear()
+}
+
+/**
  * A connected byte stream (TCP or TLS) with a bounded read queue, pull-style reads with
  * timeouts, backpressured writes and typed errors. Port of `pingora-core/src/protocols/l4/stream.rs`.
  *
@@ -74,6 +88,7 @@ export class Stream {
   #uncorkScheduled: boolean
   #deferred: string | undefined
   #flushScheduled: boolean
+  #idleSignal: AbortSignal | undefined
 
   /**
    * Wraps a connected socket. The stream takes over the socket's `data`, `end`, `error`,
@@ -111,6 +126,7 @@ export class Stream {
     this.#uncorkScheduled = false
     this.#deferred = undefined
     this.#flushScheduled = false
+    this.#idleSignal = undefined
     // HTTP needs to answer a client that half-closed after sending its request.
     socket.allowHalfOpen = true
     if (typeof socket.setNoDelay === 'function' && !socket.destroyed) socket.setNoDelay(true)
@@ -203,6 +219,40 @@ export class Stream {
   /** Resolves every pending {@link Stream.waitForEnd} now (the waiter no longer cares). */
   releaseEndWaiters(): void {
     this.#notifyEnd()
+  }
+
+  /**
+   * Like {@link Stream.read}, for an idle connection waiting for its next message: when `signal`
+   * aborts during the wait, the read resolves `undefined` (as at end of stream).
+   * @param timeoutMs - how long to wait; `undefined` or `0` waits forever
+   * @param signal - cancels the wait when it aborts
+   */
+  readIdle(
+    timeoutMs: number | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<Buffer | undefined> {
+    if (signal === undefined || this.#queued !== 0)
+      return this.read(timeoutMs, 'waiting for a request')
+    if (signal.aborted) return Promise.resolve(undefined)
+    let streams = idleStreams.get(signal)
+    if (streams === undefined) {
+      streams = new Set()
+      idleStreams.set(signal, streams)
+      signal.addEventListener('abort', cancelIdleStreams, { once: true })
+    }
+    const pending = this.read(timeoutMs, 'waiting for a request')
+    if (this.#readResolve !== undefined) {
+      streams.add(this)
+      this.#idleSignal = signal
+    }
+    return pending
+  }
+
+  #leaveIdle(): void {
+    const signal = this.#idleSignal
+    if (signal === undefined) return
+    this.#idleSignal = undefined
+    idleStreams.get(signal)?.delete(this)
   }
 
   /**
@@ -428,6 +478,7 @@ export class Stream {
     this.#readResolve = undefined
     this.#readReject = undefined
     this.#readTimerActive = false
+    if (this.#idleSignal !== undefined) this.#leaveIdle()
     resolve(chunk)
   }
 
@@ -437,6 +488,7 @@ export class Stream {
     this.#readResolve = undefined
     this.#readReject = undefined
     this.#readTimerActive = false
+    if (this.#idleSignal !== undefined) this.#leaveIdle()
     reject(error)
   }
 
