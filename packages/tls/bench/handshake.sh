@@ -81,3 +81,6 @@ CONF
 else
   echo "nginx not installed: skipped"
 fi
+echo "note: s_time -reuse gets no TLS 1.3 resumption from node:tls (every connection shows '*'),"
+echo "      although node:tls resumes TLS 1.3 for s_client -sess_in and Node clients (see tests);"
+echo "      read the node tls1_3 'resumed' column as full handshakes."
