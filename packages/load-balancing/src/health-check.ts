@@ -1,5 +1,5 @@
 import type { Backend } from './backend.ts'
-import type { BackendLoad } from './selection/backend-selection.ts'
+import type { BackendStatus } from './selection/backend-selection.ts'
 
 /**
  * Probes a backend. Port of Pingora's `HealthCheck` trait
@@ -36,11 +36,16 @@ export type HealthObserveCallback = (backend: Backend, healthy: boolean) => void
  * object survives updates that keep the backend, so counts and health carry over.
  * @internal
  */
-export class BackendState implements BackendLoad {
+export class BackendState implements BackendStatus {
   healthy = true
   enabled = true
   consecutive = 0
   inFlight = 0
+
+  /** Whether the backend may receive traffic: healthy and enabled. */
+  get ready(): boolean {
+    return this.healthy && this.enabled
+  }
 
   /** Whether the backend may receive traffic: healthy and enabled. */
   isReady(): boolean {

@@ -38,9 +38,9 @@ export {
 } from './load-balancer.ts'
 export type {
   BackendIter,
-  BackendLoad,
   BackendSelection,
   BackendSelectionBuilder,
+  BackendStatus,
   SelectionContext,
 } from './selection/backend-selection.ts'
 export { Consistent } from './selection/consistent.ts'

@@ -219,6 +219,22 @@ describe('LoadBalancer', () => {
     expect(fourth?.backend.equals(first?.backend as Backend)).toBe(true)
   })
 
+  it('spreads leases over the healthy backends when one is down (least connections)', async () => {
+    const check = new ScriptedCheck()
+    const lb = LoadBalancer.tryFromIter(
+      LeastConnections,
+      ['10.0.0.1:80', '10.0.0.2:80', '10.0.0.3:80'],
+      { healthCheck: check },
+    )
+    check.down.add('10.0.0.1:80')
+    await lb.runHealthCheck()
+    const leases = Array.from({ length: 10 }, () => lb.selectLease(EMPTY, 8))
+    expect(leases.every((lease) => lease !== undefined)).toBe(true)
+    expect(lb.inFlight(Backend.new('10.0.0.1:80'))).toBe(0)
+    expect(lb.inFlight(Backend.new('10.0.0.2:80'))).toBe(5)
+    expect(lb.inFlight(Backend.new('10.0.0.3:80'))).toBe(5)
+  })
+
   it('keeps in-flight counts across an update that keeps the backend', async () => {
     const a = Backend.new('10.0.0.1:80')
     const discovery = new ScriptedDiscovery({ backends: [a] })

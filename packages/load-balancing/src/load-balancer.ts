@@ -8,9 +8,9 @@ import {
 import { type DiscoveryResult, type ServiceDiscovery, Static } from './discovery.ts'
 import { BackendState, type HealthCheck } from './health-check.ts'
 import type {
-  BackendLoad,
   BackendSelection,
   BackendSelectionBuilder,
+  BackendStatus,
   SelectionContext,
 } from './selection/backend-selection.ts'
 
@@ -59,7 +59,7 @@ interface Snapshot<S> {
 }
 
 const acceptHealthy: AcceptBackend = (_backend, healthy) => healthy
-const ZERO_LOAD: BackendLoad = Object.freeze({ inFlight: 0 })
+const IDLE_READY: BackendStatus = Object.freeze({ inFlight: 0, ready: true })
 
 /**
  * A selected backend counted as in flight until {@link BackendLease.release}; returned by
@@ -447,7 +447,7 @@ export class LoadBalancer<S extends BackendSelection> implements BackgroundServi
   ): Snapshot<S> {
     const context: SelectionContext = {
       random: this.#random,
-      load: (backend) => states.get(backend.hashKey()) ?? ZERO_LOAD,
+      status: (backend) => states.get(backend.hashKey()) ?? IDLE_READY,
     }
     return { backends, selection: this.#algorithm.build(backends, context), states, identity }
   }

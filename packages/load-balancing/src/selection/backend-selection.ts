@@ -28,24 +28,27 @@ export interface BackendSelection {
   iter(key: Uint8Array): BackendIter
 }
 
-/** The live load of one backend, kept by the {@link LoadBalancer} across rebuilds. */
-export interface BackendLoad {
+/** The live status of one backend, kept by the {@link LoadBalancer} across rebuilds. */
+export interface BackendStatus {
   /** Requests currently holding a lease on this backend ({@link LoadBalancer.selectLease}). */
   readonly inFlight: number
+  /** Whether the backend may receive traffic now: healthy and enabled. */
+  readonly ready: boolean
 }
 
 /**
- * What a {@link BackendSelectionBuilder} gets besides the backends: randomness and load.
+ * What a {@link BackendSelectionBuilder} gets besides the backends: randomness and live status.
  */
 export interface SelectionContext {
   /** Returns a uniformly distributed number in `[0, 1)`; inject a seeded one in tests. */
   readonly random: () => number
   /**
-   * The live load of `backend`. The returned object is updated in place, so a selection may keep
-   * it and read it at every pick.
+   * The live status (in-flight count, readiness) of `backend`. The returned object is updated in
+   * place, so a selection may keep it and read it at every pick. Stateful algorithms use
+   * `ready` to leave unhealthy backends out of their bookkeeping, as nginx does with down peers.
    * @param backend - one of the backends being built over
    */
-  load(backend: Backend): BackendLoad
+  status(backend: Backend): BackendStatus
 }
 
 /**
@@ -57,20 +60,21 @@ export interface BackendSelectionBuilder<S extends BackendSelection = BackendSel
   /**
    * Builds the selection.
    * @param backends - the backends, sorted by {@link Backend.compare} and without duplicates
-   * @param context - randomness and live load
+   * @param context - randomness and live status
    */
   build(backends: readonly Backend[], context: SelectionContext): S
 }
 
-const ZERO_LOAD: BackendLoad = Object.freeze({ inFlight: 0 })
+const IDLE_READY: BackendStatus = Object.freeze({ inFlight: 0, ready: true })
 
 /**
- * The context used when a selection is built without a load balancer: `Math.random` and no load.
+ * The context used when a selection is built without a load balancer: `Math.random`, every
+ * backend idle and ready.
  * @internal
  */
 export const DEFAULT_SELECTION_CONTEXT: SelectionContext = Object.freeze({
   random: Math.random,
-  load: () => ZERO_LOAD,
+  status: () => IDLE_READY,
 })
 
 /**

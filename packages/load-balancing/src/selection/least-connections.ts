@@ -1,8 +1,8 @@
 import type { Backend } from '../backend.ts'
 import {
   type BackendIter,
-  type BackendLoad,
   type BackendSelection,
+  type BackendStatus,
   DEFAULT_SELECTION_CONTEXT,
   EMPTY_ITER,
 } from './backend-selection.ts'
@@ -14,19 +14,20 @@ import { RotatingIter } from './smooth-weighted-round-robin.ts'
  * broken by smooth weighted round robin, so idle backends still share traffic by weight.
  *
  * In-flight counts come from {@link LoadBalancer.selectLease}: a lease counts from selection
- * until `release()`. Plain {@link LoadBalancer.select} calls are not counted. O(n) per pick;
- * fallbacks are the other backends in list order.
+ * until `release()`. Plain {@link LoadBalancer.select} calls are not counted. Backends that are
+ * not ready are left out (an unhealthy backend, having no leases, would otherwise always look
+ * least loaded). O(n) per pick; fallbacks are the other backends in list order.
  */
 export class LeastConnections implements BackendSelection {
   /** The backends, in build order. */
   readonly backends: readonly Backend[]
-  readonly #loads: readonly BackendLoad[]
+  readonly #statuses: readonly BackendStatus[]
   readonly #weights: Float64Array
   readonly #current: Float64Array
 
-  private constructor(backends: readonly Backend[], loads: readonly BackendLoad[]) {
+  private constructor(backends: readonly Backend[], statuses: readonly BackendStatus[]) {
     this.backends = backends
-    this.#loads = loads
+    this.#statuses = statuses
     this.#weights = Float64Array.from(backends, (backend) => backend.weight)
     this.#current = new Float64Array(backends.length)
   }
@@ -34,7 +35,7 @@ export class LeastConnections implements BackendSelection {
   /**
    * Builds a least-connections selection over `backends`.
    * @param backends - the backends
-   * @param context - supplies the live in-flight counts
+   * @param context - supplies the live in-flight counts and readiness
    */
   static build(
     backends: readonly Backend[],
@@ -42,28 +43,38 @@ export class LeastConnections implements BackendSelection {
   ): LeastConnections {
     return new LeastConnections(
       backends,
-      backends.map((backend) => context.load(backend)),
+      backends.map((backend) => context.status(backend)),
     )
   }
 
-  /** Picks the least loaded backend; the key is ignored. */
+  /** Picks the least loaded ready backend; the key is ignored. */
   iter(_key: Uint8Array): BackendIter {
-    const backends = this.backends
-    const n = backends.length
+    const n = this.backends.length
     if (n === 0) return EMPTY_ITER
-    const loads = this.#loads
+    // An unhealthy backend has no leases, so it would always look least loaded: leave out the
+    // backends that are not ready (all take part when none is).
+    let best = this.#pick(true)
+    if (best < 0) best = this.#pick(false)
+    return new RotatingIter(this.backends, best)
+  }
+
+  #pick(readyOnly: boolean): number {
+    const n = this.backends.length
+    const statuses = this.#statuses
     const weights = this.#weights
     // Pass 1: the lowest inFlight/weight, and how many backends share it.
-    let best = 0
-    let bestInFlight = (loads[0] as BackendLoad).inFlight
-    let bestWeight = weights[0] as number
-    let ties = 1
-    for (let i = 1; i < n; i++) {
-      const inFlight = (loads[i] as BackendLoad).inFlight
+    let best = -1
+    let bestInFlight = 0
+    let bestWeight = 1
+    let ties = 0
+    for (let i = 0; i < n; i++) {
+      const status = statuses[i] as BackendStatus
+      if (readyOnly && !status.ready) continue
+      const inFlight = status.inFlight
       const weight = weights[i] as number
       const lhs = inFlight * bestWeight
       const rhs = bestInFlight * weight
-      if (lhs < rhs) {
+      if (best < 0 || lhs < rhs) {
         best = i
         bestInFlight = inFlight
         bestWeight = weight
@@ -79,8 +90,10 @@ export class LeastConnections implements BackendSelection {
       let bestScore = Number.NEGATIVE_INFINITY
       const first = best
       for (let i = first; i < n; i++) {
+        const status = statuses[i] as BackendStatus
+        if (readyOnly && !status.ready) continue
         const weight = weights[i] as number
-        if ((loads[i] as BackendLoad).inFlight * bestWeight !== bestInFlight * weight) continue
+        if (status.inFlight * bestWeight !== bestInFlight * weight) continue
         const score = (current[i] as number) + weight
         current[i] = score
         total += weight
@@ -91,6 +104,6 @@ export class LeastConnections implements BackendSelection {
       }
       current[best] = bestScore - total
     }
-    return new RotatingIter(backends, best)
+    return best
   }
 }

@@ -16,7 +16,7 @@ describe('PowerOfTwoChoices', () => {
   it('honours weights within 1% over 100,000 idle selections', () => {
     const selection = PowerOfTwoChoices.build(backends, {
       random: seededRandom(11),
-      load: () => ({ inFlight: 0 }),
+      status: () => ({ inFlight: 0, ready: true }),
     })
     const counts = tally(100_000, () => selection.iter(EMPTY).next())
     for (const backend of backends) {
@@ -27,11 +27,11 @@ describe('PowerOfTwoChoices', () => {
   })
 
   it('takes the less loaded of its two draws and never the most loaded backend', () => {
-    const loads = new Map(backends.map((b) => [b.addr, { inFlight: 0 }]))
+    const loads = new Map(backends.map((b) => [b.addr, { inFlight: 0, ready: true }]))
     ;(loads.get('10.0.0.4:80') as { inFlight: number }).inFlight = 1000
     const selection = PowerOfTwoChoices.build(backends, {
       random: seededRandom(5),
-      load: (b) => loads.get(b.addr) as { inFlight: number },
+      status: (b) => loads.get(b.addr) as { inFlight: number; ready: boolean },
     })
     for (let i = 0; i < 1000; i++) {
       const iter = selection.iter(EMPTY)
@@ -48,10 +48,10 @@ describe('PowerOfTwoChoices', () => {
       Backend.new('10.0.1.2:80'),
       Backend.new('10.0.1.3:80'),
     ]
-    const loads = new Map(equal.map((b) => [b.addr, { inFlight: 0 }]))
+    const loads = new Map(equal.map((b) => [b.addr, { inFlight: 0, ready: true }]))
     const selection = PowerOfTwoChoices.build(equal, {
       random: seededRandom(8),
-      load: (b) => loads.get(b.addr) as { inFlight: number },
+      status: (b) => loads.get(b.addr) as { inFlight: number; ready: boolean },
     })
     for (let i = 0; i < 3000; i++) {
       const backend = selection.iter(EMPTY).next() as Backend
@@ -60,6 +60,20 @@ describe('PowerOfTwoChoices', () => {
     const counts = [...loads.values()].map((l) => l.inFlight)
     // Two choices keep the spread tiny (random alone would differ by ~±50).
     expect(Math.max(...counts) - Math.min(...counts)).toBeLessThanOrEqual(10)
+  })
+
+  it('prefers a ready backend over one that is not', () => {
+    const loads = new Map(backends.map((b) => [b.addr, { inFlight: 0, ready: true }]))
+    ;(loads.get('10.0.0.4:80') as { ready: boolean }).ready = false
+    const selection = PowerOfTwoChoices.build(backends, {
+      random: seededRandom(9),
+      status: (b) => loads.get(b.addr) as { inFlight: number; ready: boolean },
+    })
+    const counts = tally(6000, () => selection.iter(EMPTY).next())
+    // Only when both draws hit the not-ready backend can it come first; draws are distinct.
+    expect(counts.get('10.0.0.4:80')).toBeUndefined()
+    // The others keep roughly their 1:2:3 weights.
+    expect((counts.get('10.0.0.3:80') ?? 0) / (counts.get('10.0.0.1:80') ?? 1)).toBeGreaterThan(2)
   })
 
   it('works with a single backend and yields it once', () => {

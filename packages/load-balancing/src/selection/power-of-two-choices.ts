@@ -1,8 +1,8 @@
 import type { Backend } from '../backend.ts'
 import {
   type BackendIter,
-  type BackendLoad,
   type BackendSelection,
+  type BackendStatus,
   DEFAULT_SELECTION_CONTEXT,
   EMPTY_ITER,
 } from './backend-selection.ts'
@@ -40,7 +40,7 @@ class TwoChoicesIter implements BackendIter {
 /**
  * Power of two choices: draws two backends at random (weighted, distinct when there are two or
  * more) and takes the one with fewer in-flight requests relative to its weight; the first draw
- * wins ties. Close to least connections in balance at O(1) per pick, and without herding onto
+ * wins ties, and a ready backend always beats one that is not. Close to least connections in balance at O(1) per pick, and without herding onto
  * one backend when several load balancers share stale counts.
  *
  * In-flight counts come from {@link LoadBalancer.selectLease}. Randomness comes from the
@@ -49,18 +49,18 @@ class TwoChoicesIter implements BackendIter {
 export class PowerOfTwoChoices implements BackendSelection {
   /** The backends, in build order. */
   readonly backends: readonly Backend[]
-  readonly #loads: readonly BackendLoad[]
+  readonly #statuses: readonly BackendStatus[]
   readonly #random: () => number
   /** Cumulative weights: backend i covers `[cumulative[i-1], cumulative[i])`. */
   readonly #cumulative: Float64Array
 
   private constructor(
     backends: readonly Backend[],
-    loads: readonly BackendLoad[],
+    statuses: readonly BackendStatus[],
     random: () => number,
   ) {
     this.backends = backends
-    this.#loads = loads
+    this.#statuses = statuses
     this.#random = random
     this.#cumulative = new Float64Array(backends.length)
     let total = 0
@@ -73,7 +73,7 @@ export class PowerOfTwoChoices implements BackendSelection {
   /**
    * Builds a power-of-two-choices selection over `backends`.
    * @param backends - the backends
-   * @param context - supplies randomness and the live in-flight counts
+   * @param context - supplies randomness, the live in-flight counts and readiness
    */
   static build(
     backends: readonly Backend[],
@@ -81,7 +81,7 @@ export class PowerOfTwoChoices implements BackendSelection {
   ): PowerOfTwoChoices {
     return new PowerOfTwoChoices(
       backends,
-      backends.map((backend) => context.load(backend)),
+      backends.map((backend) => context.status(backend)),
       context.random,
     )
   }
@@ -110,8 +110,16 @@ export class PowerOfTwoChoices implements BackendSelection {
     // Redraw a bounded number of times for a distinct second choice (heavy weights collide).
     for (let tries = 0; b === a && tries < 8; tries++) b = this.#draw()
     if (b === a) b = (a + 1) % n
-    const loadA = (this.#loads[a] as BackendLoad).inFlight * (this.backends[b] as Backend).weight
-    const loadB = (this.#loads[b] as BackendLoad).inFlight * (this.backends[a] as Backend).weight
+    const statusA = this.#statuses[a] as BackendStatus
+    const statusB = this.#statuses[b] as BackendStatus
+    // A ready backend beats one that is not; then the lower in-flight count per weight wins.
+    if (statusA.ready !== statusB.ready) {
+      return statusA.ready
+        ? new TwoChoicesIter(this.backends, a, b)
+        : new TwoChoicesIter(this.backends, b, a)
+    }
+    const loadA = statusA.inFlight * (this.backends[b] as Backend).weight
+    const loadB = statusB.inFlight * (this.backends[a] as Backend).weight
     return loadB < loadA
       ? new TwoChoicesIter(this.backends, b, a)
       : new TwoChoicesIter(this.backends, a, b)

@@ -87,6 +87,20 @@ describe('SmoothWeightedRoundRobin', () => {
     for (let i = 0; i < 10; i++) expect(bigCounts.get(`10.0.2.${i}:80`)).toBe((i + 1) * 2000)
   })
 
+  it('keeps interleaving the ready backends when one is down, as nginx skips down peers', () => {
+    const x = Backend.new('10.0.3.1:80')
+    const y = Backend.new('10.0.3.2:80')
+    const z = Backend.new('10.0.3.3:80')
+    const statuses = new Map([x, y, z].map((backend) => [backend, { inFlight: 0, ready: true }]))
+    const selection = SmoothWeightedRoundRobin.build([x, y, z], {
+      random: Math.random,
+      status: (backend) => statuses.get(backend) as { inFlight: number; ready: boolean },
+    })
+    ;(statuses.get(y) as { ready: boolean }).ready = false
+    const picks = Array.from({ length: 6 }, () => selection.iter(EMPTY).next())
+    expect(picks).toEqual([x, z, x, z, x, z])
+  })
+
   it('falls back to the other backends in list order', () => {
     const selection = SmoothWeightedRoundRobin.build([a, b, c])
     selection.iter(EMPTY) // a

@@ -2,8 +2,9 @@ import type { Backend } from '../backend.ts'
 import {
   type BackendIter,
   type BackendSelection,
+  type BackendStatus,
+  DEFAULT_SELECTION_CONTEXT,
   EMPTY_ITER,
-  type SelectionContext,
 } from './backend-selection.ts'
 
 /**
@@ -36,55 +37,67 @@ export class RotatingIter implements BackendIter {
  * first one on ties) and subtracts the total weight from it. One refinement over nginx: when the
  * winner was also the previous pick and its weight is at most half the total, the runner-up is
  * taken instead, so no backend gets two in a row when the weights allow otherwise (nginx's
- * sequence repeats across cycle boundaries). O(n) per pick. Fallbacks are the
+ * sequence repeats across cycle boundaries). Backends that are not ready (unhealthy or drained)
+ * sit out, as nginx's down peers do, so the others keep their relative shares. O(n) per pick. Fallbacks are the
  * other backends in list order. The scores restart when the backend list changes.
  */
 export class SmoothWeightedRoundRobin implements BackendSelection {
   /** The backends, in build order. */
   readonly backends: readonly Backend[]
+  readonly #statuses: readonly BackendStatus[]
   readonly #weights: Float64Array
   readonly #current: Float64Array
-  readonly #total: number
   #previous = -1
 
-  private constructor(backends: readonly Backend[]) {
+  private constructor(backends: readonly Backend[], statuses: readonly BackendStatus[]) {
     this.backends = backends
-    this.#weights = new Float64Array(backends.length)
+    this.#statuses = statuses
+    this.#weights = Float64Array.from(backends, (backend) => backend.weight)
     this.#current = new Float64Array(backends.length)
-    let total = 0
-    for (let i = 0; i < backends.length; i++) {
-      const weight = (backends[i] as Backend).weight
-      this.#weights[i] = weight
-      total += weight
-    }
-    this.#total = total
   }
 
   /**
    * Builds a smooth weighted round robin over `backends`.
    * @param backends - the backends
-   * @param _context - unused
+   * @param context - supplies readiness, so unhealthy backends sit out of the rotation
    */
   static build(
     backends: readonly Backend[],
-    _context?: SelectionContext,
+    context = DEFAULT_SELECTION_CONTEXT,
   ): SmoothWeightedRoundRobin {
-    return new SmoothWeightedRoundRobin(backends)
+    return new SmoothWeightedRoundRobin(
+      backends,
+      backends.map((backend) => context.status(backend)),
+    )
   }
 
   /** Picks the next backend (advancing the scores); the key is ignored. */
   iter(_key: Uint8Array): BackendIter {
     const n = this.backends.length
     if (n === 0) return EMPTY_ITER
+    // Like nginx, backends that are down take no part; when all are down, all take part (the
+    // load balancer then finds none ready, unless `selectWith` accepts one).
+    let best = this.#pick(true)
+    if (best < 0) best = this.#pick(false)
+    return new RotatingIter(this.backends, best)
+  }
+
+  #pick(readyOnly: boolean): number {
+    const n = this.backends.length
     const weights = this.#weights
     const current = this.#current
-    let best = 0
+    const statuses = this.#statuses
+    let total = 0
+    let best = -1
     let bestScore = Number.NEGATIVE_INFINITY
     let second = -1
     let secondScore = Number.NEGATIVE_INFINITY
     for (let i = 0; i < n; i++) {
-      const score = (current[i] as number) + (weights[i] as number)
+      if (readyOnly && !(statuses[i] as BackendStatus).ready) continue
+      const weight = weights[i] as number
+      const score = (current[i] as number) + weight
       current[i] = score
+      total += weight
       if (score > bestScore) {
         second = best
         secondScore = bestScore
@@ -95,15 +108,16 @@ export class SmoothWeightedRoundRobin implements BackendSelection {
         secondScore = score
       }
     }
+    if (best < 0) return -1
     // The one refinement over nginx: never the same backend twice in a row when its weight is
     // at most half the total (a repeat-free interleaving exists). nginx repeats across cycle
     // boundaries, e.g. weights 2,1,1 give `a b c a a b c a`; this gives `a b c a b a c a`.
-    if (best === this.#previous && second >= 0 && 2 * (weights[best] as number) <= this.#total) {
+    if (best === this.#previous && second >= 0 && 2 * (weights[best] as number) <= total) {
       best = second
       bestScore = secondScore
     }
-    current[best] = bestScore - this.#total
+    current[best] = bestScore - total
     this.#previous = best
-    return new RotatingIter(this.backends, best)
+    return best
   }
 }

@@ -87,7 +87,7 @@ describe('Random', () => {
     const c = Backend.newWithWeight('10.0.0.3:80', 2)
     const selection = Random.build([a, b, c], {
       random: seededRandom(1),
-      load: () => ({ inFlight: 0 }),
+      status: () => ({ inFlight: 0, ready: true }),
     })
     const counts = tally(ROUNDS, () => selection.iter(key('')).next())
     expect(Math.abs((counts.get(a.addr) ?? 0) / ROUNDS - 0.5)).toBeLessThan(0.01)
@@ -104,7 +104,7 @@ describe('Random', () => {
     const run = () => {
       const selection = Random.build(backends, {
         random: seededRandom(99),
-        load: () => ({ inFlight: 0 }),
+        status: () => ({ inFlight: 0, ready: true }),
       })
       return Array.from({ length: 20 }, () => String(selection.iter(key('')).next()))
     }
