@@ -326,3 +326,20 @@ describe('Http1ServerSession accepts valid but unusual requests', () => {
     ).toBe(true)
   })
 })
+
+describe('Http1ServerSession request line limit while the header is incomplete', () => {
+  it('answers 414 as soon as a complete but too long request line arrives', async () => {
+    // The header section never completes: the answer must not wait for it.
+    await expectRejected(`GET /${'a'.repeat(150)} HTTP/1.1\r\nHost: a\r\n`, 414, {
+      maxRequestLineBytes: 100,
+    })
+  })
+
+  it('accepts a request line exactly at the limit', async () => {
+    const line = `GET /${'a'.repeat(100 - 'GET / HTTP/1.1'.length)} HTTP/1.1`
+    expect(line).toHaveLength(100)
+    const { port } = await startServer(echoHandler, { maxRequestLineBytes: 100 })
+    const out = await exchange(port, `${line}\r\nHost: a\r\nConnection: close\r\n\r\n`)
+    expect(out).toMatch(/^HTTP\/1.1 200 OK/)
+  })
+})

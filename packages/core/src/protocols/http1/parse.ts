@@ -187,6 +187,10 @@ export function parseRequestHead(
     out.error = 'invalid request line ending'
     return 400
   }
+  if (i - start > limits.maxRequestLineBytes) {
+    out.error = 'request line too long'
+    return 414
+  }
   i += 2
   out.method = method
   out.target = buf.subarray(targetStart, targetEnd)

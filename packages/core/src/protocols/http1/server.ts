@@ -319,7 +319,9 @@ export class Http1ServerSession implements ServerSession {
       return 400
     }
     const lineEnd = head.indexOf(0x0a, start)
-    if (lineEnd === -1 && head.length - start > limits.maxRequestLineBytes) {
+    // The request line (without its CRLF) may not exceed the limit, complete or not.
+    const lineLength = lineEnd === -1 ? head.length - start : lineEnd - 1 - start
+    if (lineLength > limits.maxRequestLineBytes) {
       parsed.error = 'request line too long'
       return 414
     }
