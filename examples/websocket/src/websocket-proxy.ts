@@ -8,6 +8,8 @@ export interface WebSocketProxyOptions {
   readonly upstream: string
   /** The only path that may be upgraded. @defaultValue `'/ws'` */
   readonly path?: string
+  /** Called from `logging` each time a tunnel has ended. @defaultValue none */
+  readonly onTunnelClosed?: (() => void) | undefined
 }
 
 /** Per-request state. */
@@ -28,6 +30,7 @@ export class WebSocketProxy implements ProxyHttp<WebSocketCtx> {
   tunnelsClosed = 0
   readonly #peer: HttpPeer
   readonly #path: string
+  readonly #onTunnelClosed: (() => void) | undefined
 
   /**
    * Creates the proxy.
@@ -36,6 +39,7 @@ export class WebSocketProxy implements ProxyHttp<WebSocketCtx> {
   constructor(options: WebSocketProxyOptions) {
     this.#peer = new HttpPeer(options.upstream, false, '')
     this.#path = options.path ?? '/ws'
+    this.#onTunnelClosed = options.onTunnelClosed
   }
 
   newCtx(): WebSocketCtx {
@@ -56,7 +60,10 @@ export class WebSocketProxy implements ProxyHttp<WebSocketCtx> {
   }
 
   logging(session: Session, _error: PingoraError | undefined, ctx: WebSocketCtx): void {
-    if (ctx.upgrade && session.responseWritten?.status === 101) this.tunnelsClosed++
+    if (ctx.upgrade && session.responseWritten?.status === 101) {
+      this.tunnelsClosed++
+      this.#onTunnelClosed?.()
+    }
   }
 }
 

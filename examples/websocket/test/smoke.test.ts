@@ -8,10 +8,14 @@ import { type RunningWebSocketProxy, startWebSocketProxy } from '../src/websocke
 describe('websocket example', () => {
   let origin: EchoOrigin
   let proxy: RunningWebSocketProxy
+  let onTunnelClosed: () => void = () => {}
+  const tunnelClosed = new Promise<void>((resolve) => {
+    onTunnelClosed = resolve
+  })
 
   beforeAll(async () => {
     origin = await startEchoOrigin()
-    proxy = await startWebSocketProxy({ upstream: origin.address })
+    proxy = await startWebSocketProxy({ upstream: origin.address, onTunnelClosed })
   })
   afterAll(async () => {
     await proxy?.close()
@@ -52,6 +56,9 @@ describe('websocket example', () => {
     ws.close(1000, 'done')
     const [event] = (await closed) as [{ code: number }]
     expect(event.code).toBe(1000)
+    // `logging` runs once the tunnel has ended, and sees the 101 that opened it.
+    await tunnelClosed
+    expect(proxy.app.tunnelsClosed).toBe(1)
 
     // An upgrade on another path is refused by requestFilter (node:http: undici's request()
     // does not send Upgrade headers).
