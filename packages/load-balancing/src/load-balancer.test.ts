@@ -179,6 +179,21 @@ describe('LoadBalancer', () => {
     for (let i = 0; i < 100; i++) expect(String(lb.select(EMPTY, 4)).startsWith('10.1.')).toBe(true)
   })
 
+  it('keeps the newest update when an older, slower discovery finishes last', async () => {
+    const answers: ((result: DiscoveryResult) => void)[] = []
+    const discovery: ServiceDiscovery = {
+      discover: () => new Promise((resolve) => answers.push(resolve)),
+    }
+    const lb = new LoadBalancer(RoundRobin, discovery)
+    const older = lb.update()
+    const newer = lb.update()
+    answers[1]?.({ backends: [Backend.new('10.0.0.2:80')] })
+    await newer
+    answers[0]?.({ backends: [Backend.new('10.0.0.1:80')] })
+    await older
+    expect(lb.backends().map(String)).toEqual(['10.0.0.2:80'])
+  })
+
   it('applies enablement from discovery, also when the set is unchanged', async () => {
     const a = Backend.new('10.0.0.1:80')
     const b = Backend.new('10.0.0.2:80')

@@ -137,6 +137,9 @@ export class LoadBalancer<S extends BackendSelection> implements BackgroundServi
   #healthCheck: HealthCheck | undefined
   #snapshot: Snapshot<S>
   #lastUpdateTiming: UpdateTimings | undefined
+  /** Updates started and the newest one applied: a slow, older discovery never wins. */
+  #updatesStarted = 0
+  #updateApplied = 0
 
   /**
    * Creates a load balancer with no backends until the first {@link LoadBalancer.update}.
@@ -215,12 +218,16 @@ export class LoadBalancer<S extends BackendSelection> implements BackgroundServi
   /**
    * Runs discovery and, when the backend set changed, builds and swaps in a new selection.
    * Enablement from discovery is applied either way. A failed discovery keeps the current set.
+   * When updates overlap, the result of the last one started wins, whatever order they finish in.
    * @throws whatever {@link ServiceDiscovery.discover} rejects with
    */
   async update(): Promise<void> {
+    const sequence = ++this.#updatesStarted
     try {
       const start = monotonicMs()
       const result = await this.#discovery.discover()
+      if (sequence < this.#updateApplied) return
+      this.#updateApplied = sequence
       const built = monotonicMs()
       this.#apply(result)
       const end = monotonicMs()
