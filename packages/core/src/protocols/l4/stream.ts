@@ -187,14 +187,12 @@ export class Stream {
       )
     }
     if (this.#paused) this.#resume()
-    return new Promise<Buffer | undefined>((resolve, reject) => {
-      this.#readResolve = resolve
-      this.#readReject = reject
-      if (timeoutMs !== undefined && timeoutMs > 0 && timeoutMs !== Number.POSITIVE_INFINITY) {
-        this.#readTimeoutContext = timeoutContext
-        this.#armReadTimer(timeoutMs)
-      }
-    })
+    const pending = new Promise<Buffer | undefined>(this.#readExecutor)
+    if (timeoutMs !== undefined && timeoutMs > 0 && timeoutMs !== Number.POSITIVE_INFINITY) {
+      this.#readTimeoutContext = timeoutContext
+      this.#armReadTimer(timeoutMs)
+    }
+    return pending
   }
 
   /**
@@ -363,13 +361,11 @@ export class Stream {
         new PingoraError('InternalError', { source: 'internal', context: 'concurrent drains' }),
       )
     }
-    return new Promise<void>((resolve, reject) => {
-      this.#drainResolve = resolve
-      this.#drainReject = reject
-      if (timeoutMs !== undefined && timeoutMs > 0 && timeoutMs !== Number.POSITIVE_INFINITY) {
-        this.#armWriteTimer(timeoutMs)
-      }
-    })
+    const pending = new Promise<void>(this.#drainExecutor)
+    if (timeoutMs !== undefined && timeoutMs > 0 && timeoutMs !== Number.POSITIVE_INFINITY) {
+      this.#armWriteTimer(timeoutMs)
+    }
+    return pending
   }
 
   /**
@@ -506,6 +502,20 @@ export class Stream {
     if (waiters === undefined) return
     this.#eofWaiters = undefined
     for (let i = 0; i < waiters.length; i++) (waiters[i] as () => void)()
+  }
+
+  // Promise executors bound once per stream: no closure is allocated per read or drain.
+  #readExecutor = (
+    resolve: (chunk: Buffer | undefined) => void,
+    reject: (error: PingoraError) => void,
+  ): void => {
+    this.#readResolve = resolve
+    this.#readReject = reject
+  }
+
+  #drainExecutor = (resolve: () => void, reject: (error: PingoraError) => void): void => {
+    this.#drainResolve = resolve
+    this.#drainReject = reject
   }
 
   #onData = (chunk: Buffer): void => {
