@@ -24,6 +24,19 @@ describe('Consistent', () => {
     )
   })
 
+  it('agrees with the nginx sample in pingora-ketama for two local upstreams', () => {
+    const ring = Consistent.build([Backend.new('127.0.0.1:7777'), Backend.new('127.0.0.1:7778')])
+    const expected: [string, string][] = [
+      ['/some/path', '127.0.0.1:7778'],
+      ['/some/longer/path', '127.0.0.1:7777'],
+      ['/sad/zaidoon', '127.0.0.1:7778'],
+      ['/g', '127.0.0.1:7777'],
+      ['/pingora/team/is/cool/and/this/is/a/long/uri', '127.0.0.1:7778'],
+      ['/i/am/not/confident/in/this/code', '127.0.0.1:7777'],
+    ]
+    expect(expected.map(([k]) => [k, first(ring, k)])).toEqual(expected)
+  })
+
   it('keeps keys in place when a host is added (pingora-ketama sample)', () => {
     const hosts = (n: number) =>
       Array.from({ length: n }, (_, i) => Backend.new(`127.0.0.${i + 1}:6443`))
