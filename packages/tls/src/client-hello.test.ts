@@ -69,6 +69,40 @@ describe('parseClientHello', () => {
     expect(parseClientHello(split.subarray(0, 12))).toBe(INCOMPLETE)
   })
 
+  it.each([
+    ['TLSv1.3', 'TLSv1.3'],
+    ['TLSv1.2', 'TLSv1.2'],
+  ] as const)('finds the %s session ticket a resuming client offers', async (_name, maxVersion) => {
+    const ticketKeys = Buffer.alloc(48, 7)
+    const server = tls.createServer(
+      { cert: readCert('localhost.pem'), key: readCert('localhost.key'), ticketKeys },
+      (socket) => socket.end('x'),
+    )
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    onTestFinished(() => {
+      server.close()
+    })
+    const { port } = server.address() as net.AddressInfo
+    const session = await new Promise<Buffer>((resolve, reject) => {
+      const client = tls.connect({
+        host: '127.0.0.1',
+        port,
+        servername: 'localhost',
+        rejectUnauthorized: false,
+        maxVersion,
+      })
+      client.once('session', (s: Buffer) => resolve(s))
+      client.on('error', reject)
+      client.resume()
+    })
+    const data = await captureHello({ servername: 'localhost', session, maxVersion })
+    const hello = parseClientHello(data)
+    if (hello === undefined || hello === INCOMPLETE) throw new Error('not parsed')
+    expect(Buffer.from(hello.ticket?.subarray(0, 16) ?? [])).toEqual(ticketKeys.subarray(0, 16))
+    const fresh = parseClientHello(await captureHello({ servername: 'localhost' }))
+    expect(fresh !== INCOMPLETE && fresh?.ticket).toBeUndefined()
+  })
+
   it('rejects bytes that are not a ClientHello', () => {
     expect(parseClientHello(Buffer.from('GET / HTTP/1.1\r\n\r\n'))).toBeUndefined()
     expect(

@@ -6,6 +6,11 @@ export interface ClientHelloInfo {
   readonly servername: string | undefined
   /** ALPN protocols offered, in the client's order (empty when none). */
   readonly alpn: readonly string[]
+  /**
+   * The session ticket offered for resumption: the first TLS 1.3 PSK identity, else the TLS 1.2
+   * `session_ticket` extension; `undefined` when none. A view into the parsed bytes.
+   */
+  readonly ticket: Uint8Array | undefined
 }
 
 /** The result of {@link parseClientHello} when more bytes are needed. */
@@ -16,6 +21,8 @@ const HANDSHAKE_RECORD = 0x16
 const CLIENT_HELLO = 0x01
 const EXT_SERVER_NAME = 0x0000
 const EXT_ALPN = 0x0010
+const EXT_SESSION_TICKET = 0x0023
+const EXT_PRE_SHARED_KEY = 0x0029
 /** RFC 8446 §4: handshake messages fit a 24-bit length, but no sane ClientHello exceeds this. */
 const MAX_CLIENT_HELLO = 65_536
 
@@ -64,10 +71,12 @@ function parseBody(body: Uint8Array): ClientHelloInfo | undefined {
   p += 2 + u16(body, p)
   if (body.length < p + 1) return undefined
   p += 1 + (body[p] ?? 0)
-  if (body.length < p + 2) return { servername: undefined, alpn: [] }
+  if (body.length < p + 2) return { servername: undefined, alpn: [], ticket: undefined }
   const end = Math.min(body.length, p + 2 + u16(body, p))
   p += 2
   let servername: string | undefined
+  let ticket12: Uint8Array | undefined
+  let ticket13: Uint8Array | undefined
   const alpn: string[] = []
   while (p + 4 <= end) {
     const type = u16(body, p)
@@ -77,8 +86,10 @@ function parseBody(body: Uint8Array): ClientHelloInfo | undefined {
     if (p > end) return undefined
     if (type === EXT_SERVER_NAME) servername = readServerName(body, start, p)
     else if (type === EXT_ALPN) readAlpn(body, start, p, alpn)
+    else if (type === EXT_SESSION_TICKET && length > 0) ticket12 = body.subarray(start, p)
+    else if (type === EXT_PRE_SHARED_KEY) ticket13 = readFirstIdentity(body, start, p)
   }
-  return { servername, alpn }
+  return { servername, alpn, ticket: ticket13 ?? ticket12 }
 }
 
 function readServerName(body: Uint8Array, start: number, end: number): string | undefined {
@@ -107,6 +118,15 @@ function readAlpn(body: Uint8Array, start: number, end: number, out: string[]): 
     out.push(Buffer.from(body.subarray(p, p + length)).toString('latin1'))
     p += length
   }
+}
+
+/** RFC 8446 §4.2.11: identities<7..2^16-1>, each opaque identity<1..2^16-1> + uint32 age. */
+function readFirstIdentity(body: Uint8Array, start: number, end: number): Uint8Array | undefined {
+  if (start + 4 > end) return undefined
+  const length = u16(body, start + 2)
+  const from = start + 4
+  if (length === 0 || from + length > end) return undefined
+  return body.subarray(from, from + length)
 }
 
 function u16(data: Uint8Array, at: number): number {

@@ -139,16 +139,26 @@ interface CertEntry {
   readonly pair: CertKeyPair
 }
 
-/** Everything the handshake path reads; replaced as a whole, never mutated after build. */
-interface ContextState {
-  readonly baseContext: tls.SecureContext
+/** Certificate material as read and checked, kept to rebuild contexts with a new ticket key. */
+interface Materials {
   readonly defaultMaterial: Material | undefined
   readonly clientCa: Buffer[] | undefined
-  readonly exact: ReadonlyMap<string, tls.SecureContext>
-  readonly wildcard: ReadonlyMap<string, tls.SecureContext>
+  readonly entries: readonly { readonly names: readonly string[]; readonly material: Material }[]
 }
 
-type NativeContext = { setTicketKeys(keys: Buffer): void }
+/**
+ * Everything the handshake path reads, for one ticket key; replaced as a whole (only the
+ * callback cache fills in place).
+ */
+interface ContextState {
+  readonly materials: Materials
+  readonly ticketKey: Buffer
+  readonly baseContext: tls.SecureContext
+  readonly exact: ReadonlyMap<string, tls.SecureContext>
+  readonly wildcard: ReadonlyMap<string, tls.SecureContext>
+  readonly callbackCache: Map<string, tls.SecureContext>
+}
+
 type SniCallback = (
   servername: string,
   cb: (error: Error | null, ctx?: tls.SecureContext) => void,
@@ -161,6 +171,7 @@ const HOSTNAME =
 /** Bound on contexts built from certificate-callback results. */
 const CALLBACK_CACHE_SIZE = 1024
 const TICKET_KEY_BYTES = 48
+const TICKET_KEY_NAME_BYTES = 16
 
 /**
  * TLS settings of a listening endpoint: certificates (a default plus SNI-selected ones and an
@@ -199,9 +210,10 @@ export class TlsSettings {
   #handshakeCompleteCallback: HandshakeCompleteCallback | undefined
   #onReloadError: ((error: PingoraError) => void) | undefined
   #state: ContextState | undefined
+  /** The state of the previous ticket key, kept one rotation period to resume its tickets. */
+  #previousState: ContextState | undefined
   #ticketKey: Buffer
   #rotationTimer: NodeJS.Timeout | undefined
-  #callbackCache: Map<string, tls.SecureContext>
   #servers: Set<tls.Server>
   #watchers: FSWatcher[]
   #watchTimer: NodeJS.Timeout | undefined
@@ -230,14 +242,18 @@ export class TlsSettings {
     this.#handshakeCompleteCallback = undefined
     this.#onReloadError = options.onReloadError
     this.#state = undefined
+    this.#previousState = undefined
     this.#ticketKey = randomBytes(TICKET_KEY_BYTES)
     this.#rotationTimer = undefined
-    this.#callbackCache = new Map()
     this.#servers = new Set()
     this.#watchers = []
     this.#watchTimer = undefined
     this.#reloadSeq = 0
-    const select = this.#select.bind(this)
+    const select = (
+      servername: string,
+      socket: tls.TLSSocket | undefined,
+      cb: (error: Error | null, ctx?: tls.SecureContext) => void,
+    ) => this.#select(this.#ensureState(), servername, socket, cb)
     // node:tls calls SNICallback as a method of the server socket; keep that `this`.
     this.#sniCallback = function (this: unknown, servername, cb) {
       select(servername, this instanceof tls.TLSSocket ? this : undefined, cb)
@@ -354,7 +370,8 @@ export class TlsSettings {
       throw new TypeError('certificateCallback must be a function')
     }
     this.#certificateCallback = callback
-    this.#callbackCache.clear()
+    this.#state?.callbackCache.clear()
+    this.#previousState?.callbackCache.clear()
     return this
   }
 
@@ -457,7 +474,7 @@ export class TlsSettings {
    * @throws PingoraError `TLSConfigError`
    */
   build(): this {
-    this.#state = this.#buildState(readFileSync)
+    this.#swap(this.#loadMaterials(readFileSync))
     return this
   }
 
@@ -472,7 +489,11 @@ export class TlsSettings {
     this.#startRotation()
     const clientAuth = this.#clientAuth
     const options: tls.TlsOptions = {
-      ...this.#contextOptions(state.defaultMaterial, state.clientCa),
+      ...this.#contextOptions(
+        state.materials.defaultMaterial,
+        state.materials.clientCa,
+        state.ticketKey,
+      ),
       ALPNProtocols: [...this.#alpn],
       SNICallback: this.#sniCallback,
       requestCert: clientAuth !== undefined,
@@ -511,7 +532,7 @@ export class TlsSettings {
    */
   async reload(): Promise<void> {
     const seq = ++this.#reloadSeq
-    let state: ContextState
+    let state: ContextState | undefined
     try {
       const files = new Map<string, Buffer>()
       await Promise.all(
@@ -520,11 +541,12 @@ export class TlsSettings {
         }),
       )
       if (seq !== this.#reloadSeq) return // a newer reload started; let it win
-      state = this.#buildState((path) => {
+      const materials = this.#loadMaterials((path) => {
         const data = files.get(path)
         if (data === undefined) throw new Error(`not read: ${path}`)
         return data
       })
+      state = this.#swap(materials)
     } catch (error) {
       const failure = tlsConfigError('reloading TLS certificates', error)
       if (reloadFailedChannel.hasSubscribers) {
@@ -533,8 +555,6 @@ export class TlsSettings {
       this.#onReloadError?.(failure)
       throw failure
     }
-    this.#state = state
-    this.#callbackCache.clear()
     for (const server of this.#servers) this.#updateServer(server, state)
     if (reloadedChannel.hasSubscribers)
       reloadedChannel.publish({ settings: this, error: undefined })
@@ -586,18 +606,18 @@ export class TlsSettings {
   }
 
   /**
-   * Replaces the session ticket key now; tickets issued under the old key no longer resume
-   * (Node keeps one ticket key per context). Runs by itself every `ticketKeyRotationMs`.
+   * Replaces the session ticket key now, keeping the previous key's contexts for one more
+   * period: {@link TlsSettings.contextFor} still resumes tickets issued under it, while plain
+   * `tls.createServer` handshakes (Node keeps one key per context) do not. Runs by itself every
+   * `ticketKeyRotationMs`.
    */
   rotateTicketKeys(): void {
     this.#ticketKey = randomBytes(TICKET_KEY_BYTES)
     const state = this.#state
     if (state !== undefined) {
-      setTicketKey(state.baseContext, this.#ticketKey)
-      for (const ctx of state.exact.values()) setTicketKey(ctx, this.#ticketKey)
-      for (const ctx of state.wildcard.values()) setTicketKey(ctx, this.#ticketKey)
+      this.#previousState = state
+      this.#state = this.#buildContexts(state.materials, this.#ticketKey)
     }
-    for (const ctx of this.#callbackCache.values()) setTicketKey(ctx, this.#ticketKey)
     for (const server of this.#servers) server.setTicketKeys(this.#ticketKey)
     if (ticketKeysRotatedChannel.hasSubscribers)
       ticketKeysRotatedChannel.publish({ settings: this })
@@ -607,21 +627,36 @@ export class TlsSettings {
    * The `SecureContext` for a server name, chosen the way handshakes choose it: exact name,
    * then wildcard, then the certificate callback, then the default. A listener that reads the
    * ClientHello first ({@link readClientHello}) passes the result as the TLSSocket's
-   * `secureContext`, so the certificate is right even when RSA and ECDSA certificates are mixed
-   * (see the README). Synchronous unless the certificate callback runs.
+   * `secureContext`, which gets the certificate right even when RSA and ECDSA certificates are
+   * mixed (see the README). Given the ClientHello's session `ticket`, it also picks the
+   * previous ticket key's contexts when the ticket was issued under that key, so tickets keep
+   * resuming for one rotation period. Synchronous unless the certificate callback runs.
    * @param servername - SNI from the ClientHello, or `undefined` when the client sent none
+   * @param ticket - the session ticket the client offers (`ClientHelloInfo.ticket`)
    * @throws the certificate callback's error (synchronously, or as a rejection)
    */
-  contextFor(servername: string | undefined): tls.SecureContext | Promise<tls.SecureContext> {
-    if (servername === undefined || servername === '') return this.#ensureState().baseContext
+  contextFor(
+    servername: string | undefined,
+    ticket?: Uint8Array,
+  ): tls.SecureContext | Promise<tls.SecureContext> {
+    let state = this.#ensureState()
+    const previous = this.#previousState
+    if (
+      ticket !== undefined &&
+      previous !== undefined &&
+      isIssuedUnder(ticket, previous.ticketKey)
+    ) {
+      state = previous
+    }
+    if (servername === undefined || servername === '') return state.baseContext
     let inCall = true
     let syncError: Error | undefined
     let syncContext: tls.SecureContext | undefined
     let settle: ((error: Error | null, ctx?: tls.SecureContext) => void) | undefined
-    this.#select(servername, undefined, (error, ctx) => {
+    this.#select(state, servername, undefined, (error, ctx) => {
       if (inCall) {
         syncError = error ?? undefined
-        syncContext = ctx ?? this.#ensureState().baseContext
+        syncContext = ctx ?? state.baseContext
       } else settle?.(error, ctx)
     })
     inCall = false
@@ -630,7 +665,7 @@ export class TlsSettings {
     return new Promise((resolve, reject) => {
       settle = (error, ctx) => {
         if (error !== null) reject(error)
-        else resolve(ctx ?? this.#ensureState().baseContext)
+        else resolve(ctx ?? state.baseContext)
       }
     })
   }
@@ -648,20 +683,14 @@ export class TlsSettings {
   #changed(): this {
     // Before first use, building is deferred; afterwards, rebuild now so errors surface here.
     if (this.#state !== undefined) {
-      this.#state = this.#buildState(readFileSync)
-      for (const server of this.#servers) this.#updateServer(server, this.#state)
+      const state = this.#swap(this.#loadMaterials(readFileSync))
+      for (const server of this.#servers) this.#updateServer(server, state)
     }
-    this.#callbackCache.clear()
     return this
   }
 
   #ensureState(): ContextState {
-    let state = this.#state
-    if (state === undefined) {
-      state = this.#buildState(readFileSync)
-      this.#state = state
-    }
-    return state
+    return this.#state ?? this.#swap(this.#loadMaterials(readFileSync))
   }
 
   #startRotation(): void {
@@ -688,7 +717,7 @@ export class TlsSettings {
     return [...paths]
   }
 
-  #buildState(read: (path: string) => Buffer): ContextState {
+  #loadMaterials(read: (path: string) => Buffer): Materials {
     if (VERSIONS.indexOf(this.#minVersion) > VERSIONS.indexOf(this.#maxVersion)) {
       throw new RangeError(`minVersion ${this.#minVersion} is above maxVersion ${this.#maxVersion}`)
     }
@@ -700,9 +729,14 @@ export class TlsSettings {
         throw tlsConfigError(`failed to read ${what} file ${source}`, error)
       }
     }
+    const loaded = new Map<CertKeyPair, Material>()
     const loadPair = (pair: CertKeyPair): Material => {
-      const material = { cert: load(pair.cert, 'cert'), key: load(pair.key, 'key') }
-      checkMaterial(material, pair)
+      let material = loaded.get(pair)
+      if (material === undefined) {
+        material = { cert: load(pair.cert, 'cert'), key: load(pair.key, 'key') }
+        checkMaterial(material, pair)
+        loaded.set(pair, material)
+      }
       return material
     }
     const clientCa =
@@ -710,25 +744,49 @@ export class TlsSettings {
         ? undefined
         : caList(this.#clientAuth.ca).map((ca) => load(ca, 'CA'))
     const defaultMaterial = this.#defaultPair && loadPair(this.#defaultPair)
-    const baseContext = this.#createContext(defaultMaterial, clientCa)
+    const entries = this.#entries.map((entry) => ({
+      names: entry.names,
+      material: loadPair(entry.pair),
+    }))
+    return { defaultMaterial, clientCa, entries }
+  }
+
+  #buildContexts(materials: Materials, ticketKey: Buffer): ContextState {
+    const { defaultMaterial, clientCa } = materials
+    const baseContext = this.#createContext(defaultMaterial, clientCa, ticketKey)
     const exact = new Map<string, tls.SecureContext>()
     const wildcard = new Map<string, tls.SecureContext>()
-    const byPair = new Map<CertKeyPair, tls.SecureContext>()
-    for (const entry of this.#entries) {
-      let ctx = byPair.get(entry.pair)
+    const byMaterial = new Map<Material, tls.SecureContext>()
+    for (const entry of materials.entries) {
+      let ctx = byMaterial.get(entry.material)
       if (ctx === undefined) {
-        ctx = this.#createContext(loadPair(entry.pair), clientCa)
-        byPair.set(entry.pair, ctx)
+        ctx = this.#createContext(entry.material, clientCa, ticketKey)
+        byMaterial.set(entry.material, ctx)
       }
       for (const name of entry.names) {
         if (name.startsWith('*.')) wildcard.set(name.slice(2), ctx)
         else exact.set(name, ctx)
       }
     }
-    return { baseContext, defaultMaterial, clientCa, exact, wildcard }
+    return { materials, ticketKey, baseContext, exact, wildcard, callbackCache: new Map() }
   }
 
-  #contextOptions(material: Material | undefined, clientCa: Buffer[] | undefined) {
+  /** Builds every context for new material (and for the previous ticket key), then swaps. */
+  #swap(materials: Materials): ContextState {
+    const state = this.#buildContexts(materials, this.#ticketKey)
+    const previous = this.#previousState
+    const rebuiltPrevious =
+      previous === undefined ? undefined : this.#buildContexts(materials, previous.ticketKey)
+    this.#state = state
+    this.#previousState = rebuiltPrevious
+    return state
+  }
+
+  #contextOptions(
+    material: Material | undefined,
+    clientCa: Buffer[] | undefined,
+    ticketKey: Buffer,
+  ) {
     return {
       cert: material?.cert,
       key: material?.key,
@@ -740,7 +798,7 @@ export class TlsSettings {
       dhparam: 'auto' as const,
       honorCipherOrder: false,
       sessionTimeout: Math.max(1, Math.floor(this.#sessionTimeoutMs / 1000)),
-      ticketKeys: this.#ticketKey,
+      ticketKeys: ticketKey,
       secureOptions: this.#sessionTickets ? 0 : cryptoConstants.SSL_OP_NO_TICKET,
     }
   }
@@ -748,25 +806,27 @@ export class TlsSettings {
   #createContext(
     material: Material | undefined,
     clientCa: Buffer[] | undefined,
+    ticketKey: Buffer,
   ): tls.SecureContext {
     try {
-      return tls.createSecureContext(this.#contextOptions(material, clientCa))
+      return tls.createSecureContext(this.#contextOptions(material, clientCa, ticketKey))
     } catch (error) {
       throw tlsConfigError('failed to build TLS context', error)
     }
   }
 
   #updateServer(server: tls.Server, state: ContextState): void {
-    server.setSecureContext(this.#contextOptions(state.defaultMaterial, state.clientCa))
-    server.setTicketKeys(this.#ticketKey)
+    const { defaultMaterial, clientCa } = state.materials
+    server.setSecureContext(this.#contextOptions(defaultMaterial, clientCa, state.ticketKey))
+    server.setTicketKeys(state.ticketKey)
   }
 
   #select(
+    state: ContextState,
     servername: string,
     socket: tls.TLSSocket | undefined,
     cb: (error: Error | null, ctx?: tls.SecureContext) => void,
   ): void {
-    const state = this.#ensureState()
     const name = servername.toLowerCase()
     const exact = state.exact.get(name)
     if (exact !== undefined) {
@@ -795,22 +855,23 @@ export class TlsSettings {
     }
     if (isPromise(result)) {
       result.then(
-        (value) => this.#useResult(name, value, cb),
+        (value) => this.#useResult(state, name, value, cb),
         (error: unknown) => this.#callbackFailed(name, error, cb),
       )
     } else {
-      this.#useResult(name, result, cb)
+      this.#useResult(state, name, result, cb)
     }
   }
 
   #useResult(
+    state: ContextState,
     name: string,
     result: CertificateResult,
     cb: (error: Error | null, ctx?: tls.SecureContext) => void,
   ): void {
     let ctx: tls.SecureContext
     try {
-      ctx = result === undefined ? this.#ensureState().baseContext : this.#contextFor(result)
+      ctx = result === undefined ? state.baseContext : this.#contextFromResult(state, result)
     } catch (error) {
       this.#callbackFailed(name, error, cb)
       return
@@ -829,34 +890,40 @@ export class TlsSettings {
     cb(error instanceof Error ? error : new Error(String(error)))
   }
 
-  #contextFor(result: tls.SecureContext | CertKeyPair): tls.SecureContext {
+  #contextFromResult(
+    state: ContextState,
+    result: tls.SecureContext | CertKeyPair,
+  ): tls.SecureContext {
     // A caller-built context: node:tls installs its certificate on the connection and keeps the
     // base context's ticket key, so sessions resume without touching the caller's object.
     if (!('cert' in result)) return result
     const cert = pemOf(result.cert)
     const key = pemOf(result.key)
     const cacheKey = createHash('sha256').update(cert).update('\0').update(key).digest('base64')
-    const cached = this.#callbackCache.get(cacheKey)
+    const cached = state.callbackCache.get(cacheKey)
     if (cached !== undefined) {
       // Refresh its LRU position.
-      this.#callbackCache.delete(cacheKey)
-      this.#callbackCache.set(cacheKey, cached)
+      state.callbackCache.delete(cacheKey)
+      state.callbackCache.set(cacheKey, cached)
       return cached
     }
     const material = { cert, key }
     checkMaterial(material, result)
-    const ctx = this.#createContext(material, this.#ensureState().clientCa)
-    if (this.#callbackCache.size >= CALLBACK_CACHE_SIZE) {
-      const oldest = this.#callbackCache.keys().next()
-      if (oldest.done !== true) this.#callbackCache.delete(oldest.value)
+    const ctx = this.#createContext(material, state.materials.clientCa, state.ticketKey)
+    if (state.callbackCache.size >= CALLBACK_CACHE_SIZE) {
+      const oldest = state.callbackCache.keys().next()
+      if (oldest.done !== true) state.callbackCache.delete(oldest.value)
     }
-    this.#callbackCache.set(cacheKey, ctx)
+    state.callbackCache.set(cacheKey, ctx)
     return ctx
   }
 }
 
-function setTicketKey(ctx: tls.SecureContext, key: Buffer): void {
-  ;(ctx.context as NativeContext).setTicketKeys(key)
+/** node:tls tickets start with the 16-byte name of the key that encrypted them. */
+function isIssuedUnder(ticket: Uint8Array, ticketKey: Buffer): boolean {
+  if (ticket.length < TICKET_KEY_NAME_BYTES) return false
+  for (let i = 0; i < TICKET_KEY_NAME_BYTES; i++) if (ticket[i] !== ticketKey[i]) return false
+  return true
 }
 
 function isPromise<T>(value: T | Promise<T>): value is Promise<T> {

@@ -41,7 +41,7 @@ async function startPeekingListener(settings: TlsSettings) {
   const raw = await startRawServer((socket: net.Socket) => {
     socket.on('error', () => undefined)
     readClientHello(socket)
-      .then((hello) => settings.contextFor(hello?.servername))
+      .then((hello) => settings.contextFor(hello?.servername, hello?.ticket))
       .then((secureContext) => {
         // The context is already chosen: skip node:tls's own SNI lookup.
         const secure = new tls.TLSSocket(socket, {
@@ -191,4 +191,30 @@ describe('TLSSocket server path (core listener)', () => {
     expect(JSON.parse(withCert)).toEqual({ spiffeId: 'spiffe://pingora-ts.test/client' })
     expect(JSON.parse(await read({}))).toEqual({})
   })
+
+  it.each([
+    ['TLSv1.3', undefined],
+    ['TLSv1.2', 'TLSv1.2'],
+  ] as const)(
+    'keeps resuming %s tickets of the previous key for one rotation',
+    async (_name, maxVersion) => {
+      const settings = new TlsSettings({
+        cert: certs.localhost.cert,
+        key: certs.localhost.key,
+      }).addCertificate('a.test', certs.aTest.cert, certs.aTest.key)
+      const { port } = await startPeekingListener(settings)
+      for (const servername of ['localhost', 'a.test']) {
+        const first = await connect(port, { servername, ca, maxVersion })
+        expect(first.session).toBeInstanceOf(Buffer)
+        settings.rotateTicketKeys()
+        const afterOne = await connect(port, { servername, ca, maxVersion, session: first.session })
+        expect(afterOne.client?.sessionReused).toBe(true)
+        settings.rotateTicketKeys()
+        settings.rotateTicketKeys()
+        const afterTwo = await connect(port, { servername, ca, maxVersion, session: first.session })
+        expect(afterTwo.ok).toBe(true)
+        expect(afterTwo.client?.sessionReused).toBe(false)
+      }
+    },
+  )
 })
