@@ -612,13 +612,16 @@ export class TlsSettings {
    * `ticketKeyRotationMs`.
    */
   rotateTicketKeys(): void {
-    this.#ticketKey = randomBytes(TICKET_KEY_BYTES)
+    const key = randomBytes(TICKET_KEY_BYTES)
     const state = this.#state
-    if (state !== undefined) {
+    // Build first: if that throws, nothing has changed.
+    const next = state === undefined ? undefined : this.#buildContexts(state.materials, key)
+    this.#ticketKey = key
+    if (next !== undefined) {
       this.#previousState = state
-      this.#state = this.#buildContexts(state.materials, this.#ticketKey)
+      this.#state = next
     }
-    for (const server of this.#servers) server.setTicketKeys(this.#ticketKey)
+    for (const server of this.#servers) server.setTicketKeys(key)
     if (ticketKeysRotatedChannel.hasSubscribers)
       ticketKeysRotatedChannel.publish({ settings: this })
   }
@@ -696,7 +699,14 @@ export class TlsSettings {
   #startRotation(): void {
     if (this.#rotationTimer !== undefined || this.#ticketKeyRotationMs === 0) return
     if (!this.#sessionTickets) return
-    this.#rotationTimer = setInterval(() => this.rotateTicketKeys(), this.#ticketKeyRotationMs)
+    this.#rotationTimer = setInterval(() => {
+      try {
+        this.rotateTicketKeys()
+      } catch {
+        // Contexts were built from checked material; if OpenSSL still refuses, keep the current
+        // key rather than crash from a timer. The next interval tries again.
+      }
+    }, this.#ticketKeyRotationMs)
     this.#rotationTimer.unref()
   }
 
