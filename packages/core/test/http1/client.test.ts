@@ -591,3 +591,59 @@ describe('Http1ClientSession on a reused connection that went bad while idle', (
     expect(error.isRetryable(true)).toBe(true)
   })
 })
+
+describe('Http1ClientSession write timeouts and trailers', () => {
+  it('times out writing a body the server does not read (WriteTimedout, upstream)', async () => {
+    const sockets: net.Socket[] = []
+    const server = net.createServer((socket) => {
+      sockets.push(socket)
+      socket.pause()
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    onTestFinished(() => {
+      for (const s of sockets) s.destroy()
+      server.close()
+    })
+    const stream = await connect((server.address() as net.AddressInfo).port)
+    const session = new Http1ClientSession(stream, { writeTimeoutMs: 30 })
+    await session.writeRequestHeader(request('POST', '/', [['Transfer-Encoding', 'chunked']]))
+    const piece = Buffer.alloc(1024 * 1024)
+    let error: PingoraError | undefined
+    for (let i = 0; i < 512 && error === undefined; i++) {
+      await session.writeBody(piece).catch((e: PingoraError) => {
+        error = e
+      })
+    }
+    expect(error?.type).toBe('WriteTimedout')
+    expect(error?.source).toBe('upstream')
+    expect(session.reuse()).toBeUndefined()
+  })
+
+  it('reads a chunked response with extensions and trailers, then reuses the connection', async () => {
+    const { session, stream } = await (async () => {
+      const { port } = await rawServer((socket) =>
+        socket.write(
+          'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum\r\n\r\n4;a=b\r\nabcd\r\n0\r\nX-Sum: 1\r\n\r\n',
+        ),
+      )
+      const s = await connect(port)
+      const c = new Http1ClientSession(s)
+      await c.writeRequestHeader(request('GET', '/'))
+      return { session: c, stream: s }
+    })()
+    await session.readResponseHeader()
+    expect(await readBody(session)).toBe('abcd')
+    expect(session.reuse()).toBe(stream)
+  })
+})
+
+describe('Http1ClientSession request framing', () => {
+  it('refuses body bytes for a request without framing headers', async () => {
+    const { port } = await rawServer(() => {})
+    const session = new Http1ClientSession(await connect(port))
+    await session.writeRequestHeader(request('POST', '/'))
+    const error = await expectError(session.writeBody(Buffer.from('lost?')))
+    expect(error.type).toBe('H1Error')
+    expect(error.source).toBe('internal')
+  })
+})

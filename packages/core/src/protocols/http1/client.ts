@@ -241,6 +241,13 @@ export class Http1ClientSession implements ClientSession {
   async writeBody(data: Uint8Array): Promise<void> {
     const writer = this.#writer
     if (data.length === 0) return
+    if (writer.mode === 'none') {
+      // Dropping the bytes would silently lose the body: the request header must frame it.
+      throw new PingoraError('H1Error', {
+        source: 'internal',
+        context: 'request body without Content-Length or Transfer-Encoding: chunked',
+      })
+    }
     if (writer.finished && !this.#upgraded) {
       throw new PingoraError('H1Error', {
         source: 'internal',
