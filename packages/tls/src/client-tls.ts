@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto'
 import { createWriteStream, readFileSync, type WriteStream } from 'node:fs'
+import { isIP } from 'node:net'
 import tls from 'node:tls'
 import { resolveGroups } from './profile.ts'
 import { tlsConfigError } from './tls-error.ts'
@@ -73,7 +74,8 @@ export function clientTlsOptions(
   const verifyHostname = verifyCert && peer.verifyHostname !== false
   const options: tls.ConnectionOptions = {
     secureContext: clientContext(peer, connector),
-    servername: sni === '' ? undefined : sni,
+    // RFC 6066 §3: SNI carries host names only; an IP is still verified against IP SANs.
+    servername: sni === '' || isIP(sni) !== 0 ? undefined : sni,
     rejectUnauthorized: verifyCert,
     checkServerIdentity: verifyHostname
       ? hostnameChecker(sni, peer.alternativeCn)

@@ -130,6 +130,18 @@ describe('clientTlsOptions', () => {
     expect(result.server?.servername).toBeUndefined()
   })
 
+  it('sends no SNI for an IP literal but verifies the IP against the certificate', async () => {
+    const { port } = await zoo()
+    const options = clientTlsOptions({ sni: '127.0.0.1', ca })
+    expect(options.servername).toBeUndefined()
+    const result = await upstream(port, options)
+    expect(result.ok).toBe(true)
+    expect(result.server?.servername).toBeUndefined()
+    const other = await wrongHostServer()
+    const refused = await upstream(other.port, clientTlsOptions({ sni: '127.0.0.1', ca }))
+    expect(refused.pingoraError?.type).toBe('InvalidCert')
+  })
+
   it("falls back to the connector's caFile", async () => {
     const { port } = await zoo()
     const result = await upstream(port, clientTlsOptions({ sni: 'a.test' }, { caFile: certs.ca }))
