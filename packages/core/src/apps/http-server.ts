@@ -102,7 +102,7 @@ export class HttpServer<SV extends ServeHttp = ServeHttp> implements HttpServerA
       )
       session.setKeepalive(undefined)
       await session.respondError(500)
-      return session.finish()
+      return await session.finish()
     }
     // Shutdown may have started while the app worked: tell the client not to reuse.
     if (shutdown.aborted) session.setKeepalive(undefined)
@@ -112,7 +112,7 @@ export class HttpServer<SV extends ServeHttp = ServeHttp> implements HttpServerA
       await session.writeResponseHeader(header, false)
       await session.writeResponseBody(body, true)
     }
-    return session.finish()
+    return await session.finish()
   }
 }
 
