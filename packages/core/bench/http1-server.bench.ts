@@ -74,9 +74,7 @@ afterAll(async () => {
 async function burst(client: Pool): Promise<void> {
   const pending: Array<Promise<void>> = []
   for (let i = 0; i < 32; i++) {
-    pending.push(
-      client.request({ path: '/bench', method: 'GET' }).then((r) => r.body.dump()),
-    )
+    pending.push(client.request({ path: '/bench', method: 'GET' }).then((r) => r.body.dump()))
   }
   await Promise.all(pending)
 }
