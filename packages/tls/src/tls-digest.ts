@@ -71,7 +71,20 @@ export function tlsDigest(socket: TLSSocket, extension?: unknown): TlsDigest {
       ? (keyInfo as { name: string }).name
       : undefined
   const raw = socket.getPeerCertificate()
-  const error = socket.authorizationError as unknown
+  const peerCertificate = peerIdentity(raw)
+  let peerVerified = socket.authorized
+  let error = socket.authorizationError as unknown
+  if (!peerVerified && (error === undefined || error === null) && peerCertificate !== undefined) {
+    // A server socket made with `new tls.TLSSocket` (not by tls.Server) never fills
+    // authorized/authorizationError; the result sits on the native handle, which tls.Server reads.
+    const handle = (socket as unknown as { _handle?: { verifyError?: () => Error | null } | null })
+      ._handle
+    if (typeof handle?.verifyError === 'function') {
+      const verifyError = handle.verifyError()
+      if (verifyError === null || verifyError === undefined) peerVerified = true
+      else error = (verifyError as Error & { code?: string }).code ?? verifyError.message
+    }
+  }
   return {
     version: socket.getProtocol() ?? undefined,
     cipher: cipher?.name,
@@ -79,14 +92,14 @@ export function tlsDigest(socket: TLSSocket, extension?: unknown): TlsDigest {
     alpn: typeof alpn === 'string' ? alpn : undefined,
     group,
     sessionReused: socket.isSessionReused(),
-    peerVerified: socket.authorized,
+    peerVerified,
     verifyError:
       error === undefined || error === null
         ? undefined
         : typeof error === 'string'
           ? error
           : String((error as { code?: unknown }).code ?? error),
-    peerCertificate: peerIdentity(raw),
+    peerCertificate,
     extension,
   }
 }

@@ -401,7 +401,8 @@ export class TlsSettings {
     if (callback === undefined) return digest
     const extension = callback(socket, digest)
     if (isPromise(extension)) {
-      return extension.then((value) => ({ ...digest, extension: value }))
+      // Always a native promise, whatever thenable the callback returned.
+      return Promise.resolve(extension).then((value) => ({ ...digest, extension: value }))
     }
     return { ...digest, extension }
   }

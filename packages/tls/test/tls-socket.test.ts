@@ -96,6 +96,17 @@ describe('TLSSocket server path (core listener)', () => {
       key: readCert('client.key'),
     })
     expect(accepted.server?.peerCertificate?.commonName).toBe('client.test')
+    expect(accepted.server?.peerVerified).toBe(true)
+    // A bare server TLSSocket does not reject an untrusted certificate by itself (tls.Server
+    // does, in its own handler): the listener must check the digest, as core's does.
+    const untrusted = await connect(port, {
+      servername: 'localhost',
+      ca,
+      cert: readCert('untrusted-client.pem'),
+      key: readCert('untrusted-client.key'),
+    })
+    expect(untrusted.server?.peerVerified).toBe(false)
+    expect(untrusted.server?.verifyError).toMatch(/^UNABLE_TO_/)
   })
 
   it('serves a reloaded default certificate to clients without SNI', async () => {
