@@ -1,4 +1,5 @@
 import type net from 'node:net'
+import type { PeerCertificateIdentity } from '@pingora-ts/tls'
 
 /** A socket address as seen at connection time. */
 export interface SocketAddress {
@@ -22,6 +23,13 @@ export interface TlsDigest {
   readonly alpn: string | undefined
   /** Anything the handshake-complete callback wants to carry per connection. */
   readonly extension: unknown
+  /**
+   * The peer's certificate identity (subject, SANs, issuer, serial, fingerprint): on
+   * downstream connections the client certificate (mTLS), when one was sent.
+   */
+  readonly peerCertificate?: PeerCertificateIdentity | undefined
+  /** Whether the TLS session was resumed (session ticket) instead of fully negotiated. */
+  readonly sessionReused?: boolean | undefined
 }
 
 /**

@@ -454,6 +454,7 @@ describe('Http1ClientSession against raw servers', () => {
   const badHeads = [
     ['a malformed status line', 'HTTP/1.1 abc OK\r\n\r\n'],
     ['a bare LF in the header', 'HTTP/1.1 200 OK\r\nX: 1\nY: 2\r\n\r\n'],
+    ['an incomplete LF-only header', 'HTTP/1.1 200 OK\nContent-Length: 0\n\n'],
     ['obs-fold', 'HTTP/1.1 200 OK\r\nX: 1\r\n 2\r\n\r\n'],
     ['a non-HTTP/1 version', 'HTTP/2.0 200 OK\r\n\r\n'],
     ['a 101 without an upgrade request', 'HTTP/1.1 101 Switching Protocols\r\n\r\n'],

@@ -10,6 +10,7 @@ import {
   DEFAULT_MAX_REQUEST_LINE_BYTES,
   findHeadEnd,
   type HeadLimits,
+  hasBareLf,
   hasToken,
   lastToken,
   nameIs,
@@ -317,6 +318,15 @@ export class Http1ClientSession implements ClientSession {
       head = head === undefined ? next : Buffer.concat([head, next])
       end = findHeadEnd(head, searched)
       if (end !== -1) break
+      if (hasBareLf(head, searched)) {
+        // A LF-only head never ends with CRLF CRLF: fail now instead of waiting for the limit.
+        throw this.#fail(
+          new PingoraError('InvalidHTTPHeader', {
+            source: 'upstream',
+            context: 'bare LF in response header',
+          }),
+        )
+      }
       searched = head.length
       if (head.length > limits.maxHeaderBytes) {
         throw this.#fail(
