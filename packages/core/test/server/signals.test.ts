@@ -1,9 +1,12 @@
 import { type ChildProcess, spawn } from 'node:child_process'
+import net from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it, onTestFinished } from 'vitest'
 import { connect, readAll } from './helpers.ts'
 
 const FIXTURE = fileURLToPath(new URL('./fixtures/signal-server.ts', import.meta.url))
+const BIND_FAIL_FIXTURE = fileURLToPath(new URL('./fixtures/bind-fail-server.ts', import.meta.url))
+const NODE_ARGS = ['--conditions=@pingora-ts/source', '--import', 'tsx']
 
 interface Child {
   child: ChildProcess
@@ -14,11 +17,9 @@ interface Child {
 }
 
 async function startChild(): Promise<Child> {
-  const child = spawn(
-    process.execPath,
-    ['--conditions=@pingora-ts/source', '--import', 'tsx', FIXTURE],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  )
+  const child = spawn(process.execPath, [...NODE_ARGS, FIXTURE], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
   onTestFinished(() => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
   })
@@ -75,5 +76,38 @@ describe('process signals (runForever)', () => {
     process.kill(child.pid as number, 'SIGINT')
     expect(await exit).toEqual({ code: 0, signal: null })
     expect(await reply).toBe('')
+  })
+
+  it('SIGQUIT (graceful upgrade, no sockets to hand over yet) shuts down gracefully', async () => {
+    const { child, port, printed, exit } = await startChild()
+    const socket = await connect(port)
+    const reply = readAll(socket)
+    socket.write('GET /slow HTTP/1.1\r\nHost: x\r\n\r\n')
+    await printed('entered')
+    process.kill(child.pid as number, 'SIGQUIT')
+    expect(await reply).toContain('finished after shutdown started')
+    expect(await exit).toEqual({ code: 0, signal: null })
+  })
+
+  it('crashes with the BindError (exit code 1) when an endpoint cannot be bound', async () => {
+    const occupant = net.createServer()
+    await new Promise<void>((resolve) => occupant.listen(0, '127.0.0.1', resolve))
+    onTestFinished(() => new Promise<void>((resolve) => occupant.close(() => resolve())))
+    const port = (occupant.address() as net.AddressInfo).port
+    const child = spawn(process.execPath, [...NODE_ARGS, BIND_FAIL_FIXTURE, String(port)], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    })
+    onTestFinished(() => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+    })
+    let stderr = ''
+    child.stderr?.setEncoding('utf8')
+    child.stderr?.on('data', (chunk: string) => {
+      stderr += chunk
+    })
+    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve))
+    expect(code).toBe(1)
+    expect(stderr).toContain('BindError')
+    expect(stderr).toContain(`Fail to bind to 127.0.0.1:${port}`)
   })
 })
