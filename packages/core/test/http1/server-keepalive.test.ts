@@ -392,3 +392,24 @@ describe('Http1ServerSession shutdown with many idle connections', () => {
     expect(warnings.filter((w) => w.name === 'MaxListenersExceededWarning')).toEqual([])
   })
 })
+
+describe('Http1ServerSession under a pipelining flood', () => {
+  it('answers 2000 pipelined requests in order while the client reads late', async () => {
+    const { port, events } = await startServer(okHandler)
+    const client = await rawConnect(port)
+    client.socket.pause()
+    let requests = ''
+    for (let i = 0; i < 2000; i++) requests += GET(`/${i}`)
+    client.send(requests)
+    // Let the server fill the socket buffers while nobody reads, then read everything.
+    await new Promise<void>((resolve) => setImmediate(resolve))
+    client.socket.resume()
+    const out = await client.waitFor('body=', 2000)
+    const got = bodies(out)
+    expect(got).toHaveLength(2000)
+    expect(got[0]).toBe('GET /0 body=')
+    expect(got[1999]).toBe('GET /1999 body=')
+    expect(got.every((body, i) => body === `GET /${i} body=`)).toBe(true)
+    expect(events.connections).toBe(1)
+  })
+})
