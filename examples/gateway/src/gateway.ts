@@ -27,9 +27,9 @@ export interface GatewayCtx {
   route: 'api' | 'web'
 }
 
-/** Whether a path is `/api` or below it (`/api/users`), but not `/apis`. */
+/** Whether a path (without its query) is `/api` or below it (`/api/users`), but not `/apis`. */
 export function isApiPath(path: string): boolean {
-  return path === '/api' || path.startsWith('/api/') || path.startsWith('/api?')
+  return path === '/api' || path.startsWith('/api/')
 }
 
 /**
