@@ -53,6 +53,11 @@ export type {
   TcpKeepalive,
   TcpSocketOptions,
 } from './listeners/server-address.ts'
+export {
+  type TlsListenerOptions,
+  tlsHandshake,
+  tlsListenerConfig,
+} from './listeners/tls.ts'
 export { Digest, type SocketAddress, type TlsDigest } from './protocols/digest.ts'
 export type { ClientSession } from './protocols/http/client-session.ts'
 export { getCachedDate } from './protocols/http/date.ts'

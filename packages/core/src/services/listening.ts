@@ -1,6 +1,7 @@
 import { setMaxListeners } from 'node:events'
 import type net from 'node:net'
 import { PingoraError } from '@pingora-ts/error'
+import { TlsSettings } from '@pingora-ts/tls'
 import { type HttpServerApp, HttpServerAppDriver, isHttpServerApp } from '../apps/http-app.ts'
 import type { ServerApp } from '../apps/server-app.ts'
 import { channels } from '../diagnostics.ts'
@@ -12,6 +13,7 @@ import {
   type ServerAddress,
   type TcpSocketOptions,
 } from '../listeners/server-address.ts'
+import { tlsListenerConfig } from '../listeners/tls.ts'
 import { Stream } from '../protocols/l4/stream.ts'
 import type { ShutdownWatch } from '../server/shutdown-watch.ts'
 import type { Service, ServiceReadyNotifier } from './service.ts'
@@ -125,6 +127,38 @@ export class ListeningService<A extends ServerApp | HttpServerApp = ServerApp | 
    */
   addUds(path: string, mode?: number): void {
     this.#listeners.addUds(path, mode)
+  }
+
+  /**
+   * Adds a TLS endpoint with one certificate chain and key file and the default (Mozilla
+   * intermediate) settings, as `TlsSettings.intermediate(certPath, keyPath)` builds them.
+   * @param address - `host:port` or `[ipv6]:port`
+   * @param certPath - PEM file: leaf certificate followed by intermediates
+   * @param keyPath - PEM private key file
+   * @throws PingoraError `TLSConfigError` when the files cannot be read or do not match
+   */
+  addTls(address: string, certPath: string, keyPath: string): void {
+    this.addTlsWithSettings(address, undefined, TlsSettings.intermediate(certPath, keyPath))
+  }
+
+  /**
+   * Adds a TLS endpoint with its own settings (SNI certificates, ALPN, mTLS, reload...). Each
+   * handshake reads the settings' current certificates, so `settings.reload()` and
+   * `settings.watchFiles()` apply to a running service. The handshake time limit is the
+   * settings' `handshakeTimeoutMs` (60 s unless set).
+   * @param address - `host:port` or `[ipv6]:port`
+   * @param options - the socket options, or `undefined`
+   * @param settings - the TLS settings
+   * @throws PingoraError `TLSConfigError` when the certificates cannot be loaded
+   */
+  addTlsWithSettings(
+    address: string,
+    options: TcpSocketOptions | undefined,
+    settings: TlsSettings,
+  ): void {
+    const server: ServerAddress =
+      options === undefined ? { kind: 'tcp', address } : { kind: 'tcp', address, options }
+    this.#listeners.addListener(tlsListenerConfig(server, settings))
   }
 
   /**
