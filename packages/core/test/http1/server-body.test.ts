@@ -652,3 +652,21 @@ describe('Http1ServerSession response decisions', () => {
     )
   })
 })
+
+describe('Http1ServerSession status line', () => {
+  it('writes a custom reason phrase as given', async () => {
+    const { out } = await run(async (s) => {
+      const r = ResponseHeader.build(200)
+      r.setReasonPhrase('Everything Fine')
+      await s.writeResponseHeader(r, true)
+    }, 'GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n')
+    expect(out.startsWith('HTTP/1.1 200 Everything Fine\r\n')).toBe(true)
+  })
+
+  it('answers an HTTP/1.0 request with an HTTP/1.1 status line', async () => {
+    const { out } = await run(async (s) => {
+      await s.writeResponseHeader(ResponseHeader.build(204), true)
+    }, 'GET / HTTP/1.0\r\n\r\n')
+    expect(out.startsWith('HTTP/1.1 204 No Content\r\n')).toBe(true)
+  })
+})
