@@ -413,3 +413,27 @@ describe('Http1ServerSession under a pipelining flood', () => {
     expect(events.connections).toBe(1)
   })
 })
+
+describe('Http1ServerSession header timeout', () => {
+  it('cuts off a client that trickles its header within the read timeout (slowloris)', async () => {
+    const { port, events } = await startServer(okHandler, {
+      readTimeoutMs: 10_000,
+      headerTimeoutMs: 60,
+    })
+    const client = await rawConnect(port)
+    const text = `GET / HTTP/1.1\r\nHost: a\r\nX-Slow: ${'s'.repeat(500)}\r\n\r\n`
+    let sent = 0
+    // One byte at a time, each well inside the read timeout, never finishing in time.
+    const trickle = setInterval(() => {
+      if (sent < text.length && !client.socket.destroyed) client.send(text[sent++] as string)
+    }, 5)
+    onTestFinished(() => clearInterval(trickle))
+    expect(await client.closed).toBe('')
+    clearInterval(trickle)
+    await events.loopEnded()
+    const error = events.errors[0] as PingoraError
+    expect(error.type).toBe('ReadTimedout')
+    expect(error.source).toBe('downstream')
+    expect(sent).toBeLessThan(text.length)
+  })
+})

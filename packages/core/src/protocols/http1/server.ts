@@ -24,6 +24,8 @@ import {
 
 /** Default read timeout for request header and body reads. */
 export const DEFAULT_READ_TIMEOUT_MS = 60_000
+/** Default time allowed for a whole request header once its first byte arrived. */
+export const DEFAULT_HEADER_TIMEOUT_MS = 60_000
 /** Default idle time allowed between requests on a keep-alive connection. */
 export const DEFAULT_KEEPALIVE_TIMEOUT_MS = 60_000
 /** Default time {@link Http1ServerSession.finish} may spend draining an unread request body. */
@@ -48,6 +50,12 @@ export interface Http1ServerOptions {
   maxHeaders?: number | undefined
   /** Read timeout for header and body reads; `0` disables. @defaultValue 60 000 */
   readTimeoutMs?: number | undefined
+  /**
+   * Time allowed for the whole request header once its first byte arrived (nginx's
+   * `client_header_timeout`): a client trickling bytes just inside the read timeout is cut off
+   * anyway. `0` disables. @defaultValue 60 000
+   */
+  headerTimeoutMs?: number | undefined
   /** Write timeout while the socket buffer is full; `0` disables. @defaultValue none */
   writeTimeoutMs?: number | undefined
   /**
@@ -138,6 +146,7 @@ export class Http1ServerSession implements ServerSession {
   #limits: HeadLimits
   #shutdownSignal: AbortSignal | undefined
   #readTimeoutMs: number
+  #headerTimeoutMs: number
   #writeTimeoutMs: number
   #defaultKeepaliveMs: number
   #totalDrainTimeoutMs: number
@@ -193,6 +202,11 @@ export class Http1ServerSession implements ServerSession {
           }
     this.#shutdownSignal = options?.shutdownSignal
     this.#readTimeoutMs = checkMs('readTimeoutMs', options?.readTimeoutMs, DEFAULT_READ_TIMEOUT_MS)
+    this.#headerTimeoutMs = checkMs(
+      'headerTimeoutMs',
+      options?.headerTimeoutMs,
+      DEFAULT_HEADER_TIMEOUT_MS,
+    )
     this.#writeTimeoutMs = checkMs('writeTimeoutMs', options?.writeTimeoutMs, 0)
     this.#defaultKeepaliveMs = checkMs(
       'keepaliveTimeoutMs',
@@ -265,6 +279,7 @@ export class Http1ServerSession implements ServerSession {
     let searched = 0
     let start = 0
     let end = -1
+    let deadline = 0
     for (;;) {
       if (searched <= start + 1) {
         // RFC 9112 §2.2: empty lines before the request line are ignored (a bounded number).
@@ -283,13 +298,29 @@ export class Http1ServerSession implements ServerSession {
       const status = this.#checkPartialHead(head, start, searched)
       if (status !== 0) return this.#reject(status, PARSED.error)
       searched = head.length
-      let next: Buffer | undefined
-      try {
-        next =
-          stream.tryRead() ?? (await stream.read(this.#readTimeoutMs, 'reading request header'))
-      } catch (error) {
-        stream.close()
-        throw error
+      let next = stream.tryRead()
+      if (next === undefined) {
+        // Only a head split over several reads gets here: the clock is read then, not per request.
+        if (deadline === 0 && this.#headerTimeoutMs > 0)
+          deadline = Date.now() + this.#headerTimeoutMs
+        let timeoutMs = this.#readTimeoutMs
+        if (deadline !== 0) {
+          const left = deadline - Date.now()
+          if (left <= 0) {
+            stream.close()
+            throw downstreamError(
+              'ReadTimedout',
+              `request header not complete within ${this.#headerTimeoutMs}ms`,
+            )
+          }
+          if (timeoutMs === 0 || left < timeoutMs) timeoutMs = left
+        }
+        try {
+          next = await stream.read(timeoutMs, 'reading request header')
+        } catch (error) {
+          stream.close()
+          throw error
+        }
       }
       if (next === undefined) {
         stream.close()
