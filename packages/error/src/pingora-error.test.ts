@@ -180,6 +180,25 @@ describe('PingoraError', () => {
     expect(PingoraError.is('ReadError')).toBe(false)
   })
 
+  it('recognises and renders errors from a second, separately loaded copy of the package', async () => {
+    // A query string makes the module runner load the file again: a real second copy whose
+    // class is a different object, as when two versions of the package sit in node_modules.
+    const specifier = './pingora-error.ts?second-copy'
+    const copy = (await import(specifier)) as typeof import('./pingora-error.ts')
+    expect(copy.PingoraError).not.toBe(PingoraError)
+    const foreign = copy.PingoraError.upstream(ErrorType.ConnectRefused, 'tcp to 10.0.0.1:80')
+    expect(foreign).not.toBeInstanceOf(PingoraError)
+    expect(PingoraError.is(foreign)).toBe(true)
+    expect(copy.PingoraError.is(new PingoraError(ErrorType.ReadError))).toBe(true)
+    // The chain renders and is searched through the brand, whichever copy made each link.
+    const outer = PingoraError.because(ErrorType.HTTPStatus(502), 'proxying', foreign)
+    expect(outer.message).toBe(
+      'HTTPStatus(502) context: proxying cause: ConnectRefused Upstream context: tcp to 10.0.0.1:80',
+    )
+    expect(outer.findCause('ConnectRefused')).toBe(foreign)
+    expect(PingoraError.from(foreign, ErrorType.InternalError)).toBe(foreign)
+  })
+
   it('message cannot be overwritten by assignment', () => {
     const e = PingoraError.explain(ErrorType.ReadError, 'ctx')
     e.message = 'other'

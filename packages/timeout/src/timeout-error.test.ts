@@ -21,6 +21,17 @@ describe('TimeoutError', () => {
     expect(TimeoutError.is(foreign)).toBe(true)
   })
 
+  it('recognises an error from a second, separately loaded copy of the package', async () => {
+    // A query string makes the module runner load the file again: a real second copy.
+    const specifier = './timeout-error.ts?second-copy'
+    const copy = (await import(specifier)) as typeof import('./timeout-error.ts')
+    expect(copy.TimeoutError).not.toBe(TimeoutError)
+    const foreign = new copy.TimeoutError(5)
+    expect(foreign).not.toBeInstanceOf(TimeoutError)
+    expect(TimeoutError.is(foreign)).toBe(true)
+    expect(copy.TimeoutError.is(new TimeoutError(5))).toBe(true)
+  })
+
   it.each([
     ['an Error', new Error('timed out after 5 ms')],
     ['undefined', undefined],
