@@ -55,6 +55,7 @@ export type {
 } from './listeners/server-address.ts'
 export {
   type TlsListenerOptions,
+  TlsSettings,
   tlsHandshake,
   tlsListenerConfig,
 } from './listeners/tls.ts'

@@ -6,7 +6,7 @@ import {
   type TlsDigest as HandshakeDigest,
   readClientHello,
   TLS_HANDSHAKE_TIMEOUT_MS,
-  type TlsSettings,
+  TlsSettings,
   tlsErrorToPingora,
 } from '@pingora-ts/tls'
 import { Stream } from '../protocols/l4/stream.ts'
@@ -22,6 +22,12 @@ const SERVICE_LIMIT_MARGIN_MS = 1_000
 
 /** Largest delay `setTimeout` honours (larger values fire at once). */
 const MAX_TIMER_MS = 2_147_483_647 - SERVICE_LIMIT_MARGIN_MS
+
+/**
+ * `@pingora-ts/tls`'s settings class, re-exported so that `ListeningService.addTlsWithSettings`
+ * callers need no second import (Pingora's `pingora_core::listeners::tls::TlsSettings`).
+ */
+export { TlsSettings }
 
 /** Options of {@link tlsHandshake} and {@link tlsListenerConfig}. */
 export interface TlsListenerOptions {
