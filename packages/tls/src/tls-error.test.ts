@@ -11,7 +11,7 @@ describe('tlsErrorToPingora', () => {
     'DEPTH_ZERO_SELF_SIGNED_CERT',
     'SELF_SIGNED_CERT_IN_CHAIN',
     'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
-    'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED',
+    'ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE',
   ])('maps %s to InvalidCert', (code) => {
     const error = tlsErrorToPingora(withCode(code))
     expect(error.type).toBe('InvalidCert')
@@ -32,6 +32,14 @@ describe('tlsErrorToPingora', () => {
     expect(tlsErrorToPingora(new Error('socket hang up')).type).toBe('TLSHandshakeFailure')
     expect(tlsErrorToPingora('weird').type).toBe('TLSHandshakeFailure')
     expect(tlsErrorToPingora(undefined).context).toBe('TLS handshake')
+  })
+
+  it.each([
+    'ERR_SSL_TLSV1_ALERT_UNKNOWN_CA',
+    'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED',
+    'ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE',
+  ])('maps the alert %s from the peer to TLSHandshakeFailure, as Pingora does', (code) => {
+    expect(tlsErrorToPingora(withCode(code)).type).toBe('TLSHandshakeFailure')
   })
 
   it('maps handshake timeouts to TLSHandshakeTimedout', () => {

@@ -4,8 +4,10 @@ import { type ErrorSource, ErrorType, PingoraError } from '@pingora-ts/error'
 export const TLS_CONFIG_ERROR = 'TLSConfigError'
 
 /**
- * OpenSSL / Node error codes that mean "the peer's certificate failed verification"; they map
- * to `InvalidCert`.
+ * OpenSSL / Node error codes that mean "the peer's certificate failed *our* verification"; they
+ * map to `InvalidCert`. Alerts received from the peer about our certificate (`..._ALERT_BAD_
+ * CERTIFICATE`, `..._ALERT_UNKNOWN_CA`...) stay `TLSHandshakeFailure`, as in Pingora, which
+ * reports `InvalidCert` only when its own verification failed.
  */
 const CERT_ERROR_CODES: ReadonlySet<string> = new Set([
   'CERT_HAS_EXPIRED',
@@ -28,11 +30,6 @@ const CERT_ERROR_CODES: ReadonlySet<string> = new Set([
   'HOSTNAME_MISMATCH',
   'ERR_TLS_CERT_ALTNAME_INVALID',
   'ERR_TLS_CERT_ALTNAME_FORMAT',
-  'ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE',
-  'ERR_SSL_SSLV3_ALERT_CERTIFICATE_EXPIRED',
-  'ERR_SSL_SSLV3_ALERT_CERTIFICATE_UNKNOWN',
-  'ERR_SSL_TLSV1_ALERT_UNKNOWN_CA',
-  'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED',
   'ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE',
 ])
 
