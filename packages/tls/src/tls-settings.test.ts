@@ -139,15 +139,19 @@ describe('TlsSettings options', () => {
     ],
     [
       () => new TlsSettings({ sessionTimeoutMs: 10 }),
-      new RangeError('sessionTimeoutMs must be an integer >= 1000, got 10'),
+      new RangeError('sessionTimeoutMs must be an integer from 1000 to 2147483647, got 10'),
     ],
     [
       () => new TlsSettings({ ticketKeyRotationMs: -1 }),
-      new RangeError('ticketKeyRotationMs must be an integer >= 0, got -1'),
+      new RangeError('ticketKeyRotationMs must be an integer from 0 to 2147483647, got -1'),
+    ],
+    [
+      () => new TlsSettings({ ticketKeyRotationMs: 2 ** 31 }),
+      new RangeError('ticketKeyRotationMs must be an integer from 0 to 2147483647, got 2147483648'),
     ],
     [
       () => new TlsSettings().watchFiles({ debounceMs: 1.5 }),
-      new RangeError('debounceMs must be an integer >= 0, got 1.5'),
+      new RangeError('debounceMs must be an integer from 0 to 2147483647, got 1.5'),
     ],
     [
       () => new TlsSettings({ minVersion: 'TLSv1.3', maxVersion: 'TLSv1.2' }).build(),

@@ -1022,9 +1022,19 @@ function checkClientAuth(options: ClientAuthOptions): ClientAuthOptions {
   return { ca: [...cas], mode }
 }
 
+/** Largest delay Node timers accept; beyond it they fire after 1 ms. */
+const MAX_TIMER_MS = 2_147_483_647
+
 function checkMs(name: string, value: number, min: number): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
-    throw new RangeError(`${name} must be an integer >= ${min}, got ${String(value)}`)
+  if (
+    typeof value !== 'number' ||
+    !Number.isInteger(value) ||
+    value < min ||
+    value > MAX_TIMER_MS
+  ) {
+    throw new RangeError(
+      `${name} must be an integer from ${min} to ${MAX_TIMER_MS}, got ${String(value)}`,
+    )
   }
   return value
 }
