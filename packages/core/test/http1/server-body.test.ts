@@ -670,3 +670,15 @@ describe('Http1ServerSession status line', () => {
     expect(out.startsWith('HTTP/1.1 204 No Content\r\n')).toBe(true)
   })
 })
+
+describe('Http1ServerSession raw request head', () => {
+  it('exposes the request head bytes exactly as received', async () => {
+    const heads: string[] = []
+    const text = 'GET /raw HTTP/1.1\r\nhOsT: a\r\nX-A:  spaced  \r\nConnection: close\r\n\r\n'
+    await run(async (s) => {
+      heads.push(s.rawRequestHead?.toString('latin1') ?? '')
+      await s.respondError(204)
+    }, `\r\n${text}`)
+    expect(heads).toEqual([text])
+  })
+})

@@ -156,6 +156,7 @@ export class Http1ServerSession implements ServerSession {
   #abortOnClose: boolean
   #minSendRate: number
   #request: RequestHeader | undefined
+  #rawHead: Buffer | undefined
   #keepaliveSeconds: number | undefined
   #keepalivePreset: boolean
   #clientKeepalive: boolean
@@ -228,6 +229,7 @@ export class Http1ServerSession implements ServerSession {
       stream.keepaliveReusesRemaining = limit - 1
     }
     this.#request = undefined
+    this.#rawHead = undefined
     this.#keepaliveSeconds = undefined
     this.#keepalivePreset = false
     this.#clientKeepalive = false
@@ -335,6 +337,7 @@ export class Http1ServerSession implements ServerSession {
       return this.#reject(431, 'request header too large')
     }
     if (end < head.length) stream.unread(head.subarray(end))
+    this.#rawHead = head.subarray(start, end)
     const parsed = PARSED
     const status = parseRequestHead(head, start, end, limits, parsed)
     if (status !== 0) return this.#reject(status, parsed.error)
@@ -507,6 +510,14 @@ export class Http1ServerSession implements ServerSession {
       })
     }
     return request
+  }
+
+  /**
+   * The request head exactly as received (request line and header section, with the final
+   * CRLF CRLF), or `undefined` before a request was read (Pingora's `get_headers_raw_bytes`).
+   */
+  get rawRequestHead(): Buffer | undefined {
+    return this.#rawHead
   }
 
   /**
