@@ -343,3 +343,11 @@ describe('Http1ServerSession request line limit while the header is incomplete',
     expect(out).toMatch(/^HTTP\/1.1 200 OK/)
   })
 })
+
+describe('Http1ServerSession absolute-form on HTTP/1.0', () => {
+  it('adds Host from an absolute-form target when an HTTP/1.0 request has none', async () => {
+    const { port } = await startServer(echoHandler)
+    const e = echoOf(await exchange(port, 'GET http://old.test/x HTTP/1.0\r\n\r\n'))
+    expect(e.headers).toEqual([['Host', 'old.test']])
+  })
+})

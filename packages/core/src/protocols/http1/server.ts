@@ -460,13 +460,12 @@ export class Http1ServerSession implements ServerSession {
       // Identical duplicates are collapsed to one field so that they are not forwarded.
       headers.insert(names[contentLengthIndex] as string, String(contentLength))
     }
-    if (hostIndex !== -1 || version === 'HTTP/1.1') {
-      const authority = absoluteFormAuthority(target)
-      // RFC 9112 §3.2.2: with an absolute-form target the Host field is replaced by its authority.
-      if (authority !== undefined) {
-        if (!isValidHost(authority)) return this.#reject(400, 'invalid authority in target')
-        headers.insert(hostIndex === -1 ? 'Host' : (names[hostIndex] as string), authority)
-      }
+    const authority = method === 'CONNECT' ? undefined : absoluteFormAuthority(target)
+    // RFC 9112 §3.2.2: with an absolute-form target the Host field is replaced by its authority
+    // (and added when an HTTP/1.0 request had none).
+    if (authority !== undefined) {
+      if (!isValidHost(authority)) return this.#reject(400, 'invalid authority in target')
+      headers.insert(hostIndex === -1 ? 'Host' : (names[hostIndex] as string), authority)
     }
     this.#clientKeepalive = !connectionClose && (version === 'HTTP/1.1' || connectionKeepalive)
     if (!this.#clientKeepalive) this.#keepaliveSeconds = undefined
