@@ -38,6 +38,15 @@ export interface Http1ClientOptions {
   allowInvalidContentLength?: boolean | undefined
 }
 
+const DEFAULT_LIMITS: HeadLimits = {
+  maxRequestLineBytes: DEFAULT_MAX_REQUEST_LINE_BYTES,
+  maxHeaderBytes: DEFAULT_MAX_HEADER_BYTES,
+  maxHeaders: DEFAULT_MAX_HEADERS,
+}
+
+// One parse result for every session: parsing and using it happen synchronously.
+const PARSED = new ParsedResponseHead()
+
 function checkMs(name: string, value: number | undefined): number {
   if (value === undefined) return 0
   if (typeof value !== 'number' || Number.isNaN(value) || value < 0) {
@@ -80,7 +89,6 @@ export class Http1ClientSession implements ClientSession {
   #allowInvalidContentLength: boolean
   #request: RequestHeader | undefined
   #response: ResponseHeader | undefined
-  #parsed: ParsedResponseHead
   #writer: BodyWriter
   #reader: BodyReader
   #requestKeepalive: boolean
@@ -103,19 +111,21 @@ export class Http1ClientSession implements ClientSession {
     this.reused = options?.reused ?? false
     this.#readTimeoutMs = checkMs('readTimeoutMs', options?.readTimeoutMs)
     this.#writeTimeoutMs = checkMs('writeTimeoutMs', options?.writeTimeoutMs)
-    this.#limits = {
-      maxRequestLineBytes: DEFAULT_MAX_REQUEST_LINE_BYTES,
-      maxHeaderBytes: checkCount(
-        'maxHeaderBytes',
-        options?.maxHeaderBytes,
-        DEFAULT_MAX_HEADER_BYTES,
-      ),
-      maxHeaders: checkCount('maxHeaders', options?.maxHeaders, DEFAULT_MAX_HEADERS),
-    }
+    this.#limits =
+      options?.maxHeaderBytes === undefined && options?.maxHeaders === undefined
+        ? DEFAULT_LIMITS
+        : {
+            maxRequestLineBytes: DEFAULT_MAX_REQUEST_LINE_BYTES,
+            maxHeaderBytes: checkCount(
+              'maxHeaderBytes',
+              options.maxHeaderBytes,
+              DEFAULT_MAX_HEADER_BYTES,
+            ),
+            maxHeaders: checkCount('maxHeaders', options.maxHeaders, DEFAULT_MAX_HEADERS),
+          }
     this.#allowInvalidContentLength = options?.allowInvalidContentLength ?? false
     this.#request = undefined
     this.#response = undefined
-    this.#parsed = new ParsedResponseHead()
     this.#writer = new BodyWriter('upstream')
     this.#reader = new BodyReader('upstream')
     this.#requestKeepalive = true
@@ -346,7 +356,7 @@ export class Http1ClientSession implements ClientSession {
       )
     }
     if (end < head.length) stream.unread(head.subarray(end))
-    const parsed = this.#parsed
+    const parsed = PARSED
     if (parseResponseHead(head, 0, end, limits, parsed) !== 0) {
       throw this.#fail(
         new PingoraError('InvalidHTTPHeader', {
