@@ -46,6 +46,9 @@ interface Outcome {
 
 const NOT_RETRYABLE_AFTER_RESPONSE = 'response already started'
 
+// Shared outcomes of requests that ended without error (no allocation per request).
+const OK_REUSE: Outcome = Object.freeze({ error: undefined, reuseDownstream: true })
+
 /** A tunnel ends when either side closes: only unexpected failures are errors. */
 function ignoreClosed(e: unknown): void {
   if (
@@ -89,7 +92,10 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
   /** Total attempts per request, the first one included (`max_retries`). */
   readonly maxRetries: number
   private readonly persisted = new WeakMap<Digest, unknown>()
-  private readonly served = new WeakMap<Digest, number>()
+  /** Downstream connections (by digest) that already served a request. */
+  private readonly served = new WeakSet<Digest>()
+  /** Whether the phases use the per-connection context (`persisted` is touched only then). */
+  private readonly persistsContext: boolean
   private readonly allowConnect: boolean
 
   /**
@@ -105,6 +111,8 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
     this.allowConnect = options.serverOptions?.allowConnectMethodProxying === true
     this.maxRetries = Math.max(1, conf.maxRetries)
     this.downstreamModules = new HttpModules()
+    this.persistsContext =
+      inner.persistConnectionContext !== undefined || inner.onConnectionReuse !== undefined
     inner.initDownstreamModules?.(this.downstreamModules)
   }
 
@@ -141,15 +149,22 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
     if (shutdown.aborted) downstream.setKeepalive(undefined)
 
     const digest = downstream.digest
-    const served = this.served.get(digest) ?? 0
-    this.served.set(digest, served + 1)
-    const session = new Session(downstream, this.downstreamModules.buildCtx(), served > 0, shutdown)
+    const clientReused = this.served.has(digest)
+    if (!clientReused) this.served.add(digest)
+    const session = new Session(
+      downstream,
+      this.downstreamModules.buildCtx(),
+      clientReused,
+      shutdown,
+    )
     const inner = this.inner
     const ctx = inner.newCtx()
-    if (inner.onConnectionReuse !== undefined && this.persisted.has(digest)) {
-      inner.onConnectionReuse(session, ctx, this.persisted.get(digest))
+    if (this.persistsContext) {
+      if (inner.onConnectionReuse !== undefined && this.persisted.has(digest)) {
+        inner.onConnectionReuse(session, ctx, this.persisted.get(digest))
+      }
+      this.persisted.delete(digest)
     }
-    this.persisted.delete(digest)
 
     const outcome = await this.processRequest(session, ctx)
     if (outcome.error !== undefined) {
@@ -197,14 +212,14 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
       if (inner.requestFilter !== undefined) {
         const r = inner.requestFilter(session, ctx)
         const handled: boolean = isThenable(r) ? await r : r
-        if (handled) return { error: undefined, reuseDownstream: true }
+        if (handled) return OK_REUSE
       }
       if (inner.proxyUpstreamFilter !== undefined) {
         const r = inner.proxyUpstreamFilter(session, ctx)
         const go: boolean = isThenable(r) ? await r : r
         if (!go) {
           if (session.responseWritten === undefined) await session.respondError(502)
-          return { error: undefined, reuseDownstream: true }
+          return OK_REUSE
         }
       }
     } catch (e) {
@@ -225,7 +240,7 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
     while (session.retries < this.maxRetries) {
       session.retries++
       error = await this.proxyToUpstream(session, ctx)
-      if (error === undefined) return { error: undefined, reuseDownstream: true }
+      if (error === undefined) return OK_REUSE
       if (session.responseWritten !== undefined && error.retry !== false) {
         error.setRetry(false).withContext(NOT_RETRYABLE_AFTER_RESPONSE)
       }
@@ -274,13 +289,23 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
       // A production default (nginx's proxy_connect_timeout): never wait forever for a SYN-ACK.
       peerOptions.connectionTimeoutMs = DEFAULT_UPSTREAM_TIMEOUT_MS
     }
-    try {
-      ;[client, reused] = await this.clientUpstream.getHttpSession(peer)
-    } catch (e) {
-      let error = toError(e, ErrorType.ConnectError, `connecting to ${peer}`, 'upstream')
-      if (error.source === 'unset') error.setSource('upstream')
-      if (inner.failToConnect !== undefined) error = inner.failToConnect(session, peer, ctx, error)
-      return error
+    // An idle pooled connection is taken synchronously (no promise, no extra tick); only a
+    // new connection is awaited.
+    const pooled = this.clientUpstream.reusedHttpSession(peer)
+    if (pooled !== undefined) {
+      client = pooled
+      reused = true
+    } else {
+      try {
+        ;[client, reused] = await this.clientUpstream.getHttpSession(peer)
+      } catch (e) {
+        let error = toError(e, ErrorType.ConnectError, `connecting to ${peer}`, 'upstream')
+        if (error.source === 'unset') error.setSource('upstream')
+        if (inner.failToConnect !== undefined) {
+          error = inner.failToConnect(session, peer, ctx, error)
+        }
+        return error
+      }
     }
     const options = peer.options
     client.setReadTimeout(options.readTimeoutMs ?? DEFAULT_UPSTREAM_TIMEOUT_MS)
@@ -391,6 +416,8 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
     if (filtersResponseBody) response.removeHeader('Content-Length')
 
     const noBody = client.isBodyDone()
+    // A graceful shutdown started while this request was in flight: tell the client.
+    if (session.isProcessShuttingDown()) downstream.setKeepalive(undefined)
     if (modules.modules.length > 0) await modules.responseHeaderFilter(response, noBody)
     await downstream.writeResponseHeader(response, noBody && !filtersResponseBody)
 
@@ -456,9 +483,17 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
     const hasModules = modules.modules.length > 0
     const upstreamFilter = inner.upstreamResponseBodyFilter
     const filter = inner.responseBodyFilter
+    const filtered = upstreamFilter !== undefined || filter !== undefined || hasModules
     for (;;) {
       let data: Uint8Array | undefined = alreadyDone ? undefined : await client.readResponseBody()
-      if (data !== undefined) session.upstreamBodyBytesReceived += data.length
+      if (data !== undefined) {
+        session.upstreamBodyBytesReceived += data.length
+        if (!filtered && client.isBodyDone()) {
+          // The last piece: it and the end of the body leave in one write, one pass fewer.
+          await downstream.writeResponseBody(data, true)
+          break
+        }
+      }
       const eos = data === undefined
       if (upstreamFilter !== undefined) data = upstreamFilter(session, data, eos, ctx)
       if (filter !== undefined) data = filter(session, data, eos, ctx)

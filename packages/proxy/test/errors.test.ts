@@ -305,6 +305,30 @@ describe('errors, retries and failover', () => {
     expect(res.headers.connection).toBe('keep-alive')
   })
 
+  it('finishes an in-flight request during a graceful shutdown and closes its connection', async () => {
+    let release: () => void = () => {}
+    let arrived: () => void = () => {}
+    const requestArrived = new Promise<void>((r) => {
+      arrived = r
+    })
+    const o = await origin((_req, res) => {
+      arrived()
+      release = () => res.end('finished')
+    })
+    const p = await startProxy({ newCtx: () => undefined, upstreamPeer: () => peerFor(o.port) })
+    const pending = request(p.url)
+    await requestArrived
+    const watch = p.server.shutdownWatch
+    const stopped = p.server.shutdown({ graceful: true })
+    if (!watch.aborted) await new Promise((r) => watch.addEventListener('abort', r, { once: true }))
+    release()
+    const res = await pending
+    expect(res.statusCode).toBe(200)
+    expect(res.headers.connection).toBe('close')
+    expect(await res.body.text()).toBe('finished')
+    await stopped
+  })
+
   it('keeps serving after a client disconnects mid-response', async () => {
     const o = await origin((req, res) => {
       if (req.url === '/big') {

@@ -31,9 +31,15 @@ async function startChildProxy(
       await once(child, 'exit')
     }
   })
-  for await (const line of createInterface({ input: child.stdout as NodeJS.ReadableStream })) {
-    const m = /^port (\d+)$/.exec(line)
-    if (m) return { child, port: Number(m[1]) }
+  const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream })
+  try {
+    for await (const line of lines) {
+      const m = /^port (\d+)$/.exec(line)
+      if (m) return { child, port: Number(m[1]) }
+    }
+  } finally {
+    lines.close()
+    child.stdout?.destroy()
   }
   throw new Error('proxy fixture exited early')
 }
