@@ -437,3 +437,21 @@ describe('Http1ServerSession header timeout', () => {
     expect(sent).toBeLessThan(text.length)
   })
 })
+
+describe('Http1ServerSession response during shutdown', () => {
+  it('says Connection: close on a response written after the shutdown signal aborted', async () => {
+    const controller = new AbortController()
+    const { port } = await startServer(
+      async (session) => {
+        controller.abort()
+        await okHandler(session)
+      },
+      () => ({ shutdownSignal: controller.signal }),
+    )
+    const client = await rawConnect(port)
+    client.send(GET('/1') + GET('/2'))
+    const out = await client.closed
+    expect(bodies(out)).toEqual(['GET /1 body='])
+    expect(out).toContain('Connection: close')
+  })
+})

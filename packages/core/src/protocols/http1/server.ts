@@ -644,6 +644,8 @@ export class Http1ServerSession implements ServerSession {
       return !stream.write(response.toH1String())
     }
     if (this.#closeOnEarlyResponse && !this.#reader.done) this.#keepaliveSeconds = undefined
+    // A server shutting down tells the client to go elsewhere for its next request.
+    if (this.#shutdownSignal?.aborted === true) this.#keepaliveSeconds = undefined
     const headers = response.headers
     if (method === 'HEAD' || status === 204 || status === 304) {
       writer.init('none')
