@@ -38,7 +38,9 @@ export async function defaultFailToProxy(
   error: PingoraError,
 ): Promise<FailToProxy> {
   const code = errorStatus(error)
-  if (code === 0 || session.responseWritten !== undefined) {
+  // A 1xx (e.g. 100 Continue) may precede the error: only a final header rules out an answer.
+  const written = session.responseWritten
+  if (code === 0 || (written !== undefined && written.status >= 200)) {
     return { errorCode: 0, canReuseDownstream: false }
   }
   try {

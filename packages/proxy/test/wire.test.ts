@@ -129,6 +129,24 @@ describe('on the wire', () => {
     expect(all.indexOf('100 Continue')).toBeLessThan(all.indexOf('200 OK'))
   })
 
+  it('answers 502 after a relayed 100 Continue when the upstream then fails', async () => {
+    const o = await raw((socket) => {
+      socket.once('data', () => {
+        socket.write('HTTP/1.1 100 Continue\r\n\r\n')
+        socket.once('data', () => socket.destroy())
+      })
+    })
+    const p = await startProxy({ newCtx: () => undefined, upstreamPeer: () => peerFor(o.port) })
+    const client = await rawClient(p.port)
+    client.socket.write(
+      'POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\nConnection: close\r\n\r\n',
+    )
+    await client.waitFor('HTTP/1.1 100 Continue\r\n\r\n')
+    client.socket.write('hello')
+    const all = await client.waitFor(/HTTP\/1\.1 502 [^\r]*\r\n[\s\S]*\r\n\r\n/)
+    expect(all.indexOf('100 Continue')).toBeLessThan(all.indexOf('502'))
+  })
+
   it('relays 103 Early Hints before the final response', async () => {
     const o = await raw((socket) => {
       socket.once('data', () => {
