@@ -43,8 +43,24 @@ export function timeout<T>(
   validateMs(ms)
   const manager = options?.timerManager ?? defaultTimerManager
   const signal = options?.signal
+  if (signal === undefined) {
+    // The common case: no abort listener, no extra closure.
+    return new Promise<T>((resolve, reject) => {
+      const timer = manager.setTimeout(() => reject(new TimeoutError(ms)), ms)
+      promise.then(
+        (value) => {
+          timer.cancel()
+          resolve(value)
+        },
+        (error: unknown) => {
+          timer.cancel()
+          reject(error)
+        },
+      )
+    })
+  }
   return new Promise<T>((resolve, reject) => {
-    if (signal?.aborted) {
+    if (signal.aborted) {
       // Still observe the promise so its later rejection is not reported as unhandled.
       promise.then(undefined, noop)
       reject(signal.reason)
@@ -52,22 +68,22 @@ export function timeout<T>(
     }
     const onAbort = (): void => {
       timer.cancel()
-      reject((signal as AbortSignal).reason)
+      reject(signal.reason)
     }
     const timer = manager.setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort)
+      signal.removeEventListener('abort', onAbort)
       reject(new TimeoutError(ms))
     }, ms)
-    signal?.addEventListener('abort', onAbort, { once: true })
+    signal.addEventListener('abort', onAbort, { once: true })
     promise.then(
       (value) => {
         timer.cancel()
-        signal?.removeEventListener('abort', onAbort)
+        signal.removeEventListener('abort', onAbort)
         resolve(value)
       },
       (error: unknown) => {
         timer.cancel()
-        signal?.removeEventListener('abort', onAbort)
+        signal.removeEventListener('abort', onAbort)
         reject(error)
       },
     )
