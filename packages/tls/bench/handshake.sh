@@ -2,7 +2,8 @@
 # TLS handshakes per second: a node:tls server built from TlsSettings (one process) against nginx
 # (one worker) on the same certificate, both driven by `openssl s_time` clients on 127.0.0.1.
 #   full:    every connection does a full handshake (s_time -new)
-#   resumed: every connection resumes the first session (s_time -reuse)
+#   resumed: every connection resumes the first session (s_time -reuse); "(N% r)" is the share of
+#            connections that really resumed
 # Each connection fetches `/` (-www) so the client also reads TLS 1.3 session tickets.
 # Usage: packages/tls/bench/handshake.sh [seconds per run, default 10] [parallel clients, default 2]
 # Runs on demand, never in CI. Needs openssl; nginx is optional.
@@ -33,6 +34,13 @@ run_s_time() {
     total=$((total + ${n:-0}))
   done
   awk -v t="$total" -v s="$seconds" 'BEGIN { printf "%.0f", t / s }'
+  if [ "$mode" = reuse ]; then
+    # s_time prints one character per connection: 'r' resumed, '*' full handshake.
+    local resumed full
+    resumed=$(cat "$work"/st.* | grep -E '^[r*]+$' | tr -cd 'r' | wc -c)
+    full=$(cat "$work"/st.* | grep -E '^[r*]+$' | tr -cd '*' | wc -c)
+    awk -v r="$resumed" -v f="$full" 'BEGIN { t = r + f; printf " (%d%% r)", (t > 0 ? 100 * r / t : 0) }'
+  fi
 }
 
 report() {
@@ -40,7 +48,7 @@ report() {
   printf '%-26s' "$name"
   for proto in tls1_3 tls1_2; do
     printf '  %s full %6s/s' "$proto" "$(run_s_time "$port" new "$proto")"
-    printf '  resumed %6s/s' "$(run_s_time "$port" reuse "$proto")"
+    printf '  resumed %14s' "$(run_s_time "$port" reuse "$proto")"
   done
   printf '\n'
 }
@@ -81,6 +89,3 @@ CONF
 else
   echo "nginx not installed: skipped"
 fi
-echo "note: s_time -reuse gets no TLS 1.3 resumption from node:tls (every connection shows '*'),"
-echo "      although node:tls resumes TLS 1.3 for s_client -sess_in and Node clients (see tests);"
-echo "      read the node tls1_3 'resumed' column as full handshakes."
