@@ -4,12 +4,14 @@ import { parseArgs } from 'node:util'
 import { startHealthCheckedLb } from './start.ts'
 
 const USAGE = `usage: health-checked-lb [--listen ADDR] [--upstream HOST:PORT ...] [--check tcp|http]
-                         [--health-path PATH] [--interval-ms N]
+                         [--health-path PATH] [--interval-ms N] [--hash-header NAME]
   --listen ADDR         where to listen (default 127.0.0.1:6188; port 0 picks a free one)
   --upstream HOST:PORT  an upstream, repeatable (default: three embedded local origins)
   --check tcp|http      health check: TCP connect, or GET --health-path answering 200 (default http)
   --health-path PATH    the path the HTTP health check requests (default /health)
   --interval-ms N       how often each upstream is checked (default 1000)
+  --hash-header NAME    the request header hashed to pick the upstream (default x-user);
+                        requests without it are hashed by client IP address
 `
 
 const { values } = parseArgs({
@@ -19,6 +21,7 @@ const { values } = parseArgs({
     check: { type: 'string', default: 'http' },
     'health-path': { type: 'string', default: '/health' },
     'interval-ms': { type: 'string', default: '1000' },
+    'hash-header': { type: 'string', default: 'x-user' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 })
@@ -59,6 +62,7 @@ const running = await startHealthCheckedLb({
   healthCheck: values.check,
   healthPath: values['health-path'],
   healthCheckFrequencyMs: Number(values['interval-ms']),
+  hashHeader: values['hash-header'],
   onHealthChange: (backend, healthy) => {
     process.stdout.write(`upstream ${backend.addr} is ${healthy ? 'healthy' : 'unhealthy'}\n`)
   },

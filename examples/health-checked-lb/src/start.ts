@@ -3,10 +3,9 @@ import { PingoraError } from '@pingora-ts/error'
 import { RequestHeader } from '@pingora-ts/http'
 import {
   type Backend,
-  type HealthCheck,
+  Consistent,
   HttpHealthCheck,
   LoadBalancer,
-  RoundRobin,
   TcpHealthCheck,
 } from '@pingora-ts/load-balancing'
 import { httpProxyService } from '@pingora-ts/proxy'
@@ -26,6 +25,11 @@ export interface HealthCheckedLbOptions {
   healthCheckFrequencyMs: number
   /** Consecutive failed checks that take an upstream out. @defaultValue `1` */
   consecutiveFailure?: number
+  /**
+   * The request header whose value is the hashing key; requests without it are keyed by the
+   * client's IP address. @defaultValue `'x-user'`
+   */
+  hashHeader?: string
   /** Called when an upstream's health flips. */
   onHealthChange?: (backend: Backend, healthy: boolean) => void
 }
@@ -35,12 +39,14 @@ export interface RunningLb {
   /** The bound `127.0.0.1:port`. */
   readonly address: string
   /** The health-checked upstreams. */
-  readonly upstreams: LoadBalancer<RoundRobin>
+  readonly upstreams: LoadBalancer<Consistent>
+  /** The health check; its thresholds are plain fields and may be tuned at run time. */
+  readonly healthCheck: TcpHealthCheck | HttpHealthCheck
   /** Stops the server (and the health checks). */
   close(): Promise<void>
 }
 
-function healthCheck(options: HealthCheckedLbOptions): HealthCheck {
+function healthCheck(options: HealthCheckedLbOptions): TcpHealthCheck | HttpHealthCheck {
   const common = {
     healthChangedCallback: options.onHealthChange,
     consecutiveFailure: options.consecutiveFailure ?? 1,
@@ -57,14 +63,18 @@ function healthCheck(options: HealthCheckedLbOptions): HealthCheck {
  * @param options - upstreams, listen address and health check
  */
 export async function startHealthCheckedLb(options: HealthCheckedLbOptions): Promise<RunningLb> {
-  const upstreams = LoadBalancer.tryFromIter(RoundRobin, options.upstreams, {
-    healthCheck: healthCheck(options),
+  const check = healthCheck(options)
+  const upstreams = LoadBalancer.tryFromIter(Consistent, options.upstreams, {
+    healthCheck: check,
     healthCheckFrequencyMs: options.healthCheckFrequencyMs,
   })
   const server = new Server({ configuration: { gracePeriodSeconds: 1 } })
   server.bootstrap()
   server.addService(backgroundService('health check', upstreams))
-  const proxy = httpProxyService(server.configuration, new HealthCheckedLb(upstreams))
+  const proxy = httpProxyService(
+    server.configuration,
+    new HealthCheckedLb(upstreams, { hashHeader: options.hashHeader }),
+  )
   proxy.addTcp(options.listen)
   server.addService(proxy)
   await server.start()
@@ -76,6 +86,7 @@ export async function startHealthCheckedLb(options: HealthCheckedLbOptions): Pro
   return {
     address: endpoint.address,
     upstreams,
+    healthCheck: check,
     close: () => {
       closing ??= server.shutdown({ graceful: false })
       return closing
