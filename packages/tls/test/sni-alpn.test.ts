@@ -88,6 +88,25 @@ describe('SNI certificate selection', () => {
     expect(old.ok).toBe(false)
   })
 
+  it('honours overridden ciphers for TLS 1.3 and TLS 1.2', async () => {
+    const settings = multiCertSettings().setCiphers(
+      'TLS_CHACHA20_POLY1305_SHA256:ECDHE-ECDSA-AES256-GCM-SHA384',
+    )
+    const { port } = await startTlsServer(settings)
+    const modern = await connect(port, { servername: 'a.test', ca })
+    expect(modern.server?.cipher).toBe('TLS_CHACHA20_POLY1305_SHA256')
+    const legacy = await connect(port, { servername: 'a.test', ca, maxVersion: 'TLSv1.2' })
+    expect(legacy.server?.cipher).toBe('ECDHE-ECDSA-AES256-GCM-SHA384')
+    // A TLS 1.2 client offering only a cipher the override removed gets no handshake.
+    const refused = await connect(port, {
+      servername: 'a.test',
+      ca,
+      maxVersion: 'TLSv1.2',
+      ciphers: 'ECDHE-ECDSA-AES128-GCM-SHA256',
+    })
+    expect(refused.ok).toBe(false)
+  })
+
   it('honours a lowered maximum version', async () => {
     const settings = multiCertSettings().setMaxVersion('TLSv1.2')
     const { port } = await startTlsServer(settings)
