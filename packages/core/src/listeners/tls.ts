@@ -235,7 +235,7 @@ function acceptTls(
       hello = info
       let context: tls.SecureContext | Promise<tls.SecureContext>
       try {
-        context = settings.contextFor(info.servername)
+        context = settings.contextFor(info.servername, info.ticket)
       } catch (error) {
         fail(failure(`certificate selection for ${info.servername ?? 'no SNI'}`, error))
         return

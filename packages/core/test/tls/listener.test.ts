@@ -421,4 +421,27 @@ describe('session resumption', () => {
     const reply = await httpsGet(port, { servername: 'localhost', session })
     expect((JSON.parse(reply.body) as DigestBody).tls?.sessionReused).toBe(true)
   })
+
+  it('still resumes a ticket issued before one ticket-key rotation', async () => {
+    const settings = TlsSettings.intermediate(certs.localhost.cert, certs.localhost.key)
+    const port = await tlsService(settings)
+    const session = await new Promise<Buffer>((resolve, reject) => {
+      const socket = tls.connect({
+        port,
+        host: '127.0.0.1',
+        servername: 'localhost',
+        ca: readPem(certs.ca),
+      })
+      socket.once('session', (ticket: Buffer) => {
+        resolve(ticket)
+        socket.end()
+      })
+      socket.on('error', reject)
+      socket.once('secureConnect', () => socket.write('GET / HTTP/1.1\r\nHost: localhost\r\n\r\n'))
+      socket.resume()
+    })
+    settings.rotateTicketKeys()
+    const reply = await httpsGet(port, { servername: 'localhost', session })
+    expect((JSON.parse(reply.body) as DigestBody).tls?.sessionReused).toBe(true)
+  })
 })
