@@ -9,9 +9,14 @@ export const DEFAULT_KEEPALIVE_SECONDS = 60
 
 /**
  * Options an {@link HttpServerApp} gives the HTTP server (Pingora's `HttpServerOptions`). Read
- * once per connection.
+ * once per connection. Besides Pingora's fields it carries the HTTP/1 session's limits and
+ * timeouts ({@link Http1ServerOptions}: `maxRequestLineBytes`, `maxHeaderBytes`, `maxHeaders`,
+ * `readTimeoutMs`, `headerTimeoutMs`, `writeTimeoutMs`, `keepaliveTimeoutMs`,
+ * `totalDrainTimeoutMs`, `maxDrainBytes`, ...), so that a server built from apps and services can
+ * set them; a value out of range makes every connection fail with that session's `RangeError`.
  */
-export interface HttpServerOptions {
+export interface HttpServerOptions
+  extends Omit<Http1ServerOptions, 'shutdownSignal' | 'keepaliveRequestLimit'> {
   /**
    * Serve HTTP/2 over cleartext (prior knowledge) next to HTTP/1. Not supported yet: HTTP/2
    * needs the HTTP/2 engine. @defaultValue `false`
@@ -93,15 +98,20 @@ export class HttpServerAppDriver implements ServerApp {
    */
   async processNew(stream: Stream, shutdown: ShutdownWatch): Promise<Stream | undefined> {
     const app = this.app
-    const options: Http1ServerOptions = {
-      shutdownSignal: shutdown,
-      keepaliveRequestLimit: app.serverOptions?.()?.keepaliveRequestLimit,
-    }
+    const serverOptions = app.serverOptions?.()
+    // One options object per connection, shared by its sessions.
+    const options: Http1ServerOptions =
+      serverOptions === undefined
+        ? { shutdownSignal: shutdown }
+        : { ...serverOptions, shutdownSignal: shutdown }
+    const keepaliveMs = serverOptions?.keepaliveTimeoutMs
+    const keepaliveSeconds =
+      keepaliveMs === undefined ? DEFAULT_KEEPALIVE_SECONDS : keepaliveMs / 1000
     let current: Stream | undefined = stream
     while (current !== undefined) {
       const session = new Http1ServerSession(current, options)
       // Stop downstream from reusing the connection when the service shuts down soon.
-      session.setKeepalive(shutdown.aborted ? undefined : DEFAULT_KEEPALIVE_SECONDS)
+      session.setKeepalive(shutdown.aborted ? undefined : keepaliveSeconds)
       current = await app.processNewHttp(session, shutdown)
     }
     return undefined
