@@ -169,8 +169,9 @@ export class HealthCheckedLb implements ProxyHttp<FailoverCtx> {
       // request to another backend. The proxy itself refuses to retry once the request body
       // no longer fits its retry buffer.
       error.withContext(`Peer: ${peer}`)
-      if (ctx.backend !== undefined)
+      if (ctx.backend !== undefined) {
         ctx.failed.push({ backend: ctx.backend, errorType: error.type })
+      }
       error.setRetry(ctx.failed.length < this.maxTries)
       return error
     }
