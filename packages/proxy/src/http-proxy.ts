@@ -326,7 +326,7 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
       client.shutdown()
       let error = toError(e, ErrorType.InternalError, 'while proxying', 'internal')
       if (inner.errorWhileProxy !== undefined) {
-        error = inner.errorWhileProxy(peer, session, error, ctx, session.clientReused)
+        error = inner.errorWhileProxy(peer, session, error, ctx, reused)
       } else {
         error = defaultErrorWhileProxy(peer, session, error, reused)
       }

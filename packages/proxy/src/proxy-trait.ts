@@ -190,7 +190,8 @@ export interface ProxyHttp<Ctx = unknown> {
    * Decides about an error after the upstream connection was established. Default: add the
    * peer to the context and resolve `'reused-only'` retries: retry only when the connection
    * was reused and the request body is still fully buffered.
-   * @param clientReused - whether the downstream connection is a reused keep-alive one
+   * @param clientReused - whether the upstream connection (the proxy's client session) came
+   *   from the pool, as in Pingora; pass it on to `defaultErrorWhileProxy`
    */
   errorWhileProxy?(
     peer: HttpPeer,

@@ -2,7 +2,12 @@ import type http from 'node:http'
 import type net from 'node:net'
 import { HttpPeer, PeerOptions } from '@pingora-ts/core'
 import type { PingoraError } from '@pingora-ts/error'
-import { type ProxyHttp, proxyErrorChannel, type Session } from '@pingora-ts/proxy'
+import {
+  defaultErrorWhileProxy,
+  type ProxyHttp,
+  proxyErrorChannel,
+  type Session,
+} from '@pingora-ts/proxy'
 import { startOrigin, startRawServer } from '@pingora-ts/test-utils'
 import { Agent, request } from 'undici'
 import { describe, expect, it, onTestFinished } from 'vitest'
@@ -133,6 +138,32 @@ describe('errors, retries and failover', () => {
     expect(await second.body.text()).toBe('ok')
     expect(reusedReports).toEqual([true, false])
     expect(connections).toBe(2)
+  })
+
+  it('tells errorWhileProxy whether the upstream connection was reused', async () => {
+    const o = await raw((socket) => {
+      let requests = 0
+      socket.on('data', () => {
+        requests++
+        if (requests === 1) socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok')
+        else socket.destroy()
+      })
+    })
+    const flags: boolean[] = []
+    const p = await startProxy({
+      newCtx: () => undefined,
+      upstreamPeer: () => peerFor(o.port),
+      errorWhileProxy(peer, session, error, _ctx, clientReused) {
+        flags.push(clientReused)
+        return defaultErrorWhileProxy(peer, session, error, clientReused)
+      },
+    })
+    const first = await request(p.url)
+    await first.body.dump()
+    const second = await request(p.url)
+    expect(second.statusCode).toBe(200)
+    await second.body.dump()
+    expect(flags).toEqual([true])
   })
 
   it('replays a buffered request body when retrying on a fresh connection', async () => {
