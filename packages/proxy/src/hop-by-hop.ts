@@ -3,7 +3,8 @@ import type { Session } from './session.ts'
 
 // RFC 9110 §7.6.1: connection-specific fields, plus the legacy Proxy-Connection and the
 // framing fields each hop sets for itself (Transfer-Encoding) or per connection (TE, Trailer).
-const HOP_BY_HOP = new Set([
+// One bit per name: the scan records which are present, so only those are removed.
+const HOP_BY_HOP = [
   'connection',
   'keep-alive',
   'proxy-connection',
@@ -11,7 +12,66 @@ const HOP_BY_HOP = new Set([
   'trailer',
   'transfer-encoding',
   'upgrade',
-])
+] as const
+const CONNECTION = 1
+const UPGRADE = 1 << 6
+
+/**
+ * The bit of field `i` in {@link HOP_BY_HOP} (0 when it is not hop-by-hop): length first,
+ * then an in-place case-insensitive compare, so no lower-cased copy of the name is made.
+ */
+function hopByHopBit(headers: HeaderMap, i: number): number {
+  switch (headers.nameAt(i).length) {
+    case 2:
+      return headers.nameEquals(i, 'te') ? 1 << 3 : 0
+    case 7:
+      if (headers.nameEquals(i, 'upgrade')) return UPGRADE
+      return headers.nameEquals(i, 'trailer') ? 1 << 4 : 0
+    case 10:
+      if (headers.nameEquals(i, 'connection')) return CONNECTION
+      return headers.nameEquals(i, 'keep-alive') ? 1 << 1 : 0
+    case 16:
+      return headers.nameEquals(i, 'proxy-connection') ? 1 << 2 : 0
+    case 17:
+      return headers.nameEquals(i, 'transfer-encoding') ? 1 << 5 : 0
+    default:
+      return 0
+  }
+}
+
+/** Whether `lower` (a lower-case token) is one of the fixed hop-by-hop names. */
+function isHopByHopName(lower: string): boolean {
+  for (let i = 0; i < HOP_BY_HOP.length; i++) if (HOP_BY_HOP[i] === lower) return true
+  return false
+}
+
+/**
+ * Adds the field names listed in a `Connection` value (comma-separated tokens, trimmed and
+ * lower-cased) to `listed`, skipping the fixed hop-by-hop names (removed anyway).
+ */
+function collectListed(value: string, listed: string[] | undefined): string[] | undefined {
+  const length = value.length
+  let i = 0
+  while (i < length) {
+    let start = i
+    let end = value.indexOf(',', i)
+    if (end === -1) end = length
+    i = end + 1
+    while (start < end && isOws(value.charCodeAt(start))) start++
+    while (end > start && isOws(value.charCodeAt(end - 1))) end--
+    if (start === end) continue
+    const token = value.slice(start, end).toLowerCase()
+    if (isHopByHopName(token)) continue
+    if (listed === undefined) listed = [token]
+    else if (!listed.includes(token)) listed.push(token)
+  }
+  return listed
+}
+
+/** Whether `String.prototype.trim` would drop this char (its latin1 members). */
+function isOws(code: number): boolean {
+  return code === 0x20 || (code >= 0x09 && code <= 0x0d) || code === 0xa0
+}
 
 /**
  * Removes hop-by-hop headers (RFC 9110 §7.6.1) in place: `Connection` and every name it lists,
@@ -26,31 +86,25 @@ const HOP_BY_HOP = new Set([
  * @returns `true` when something was removed
  */
 export function removeHopByHopHeaders(headers: HeaderMap, keepUpgrade = false): boolean {
+  // Runs twice per proxied request: one scan without allocation when nothing matches (the
+  // usual request), and one `remove` per name actually present otherwise.
   const size = headers.size
-  let listed: Set<string> | undefined
-  let found = false
+  let present = 0
+  let listed: string[] | undefined
   for (let i = 0; i < size; i++) {
-    const name = headers.lowerNameAt(i)
-    if (HOP_BY_HOP.has(name)) {
-      found = true
-      if (name === 'connection') {
-        for (const token of headers.valueAt(i).split(',')) {
-          const t = token.trim().toLowerCase()
-          if (t.length > 0) {
-            listed ??= new Set()
-            listed.add(t)
-          }
-        }
-      }
-    }
+    const bit = hopByHopBit(headers, i)
+    if (bit === 0) continue
+    present |= bit
+    if (bit === CONNECTION) listed = collectListed(headers.valueAt(i), listed)
   }
-  if (!found) return false
-  for (const name of HOP_BY_HOP) {
-    if (keepUpgrade && name === 'upgrade') continue
-    headers.remove(name)
+  if (present === 0) return false
+  if (keepUpgrade) present &= ~UPGRADE
+  for (let b = 0; b < HOP_BY_HOP.length; b++) {
+    if ((present & (1 << b)) !== 0) headers.remove(HOP_BY_HOP[b] as string)
   }
-  if (listed) {
-    for (const name of listed) {
+  if (listed !== undefined) {
+    for (let i = 0; i < listed.length; i++) {
+      const name = listed[i] as string
       if (keepUpgrade && name === 'upgrade') continue
       // Never let Connection remove framing-critical or host headers the proxy relies on.
       if (name === 'host' || name === 'content-length') continue

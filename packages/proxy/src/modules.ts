@@ -56,6 +56,8 @@ export class HttpModules {
   /** @internal Builds the per-request module instances. */
   buildCtx(): HttpModuleCtx {
     this.frozen = true
+    // Without modules the context holds nothing per request: share one.
+    if (this.builders.length === 0) return EMPTY_MODULE_CTX
     const modules: HttpModule[] = new Array(this.builders.length)
     for (let i = 0; i < this.builders.length; i++) {
       modules[i] = (this.builders[i] as HttpModuleBuilder).init()
@@ -127,3 +129,5 @@ export class HttpModuleCtx {
     return false
   }
 }
+
+const EMPTY_MODULE_CTX = new HttpModuleCtx([])
