@@ -257,26 +257,26 @@ interface ConnectPhase {
 
 /**
  * Watches an idle pooled stream: bytes, end of stream, an error or a close all mean it
- * must leave the pool. The stream's own listeners stay attached (they queue the bytes).
+ * must leave the pool. The stream reports them through its `idleWatcher` hook (its own
+ * socket listeners queue the bytes), so no socket listener is added or removed per request.
  */
 function watchIdleStream(stream: Stream, onProblem: (problem: IdleProblem) => void): () => void {
-  const socket = stream.socket
-  const onData = (): void => onProblem('unexpected-data')
-  const onClosed = (): void => onProblem('closed')
-  socket.on('data', onData)
-  socket.on('end', onClosed)
-  socket.on('error', onClosed)
-  socket.on('close', onClosed)
   // The remote may have finished between the last read and the `put`.
-  if (stream.closed || stream.peerEnded) onClosed()
-  else if (stream.bufferedLength > 0) onData()
+  if (stream.closed || stream.peerEnded) {
+    onProblem('closed')
+    return noop
+  }
+  if (stream.bufferedLength > 0) {
+    onProblem('unexpected-data')
+    return noop
+  }
+  stream.idleWatcher = onProblem
   return () => {
-    socket.off('data', onData)
-    socket.off('end', onClosed)
-    socket.off('error', onClosed)
-    socket.off('close', onClosed)
+    if (stream.idleWatcher === onProblem) stream.idleWatcher = undefined
   }
 }
+
+function noop(): void {}
 
 function toFresh(stream: Stream): [Stream, boolean] {
   return [stream, false]

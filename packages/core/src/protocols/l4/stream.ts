@@ -65,6 +65,12 @@ export class Stream {
    * one session to the next.
    */
   keepaliveReusesRemaining: number | undefined
+  /**
+   * @internal Called after bytes arrive (`'unexpected-data'`) or the connection ends, fails or
+   * closes (`'closed'`) while a connection pool holds this stream idle. The pool sets it
+   * instead of adding (and removing) socket listeners for every idle period.
+   */
+  idleWatcher: ((problem: 'closed' | 'unexpected-data') => void) | undefined
 
   #queue: Buffer[]
   #queued: number
@@ -104,6 +110,7 @@ export class Stream {
     this.reuseCount = 0
     this.keepaliveTimeoutMs = undefined
     this.keepaliveReusesRemaining = undefined
+    this.idleWatcher = undefined
     this.#queue = []
     this.#queued = 0
     this.#paused = false
@@ -519,7 +526,10 @@ export class Stream {
   }
 
   #onData = (chunk: Buffer): void => {
-    if (this.#closing) return
+    if (this.#closing) {
+      this.idleWatcher?.('unexpected-data')
+      return
+    }
     if (this.#readResolve !== undefined && this.#queued === 0) {
       this.#settleRead(chunk)
       return
@@ -530,18 +540,21 @@ export class Stream {
       this.#paused = true
       this.socket.pause()
     }
+    this.idleWatcher?.('unexpected-data')
   }
 
   #onEnd = (): void => {
     this.#eof = true
     this.#settleRead(undefined)
     this.#notifyEnd()
+    this.idleWatcher?.('closed')
   }
 
   #onError = (error: Error): void => {
     if (this.#error === undefined) this.#error = error
     this.#failRead(this.#readError())
     this.#failDrain(this.#writeError(error))
+    this.idleWatcher?.('closed')
   }
 
   #onClose = (): void => {
@@ -560,6 +573,7 @@ export class Stream {
     this.#readTimer = undefined
     this.#writeTimer = undefined
     this.#lingerTimer = undefined
+    this.idleWatcher?.('closed')
   }
 
   #onDrain = (): void => {
