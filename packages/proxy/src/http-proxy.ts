@@ -46,8 +46,10 @@ interface Outcome {
 
 const NOT_RETRYABLE_AFTER_RESPONSE = 'response already started'
 
-// Shared outcomes of requests that ended without error (no allocation per request).
-const OK_REUSE: Outcome = Object.freeze({ error: undefined, reuseDownstream: true })
+// A request that ended without error resolves `undefined` rather than an Outcome: no object
+// per request, and resolving a promise with a primitive skips the `then` lookup.
+const OK_REUSE = undefined
+const OK_OUTCOME: Outcome = Object.freeze({ error: undefined, reuseDownstream: true })
 
 /** A tunnel ends when either side closes: only unexpected failures are errors. */
 function ignoreClosed(e: unknown): void {
@@ -166,7 +168,7 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
       this.persisted.delete(digest)
     }
 
-    const outcome = await this.processRequest(session, ctx)
+    const outcome = (await this.processRequest(session, ctx)) ?? OK_OUTCOME
     if (outcome.error !== undefined) {
       if (!(inner.suppressErrorLog?.(session, ctx, outcome.error) ?? false)) {
         if (proxyErrorChannel.hasSubscribers) {
@@ -199,7 +201,8 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
     return stream
   }
 
-  private async processRequest(session: Session, ctx: Ctx): Promise<Outcome> {
+  /** Resolves `undefined` (`OK_REUSE`) when the request ended without error. */
+  private async processRequest(session: Session, ctx: Ctx): Promise<Outcome | undefined> {
     const inner = this.inner
     try {
       if (inner.earlyRequestFilter !== undefined) {
