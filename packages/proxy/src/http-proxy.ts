@@ -269,6 +269,13 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
     } catch {
       result = { errorCode: 0, canReuseDownstream: false }
     }
+    const written = session.responseWritten
+    if (written !== undefined && written.status >= 200 && result.errorCode === 0) {
+      // The response had started when the request failed: close the connection so the client
+      // sees a truncated response, never one that looks complete (no final chunk).
+      session.downstreamSession.shutdown()
+      return { error, reuseDownstream: false }
+    }
     return { error, reuseDownstream: result.canReuseDownstream }
   }
 
@@ -416,7 +423,15 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
       inner.responseBodyFilter !== undefined ||
       inner.upstreamResponseBodyFilter !== undefined ||
       modules.filtersResponseBody
-    if (filtersResponseBody) response.removeHeader('Content-Length')
+    // A filter may change the length; HEAD, 204 and 304 keep theirs (it describes no body here).
+    if (
+      filtersResponseBody &&
+      request.method !== 'HEAD' &&
+      response.status !== 204 &&
+      response.status !== 304
+    ) {
+      response.removeHeader('Content-Length')
+    }
 
     const noBody = client.isBodyDone()
     // A graceful shutdown started while this request was in flight: tell the client.
@@ -498,8 +513,9 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
         }
       }
       const eos = data === undefined
-      if (upstreamFilter !== undefined) data = upstreamFilter(session, data, eos, ctx)
-      if (filter !== undefined) data = filter(session, data, eos, ctx)
+      // `call`: the phases are often class methods that use `this`.
+      if (upstreamFilter !== undefined) data = upstreamFilter.call(inner, session, data, eos, ctx)
+      if (filter !== undefined) data = filter.call(inner, session, data, eos, ctx)
       if (hasModules) data = modules.responseBodyFilter(data, eos)
       await downstream.writeResponseBody(data, eos)
       if (eos) break

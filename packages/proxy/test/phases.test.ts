@@ -302,6 +302,68 @@ describe('ProxyHttp phases', () => {
     expect(body).toBe('5\r\nHELLO\r\n7\r\n world!\r\n0\r\n\r\n')
   })
 
+  it('calls body filters as methods of a class-based proxy', async () => {
+    const o = await origin((_req, res) => {
+      res.end('abc')
+    })
+    class Counting implements ProxyHttp<undefined> {
+      #chunks = 0
+      readonly port: number
+      constructor(port: number) {
+        this.port = port
+      }
+      newCtx() {
+        return undefined
+      }
+      upstreamPeer() {
+        return peerFor(this.port)
+      }
+      responseBodyFilter(_s: Session, body: Uint8Array | undefined, eos: boolean) {
+        this.#chunks++
+        return eos ? Buffer.from(`|chunks=${this.#chunks}`) : body
+      }
+    }
+    const p = await startProxy(new Counting(o.port))
+    const res = await request(p.url)
+    expect(await res.body.text()).toMatch(/^abc\|chunks=\d+$/)
+  })
+
+  it('cuts the connection when a body filter fails after the response started', async () => {
+    const o = await origin((_req, res) => {
+      res.write('first')
+      setImmediate(() => res.end('second'))
+    })
+    const p = await startProxy({
+      newCtx: () => undefined,
+      upstreamPeer: () => peerFor(o.port),
+      responseBodyFilter(_s, body) {
+        if (body !== undefined && Buffer.from(body).toString() === 'second') {
+          throw new Error('filter failed')
+        }
+        return body
+      },
+    })
+    const raw = await rawExchange(p.port, 'GET / HTTP/1.1\r\nHost: x\r\n\r\n')
+    expect(raw).toMatch(/^HTTP\/1\.1 200 OK\r\n/)
+    expect(raw).toContain('Transfer-Encoding: chunked')
+    expect(raw.endsWith('0\r\n\r\n')).toBe(false)
+  })
+
+  it('keeps Content-Length on HEAD responses when a body filter exists', async () => {
+    const o = await origin((_req, res) => {
+      res.setHeader('Content-Length', '42')
+      res.end()
+    })
+    const p = await startProxy({
+      newCtx: () => undefined,
+      upstreamPeer: () => peerFor(o.port),
+      responseBodyFilter: (_s, body) => body,
+    })
+    const raw = await rawExchange(p.port, 'HEAD / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
+    expect(raw).toContain('Content-Length: 42\r\n')
+    expect(raw).not.toContain('chunked')
+  })
+
   it('requestBodyFilter rewrites the request body and the upstream request is chunked', async () => {
     let received = ''
     let te: string | undefined
