@@ -111,7 +111,7 @@ http {
       proxy_set_header Expect '';
     }
     location = /echo-inner { default_type text/plain; return 200 'got:$http_x_body;cl=$http_x_length'; }
-    location = /short { keepalive_timeout 50ms; default_type text/plain; return 200 'short'; }
+    location = /short { keepalive_timeout 1s; default_type text/plain; return 200 'short'; }
     location = /limited { keepalive_requests 2; default_type text/plain; return 200 'limited'; }
   }
 }
@@ -342,7 +342,7 @@ describe.skipIf(NGINX === undefined)('Http1ClientSession against nginx', () => {
     const first = await exchange(stream, request('GET', '/short'))
     expect(first.body.toString()).toBe('short')
     expect(first.reused).toBe(stream)
-    // nginx closes the idle connection after its 50 ms keep-alive timeout.
+    // nginx closes the idle connection after its 1 s keep-alive timeout (an event, not a sleep).
     await stream.waitForEnd()
     const session = new Http1ClientSession(stream, { reused: true })
     let error: unknown
