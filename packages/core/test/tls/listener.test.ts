@@ -398,26 +398,31 @@ describe('hot reload through the listener', () => {
   })
 })
 
+/** Connects once and resolves with the session ticket the server issues. */
+function firstSessionTicket(port: number): Promise<Buffer> {
+  return new Promise<Buffer>((resolve, reject) => {
+    const socket = tls.connect({
+      port,
+      host: '127.0.0.1',
+      servername: 'localhost',
+      ca: readPem(certs.ca),
+    })
+    socket.once('session', (ticket: Buffer) => {
+      resolve(ticket)
+      socket.end()
+    })
+    socket.on('error', reject)
+    socket.once('secureConnect', () => socket.write('GET / HTTP/1.1\r\nHost: localhost\r\n\r\n'))
+    socket.resume()
+  })
+}
+
 describe('session resumption', () => {
   it('resumes a TLS session with the ticket of an earlier connection', async () => {
     const port = await tlsService(
       TlsSettings.intermediate(certs.localhost.cert, certs.localhost.key),
     )
-    const session = await new Promise<Buffer>((resolve, reject) => {
-      const socket = tls.connect({
-        port,
-        host: '127.0.0.1',
-        servername: 'localhost',
-        ca: readPem(certs.ca),
-      })
-      socket.once('session', (ticket: Buffer) => {
-        resolve(ticket)
-        socket.end()
-      })
-      socket.on('error', reject)
-      socket.once('secureConnect', () => socket.write('GET / HTTP/1.1\r\nHost: localhost\r\n\r\n'))
-      socket.resume()
-    })
+    const session = await firstSessionTicket(port)
     const reply = await httpsGet(port, { servername: 'localhost', session })
     expect((JSON.parse(reply.body) as DigestBody).tls?.sessionReused).toBe(true)
   })
@@ -425,21 +430,7 @@ describe('session resumption', () => {
   it('still resumes a ticket issued before one ticket-key rotation', async () => {
     const settings = TlsSettings.intermediate(certs.localhost.cert, certs.localhost.key)
     const port = await tlsService(settings)
-    const session = await new Promise<Buffer>((resolve, reject) => {
-      const socket = tls.connect({
-        port,
-        host: '127.0.0.1',
-        servername: 'localhost',
-        ca: readPem(certs.ca),
-      })
-      socket.once('session', (ticket: Buffer) => {
-        resolve(ticket)
-        socket.end()
-      })
-      socket.on('error', reject)
-      socket.once('secureConnect', () => socket.write('GET / HTTP/1.1\r\nHost: localhost\r\n\r\n'))
-      socket.resume()
-    })
+    const session = await firstSessionTicket(port)
     settings.rotateTicketKeys()
     const reply = await httpsGet(port, { servername: 'localhost', session })
     expect((JSON.parse(reply.body) as DigestBody).tls?.sessionReused).toBe(true)
