@@ -101,6 +101,14 @@ function checkCount(name: string, value: number | undefined, fallback: number): 
   return value
 }
 
+function checkBytes(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback
+  if (!Number.isSafeInteger(value) || value < 0) {
+    throw new RangeError(`${name} must be a non-negative integer number of bytes, got ${value}`)
+  }
+  return value
+}
+
 function checkMs(name: string, value: number | undefined, fallback: number): number {
   if (value === undefined) return fallback
   if (typeof value !== 'number' || Number.isNaN(value) || value < 0) {
@@ -219,7 +227,11 @@ export class Http1ServerSession implements ServerSession {
       options?.totalDrainTimeoutMs,
       DEFAULT_TOTAL_DRAIN_TIMEOUT_MS,
     )
-    this.#maxDrainBytes = checkMs('maxDrainBytes', options?.maxDrainBytes, DEFAULT_MAX_DRAIN_BYTES)
+    this.#maxDrainBytes = checkBytes(
+      'maxDrainBytes',
+      options?.maxDrainBytes,
+      DEFAULT_MAX_DRAIN_BYTES,
+    )
     this.#closeOnEarlyResponse = options?.closeOnResponseBeforeDownstreamFinish ?? true
     this.#ignoreInfoResponses = false
     this.#abortOnClose = true
@@ -282,6 +294,9 @@ export class Http1ServerSession implements ServerSession {
     let start = 0
     let end = -1
     let deadline = 0
+    // A head split over several reads is gathered in a buffer that doubles, so a client that
+    // sends it in tiny pieces costs linear, not quadratic, copying.
+    let backing: Buffer | undefined
     for (;;) {
       if (searched <= start + 1) {
         // RFC 9112 §2.2: empty lines before the request line are ignored (a bounded number).
@@ -331,7 +346,14 @@ export class Http1ServerSession implements ServerSession {
           `while reading request header, ${head.length} bytes already read`,
         )
       }
-      head = Buffer.concat([head, next])
+      const used = head.length
+      if (backing === undefined || used + next.length > backing.length) {
+        const grown = Buffer.allocUnsafe(Math.max(used + next.length, used * 2, 4096))
+        head.copy(grown, 0, 0, used)
+        backing = grown
+      }
+      next.copy(backing, used)
+      head = backing.subarray(0, used + next.length)
     }
     if (end - start > limits.maxHeaderBytes) {
       return this.#reject(431, 'request header too large')
