@@ -39,10 +39,27 @@ function hopByHopBit(headers: HeaderMap, i: number): number {
   }
 }
 
-/** Whether `lower` (a lower-case token) is one of the fixed hop-by-hop names. */
-function isHopByHopName(lower: string): boolean {
-  for (let i = 0; i < HOP_BY_HOP.length; i++) if (HOP_BY_HOP[i] === lower) return true
+/**
+ * Whether `value.slice(start, end)` is one of the fixed hop-by-hop names (ASCII case
+ * ignored), compared in place: the usual `keep-alive`, `close` and `upgrade` tokens are
+ * never copied.
+ */
+function isHopByHopToken(value: string, start: number, end: number): boolean {
+  for (let i = 0; i < HOP_BY_HOP.length; i++) {
+    const name = HOP_BY_HOP[i] as string
+    if (name.length === end - start && equalsIgnoreCase(value, start, name)) return true
+  }
   return false
+}
+
+/** Whether `value` at `start` equals the lower-case `lower`, ignoring ASCII case. */
+function equalsIgnoreCase(value: string, start: number, lower: string): boolean {
+  for (let i = 0; i < lower.length; i++) {
+    let code = value.charCodeAt(start + i)
+    if (code >= 0x41 && code <= 0x5a) code |= 0x20
+    if (code !== lower.charCodeAt(i)) return false
+  }
+  return true
 }
 
 /**
@@ -59,9 +76,8 @@ function collectListed(value: string, listed: string[] | undefined): string[] | 
     i = end + 1
     while (start < end && isOws(value.charCodeAt(start))) start++
     while (end > start && isOws(value.charCodeAt(end - 1))) end--
-    if (start === end) continue
+    if (start === end || isHopByHopToken(value, start, end)) continue
     const token = value.slice(start, end).toLowerCase()
-    if (isHopByHopName(token)) continue
     if (listed === undefined) listed = [token]
     else if (!listed.includes(token)) listed.push(token)
   }
