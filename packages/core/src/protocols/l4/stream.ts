@@ -95,6 +95,8 @@ export class Stream {
   #deferred: string | undefined
   #flushScheduled: boolean
   #idleSignal: AbortSignal | undefined
+  #idleSet: Set<Stream> | undefined
+  #idle: boolean
 
   /**
    * Wraps a connected socket. The stream takes over the socket's `data`, `end`, `error`,
@@ -134,6 +136,8 @@ export class Stream {
     this.#deferred = undefined
     this.#flushScheduled = false
     this.#idleSignal = undefined
+    this.#idleSet = undefined
+    this.#idle = false
     // HTTP needs to answer a client that half-closed after sending its request.
     socket.allowHalfOpen = true
     if (typeof socket.setNoDelay === 'function' && !socket.destroyed) socket.setNoDelay(true)
@@ -239,25 +243,29 @@ export class Stream {
     if (signal === undefined || this.#queued !== 0)
       return this.read(timeoutMs, 'waiting for a request')
     if (signal.aborted) return Promise.resolve(undefined)
-    let streams = idleStreams.get(signal)
+    // The signal's set is looked up once per connection, not once per request.
+    let streams = this.#idleSignal === signal ? this.#idleSet : undefined
     if (streams === undefined) {
-      streams = new Set()
-      idleStreams.set(signal, streams)
-      signal.addEventListener('abort', cancelIdleStreams, { once: true })
+      streams = idleStreams.get(signal)
+      if (streams === undefined) {
+        streams = new Set()
+        idleStreams.set(signal, streams)
+        signal.addEventListener('abort', cancelIdleStreams, { once: true })
+      }
+      this.#idleSignal = signal
+      this.#idleSet = streams
     }
     const pending = this.read(timeoutMs, 'waiting for a request')
     if (this.#readResolve !== undefined) {
       streams.add(this)
-      this.#idleSignal = signal
+      this.#idle = true
     }
     return pending
   }
 
   #leaveIdle(): void {
-    const signal = this.#idleSignal
-    if (signal === undefined) return
-    this.#idleSignal = undefined
-    idleStreams.get(signal)?.delete(this)
+    this.#idle = false
+    this.#idleSet?.delete(this)
   }
 
   /**
@@ -481,7 +489,7 @@ export class Stream {
     this.#readResolve = undefined
     this.#readReject = undefined
     this.#readTimerActive = false
-    if (this.#idleSignal !== undefined) this.#leaveIdle()
+    if (this.#idle) this.#leaveIdle()
     resolve(chunk)
   }
 
@@ -491,7 +499,7 @@ export class Stream {
     this.#readResolve = undefined
     this.#readReject = undefined
     this.#readTimerActive = false
-    if (this.#idleSignal !== undefined) this.#leaveIdle()
+    if (this.#idle) this.#leaveIdle()
     reject(error)
   }
 
