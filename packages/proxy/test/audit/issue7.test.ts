@@ -453,3 +453,51 @@ describe('issue 7 audit: default status mapping', () => {
     await expect.poll(() => logged?.source).toBe('downstream')
   })
 })
+
+describe('issue 7 audit: slow bodies are streamed, not collected', () => {
+  it('forwards each piece of a trickled upload before the client sends the next', async () => {
+    let received = ''
+    let notify: () => void = () => {}
+    const o = await origin((req, res) => {
+      req.on('data', (d: Buffer) => {
+        received += d.toString()
+        notify()
+      })
+      req.on('end', () => res.end(`got ${received}`))
+    })
+    const until = (text: string) =>
+      new Promise<void>((resolve) => {
+        notify = () => {
+          if (received === text) resolve()
+        }
+        notify()
+      })
+    const p = await startProxy({ newCtx: () => undefined, upstreamPeer: () => peerFor(o.port) })
+    const client = await rawClient(p.port)
+    client.socket.write(
+      'POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nfirst\r\n',
+    )
+    await until('first')
+    client.socket.write('6\r\nsecond\r\n')
+    await until('firstsecond')
+    client.socket.write('0\r\n\r\n')
+    await client.waitFor('got firstsecond')
+  })
+
+  it('relays each piece of a trickled response before the origin writes the next', async () => {
+    let next: () => void = () => {}
+    const o = await origin((_req, res) => {
+      res.write('first;')
+      next = () => res.end('second;')
+    })
+    const p = await startProxy({ newCtx: () => undefined, upstreamPeer: () => peerFor(o.port) })
+    const client = await rawClient(p.port)
+    client.socket.write('GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
+    await client.waitFor('first;')
+    expect(client.received()).not.toContain('second;')
+    next()
+    await client.waitFor('second;')
+    await client.closed
+    expect(client.received().endsWith('0\r\n\r\n')).toBe(true)
+  })
+})
