@@ -1,13 +1,14 @@
 // Audit of issue 7: points of the issue that the main suites did not prove on their own.
 import http from 'node:http'
-import type net from 'node:net'
-import { HttpPeer, PeerOptions } from '@pingora-ts/core'
+import net from 'node:net'
+import { HttpPeer, HttpServerAppDriver, PeerOptions, ServerConf, Stream } from '@pingora-ts/core'
 import { ErrorType, PingoraError } from '@pingora-ts/error'
 import { type RequestHeader, ResponseHeader } from '@pingora-ts/http'
 import {
   errorStatus,
   type HttpModule,
   type HttpModules,
+  httpProxy,
   type ProxyHttp,
   type Session,
 } from '@pingora-ts/proxy'
@@ -499,5 +500,39 @@ describe('issue 7 audit: slow bodies are streamed, not collected', () => {
     await client.waitFor('second;')
     await client.closed
     expect(client.received().endsWith('0\r\n\r\n')).toBe(true)
+  })
+})
+
+describe('issue 7 audit: httpProxy, the bare app', () => {
+  it('serves requests from a custom accept loop', async () => {
+    const o = await origin((req, res) => res.end(`origin saw ${req.url}`))
+    const app = httpProxy(new ServerConf(), {
+      newCtx: () => undefined,
+      upstreamPeer: () => peerFor(o.port),
+    })
+    const driver = new HttpServerAppDriver(app)
+    const shutdown = new AbortController()
+    const sockets = new Set<net.Socket>()
+    const server = net.createServer((socket) => {
+      sockets.add(socket)
+      void driver.processNew(new Stream(socket), shutdown.signal)
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    onTestFinished(
+      () =>
+        new Promise<void>((resolve) => {
+          shutdown.abort()
+          for (const s of sockets) s.destroy()
+          app.clientUpstream.closeIdle()
+          server.close(() => resolve())
+        }),
+    )
+    const port = (server.address() as net.AddressInfo).port
+    const response = await rawExchange(
+      port,
+      'GET /custom HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n',
+    )
+    expect(response).toMatch(/^HTTP\/1\.1 200 /)
+    expect(response.endsWith('origin saw /custom')).toBe(true)
   })
 })
