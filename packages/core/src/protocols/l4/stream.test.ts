@@ -202,4 +202,25 @@ describe('Stream', () => {
     expect(chunks.join('')).toBe('abc')
     expect(chunks).toHaveLength(1)
   })
+
+  it('cancels only the idle waits when the shutdown signal aborts, on streams reused many times', async () => {
+    const controller = new AbortController()
+    const idle = await pair()
+    const busy = await pair()
+    for (let i = 0; i < 3; i++) {
+      const next = idle.stream.readIdle(60_000, controller.signal)
+      idle.peer.write(`request ${i}`)
+      expect((await next)?.toString()).toBe(`request ${i}`)
+    }
+    const waiting = idle.stream.readIdle(60_000, controller.signal)
+    // Idle once, then busy: a body read is not an idle wait and must not be cancelled.
+    busy.peer.write('first')
+    expect((await busy.stream.readIdle(60_000, controller.signal))?.toString()).toBe('first')
+    const bodyRead = busy.stream.read(60_000)
+    controller.abort()
+    expect(await waiting).toBeUndefined()
+    busy.peer.write('body')
+    expect((await bodyRead)?.toString()).toBe('body')
+    expect(await busy.stream.readIdle(60_000, controller.signal)).toBeUndefined()
+  })
 })

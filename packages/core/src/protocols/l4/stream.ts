@@ -18,18 +18,13 @@ export const STREAM_LINGER_MS = 5_000
 let nextStreamId = 1
 
 /**
- * Streams waiting for the first byte of a request, by the shutdown signal that may cancel the
- * wait. One `abort` listener per signal serves every connection (no per-request EventTarget
- * churn, no listener-count warnings on a process-wide signal).
+ * Streams that wait (or have waited) for the first byte of a request with a shutdown signal
+ * that may cancel the wait, by signal. One `abort` listener per signal serves every connection
+ * (no per-request EventTarget churn, no listener-count warnings on a process-wide signal). A
+ * stream joins its signal's set once per connection and leaves it when it closes; between
+ * requests only its idle flag changes (no set operations per request).
  */
 const idleStreams = new WeakMap<AbortSignal, Set<Stream>>()
-
-function cancelIdleStreams(event: Event): void {
-  const streams = idleStreams.get(event.target as AbortSignal)
-  if (streams === undefined) return
-  for (const stream of streams) stream.cancelRead()
-  streams.clear()
-}
 
 /**
  * A connected byte stream (TCP or TLS) with a bounded read queue, pull-style reads with
@@ -243,29 +238,33 @@ export class Stream {
     if (signal === undefined || this.#queued !== 0)
       return this.read(timeoutMs, 'waiting for a request')
     if (signal.aborted) return Promise.resolve(undefined)
-    // The signal's set is looked up once per connection, not once per request.
-    let streams = this.#idleSignal === signal ? this.#idleSet : undefined
-    if (streams === undefined) {
-      streams = idleStreams.get(signal)
-      if (streams === undefined) {
-        streams = new Set()
-        idleStreams.set(signal, streams)
-        signal.addEventListener('abort', cancelIdleStreams, { once: true })
-      }
-      this.#idleSignal = signal
-      this.#idleSet = streams
-    }
+    if (this.#idleSignal !== signal) this.#joinIdleSet(signal)
     const pending = this.read(timeoutMs, 'waiting for a request')
-    if (this.#readResolve !== undefined) {
-      streams.add(this)
-      this.#idle = true
-    }
+    if (this.#readResolve !== undefined) this.#idle = true
     return pending
   }
 
-  #leaveIdle(): void {
-    this.#idle = false
+  /** Joins the set of streams whose idle waits `signal` cancels (once per connection). */
+  #joinIdleSet(signal: AbortSignal): void {
     this.#idleSet?.delete(this)
+    let streams = idleStreams.get(signal)
+    if (streams === undefined) {
+      streams = new Set()
+      idleStreams.set(signal, streams)
+      signal.addEventListener('abort', Stream.#cancelIdleStreams, { once: true })
+    }
+    streams.add(this)
+    this.#idleSignal = signal
+    this.#idleSet = streams
+  }
+
+  static #cancelIdleStreams = (event: Event): void => {
+    const streams = idleStreams.get(event.target as AbortSignal)
+    if (streams === undefined) return
+    for (const stream of streams) {
+      if (stream.#idle) stream.#settleRead(undefined)
+    }
+    streams.clear()
   }
 
   /**
@@ -489,7 +488,7 @@ export class Stream {
     this.#readResolve = undefined
     this.#readReject = undefined
     this.#readTimerActive = false
-    if (this.#idle) this.#leaveIdle()
+    this.#idle = false
     resolve(chunk)
   }
 
@@ -499,7 +498,7 @@ export class Stream {
     this.#readResolve = undefined
     this.#readReject = undefined
     this.#readTimerActive = false
-    if (this.#idle) this.#leaveIdle()
+    this.#idle = false
     reject(error)
   }
 
@@ -578,6 +577,8 @@ export class Stream {
     if (this.#readTimer !== undefined) clearFastTimeout(this.#readTimer)
     if (this.#writeTimer !== undefined) clearFastTimeout(this.#writeTimer)
     if (this.#lingerTimer !== undefined) clearFastTimeout(this.#lingerTimer)
+    this.#idleSet?.delete(this)
+    this.#idleSet = undefined
     this.#readTimer = undefined
     this.#writeTimer = undefined
     this.#lingerTimer = undefined
