@@ -160,26 +160,37 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
       shutdown,
     )
     const inner = this.inner
-    const ctx = inner.newCtx()
-    if (this.persistsContext) {
-      if (inner.onConnectionReuse !== undefined && this.persisted.has(digest)) {
-        inner.onConnectionReuse(session, ctx, this.persisted.get(digest))
+    let ctx: Ctx
+    try {
+      ctx = inner.newCtx()
+    } catch (e) {
+      // Without a ctx no phase can run: answer 500, report the error, close.
+      const error = toError(e, ErrorType.InternalError, 'newCtx failed', 'internal')
+      if (proxyErrorChannel.hasSubscribers) {
+        proxyErrorChannel.publish({ summary: session.requestSummary(), error, retries: 0 })
       }
-      this.persisted.delete(digest)
+      await defaultFailToProxy(session, error).catch(() => undefined)
+      downstream.setKeepalive(undefined)
+      await downstream.finish()
+      return undefined
     }
-
-    const outcome = (await this.processRequest(session, ctx)) ?? OK_OUTCOME
-    if (outcome.error !== undefined) {
-      if (!(inner.suppressErrorLog?.(session, ctx, outcome.error) ?? false)) {
-        if (proxyErrorChannel.hasSubscribers) {
-          proxyErrorChannel.publish({
-            summary: inner.requestSummary?.(session, ctx) ?? session.requestSummary(),
-            error: outcome.error,
-            retries: session.retries,
-          })
+    let outcome: Outcome = OK_OUTCOME
+    try {
+      if (this.persistsContext) {
+        if (inner.onConnectionReuse !== undefined && this.persisted.has(digest)) {
+          inner.onConnectionReuse(session, ctx, this.persisted.get(digest))
         }
+        this.persisted.delete(digest)
       }
+    } catch (e) {
+      outcome = await this.handleError(
+        session,
+        ctx,
+        toError(e, ErrorType.InternalError, 'onConnectionReuse failed', 'internal'),
+      )
     }
+    if (outcome === OK_OUTCOME) outcome = (await this.processRequest(session, ctx)) ?? OK_OUTCOME
+    if (outcome.error !== undefined) this.reportError(session, ctx, outcome.error)
     if (inner.logging !== undefined) {
       try {
         const r = inner.logging(session, outcome.error, ctx)
@@ -195,10 +206,30 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
     }
     const stream = await downstream.finish()
     if (stream !== undefined && inner.persistConnectionContext !== undefined) {
-      const value = inner.persistConnectionContext(session, ctx)
-      if (value !== undefined) this.persisted.set(digest, value)
+      try {
+        const value = inner.persistConnectionContext(session, ctx)
+        if (value !== undefined) this.persisted.set(digest, value)
+      } catch {
+        // Nothing to carry over: the next request starts without it.
+      }
     }
     return stream
+  }
+
+  /** Publishes a failed request on the error channel unless `suppressErrorLog` says not to. */
+  private reportError(session: Session, ctx: Ctx, error: PingoraError): void {
+    const inner = this.inner
+    try {
+      if (inner.suppressErrorLog?.(session, ctx, error) === true) return
+      if (!proxyErrorChannel.hasSubscribers) return
+      proxyErrorChannel.publish({
+        summary: inner.requestSummary?.(session, ctx) ?? session.requestSummary(),
+        error,
+        retries: session.retries,
+      })
+    } catch {
+      // A failing hook must not keep `logging` and the connection handling from running.
+    }
   }
 
   /** Resolves `undefined` (`OK_REUSE`) when the request ended without error. */

@@ -35,11 +35,12 @@ function peerFor(port: number, options?: ConstructorParameters<typeof PeerOption
   })
 }
 
-/** A port with nothing listening (bound then closed). */
+/**
+ * A port with nothing listening. Port 1 (tcpmux) is never served on these machines, and unlike
+ * a port bound then released it cannot be taken by a test running in parallel.
+ */
 async function closedPort(): Promise<number> {
-  const o = await startRawServer(() => {})
-  await o.close()
-  return o.port
+  return 1
 }
 
 describe('errors, retries and failover', () => {
@@ -316,6 +317,37 @@ describe('errors, retries and failover', () => {
     }
     expect(events.map((e) => e.summary)).toEqual([expect.stringContaining('GET /loud')])
     expect(events[0]?.error.type).toBe('ConnectRefused')
+  })
+
+  it('still calls logging when suppressErrorLog or requestSummary throw', async () => {
+    const port = await closedPort()
+    let logged = 0
+    const p = await startProxy({
+      newCtx: () => undefined,
+      upstreamPeer: () => peerFor(port),
+      suppressErrorLog: () => {
+        throw new Error('boom')
+      },
+      logging: () => {
+        logged++
+      },
+    })
+    const res = await request(p.url)
+    expect(res.statusCode).toBe(502)
+    await res.body.dump()
+    await expect.poll(() => logged).toBe(1)
+  })
+
+  it('answers 500 when newCtx throws', async () => {
+    const p = await startProxy({
+      newCtx: (): undefined => {
+        throw new Error('no ctx')
+      },
+      upstreamPeer: () => peerFor(1),
+    })
+    const res = await request(p.url)
+    expect(res.statusCode).toBe(500)
+    await res.body.dump()
   })
 
   it('a custom failToProxy decides the status', async () => {

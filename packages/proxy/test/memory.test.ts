@@ -3,7 +3,7 @@ import { once } from 'node:events'
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { createInterface } from 'node:readline'
-import { fileURLToPath } from 'node:url'
+import { fileURLToPath, pathToFileURL } from 'node:url'
 import { afterEach, describe, expect, it } from 'vitest'
 
 // The proxy runs in its own process so its memory is measured alone (VmHWM: peak RSS).
@@ -20,9 +20,17 @@ afterEach(async () => {
 async function startChildProxy(
   upstreamPort: number,
 ): Promise<{ child: ChildProcess; port: number }> {
+  // One process (node with tsx's loader), not the tsx CLI, which runs the program in a child
+  // process that a kill of the CLI would leave behind.
   const child = spawn(
-    `${root}node_modules/.bin/tsx`,
-    ['--conditions=@pingora-ts/source', fixture, String(upstreamPort)],
+    process.execPath,
+    [
+      '--import',
+      pathToFileURL(`${root}node_modules/tsx/dist/esm/index.mjs`).href,
+      '--conditions=@pingora-ts/source',
+      fixture,
+      String(upstreamPort),
+    ],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   )
   cleanups.push(async () => {
@@ -86,7 +94,7 @@ describe.skipIf(process.platform !== 'linux')('bounded memory', () => {
     // Warm up once so the baseline includes the code paths, not just the idle process.
     await new Promise<void>((resolve, reject) => {
       http
-        .get({ port, host: '127.0.0.1', path: '/warm' }, (res) => {
+        .get({ port, host: '127.0.0.1', path: '/warm', agent: false }, (res) => {
           res.destroy()
           resolve()
         })
@@ -96,7 +104,7 @@ describe.skipIf(process.platform !== 'linux')('bounded memory', () => {
     let received = 0
     await new Promise<void>((resolve, reject) => {
       http
-        .get({ port, host: '127.0.0.1', path: '/big' }, (res) => {
+        .get({ port, host: '127.0.0.1', path: '/big', agent: false }, (res) => {
           res.on('data', (d: Buffer) => {
             received += d.length
           })
@@ -128,6 +136,7 @@ describe.skipIf(process.platform !== 'linux')('bounded memory', () => {
           host: '127.0.0.1',
           method: 'POST',
           path: '/upload',
+          agent: false,
           headers: { 'content-length': String(GIB) },
         },
         (res) => {
