@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# User-space instructions per request of a bundled load balancer (bench/perf/build.sh DIR),
+# counted by valgrind/callgrind: deterministic enough to compare variants on a busy machine
+# where CPU-time measurements swing by 30% or more. Kernel work (syscalls) is not counted.
+#   bash bench/perf/instr.sh DIR [small|64k|post1m] [REQUESTS] [ORIGIN_PORT]
+set -euo pipefail
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+dir=$1 scenario=${2:-small} n=${3:-2000} origin=${4:-28090}
+port=${PERF_PROXY_PORT:-28093}
+out=$(mktemp -d /tmp/perf-instr.XXXXXX)
+case $scenario in
+  small) path=/small; extra=() ;;
+  64k) path=/64k; extra=() ;;
+  post1m) head -c 1048576 /dev/zero > "$out/body"; path=/upload; extra=(-d "$out/body" -H 'content-type: application/octet-stream') ;;
+esac
+setsid taskset -c 0 valgrind --tool=callgrind --smc-check=all-non-file --separate-threads=yes \
+  --callgrind-out-file="$out/cg.%p" node ${PERF_KEEP:+--perf-basic-prof} "$dir/load-balancer.js" --listen "127.0.0.1:$port" \
+  --upstream "127.0.0.1:$origin" > "$out/log" 2>&1 < /dev/null &
+pid=$!
+for _ in $(seq 600); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.2; done
+load() { taskset -c 1 h2load --h1 -n "$1" -c "$2" -m 1 "${extra[@]}" "http://127.0.0.1:$port$path" | grep -E '^requests:' ; }
+# Warm up until the JIT has settled (compiling is counted too, on its own threads).
+load "${PERF_WARMUP:-20000}" 10 > /dev/null
+callgrind_control -z "$pid" > /dev/null 2>&1
+load "$n" "${PERF_CONNS:-1}" > /dev/null
+callgrind_control -d "$pid" > /dev/null 2>&1
+kill -KILL "$pid"; wait "$pid" 2>/dev/null || true
+# main thread (JS, libuv) and all threads (plus JIT compiler and GC helpers)
+main=$(cat "$out"/cg.*.1-01 2>/dev/null | awk '/^totals:/ { s += $2 } END { print s }')
+all=$(cat "$out"/cg.*.1-* 2>/dev/null | awk '/^totals:/ { s += $2 } END { print s }')
+echo "$dir $scenario: $(( main / n )) main-thread instructions/request, $(( all / n )) all threads ($n requests)"
+if [ -n "${PERF_KEEP:-}" ]; then
+  cp "$out"/cg.*.1-01 "$PERF_KEEP"
+  # JIT code names for the ??? addresses (node --perf-basic-prof): bench/perf/callgrind-jit.mjs
+  cp "/tmp/perf-$pid.map" "$PERF_KEEP.map" 2>/dev/null && rm -f "/tmp/perf-$pid.map"
+fi
+rm -rf "$out"
