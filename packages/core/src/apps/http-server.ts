@@ -3,6 +3,7 @@ import { ResponseHeader } from '@pingora-ts/http'
 import { channels } from '../diagnostics.ts'
 import { formatHostPort } from '../listeners/server-address.ts'
 import type { ServerSession } from '../protocols/http/server-session.ts'
+import { WRITE_SETTLED } from '../protocols/http1/server.ts'
 import type { Stream } from '../protocols/l4/stream.ts'
 import type { ShutdownWatch } from '../server/shutdown-watch.ts'
 import type { HttpServerApp, HttpServerOptions } from './http-app.ts'
@@ -106,11 +107,13 @@ export class HttpServer<SV extends ServeHttp = ServeHttp> implements HttpServerA
     }
     // Shutdown may have started while the app worked: tell the client not to reuse.
     if (shutdown.aborted) session.setKeepalive(undefined)
-    if (body.length === 0) {
-      await session.writeResponseHeader(header, true)
-    } else {
-      await session.writeResponseHeader(header, false)
-      await session.writeResponseBody(body, true)
+    // Await a write only when it has to wait (drain or failure): an await on the settled
+    // promise still costs a microtask hop per write.
+    let written = session.writeResponseHeader(header, body.length === 0)
+    if (written !== WRITE_SETTLED) await written
+    if (body.length !== 0) {
+      written = session.writeResponseBody(body, true)
+      if (written !== WRITE_SETTLED) await written
     }
     return await session.finish()
   }

@@ -89,8 +89,16 @@ const DEFAULT_LIMITS: HeadLimits = {
 // the arrays it holds are replaced by each parse (they end up owned by the request header).
 const PARSED = new ParsedRequestHead()
 
+/**
+ * @internal The settled promise that {@link Http1ServerSession.writeResponseHeader} and
+ * {@link Http1ServerSession.writeResponseBody} return when the bytes were handed to the socket
+ * and nothing has to wait. A caller on a hot path may compare with it and skip the `await`
+ * (an await on a settled promise still costs a microtask hop, about 0.6 us per request each).
+ */
+export const WRITE_SETTLED: Promise<void> = Promise.resolve()
+
 // Shared settled promises for the common paths that need no waiting (no allocation per call).
-const RESOLVED: Promise<void> = Promise.resolve()
+const RESOLVED: Promise<void> = WRITE_SETTLED
 const RESOLVED_UNDEFINED: Promise<undefined> = Promise.resolve(undefined)
 
 function checkCount(name: string, value: number | undefined, fallback: number): number {
