@@ -1,6 +1,4 @@
-import type http from 'node:http'
-import type net from 'node:net'
-import { HttpPeer, PeerOptions } from '@pingora-ts/core'
+import type { HttpPeer } from '@pingora-ts/core'
 import type { PingoraError } from '@pingora-ts/error'
 import {
   defaultErrorWhileProxy,
@@ -8,32 +6,10 @@ import {
   proxyErrorChannel,
   type Session,
 } from '@pingora-ts/proxy'
-import { startOrigin, startRawServer } from '@pingora-ts/test-utils'
 import { Agent, request } from 'undici'
 import { describe, expect, it, onTestFinished } from 'vitest'
 import { startBlackHole } from '../../core/test/connectors/helpers.ts'
-import { startProxy } from './helpers.ts'
-
-async function origin(handler: (req: http.IncomingMessage, res: http.ServerResponse) => void) {
-  const o = await startOrigin(handler as never)
-  onTestFinished(o.close)
-  return o
-}
-
-async function raw(onConnection: (socket: net.Socket) => void) {
-  const o = await startRawServer(onConnection)
-  onTestFinished(o.close)
-  return o
-}
-
-function peerFor(port: number, options?: ConstructorParameters<typeof PeerOptions>[0]): HttpPeer {
-  return new HttpPeer({
-    address: `127.0.0.1:${port}`,
-    tls: false,
-    sni: '',
-    options: options === undefined ? undefined : new PeerOptions(options),
-  })
-}
+import { origin, peerFor, raw, startProxy } from './helpers.ts'
 
 /**
  * A port with nothing listening. Port 1 (tcpmux) is never served on these machines, and unlike

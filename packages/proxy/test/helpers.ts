@@ -1,11 +1,13 @@
+import type http from 'node:http'
 import net from 'node:net'
-import { Server, type ServerConfFields } from '@pingora-ts/core'
+import { HttpPeer, PeerOptions, Server, type ServerConfFields } from '@pingora-ts/core'
 import {
   type HttpProxy,
   type HttpProxyOptions,
   httpProxyService,
   type ProxyHttp,
 } from '@pingora-ts/proxy'
+import { startOrigin, startRawServer } from '@pingora-ts/test-utils'
 import { onTestFinished } from 'vitest'
 
 /** A proxy started on 127.0.0.1:0 for one test. */
@@ -116,4 +118,43 @@ export async function rawClient(port: number): Promise<{
     },
     closed,
   }
+}
+
+/**
+ * Starts a node:http origin on 127.0.0.1:0 for one test.
+ * @param handler - answers each request
+ */
+export async function origin(
+  handler: (req: http.IncomingMessage, res: http.ServerResponse) => unknown,
+) {
+  const o = await startOrigin(handler as never)
+  onTestFinished(o.close)
+  return o
+}
+
+/**
+ * Starts a raw TCP origin on 127.0.0.1:0 for one test.
+ * @param onConnection - handles each accepted socket
+ */
+export async function raw(onConnection: (socket: net.Socket) => void) {
+  const o = await startRawServer(onConnection)
+  onTestFinished(o.close)
+  return o
+}
+
+/**
+ * A plain-HTTP peer on 127.0.0.1.
+ * @param port - the origin's port
+ * @param options - peer options
+ */
+export function peerFor(
+  port: number,
+  options?: ConstructorParameters<typeof PeerOptions>[0],
+): HttpPeer {
+  return new HttpPeer({
+    address: `127.0.0.1:${port}`,
+    tls: false,
+    sni: '',
+    options: options === undefined ? undefined : new PeerOptions(options),
+  })
 }

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import type http from 'node:http'
-import { HttpPeer } from '@pingora-ts/core'
+import type { HttpPeer } from '@pingora-ts/core'
 import { ErrorType, PingoraError } from '@pingora-ts/error'
 import type { RequestHeader, ResponseHeader } from '@pingora-ts/http'
 import {
@@ -10,22 +10,9 @@ import {
   type ProxyHttp,
   type Session,
 } from '@pingora-ts/proxy'
-import { startOrigin } from '@pingora-ts/test-utils'
 import { Agent, request } from 'undici'
 import { describe, expect, it, onTestFinished } from 'vitest'
-import { rawExchange, startProxy } from './helpers.ts'
-
-type Handler = (req: http.IncomingMessage, res: http.ServerResponse) => void | Promise<void>
-
-async function origin(handler: Handler) {
-  const o = await startOrigin(handler as never)
-  onTestFinished(o.close)
-  return o
-}
-
-function peerFor(port: number): HttpPeer {
-  return new HttpPeer(`127.0.0.1:${port}`, false, '')
-}
+import { origin, peerFor, rawExchange, startProxy } from './helpers.ts'
 
 function readAll(req: http.IncomingMessage): Promise<Buffer> {
   return new Promise((resolve, reject) => {
@@ -399,7 +386,7 @@ describe('ProxyHttp phases', () => {
     })
     const p = await startProxy({ newCtx: () => undefined, upstreamPeer: () => peerFor(o.port) })
     const res = await request(p.url, { method: 'PUT', body: payload })
-    expect(res.headers['x-upload-sha']).toBe(digest)
+    await expect(res.headers['x-upload-sha']).toBe(digest)
     const back = Buffer.from(await res.body.arrayBuffer())
     expect(createHash('sha256').update(back).digest('hex')).toBe(digest)
   })

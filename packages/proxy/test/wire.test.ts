@@ -1,27 +1,7 @@
 import http from 'node:http'
 import type net from 'node:net'
-import { HttpPeer } from '@pingora-ts/core'
-import { startOrigin, startRawServer } from '@pingora-ts/test-utils'
 import { describe, expect, it, onTestFinished } from 'vitest'
-import { rawClient, rawExchange, startProxy } from './helpers.ts'
-
-async function origin(
-  handler: (req: http.IncomingMessage, res: http.ServerResponse) => void,
-): Promise<Awaited<ReturnType<typeof startOrigin>>> {
-  const o = await startOrigin(handler as never)
-  onTestFinished(o.close)
-  return o
-}
-
-async function raw(onConnection: (socket: net.Socket) => void) {
-  const o = await startRawServer(onConnection)
-  onTestFinished(o.close)
-  return o
-}
-
-function peerFor(port: number): HttpPeer {
-  return new HttpPeer(`127.0.0.1:${port}`, false, '')
-}
+import { origin, peerFor, raw, rawClient, rawExchange, startProxy } from './helpers.ts'
 
 /** A raw origin that records each request head and answers with `response`. */
 async function recordingOrigin(response: string) {

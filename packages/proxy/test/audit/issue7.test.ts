@@ -1,7 +1,7 @@
 // Audit of issue 7: points of the issue that the main suites did not prove on their own.
 import http from 'node:http'
 import net from 'node:net'
-import { HttpPeer, HttpServerAppDriver, PeerOptions, ServerConf, Stream } from '@pingora-ts/core'
+import { HttpServerAppDriver, ServerConf, Stream } from '@pingora-ts/core'
 import { ErrorType, PingoraError } from '@pingora-ts/error'
 import { type RequestHeader, ResponseHeader } from '@pingora-ts/http'
 import {
@@ -12,32 +12,8 @@ import {
   type ProxyHttp,
   type Session,
 } from '@pingora-ts/proxy'
-import { startOrigin, startRawServer } from '@pingora-ts/test-utils'
 import { describe, expect, it, onTestFinished } from 'vitest'
-import { rawClient, rawExchange, startProxy } from '../helpers.ts'
-
-type Handler = (req: http.IncomingMessage, res: http.ServerResponse) => void
-
-async function origin(handler: Handler) {
-  const o = await startOrigin(handler as never)
-  onTestFinished(o.close)
-  return o
-}
-
-async function raw(onConnection: (socket: net.Socket) => void) {
-  const o = await startRawServer(onConnection)
-  onTestFinished(o.close)
-  return o
-}
-
-function peerFor(port: number, options?: ConstructorParameters<typeof PeerOptions>[0]): HttpPeer {
-  return new HttpPeer({
-    address: `127.0.0.1:${port}`,
-    tls: false,
-    sni: '',
-    options: options === undefined ? undefined : new PeerOptions(options),
-  })
-}
+import { origin, peerFor, raw, rawClient, rawExchange, startProxy } from '../helpers.ts'
 
 describe('issue 7 audit: phase order around modules and keep-alive', () => {
   it('runs onConnectionReuse before earlyRequestFilter, modules between early and requestFilter, persist after logging', async () => {
