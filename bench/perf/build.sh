@@ -5,4 +5,4 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$ROOT"
-PINGORA_BENCH_BUILD_DIR=$1 node_modules/.bin/tsup --config bench/perf/tsup.config.ts
+PINGORA_BENCH_BUILD_DIR=$1 node_modules/.bin/tsup --config bench/proxy/tsup.config.ts
