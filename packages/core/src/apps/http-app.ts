@@ -53,10 +53,16 @@ export interface HttpServerApp {
    *
    * Return `session.finish()` (the stream when the connection may be reused, else `undefined`)
    * after a complete exchange; return `undefined` after an error or an incomplete exchange.
+   * An app that served the request without waiting may return the result directly instead of
+   * a promise (see {@link ServerSession.readRequestNow} and {@link ServerSession.finishNow}):
+   * the driver then goes on in the same tick.
    * @param session - the session on a new or reused connection
    * @param shutdown - aborted when the server starts to shut down
    */
-  processNewHttp(session: ServerSession, shutdown: ShutdownWatch): Promise<Stream | undefined>
+  processNewHttp(
+    session: ServerSession,
+    shutdown: ShutdownWatch,
+  ): Promise<Stream | undefined> | Stream | undefined
   /** Options for the connection; called once per connection. Default: none. */
   serverOptions?(): HttpServerOptions | undefined
   /** Runs once after the service stopped listening on its endpoints. Default: nothing. */
@@ -77,6 +83,13 @@ export function isHttpServerApp(app: ServerApp | HttpServerApp): app is HttpServ
  * `Http1ServerSession` per request on the same stream until the app returns `undefined`, the
  * request limit is reached or the server shuts down.
  *
+ * Between requests the driver itself waits for the next request's first bytes (the read
+ * timeout on a new connection, the keep-alive timeout on a reused one, cancelled by shutdown),
+ * with a callback rather than a promise; a connection that closes or times out while idle is
+ * closed without calling the app. When the app answers without waiting (it returns a stream
+ * rather than a promise), the next request is served in the same tick: a keep-alive request
+ * then costs no promise at all.
+ *
  * A listening service wraps HTTP apps in it automatically.
  */
 export class HttpServerAppDriver implements ServerApp {
@@ -96,7 +109,7 @@ export class HttpServerAppDriver implements ServerApp {
    * @param stream - the connection
    * @param shutdown - aborted when the server starts to shut down
    */
-  async processNew(stream: Stream, shutdown: ShutdownWatch): Promise<Stream | undefined> {
+  processNew(stream: Stream, shutdown: ShutdownWatch): Promise<Stream | undefined> {
     const app = this.app
     const serverOptions = app.serverOptions?.()
     // One options object per connection, shared by its sessions.
@@ -107,18 +120,107 @@ export class HttpServerAppDriver implements ServerApp {
     const keepaliveMs = serverOptions?.keepaliveTimeoutMs
     const keepaliveSeconds =
       keepaliveMs === undefined ? DEFAULT_KEEPALIVE_SECONDS : keepaliveMs / 1000
-    let current: Stream | undefined = stream
-    while (current !== undefined) {
-      const session = new Http1ServerSession(current, options)
-      // Stop downstream from reusing the connection when the service shuts down soon.
-      session.setKeepalive(shutdown.aborted ? undefined : keepaliveSeconds)
-      current = await app.processNewHttp(session, shutdown)
-    }
-    return undefined
+    return new Promise<Stream | undefined>((resolve, reject) => {
+      new ConnectionLoop(app, shutdown, options, keepaliveSeconds, resolve, reject).run(stream)
+    })
   }
 
   /** Runs the app's {@link HttpServerApp.httpCleanup}. */
   async cleanup(): Promise<void> {
     await this.app.httpCleanup?.()
   }
+}
+
+/**
+ * The keep-alive loop of one connection, driven by callbacks: the idle wait calls
+ * {@link ConnectionLoop.onReady}, an app that returns a promise calls back through
+ * {@link ConnectionLoop.onServed}. Settles the connection's promise once, when the loop ends.
+ */
+class ConnectionLoop {
+  readonly #app: HttpServerApp
+  readonly #shutdown: ShutdownWatch
+  readonly #options: Http1ServerOptions
+  readonly #keepaliveSeconds: number
+  readonly #resolve: (stream: Stream | undefined) => void
+  readonly #reject: (error: unknown) => void
+  #session: Http1ServerSession | undefined
+
+  constructor(
+    app: HttpServerApp,
+    shutdown: ShutdownWatch,
+    options: Http1ServerOptions,
+    keepaliveSeconds: number,
+    resolve: (stream: Stream | undefined) => void,
+    reject: (error: unknown) => void,
+  ) {
+    this.#app = app
+    this.#shutdown = shutdown
+    this.#options = options
+    this.#keepaliveSeconds = keepaliveSeconds
+    this.#resolve = resolve
+    this.#reject = reject
+    this.#session = undefined
+  }
+
+  /** Serves requests on `stream` until one must be waited for or the connection is done. */
+  run(stream: Stream | undefined): void {
+    try {
+      let current = stream
+      while (current !== undefined) {
+        const shutdown = this.#shutdown
+        const session = new Http1ServerSession(current, this.#options)
+        // Stop downstream from reusing the connection when the service shuts down soon.
+        session.setKeepalive(shutdown.aborted ? undefined : this.#keepaliveSeconds)
+        const state = session.waitForRequest(this.onReady)
+        if (state === 'waiting') {
+          this.#session = session
+          return
+        }
+        if (state === 'ended') {
+          current.close()
+          break
+        }
+        const served = this.#app.processNewHttp(session, shutdown)
+        if (isPromiseLike(served)) {
+          served.then(this.onServed, this.#reject)
+          return
+        }
+        current = served
+      }
+      this.#resolve(undefined)
+    } catch (error) {
+      this.#reject(error)
+    }
+  }
+
+  /** The idle wait ended: serve the request, or close when no bytes came. */
+  readonly onReady = (ready: boolean): void => {
+    const session = this.#session
+    this.#session = undefined
+    if (session === undefined) return
+    if (!ready) {
+      session.stream.close()
+      this.#resolve(undefined)
+      return
+    }
+    try {
+      const served = this.#app.processNewHttp(session, this.#shutdown)
+      if (isPromiseLike(served)) {
+        served.then(this.onServed, this.#reject)
+        return
+      }
+      this.run(served)
+    } catch (error) {
+      this.#reject(error)
+    }
+  }
+
+  /** The app finished a request asynchronously. */
+  readonly onServed = (stream: Stream | undefined): void => {
+    this.run(stream)
+  }
+}
+
+function isPromiseLike<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
+  return typeof (value as Partial<PromiseLike<T>> | undefined)?.then === 'function'
 }

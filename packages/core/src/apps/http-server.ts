@@ -71,16 +71,44 @@ export class HttpServer<SV extends ServeHttp = ServeHttp> implements HttpServerA
   }
 
   /**
-   * Serves one request.
+   * Serves one request. When the request head is already buffered, the app answers
+   * synchronously and the socket takes the whole response at once, the result is returned
+   * directly (no promise); otherwise a promise.
    * @param session - the session
    * @param shutdown - aborted when the server starts to shut down
    */
-  async processNewHttp(
+  processNewHttp(
     session: ServerSession,
     shutdown: ShutdownWatch,
+  ): Promise<Stream | undefined> | Stream | undefined {
+    const read = session.readRequestNow()
+    if (read !== true) return this.#readThenServe(session, shutdown, read)
+    let produced: ServeHttpResponse | Promise<ServeHttpResponse>
+    try {
+      produced = this.app.response(session)
+    } catch (error) {
+      return this.#fail(session, error)
+    }
+    // Await only real promises: a synchronous app costs no extra microtask (fastify's rule).
+    if (produced instanceof Promise) return this.#respondLater(session, shutdown, produced)
+    let header: ResponseHeader
+    let body: Uint8Array
+    try {
+      body = encodeBody(produced.body)
+      header = buildHeader(produced, body.length)
+    } catch (error) {
+      return this.#fail(session, error)
+    }
+    return this.#write(session, shutdown, header, body)
+  }
+
+  async #readThenServe(
+    session: ServerSession,
+    shutdown: ShutdownWatch,
+    read: false | Promise<boolean>,
   ): Promise<Stream | undefined> {
     try {
-      if (!(await session.readRequest())) return undefined
+      if (!(await read)) return undefined
     } catch (error) {
       // The session already answered a malformed request and closed the connection.
       publishError(session, error, 'reading the request', 'downstream')
@@ -90,31 +118,70 @@ export class HttpServer<SV extends ServeHttp = ServeHttp> implements HttpServerA
     let body: Uint8Array
     try {
       const produced = this.app.response(session)
-      // Await only real promises: a synchronous app costs no extra microtask (fastify's rule).
       const response = produced instanceof Promise ? await produced : produced
       body = encodeBody(response.body)
       header = buildHeader(response, body.length)
     } catch (error) {
-      publishError(
-        session,
-        error,
-        `ServeHttp.response failed, ${session.requestSummary()}`,
-        'internal',
-      )
-      session.setKeepalive(undefined)
-      await session.respondError(500)
-      return await session.finish()
+      return await this.#fail(session, error)
     }
+    const next = this.#write(session, shutdown, header, body)
+    return next instanceof Promise ? await next : next
+  }
+
+  async #respondLater(
+    session: ServerSession,
+    shutdown: ShutdownWatch,
+    produced: Promise<ServeHttpResponse>,
+  ): Promise<Stream | undefined> {
+    let header: ResponseHeader
+    let body: Uint8Array
+    try {
+      const response = await produced
+      body = encodeBody(response.body)
+      header = buildHeader(response, body.length)
+    } catch (error) {
+      return await this.#fail(session, error)
+    }
+    const next = this.#write(session, shutdown, header, body)
+    return next instanceof Promise ? await next : next
+  }
+
+  /** Answers 500 after the app failed, and closes. */
+  async #fail(session: ServerSession, error: unknown): Promise<Stream | undefined> {
+    publishError(
+      session,
+      error,
+      `ServeHttp.response failed, ${session.requestSummary()}`,
+      'internal',
+    )
+    session.setKeepalive(undefined)
+    try {
+      await session.respondError(500)
+    } catch {
+      // The client is gone.
+    }
+    return await session.finish()
+  }
+
+  /** Writes the response; returns directly unless a write or the finish has to wait. */
+  #write(
+    session: ServerSession,
+    shutdown: ShutdownWatch,
+    header: ResponseHeader,
+    body: Uint8Array,
+  ): Promise<Stream | undefined> | Stream | undefined {
     // Shutdown may have started while the app worked: tell the client not to reuse.
     if (shutdown.aborted) session.setKeepalive(undefined)
     // Await a write only when it has to wait (drain or failure): an await on the settled
     // promise still costs a microtask hop per write.
-    let written = session.writeResponseHeader(header, body.length === 0)
-    if (written !== WRITE_SETTLED) await written
-    if (body.length !== 0) {
-      written = session.writeResponseBody(body, true)
-      if (written !== WRITE_SETTLED) await written
-    }
+    const written = session.writeResponse(header, body)
+    if (written !== WRITE_SETTLED) return this.#writeSlow(session, written)
+    return session.finishNow()
+  }
+
+  /** The rest of {@link HttpServer.#write} once the write has to wait. */
+  async #writeSlow(session: ServerSession, pending: Promise<void>): Promise<Stream | undefined> {
+    await pending
     return await session.finish()
   }
 }

@@ -18,6 +18,12 @@ export interface ServerSession {
    * rejected with `InvalidHTTPHeader` (the error's `status` is the status sent).
    */
   readRequest(): Promise<boolean>
+  /**
+   * Like {@link ServerSession.readRequest}, but may return `true` directly (no promise, no
+   * microtask) when the request head is already buffered; otherwise the same promise. Await
+   * the result only when it is a promise (a hot-path rule: an `await` costs a microtask).
+   */
+  readRequestNow(): boolean | Promise<boolean>
   /** The request header read by {@link ServerSession.readRequest}; mutable. */
   readonly requestHeader: RequestHeader
   /**
@@ -45,6 +51,14 @@ export interface ServerSession {
    * @param endOfStream - `true` on the last piece: the body is finished
    */
   writeResponseBody(data: Uint8Array | undefined, endOfStream: boolean): Promise<void>
+  /**
+   * Writes a final response header and its whole body at once (one socket write on HTTP/1):
+   * `writeResponseHeader(response, false)` then `writeResponseBody(body, true)` in one call.
+   * Resolves at once when the bytes were handed to the socket, else after it drained.
+   * @param response - the header, with a final status; modified as by `writeResponseHeader`
+   * @param body - the whole body
+   */
+  writeResponse(response: ResponseHeader, body: Uint8Array | undefined): Promise<void>
   /** Writes response trailers where the protocol supports them (a no-op on HTTP/1). */
   writeResponseTrailers(): Promise<void>
   /** Finishes the response body (the last chunk for chunked encoding). */
@@ -55,6 +69,11 @@ export interface ServerSession {
    * and resolves `undefined`.
    */
   finish(): Promise<Stream | undefined>
+  /**
+   * Like {@link ServerSession.finish}, but returns the result directly when nothing has to be
+   * waited for; otherwise the same promise. Never throws or rejects.
+   */
+  finishNow(): Stream | undefined | Promise<Stream | undefined>
   /** Sends `100 Continue` unless a response was already written. */
   writeContinueResponse(): Promise<void>
   /**

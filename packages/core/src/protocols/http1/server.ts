@@ -100,6 +100,8 @@ export const WRITE_SETTLED: Promise<void> = Promise.resolve()
 // Shared settled promises for the common paths that need no waiting (no allocation per call).
 const RESOLVED: Promise<void> = WRITE_SETTLED
 const RESOLVED_UNDEFINED: Promise<undefined> = Promise.resolve(undefined)
+const RESOLVED_TRUE: Promise<boolean> = Promise.resolve(true)
+const RESOLVED_FALSE: Promise<boolean> = Promise.resolve(false)
 
 function checkCount(name: string, value: number | undefined, fallback: number): number {
   if (value === undefined) return fallback
@@ -189,6 +191,8 @@ export class Http1ServerSession implements ServerSession {
   #retryBytes: number
   #retryTruncated: boolean
   #finished: boolean
+  #holdHead: boolean
+  #heldHead: string | undefined
 
   /**
    * Creates a session on a connection (fresh or handed over by a previous session's
@@ -266,6 +270,8 @@ export class Http1ServerSession implements ServerSession {
     this.#retryBytes = 0
     this.#retryTruncated = false
     this.#finished = false
+    this.#holdHead = false
+    this.#heldHead = undefined
   }
 
   /**
@@ -277,9 +283,59 @@ export class Http1ServerSession implements ServerSession {
    * @throws PingoraError `InvalidHTTPHeader`, `ReadTimedout`, `ReadError` or `ConnectionClosed`
    *   (source `downstream`)
    */
-  async readRequest(): Promise<boolean> {
+  readRequest(): Promise<boolean> {
+    const read = this.readRequestNow()
+    return typeof read === 'boolean' ? (read ? RESOLVED_TRUE : RESOLVED_FALSE) : read
+  }
+
+  /**
+   * Like {@link Http1ServerSession.readRequest}, but returns `true` directly (no promise, no
+   * microtask) when the whole request head is already buffered; otherwise returns the promise
+   * `readRequest()` would. The keep-alive hot path of {@link HttpServer} and `HttpProxy`.
+   * @throws PingoraError as {@link Http1ServerSession.readRequest} (through the promise)
+   */
+  readRequestNow(): boolean | Promise<boolean> {
+    try {
+      return this.#readRequestNow()
+    } catch (error) {
+      return Promise.reject(error)
+    }
+  }
+
+  #readRequestNow(): boolean | Promise<boolean> {
     const stream = this.stream
-    let head = stream.tryRead()
+    const head = stream.tryRead()
+    if (head === undefined) return this.#readRequest(undefined)
+    // The usual case: one read holds the whole head, with no empty lines before it.
+    const limits = this.#limits
+    const end = head[0] === 0x0d || head[0] === 0x0a ? -1 : findHeadEnd(head, 0)
+    if (end === -1 || end > limits.maxHeaderBytes) return this.#readRequest(head)
+    if (end < head.length) stream.unread(head.subarray(end))
+    this.#rawHead = head.subarray(0, end)
+    const parsed = PARSED
+    const status = parseRequestHead(head, 0, end, limits, parsed)
+    if (status !== 0) return this.#reject(status, parsed.error)
+    return this.#applyFraming(parsed)
+  }
+
+  /**
+   * Waits, without a promise, for the first byte of the request on this session's connection
+   * (the keep-alive loop's idle wait: the keep-alive timeout on a reused connection, the read
+   * timeout on a new one, cancelled by the shutdown signal). See {@link Stream.waitIdle}.
+   * @param onReady - called once when the wait ends, `true` when bytes arrived
+   */
+  waitForRequest(onReady: (ready: boolean) => void): 'ready' | 'ended' | 'waiting' {
+    const stream = this.stream
+    const idleMs =
+      stream.reuseCount > 0
+        ? (stream.keepaliveTimeoutMs ?? this.#defaultKeepaliveMs)
+        : this.#readTimeoutMs
+    return stream.waitIdle(idleMs, this.#shutdownSignal, onReady)
+  }
+
+  async #readRequest(first: Buffer | undefined): Promise<boolean> {
+    const stream = this.stream
+    let head = first ?? stream.tryRead()
     if (head === undefined) {
       const signal = this.#shutdownSignal
       const idleMs =
@@ -722,11 +778,51 @@ export class Http1ServerSession implements ServerSession {
     const head = response.toH1String()
     if (endOfStream) {
       stream.write(head + writer.finish())
+    } else if (this.#holdHead) {
+      // writeResponse() sends it with the body.
+      this.#heldHead = head
     } else {
       // Leaves with the first body piece written in this tick, in one buffer.
       stream.writeDeferred(head)
     }
     return stream.socket.writableNeedDrain
+  }
+
+  /**
+   * Writes a final response header and its whole body in one socket write: the same as
+   * {@link Http1ServerSession.writeResponseHeader} with `endOfStream` `false` followed by
+   * {@link Http1ServerSession.writeResponseBody} with `endOfStream` `true`, without waiting for
+   * the end of the tick to join them. The header object is modified.
+   * @param response - the header, with a final (2xx-5xx) status
+   * @param body - the whole body
+   * @throws PingoraError as the two methods it stands for; `H1Error` (source `internal`) for a
+   *   1xx status
+   */
+  writeResponse(response: ResponseHeader, body: Uint8Array | undefined): Promise<void> {
+    if (body === undefined || body.length === 0) return this.writeResponseHeader(response, true)
+    try {
+      if (response.status < 200) throw internalError('writeResponse needs a final status')
+      this.#holdHead = true
+      try {
+        this.#writeHead(response, false)
+      } finally {
+        this.#holdHead = false
+      }
+      const head = this.#heldHead as string
+      this.#heldHead = undefined
+      const stream = this.stream
+      const writer = this.#writer
+      const chunked = writer.mode === 'chunked'
+      // The chunked terminator follows in the same syscall.
+      if (chunked) stream.cork()
+      let ok = writer.write(stream, body, head)
+      const end = writer.finish()
+      if (end !== '') ok = stream.write(end)
+      if (chunked) stream.uncork()
+      return ok ? RESOLVED : stream.drain(this.#writeTimeoutFor(body.length))
+    } catch (error) {
+      return Promise.reject(error)
+    }
   }
 
   /**
@@ -788,29 +884,72 @@ export class Http1ServerSession implements ServerSession {
    * and byte limit) and returns the stream for the next request. Otherwise closes the connection
    * and resolves `undefined`. Never rejects.
    */
-  async finish(): Promise<Stream | undefined> {
+  finish(): Promise<Stream | undefined> {
+    const next = this.finishNow()
+    return next instanceof Promise ? next : Promise.resolve(next)
+  }
+
+  /**
+   * Like {@link Http1ServerSession.finish}, but returns the result directly (no promise, no
+   * microtask) when nothing has to be waited for: no unread request body to drain and no full
+   * socket buffer. Otherwise returns the promise `finish()` would. Never throws or rejects.
+   */
+  finishNow(): Stream | undefined | Promise<Stream | undefined> {
     const stream = this.stream
     if (this.#finished) return undefined
     this.#finished = true
     stream.releaseEndWaiters()
     try {
       if (this.#finalWritten && !this.#upgraded) {
-        // finishBody() inlined: no extra async frame per request when nothing is left to write.
+        // The chunked terminator, when the body did not end it yet.
         const end = this.#writer.finish()
-        if (end !== '' && !stream.write(end)) await stream.drain(this.#writeTimeoutMs)
+        if (end !== '' && !stream.write(end)) return this.#finishAfterDrain()
       }
-      if (
-        this.#request === undefined ||
-        !this.#finalWritten ||
-        this.#upgraded ||
-        this.#bodyFailed ||
-        !this.#willKeepalive() ||
-        !this.#writer.complete ||
-        stream.closed
-      ) {
-        stream.close()
-        return undefined
-      }
+      return this.#handOver()
+    } catch {
+      stream.close()
+      return undefined
+    }
+  }
+
+  async #finishAfterDrain(): Promise<Stream | undefined> {
+    const stream = this.stream
+    try {
+      await stream.drain(this.#writeTimeoutMs)
+      const next = this.#handOver()
+      return next instanceof Promise ? await next : next
+    } catch {
+      stream.close()
+      return undefined
+    }
+  }
+
+  /** Decides reuse after the response was written; returns the stream or closes it. */
+  #handOver(): Stream | undefined | Promise<Stream | undefined> {
+    const stream = this.stream
+    if (
+      this.#request === undefined ||
+      !this.#finalWritten ||
+      this.#upgraded ||
+      this.#bodyFailed ||
+      !this.#willKeepalive() ||
+      !this.#writer.complete ||
+      stream.closed
+    ) {
+      stream.close()
+      return undefined
+    }
+    if (!this.#reader.done || stream.socket.writableNeedDrain) return this.#drainThenHandOver()
+    if (!this.#reader.complete) {
+      stream.close()
+      return undefined
+    }
+    return this.#reuse()
+  }
+
+  async #drainThenHandOver(): Promise<Stream | undefined> {
+    const stream = this.stream
+    try {
       if (!this.#reader.done && !(await this.#drainBounded())) {
         stream.close()
         return undefined
@@ -820,15 +959,21 @@ export class Http1ServerSession implements ServerSession {
         return undefined
       }
       if (stream.socket.writableNeedDrain) await stream.drain(this.#writeTimeoutMs)
-      stream.reuseCount++
-      stream.keepaliveTimeoutMs = (this.#keepaliveSeconds as number) * 1000
-      const remaining = this.#reusesRemaining
-      stream.keepaliveReusesRemaining = remaining === undefined ? undefined : remaining - 1
-      return stream
+      return this.#reuse()
     } catch {
       stream.close()
       return undefined
     }
+  }
+
+  /** Hands the stream over to the next session. */
+  #reuse(): Stream {
+    const stream = this.stream
+    stream.reuseCount++
+    stream.keepaliveTimeoutMs = (this.#keepaliveSeconds as number) * 1000
+    const remaining = this.#reusesRemaining
+    stream.keepaliveReusesRemaining = remaining === undefined ? undefined : remaining - 1
+    return stream
   }
 
   async #drainBounded(): Promise<boolean> {

@@ -92,6 +92,7 @@ export class Stream {
   #idleSignal: AbortSignal | undefined
   #idleSet: Set<Stream> | undefined
   #idle: boolean
+  #idleCallback: ((ready: boolean) => void) | undefined
 
   /**
    * Wraps a connected socket. The stream takes over the socket's `data`, `end`, `error`,
@@ -133,6 +134,7 @@ export class Stream {
     this.#idleSignal = undefined
     this.#idleSet = undefined
     this.#idle = false
+    this.#idleCallback = undefined
     // HTTP needs to answer a client that half-closed after sending its request.
     socket.allowHalfOpen = true
     if (typeof socket.setNoDelay === 'function' && !socket.destroyed) socket.setNoDelay(true)
@@ -242,6 +244,64 @@ export class Stream {
     const pending = this.read(timeoutMs, 'waiting for a request')
     if (this.#readResolve !== undefined) this.#idle = true
     return pending
+  }
+
+  /**
+   * Waits for the first bytes of the next message on an idle connection without a promise
+   * (the keep-alive loop's hot path: no promise, no microtask per request). Returns `'ready'`
+   * when bytes are queued now and `'ended'` when none can come (the peer ended, the connection
+   * failed or `signal` is aborted); otherwise returns `'waiting'` and later calls `onReady`
+   * once: `true` when bytes are queued, `false` when the peer ended, the connection failed,
+   * `timeoutMs` elapsed or `signal` aborted. `onReady` runs inside the socket's event handler
+   * and must not throw.
+   * @param timeoutMs - how long to wait; `undefined` or `0` waits forever
+   * @param signal - cancels the wait when it aborts
+   * @param onReady - called once when the wait ends (only after `'waiting'` was returned)
+   * @throws PingoraError `InternalError` when a read is already pending on this stream
+   */
+  waitIdle(
+    timeoutMs: number | undefined,
+    signal: AbortSignal | undefined,
+    onReady: (ready: boolean) => void,
+  ): 'ready' | 'ended' | 'waiting' {
+    if (this.#queued !== 0) return 'ready'
+    if (this.#error !== undefined || this.#eof || signal?.aborted === true) return 'ended'
+    if (this.#readResolve !== undefined) {
+      throw new PingoraError('InternalError', {
+        source: 'internal',
+        context: 'concurrent reads on one stream',
+      })
+    }
+    if (this.#paused) this.#resume()
+    this.#idleCallback = onReady
+    this.#readResolve = this.#idleResolve
+    this.#readReject = this.#idleReject
+    if (signal !== undefined) {
+      if (this.#idleSignal !== signal) this.#joinIdleSet(signal)
+      this.#idle = true
+    }
+    if (timeoutMs !== undefined && timeoutMs > 0 && timeoutMs !== Number.POSITIVE_INFINITY) {
+      this.#readTimeoutContext = 'waiting for a request'
+      this.#armReadTimer(timeoutMs)
+    }
+    return 'waiting'
+  }
+
+  // The read settlers of an idle wait (bound once per stream): queue the chunk, then tell.
+  #idleResolve = (chunk: Buffer | undefined): void => {
+    const onReady = this.#idleCallback
+    this.#idleCallback = undefined
+    if (chunk !== undefined) {
+      this.#queue.push(chunk)
+      this.#queued += chunk.length
+    }
+    onReady?.(chunk !== undefined)
+  }
+
+  #idleReject = (): void => {
+    const onReady = this.#idleCallback
+    this.#idleCallback = undefined
+    onReady?.(false)
   }
 
   /** Joins the set of streams whose idle waits `signal` cancels (once per connection). */
