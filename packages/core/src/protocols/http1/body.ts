@@ -307,6 +307,14 @@ const CHUNK_END = Buffer.from('\r\n', 'latin1')
 const LAST_CHUNK = '0\r\n\r\n'
 /** Bodies smaller than this are copied into one buffer with their chunk framing. */
 const COALESCE_LIMIT = 16 * 1024
+/** Bodies up to this size are written with their head as one latin1 string. */
+const STRING_JOIN_LIMIT = 1024
+
+function latin1(data: Uint8Array): string {
+  const bytes =
+    data instanceof Buffer ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength)
+  return bytes.toString('latin1')
+}
 
 /**
  * Writes one message body to a stream with its framing.
@@ -419,6 +427,11 @@ export class BodyWriter {
 function writeWithPrefix(stream: Stream, prefix: string | undefined, data: Uint8Array): boolean {
   if (prefix === undefined) return data.length === 0 ? true : stream.write(data)
   if (data.length === 0) return stream.write(prefix)
+  if (data.length <= STRING_JOIN_LIMIT) {
+    // A small body joins the head as text: Node writes a latin1 string from native code with
+    // no JS buffer to allocate and fill.
+    return stream.write(prefix + latin1(data))
+  }
   if (data.length <= COALESCE_LIMIT) {
     const out = Buffer.allocUnsafe(prefix.length + data.length)
     out.write(prefix, 0, 'latin1')
