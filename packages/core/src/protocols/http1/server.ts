@@ -733,10 +733,38 @@ export class Http1ServerSession implements ServerSession {
     // A server shutting down tells the client to go elsewhere for its next request.
     if (this.#shutdownSignal?.aborted === true) this.#keepaliveSeconds = undefined
     const headers = response.headers
+    // One pass over the fields for everything framing needs (first values, as `get` returns).
+    let te: string | undefined
+    let cl: string | undefined
+    let clCount = 0
+    let connection: string | undefined
+    let hasDate = false
+    for (let i = 0, size = headers.size; i < size; i++) {
+      const name = headers.nameAt(i)
+      switch (name.length) {
+        case 4:
+          if (!hasDate && nameIs(name, 'date')) hasDate = true
+          break
+        case 10:
+          if (connection === undefined && nameIs(name, 'connection'))
+            connection = headers.valueAt(i)
+          break
+        case 14:
+          if (nameIs(name, 'content-length')) {
+            if (clCount === 0) cl = headers.valueAt(i)
+            clCount++
+          }
+          break
+        case 17:
+          if (te === undefined && nameIs(name, 'transfer-encoding')) te = headers.valueAt(i)
+          break
+        default:
+          break
+      }
+    }
     if (method === 'HEAD' || status === 204 || status === 304) {
       writer.init('none')
     } else {
-      const te = headers.get('transfer-encoding')
       if (te !== undefined) {
         headers.remove('content-length')
         if (version === 'HTTP/1.0') {
@@ -747,9 +775,8 @@ export class Http1ServerSession implements ServerSession {
           writer.init(lastToken(te).toLowerCase() === 'chunked' ? 'chunked' : 'close')
         }
       } else {
-        const cl = headers.getAll('content-length')
-        if (cl.length > 0) {
-          const length = cl.length === 1 ? parseContentLength(cl[0] as string) : -1
+        if (cl !== undefined) {
+          const length = clCount === 1 ? parseContentLength(cl) : -1
           if (length === -1) {
             throw new PingoraError('InvalidHTTPHeader', {
               source: 'internal',
@@ -758,10 +785,10 @@ export class Http1ServerSession implements ServerSession {
           }
           writer.init('length', length)
         } else if (endOfStream) {
-          headers.insert('Content-Length', '0')
+          headers.append('Content-Length', '0')
           writer.init('length', 0)
         } else if (version === 'HTTP/1.1') {
-          headers.insert('Transfer-Encoding', 'chunked')
+          headers.append('Transfer-Encoding', 'chunked')
           writer.init('chunked')
         } else {
           writer.init('close')
@@ -770,11 +797,12 @@ export class Http1ServerSession implements ServerSession {
     }
     if (writer.mode === 'close') this.#keepaliveSeconds = undefined
     // An application that says `Connection: close` gets it.
-    const connection = headers.get('connection')
     if (connection !== undefined && hasToken(connection, 'close'))
       this.#keepaliveSeconds = undefined
-    if (!headers.has('date')) headers.insert('Date', getCachedDate())
-    headers.insert('Connection', this.#willKeepalive() ? 'keep-alive' : 'close')
+    if (!hasDate) headers.append('Date', getCachedDate())
+    const connectionValue = this.#willKeepalive() ? 'keep-alive' : 'close'
+    if (connection === undefined) headers.append('Connection', connectionValue)
+    else headers.insert('Connection', connectionValue)
     const head = response.toH1String()
     if (endOfStream) {
       stream.write(head + writer.finish())
