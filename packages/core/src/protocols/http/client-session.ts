@@ -20,6 +20,15 @@ export interface ClientSession {
    * @param data - the bytes
    */
   writeBody(data: Uint8Array): Promise<void>
+  /**
+   * Frees the memory of a body piece already written with {@link ClientSession.writeBody} now
+   * rather than at the next garbage collection. Call it only when nothing reads `data` (or
+   * another view of its memory) again, such as a piece relayed unchanged from the client; it
+   * does nothing when the bytes may still be in use (writes queued, `data` shares its buffer)
+   * or the runtime cannot (Node 20).
+   * @param data - the bytes written
+   */
+  releaseWrittenBody(data: Uint8Array): void
   /** Finishes the request body (the last chunk for chunked encoding). */
   finishBody(): Promise<void>
   /**

@@ -59,6 +59,15 @@ export interface ServerSession {
    * @param body - the whole body
    */
   writeResponse(response: ResponseHeader, body: Uint8Array | undefined): Promise<void>
+  /**
+   * Frees the memory of a body piece already written with
+   * {@link ServerSession.writeResponseBody} now rather than at the next garbage collection.
+   * Call it only when nothing reads `data` (or another view of its memory) again, such as a
+   * piece relayed unchanged from an upstream; it does nothing when the bytes may still be in use
+   * (writes queued, `data` shares its buffer) or the runtime cannot (Node 20).
+   * @param data - the bytes written
+   */
+  releaseWrittenBody(data: Uint8Array): void
   /** Writes response trailers where the protocol supports them (a no-op on HTTP/1). */
   writeResponseTrailers(): Promise<void>
   /** Finishes the response body (the last chunk for chunked encoding). */

@@ -2,6 +2,7 @@ import { PingoraError } from '@pingora-ts/error'
 import { HeaderMap, type RequestHeader, ResponseHeader } from '@pingora-ts/http'
 import type { Digest } from '../digest.ts'
 import type { ClientSession } from '../http/client-session.ts'
+import { releaseWrittenChunk } from '../l4/release-chunk.ts'
 import type { Stream } from '../l4/stream.ts'
 import { BodyReader, BodyWriter } from './body.ts'
 import {
@@ -271,6 +272,15 @@ export class Http1ClientSession implements ClientSession {
       if (PingoraError.is(error) && error.source === 'internal') throw error
       throw this.#retryable(this.#fail(error))
     }
+  }
+
+  /**
+   * Frees a written body piece's memory now (see {@link releaseWrittenChunk}).
+   * @param data - bytes written with {@link Http1ClientSession.writeBody} that nothing reads
+   *   again
+   */
+  releaseWrittenBody(data: Uint8Array): void {
+    releaseWrittenChunk(data, this.stream)
   }
 
   /**

@@ -4,6 +4,7 @@ import type { Digest, SocketAddress } from '../digest.ts'
 import { getCachedDate } from '../http/date.ts'
 import { generateErrorResponse } from '../http/error-resp.ts'
 import type { ServerSession } from '../http/server-session.ts'
+import { releaseWrittenChunk } from '../l4/release-chunk.ts'
 import type { Stream } from '../l4/stream.ts'
 import { BodyReader, BodyWriter } from './body.ts'
 import {
@@ -868,6 +869,15 @@ export class Http1ServerSession implements ServerSession {
     } catch (error) {
       return Promise.reject(error)
     }
+  }
+
+  /**
+   * Frees a written body piece's memory now (see {@link releaseWrittenChunk}).
+   * @param data - bytes written with {@link Http1ServerSession.writeResponseBody} that nothing
+   *   reads again
+   */
+  releaseWrittenBody(data: Uint8Array): void {
+    releaseWrittenChunk(data, this.stream)
   }
 
   /** Writes body bytes; returns `false` when the caller must wait for the socket to drain. */
