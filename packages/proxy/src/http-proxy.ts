@@ -582,11 +582,13 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
     removeHopByHopHeaders(response.headers, true)
     await session.writeResponseHeader(response, false)
     // Client → upstream. On the client's EOF, half-close the upstream so it sees the end too.
+    // No filter sees tunnel bytes: each piece is freed once written (ADR 0009).
     const up = (async () => {
       for (;;) {
         const data = await downstream.readRequestBody()
         if (data === undefined) break
         await client.writeBody(data)
+        client.releaseWrittenBody(data)
       }
       client.stream.close()
     })()
@@ -596,6 +598,7 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
         const data = await client.readResponseBody()
         await downstream.writeResponseBody(data, data === undefined)
         if (data === undefined) break
+        downstream.releaseWrittenBody(data)
       }
     })()
     let upDone = false

@@ -1,7 +1,8 @@
 import { once } from 'node:events'
 import http from 'node:http'
-import { describe, expect, it } from 'vitest'
-import { origin, peerFor, startProxy } from './helpers.ts'
+import net from 'node:net'
+import { describe, expect, it, onTestFinished } from 'vitest'
+import { origin, peerFor, raw, startProxy } from './helpers.ts'
 
 // The proxy frees each relayed body piece once written when no filter sees it (ADR 0009).
 // These tests check that this never touches bytes still in use: queued writes, a slow client,
@@ -17,12 +18,12 @@ function body(): Buffer {
   return b
 }
 
-/** Writes `data` in 64 KiB pieces, honouring backpressure, then ends. */
-async function writeAll(out: NodeJS.WritableStream & { end(): void }, data: Buffer) {
+/** Writes `data` in 64 KiB pieces, honouring backpressure, then ends unless told not to. */
+async function writeAll(out: NodeJS.WritableStream & { end(): void }, data: Buffer, end = true) {
   for (let i = 0; i < data.length; i += PIECE) {
     if (!out.write(data.subarray(i, i + PIECE))) await once(out, 'drain')
   }
-  out.end()
+  if (end) out.end()
 }
 
 /** GETs `path` through the proxy, reading one piece per macrotask (a slow client). */
@@ -131,5 +132,52 @@ describe('relayed body memory release', () => {
     })
     expect((await post(p.port, expected, false)).toString()).toBe('ok')
     expect(Buffer.concat(kept).equals(expected)).toBe(true)
+  })
+
+  it('tunnels large pieces intact both ways after a 101', async () => {
+    const expected = body()
+    const o = await raw((socket) => {
+      let head = ''
+      const onHead = (d: Buffer) => {
+        head += d.toString('latin1')
+        const end = head.indexOf('\r\n\r\n')
+        if (end === -1) return
+        socket.off('data', onHead)
+        socket.write(
+          'HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n',
+        )
+        const rest = Buffer.from(head.slice(end + 4), 'latin1')
+        if (rest.length > 0) socket.write(rest)
+        socket.pipe(socket)
+      }
+      socket.on('data', onHead)
+    })
+    const p = await startProxy({ newCtx: () => undefined, upstreamPeer: () => peerFor(o.port) })
+    const socket = net.connect(p.port, '127.0.0.1')
+    onTestFinished(() => {
+      socket.destroy()
+    })
+    const chunks: Buffer[] = []
+    let received = 0
+    let bodyStart = -1
+    // The whole echo comes back before the client half-closes (a half-close ends the tunnel).
+    const echoed = new Promise<Buffer>((resolve, reject) => {
+      socket.on('error', reject)
+      socket.on('data', (d: Buffer) => {
+        chunks.push(d)
+        received += d.length
+        if (bodyStart === -1) {
+          const end = Buffer.concat(chunks).indexOf('\r\n\r\n')
+          if (end === -1) return
+          bodyStart = end + 4
+          void writeAll(socket, expected, false)
+        }
+        if (received >= bodyStart + expected.length) resolve(Buffer.concat(chunks))
+      })
+    })
+    socket.write('GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n')
+    const all = await echoed
+    expect(all.subarray(0, bodyStart).toString('latin1')).toMatch(/^HTTP\/1\.1 101 /)
+    expect(all.subarray(bodyStart).equals(expected)).toBe(true)
   })
 })

@@ -24,6 +24,10 @@ const transfer = (ArrayBuffer.prototype as { transfer?: Transfer }).transfer
  * as a pipelined request pushed back with {@link Stream.unread}), is at least
  * {@link RELEASE_MIN_BYTES} long, and `stream.socket` has no write queued or in flight (one that
  * has not completed may still point into the chunk).
+ *
+ * This relies on every chunk a {@link Stream} hands out owning its memory, as Node's socket
+ * reads do. A read path that lends views of a reused or pooled buffer (net's `onread`) must not
+ * hand out a view that covers that whole buffer, or freeing it would free the stream's buffer.
  * @param chunk - bytes already written to `stream`
  * @param stream - the stream `chunk` was written to
  * @returns whether the memory was freed (`chunk` is then empty)
