@@ -590,7 +590,8 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
         await client.writeBody(data)
         client.releaseWrittenBody(data)
       }
-      client.stream.close()
+      // Half-close only: the upstream may still answer what it received.
+      client.stream.shutdownWrite()
     })()
     // Upstream → client, until the upstream closes.
     const down = (async () => {

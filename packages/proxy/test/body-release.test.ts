@@ -181,3 +181,50 @@ describe('relayed body memory release', () => {
     expect(all.subarray(bodyStart).equals(expected)).toBe(true)
   })
 })
+
+describe('tunnel half-close', () => {
+  it('delivers what the upstream sends after the client finished sending', async () => {
+    // The origin answers only once it sees the end of the client's bytes.
+    const o = await raw((socket) => {
+      let head = ''
+      let upgraded = false
+      let received = 0
+      socket.on('data', (d: Buffer) => {
+        if (upgraded) {
+          received += d.length
+          return
+        }
+        head += d.toString('latin1')
+        const end = head.indexOf('\r\n\r\n')
+        if (end === -1) return
+        upgraded = true
+        received += head.length - end - 4
+        socket.write(
+          'HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\nConnection: Upgrade\r\n\r\n',
+        )
+      })
+      socket.on('end', () => {
+        socket.end(`got ${received} bytes, bye`)
+      })
+    })
+    const p = await startProxy({ newCtx: () => undefined, upstreamPeer: () => peerFor(o.port) })
+    const socket = net.connect(p.port, '127.0.0.1')
+    onTestFinished(() => {
+      socket.destroy()
+    })
+    const chunks: Buffer[] = []
+    const ended = new Promise<string>((resolve, reject) => {
+      socket.on('error', reject)
+      socket.on('data', (d: Buffer) => chunks.push(d))
+      socket.on('end', () => resolve(Buffer.concat(chunks).toString('latin1')))
+    })
+    socket.write('GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: x\r\n\r\n')
+    await new Promise<void>((resolve) => {
+      socket.once('data', () => resolve())
+    })
+    socket.end('hello')
+    const text = await ended
+    expect(text).toMatch(/^HTTP\/1\.1 101 /)
+    expect(text.endsWith('got 5 bytes, bye')).toBe(true)
+  })
+})

@@ -491,6 +491,18 @@ export class Stream {
   }
 
   /**
+   * Half-closes: flushes pending writes and sends FIN, but keeps reading, so the peer can still
+   * answer (a tunnel whose client finished sending, RFC 9112 §9.6). {@link Stream.close} or the
+   * peer's own FIN ends the connection afterwards.
+   */
+  shutdownWrite(): void {
+    const socket = this.socket
+    if (this.#closing || socket.destroyed || !socket.writable) return
+    this.#flushDeferred()
+    socket.end()
+  }
+
+  /**
    * Closes at once, discarding unsent bytes.
    * @param error - the reason, passed to `socket.destroy`
    */
