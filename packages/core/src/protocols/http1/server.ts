@@ -677,47 +677,71 @@ export class Http1ServerSession implements ServerSession {
     // A server shutting down tells the client to go elsewhere for its next request.
     if (this.#shutdownSignal?.aborted === true) this.#keepaliveSeconds = undefined
     const headers = response.headers
+    // One pass finds the fields that framing and keep-alive need (not one scan per name).
+    let te: string | undefined
+    let connection: string | undefined
+    let clIndex = -1
+    let clCount = 0
+    let hasDate = false
+    for (let i = 0, size = headers.size; i < size; i++) {
+      switch (headers.nameAt(i).length) {
+        case 4:
+          if (!hasDate && headers.nameEquals(i, 'date')) hasDate = true
+          break
+        case 10:
+          if (connection === undefined && headers.nameEquals(i, 'connection')) {
+            connection = headers.valueAt(i)
+          }
+          break
+        case 14:
+          if (headers.nameEquals(i, 'content-length')) {
+            if (clIndex === -1) clIndex = i
+            clCount++
+          }
+          break
+        case 17:
+          if (te === undefined && headers.nameEquals(i, 'transfer-encoding')) {
+            te = headers.valueAt(i)
+          }
+          break
+        default:
+          break
+      }
+    }
     if (method === 'HEAD' || status === 204 || status === 304) {
       writer.init('none')
-    } else {
-      const te = headers.get('transfer-encoding')
-      if (te !== undefined) {
-        headers.remove('content-length')
-        if (version === 'HTTP/1.0') {
-          // An HTTP/1.0 client does not know chunked: send the body raw and close.
-          headers.remove('transfer-encoding')
-          writer.init('close')
-        } else {
-          writer.init(lastToken(te).toLowerCase() === 'chunked' ? 'chunked' : 'close')
-        }
+    } else if (te !== undefined) {
+      headers.remove('content-length')
+      if (version === 'HTTP/1.0') {
+        // An HTTP/1.0 client does not know chunked: send the body raw and close.
+        headers.remove('transfer-encoding')
+        writer.init('close')
       } else {
-        const cl = headers.getAll('content-length')
-        if (cl.length > 0) {
-          const length = cl.length === 1 ? parseContentLength(cl[0] as string) : -1
-          if (length === -1) {
-            throw new PingoraError('InvalidHTTPHeader', {
-              source: 'internal',
-              context: 'invalid Content-Length in response',
-            })
-          }
-          writer.init('length', length)
-        } else if (endOfStream) {
-          headers.insert('Content-Length', '0')
-          writer.init('length', 0)
-        } else if (version === 'HTTP/1.1') {
-          headers.insert('Transfer-Encoding', 'chunked')
-          writer.init('chunked')
-        } else {
-          writer.init('close')
-        }
+        writer.init(lastToken(te).toLowerCase() === 'chunked' ? 'chunked' : 'close')
       }
+    } else if (clCount > 0) {
+      const length = clCount === 1 ? parseContentLength(headers.valueAt(clIndex)) : -1
+      if (length === -1) {
+        throw new PingoraError('InvalidHTTPHeader', {
+          source: 'internal',
+          context: 'invalid Content-Length in response',
+        })
+      }
+      writer.init('length', length)
+    } else if (endOfStream) {
+      headers.insert('Content-Length', '0')
+      writer.init('length', 0)
+    } else if (version === 'HTTP/1.1') {
+      headers.insert('Transfer-Encoding', 'chunked')
+      writer.init('chunked')
+    } else {
+      writer.init('close')
     }
     if (writer.mode === 'close') this.#keepaliveSeconds = undefined
     // An application that says `Connection: close` gets it.
-    const connection = headers.get('connection')
     if (connection !== undefined && hasToken(connection, 'close'))
       this.#keepaliveSeconds = undefined
-    if (!headers.has('date')) headers.insert('Date', getCachedDate())
+    if (!hasDate) headers.insert('Date', getCachedDate())
     headers.insert('Connection', this.#willKeepalive() ? 'keep-alive' : 'close')
     const head = response.toH1String()
     if (endOfStream) {
