@@ -79,6 +79,7 @@ export {
   type Http1ServerOptions,
   Http1ServerSession,
   RETRY_BUFFER_LIMIT,
+  WRITE_SETTLED,
 } from './protocols/http1/server.ts'
 export { STREAM_LINGER_MS, STREAM_READ_HIGH_WATER, Stream } from './protocols/l4/stream.ts'
 export {

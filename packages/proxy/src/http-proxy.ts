@@ -12,6 +12,7 @@ import {
   type ServerSession,
   type ShutdownWatch,
   type Stream,
+  WRITE_SETTLED,
 } from '@pingora-ts/core'
 import { ErrorType, PingoraError } from '@pingora-ts/error'
 import type { RequestHeader, ResponseHeader } from '@pingora-ts/http'
@@ -50,6 +51,8 @@ const NOT_RETRYABLE_AFTER_RESPONSE = 'response already started'
 // per request, and resolving a promise with a primitive skips the `then` lookup.
 const OK_REUSE = undefined
 const OK_OUTCOME: Outcome = Object.freeze({ error: undefined, reuseDownstream: true })
+/** What `requestPhases` resolves when the request goes on to an upstream. */
+const PROCEED: Outcome = Object.freeze({ error: undefined, reuseDownstream: true })
 
 /** A tunnel ends when either side closes: only unexpected failures are errors. */
 function ignoreClosed(e: unknown): void {
@@ -65,6 +68,10 @@ function ignoreClosed(e: unknown): void {
 
 function isThenable<T>(value: T | Promise<T>): value is Promise<T> {
   return typeof (value as { then?: unknown } | undefined)?.then === 'function'
+}
+
+function upstreamPeerError(e: unknown): PingoraError {
+  return toError(e, ErrorType.InternalError, 'upstreamPeer failed', 'internal')
 }
 
 function toError(
@@ -189,7 +196,36 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
         toError(e, ErrorType.InternalError, 'onConnectionReuse failed', 'internal'),
       )
     }
-    if (outcome === OK_OUTCOME) outcome = (await this.processRequest(session, ctx)) ?? OK_OUTCOME
+    let proceed = outcome === OK_OUTCOME
+    if (
+      proceed &&
+      (inner.earlyRequestFilter !== undefined ||
+        inner.requestFilter !== undefined ||
+        inner.proxyUpstreamFilter !== undefined ||
+        session.downstreamModulesCtx.modules.length > 0)
+    ) {
+      const r = await this.requestPhases(session, ctx)
+      if (r !== PROCEED) {
+        proceed = false
+        outcome = r ?? OK_OUTCOME
+      }
+    }
+    if (proceed) {
+      const downstreamSession = session.downstreamSession
+      if (
+        downstreamSession.requestHeader.method !== 'GET' &&
+        downstreamSession.requestHeader.method !== 'HEAD'
+      ) {
+        downstreamSession.enableRetryBuffering()
+      } else if (!downstreamSession.isBodyEmpty()) {
+        downstreamSession.enableRetryBuffering()
+      }
+      // The first attempt is awaited here directly (no async frame per request in between);
+      // only a failed one goes through the retry loop.
+      session.retries++
+      const error = await this.proxyToUpstream(session, ctx)
+      if (error !== undefined) outcome = (await this.retryOrFail(session, ctx, error)) ?? OK_OUTCOME
+    }
     if (outcome.error !== undefined) this.reportError(session, ctx, outcome.error)
     if (inner.logging !== undefined) {
       try {
@@ -232,8 +268,12 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
     }
   }
 
-  /** Resolves `undefined` (`OK_REUSE`) when the request ended without error. */
-  private async processRequest(session: Session, ctx: Ctx): Promise<Outcome | undefined> {
+  /**
+   * The request phases (`earlyRequestFilter`, the modules' request header filters,
+   * `requestFilter`, `proxyUpstreamFilter`). Resolves `PROCEED` when the request goes on to an
+   * upstream, else the outcome of a request answered or failed here (`undefined` = no error).
+   */
+  private async requestPhases(session: Session, ctx: Ctx): Promise<Outcome | undefined> {
     const inner = this.inner
     try {
       if (inner.earlyRequestFilter !== undefined) {
@@ -263,29 +303,32 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
         toError(e, ErrorType.InternalError, 'in a request phase', 'internal'),
       )
     }
+    return PROCEED
+  }
 
-    if (session.requestHeader.method !== 'GET' && session.requestHeader.method !== 'HEAD') {
-      session.downstreamSession.enableRetryBuffering()
-    } else if (!session.downstreamSession.isBodyEmpty()) {
-      session.downstreamSession.enableRetryBuffering()
-    }
-
-    let error: PingoraError | undefined
-    while (session.retries < this.maxRetries) {
-      session.retries++
-      error = await this.proxyToUpstream(session, ctx)
-      if (error === undefined) return OK_REUSE
+  /**
+   * After a failed attempt: retries while the error allows it and attempts remain, then
+   * answers the error. Resolves `undefined` (`OK_REUSE`) when a retry succeeded.
+   */
+  private async retryOrFail(
+    session: Session,
+    ctx: Ctx,
+    first: PingoraError,
+  ): Promise<Outcome | undefined> {
+    let error = first
+    for (;;) {
       if (session.responseWritten !== undefined && error.retry !== false) {
         error.setRetry(false).withContext(NOT_RETRYABLE_AFTER_RESPONSE)
       }
       if (error.retry !== true) break
       if (session.downstreamSession.retryBufferTruncated()) break
+      if (session.retries >= this.maxRetries) break
+      session.retries++
+      const next = await this.proxyToUpstream(session, ctx)
+      if (next === undefined) return OK_REUSE
+      error = next
     }
-    return this.handleError(
-      session,
-      ctx,
-      error ?? PingoraError.internal(ErrorType.InternalError, 'no attempt made'),
-    )
+    return this.handleError(session, ctx, error)
   }
 
   private async handleError(session: Session, ctx: Ctx, error: PingoraError): Promise<Outcome> {
@@ -310,18 +353,33 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
     return { error, reuseDownstream: result.canReuseDownstream }
   }
 
-  /** One attempt: peer, connect, exchange. Resolves the error of a failed attempt. */
-  private async proxyToUpstream(session: Session, ctx: Ctx): Promise<PingoraError | undefined> {
-    const inner = this.inner
-    let peer: HttpPeer
+  /**
+   * One attempt: peer, connection, exchange. Resolves the error of a failed attempt. Not an
+   * async function: choosing the peer and taking a pooled connection are synchronous, and the
+   * caller awaits the exchange's own promise (one async frame per attempt, not three).
+   */
+  private proxyToUpstream(session: Session, ctx: Ctx): Promise<PingoraError | undefined> {
+    let peer: HttpPeer | Promise<HttpPeer>
     try {
-      const p = inner.upstreamPeer(session, ctx)
-      peer = isThenable(p) ? await p : p
+      peer = this.inner.upstreamPeer(session, ctx)
     } catch (e) {
-      return toError(e, ErrorType.InternalError, 'upstreamPeer failed', 'internal')
+      return Promise.resolve(upstreamPeerError(e))
     }
-    let client: Http1ClientSession
-    let reused: boolean
+    if (isThenable(peer)) {
+      return peer.then(
+        (p) => this.proxyToPeer(session, ctx, p),
+        (e: unknown) => upstreamPeerError(e),
+      )
+    }
+    return this.proxyToPeer(session, ctx, peer)
+  }
+
+  /** The attempt once the peer is known: a pooled connection synchronously, else a new one. */
+  private proxyToPeer(
+    session: Session,
+    ctx: Ctx,
+    peer: HttpPeer,
+  ): Promise<PingoraError | undefined> {
     const peerOptions = peer.options
     if (
       peerOptions.connectionTimeoutMs === undefined &&
@@ -333,36 +391,174 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
     // An idle pooled connection is taken synchronously (no promise, no extra tick); only a
     // new connection is awaited.
     const pooled = this.clientUpstream.reusedHttpSession(peer)
-    if (pooled !== undefined) {
-      client = pooled
-      reused = true
-    } else {
-      try {
-        ;[client, reused] = await this.clientUpstream.getHttpSession(peer)
-      } catch (e) {
-        let error = toError(e, ErrorType.ConnectError, `connecting to ${peer}`, 'upstream')
-        if (error.source === 'unset') error.setSource('upstream')
-        if (inner.failToConnect !== undefined) {
-          error = inner.failToConnect(session, peer, ctx, error)
-        }
-        return error
+    if (pooled !== undefined) return this.proxyH1(session, ctx, peer, pooled, true)
+    return this.connectAndProxy(session, ctx, peer)
+  }
+
+  private async connectAndProxy(
+    session: Session,
+    ctx: Ctx,
+    peer: HttpPeer,
+  ): Promise<PingoraError | undefined> {
+    let client: Http1ClientSession
+    let reused: boolean
+    try {
+      ;[client, reused] = await this.clientUpstream.getHttpSession(peer)
+    } catch (e) {
+      let error = toError(e, ErrorType.ConnectError, `connecting to ${peer}`, 'upstream')
+      if (error.source === 'unset') error.setSource('upstream')
+      if (this.inner.failToConnect !== undefined) {
+        error = this.inner.failToConnect(session, peer, ctx, error)
       }
+      return error
     }
+    return await this.proxyH1(session, ctx, peer, client, reused)
+  }
+
+  /**
+   * The HTTP/1 exchange on a connected upstream session: request header and body up, 1xx and
+   * the response down, both bodies streamed with backpressure; then the connection goes back to
+   * the pool when it may be reused. Resolves the error of a failed exchange.
+   *
+   * Writes that did not have to wait return the settled `WRITE_SETTLED` and are not awaited,
+   * and body bytes that arrived with the response head are taken synchronously: on a small
+   * response the only awaits are for the upstream's response head.
+   */
+  private async proxyH1(
+    session: Session,
+    ctx: Ctx,
+    peer: HttpPeer,
+    client: Http1ClientSession,
+    reused: boolean,
+  ): Promise<PingoraError | undefined> {
+    const inner = this.inner
     const options = peer.options
     client.setReadTimeout(options.readTimeoutMs ?? DEFAULT_UPSTREAM_TIMEOUT_MS)
     client.setWriteTimeout(options.writeTimeoutMs ?? DEFAULT_UPSTREAM_TIMEOUT_MS)
+    let reusable: boolean
     try {
       if (inner.connectedToUpstream !== undefined) {
         const r = inner.connectedToUpstream(session, reused, peer, client.digest, ctx)
         if (isThenable(r)) await r
       }
-      const reusable = await this.proxyH1(session, ctx, client)
-      if (reusable) {
-        this.clientUpstream.releaseHttpSession(client, peer, options.idleTimeoutMs)
-      } else {
-        client.shutdown()
+      const downstream = session.downstreamSession
+      const modules = session.downstreamModulesCtx
+      const isUpgrade = downstream.isUpgradeRequest()
+      const request: RequestHeader = downstream.requestHeader.clone()
+      const hasBody = !downstream.isBodyEmpty()
+      const filtersRequestBody = inner.requestBodyFilter !== undefined || modules.filtersRequestBody
+
+      removeHopByHopHeaders(request.headers, isUpgrade)
+      request.setVersion('HTTP/1.1')
+      if (hasBody && !isUpgrade) {
+        if (filtersRequestBody || request.getHeader('Content-Length') === undefined) {
+          request.removeHeader('Content-Length')
+          request.insertHeader('Transfer-Encoding', 'chunked')
+        }
       }
-      return undefined
+      if (inner.upstreamRequestFilter !== undefined) {
+        const r = inner.upstreamRequestFilter(session, request, ctx)
+        if (isThenable(r)) await r
+      }
+      let written = client.writeRequestHeader(request)
+      if (written !== WRITE_SETTLED) await written
+      session.upstreamHeaderSent = true
+
+      // Request body: streamed up concurrently with reading the response (the origin may
+      // answer early). A failure on the client side tears down the upstream exchange.
+      let bodyError: unknown
+      let bodyTask: Promise<void> | undefined
+      if (hasBody && !isUpgrade) {
+        bodyTask = this.sendRequestBody(session, ctx, client).catch((e) => {
+          bodyError = e
+          client.shutdown()
+        })
+      }
+
+      let response: ResponseHeader
+      try {
+        for (;;) {
+          response = await client.readResponseHeader()
+          const status = response.status
+          if (status >= 100 && status < 200 && status !== 101) {
+            // 1xx: 100 only matters to a client that asked for it; 103 and others pass on.
+            if (status === 100 && downstream.getHeader('Expect') === undefined) continue
+            removeHopByHopHeaders(response.headers)
+            await downstream.writeResponseHeader(response)
+            continue
+          }
+          break
+        }
+      } catch (e) {
+        if (bodyError !== undefined) throw bodyError
+        throw e
+      }
+
+      if (response.status === 101) {
+        if (!isUpgrade || !client.isUpgraded()) {
+          throw PingoraError.upstream(
+            ErrorType.H1Error,
+            '101 response to a request without Upgrade',
+          )
+        }
+        reusable = await this.tunnel(session, ctx, client, response)
+      } else {
+        if (inner.upstreamResponseFilter !== undefined) {
+          const r = inner.upstreamResponseFilter(session, response, ctx)
+          if (isThenable(r)) await r
+        }
+        if (inner.responseFilter !== undefined) {
+          const r = inner.responseFilter(session, response, ctx)
+          if (isThenable(r)) await r
+        }
+        removeHopByHopHeaders(response.headers)
+        const filtersResponseBody =
+          inner.responseBodyFilter !== undefined ||
+          inner.upstreamResponseBodyFilter !== undefined ||
+          modules.filtersResponseBody
+        // A filter may change the length; HEAD, 204 and 304 keep theirs (it describes no body
+        // here).
+        if (
+          filtersResponseBody &&
+          request.method !== 'HEAD' &&
+          response.status !== 204 &&
+          response.status !== 304
+        ) {
+          response.removeHeader('Content-Length')
+        }
+
+        const noBody = client.isBodyDone()
+        // A graceful shutdown started while this request was in flight: tell the client.
+        if (session.isProcessShuttingDown()) downstream.setKeepalive(undefined)
+        if (modules.modules.length > 0) await modules.responseHeaderFilter(response, noBody)
+        if (filtersResponseBody) {
+          written = downstream.writeResponseHeader(response, false)
+          if (written !== WRITE_SETTLED) await written
+          await this.relayResponseBody(session, ctx, client, noBody, undefined)
+        } else {
+          written = downstream.writeResponseHeader(response, noBody)
+          if (written !== WRITE_SETTLED) await written
+          if (!noBody) {
+            // Body bytes that came with the head are taken synchronously: a small response
+            // (head and body in one read) leaves in one write, without another await.
+            const first = client.tryReadResponseBody()
+            if (first !== undefined && client.isBodyDone()) {
+              session.upstreamBodyBytesReceived += first.length
+              written = downstream.writeResponseBody(first, true)
+              if (written !== WRITE_SETTLED) await written
+            } else {
+              await this.relayResponseBody(session, ctx, client, false, first)
+            }
+          }
+        }
+        if (bodyTask !== undefined) {
+          // The response is complete; the request body may still be flowing (an early answer).
+          // Reuse the upstream connection only if the request was fully sent.
+          await bodyTask
+          if (bodyError !== undefined) throw bodyError
+        }
+        reusable = true
+      }
     } catch (e) {
       client.shutdown()
       let error = toError(e, ErrorType.InternalError, 'while proxying', 'internal')
@@ -373,113 +569,12 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
       }
       return error
     }
-  }
-
-  /**
-   * The HTTP/1 exchange on a connected upstream session: request header and body up, 1xx and
-   * the response down, both bodies streamed with backpressure. Resolves whether the upstream
-   * connection may be reused.
-   */
-  private async proxyH1(session: Session, ctx: Ctx, client: Http1ClientSession): Promise<boolean> {
-    const inner = this.inner
-    const downstream = session.downstreamSession
-    const modules = session.downstreamModulesCtx
-    const isUpgrade = downstream.isUpgradeRequest()
-    const request: RequestHeader = downstream.requestHeader.clone()
-    const hasBody = !downstream.isBodyEmpty()
-    const filtersRequestBody = inner.requestBodyFilter !== undefined || modules.filtersRequestBody
-
-    removeHopByHopHeaders(request.headers, isUpgrade)
-    request.setVersion('HTTP/1.1')
-    if (hasBody && !isUpgrade) {
-      if (filtersRequestBody || request.getHeader('Content-Length') === undefined) {
-        request.removeHeader('Content-Length')
-        request.insertHeader('Transfer-Encoding', 'chunked')
-      }
+    if (reusable) {
+      this.clientUpstream.releaseHttpSession(client, peer, options.idleTimeoutMs)
+    } else {
+      client.shutdown()
     }
-    if (inner.upstreamRequestFilter !== undefined) {
-      const r = inner.upstreamRequestFilter(session, request, ctx)
-      if (isThenable(r)) await r
-    }
-    await client.writeRequestHeader(request)
-    session.upstreamHeaderSent = true
-
-    // Request body: streamed up concurrently with reading the response (the origin may answer
-    // early). A failure on the client side tears down the upstream exchange.
-    let bodyError: unknown
-    let bodyTask: Promise<void> | undefined
-    if (hasBody && !isUpgrade) {
-      bodyTask = this.sendRequestBody(session, ctx, client).catch((e) => {
-        bodyError = e
-        client.shutdown()
-      })
-    }
-
-    let response: ResponseHeader
-    try {
-      for (;;) {
-        response = await client.readResponseHeader()
-        const status = response.status
-        if (status >= 100 && status < 200 && status !== 101) {
-          // 1xx: 100 only matters to a client that asked for it; 103 and others pass on.
-          if (status === 100 && downstream.getHeader('Expect') === undefined) continue
-          removeHopByHopHeaders(response.headers)
-          await downstream.writeResponseHeader(response)
-          continue
-        }
-        break
-      }
-    } catch (e) {
-      if (bodyError !== undefined) throw bodyError
-      throw e
-    }
-
-    if (response.status === 101) {
-      if (!isUpgrade || !client.isUpgraded()) {
-        throw PingoraError.upstream(ErrorType.H1Error, '101 response to a request without Upgrade')
-      }
-      return this.tunnel(session, ctx, client, response)
-    }
-
-    if (inner.upstreamResponseFilter !== undefined) {
-      const r = inner.upstreamResponseFilter(session, response, ctx)
-      if (isThenable(r)) await r
-    }
-    if (inner.responseFilter !== undefined) {
-      const r = inner.responseFilter(session, response, ctx)
-      if (isThenable(r)) await r
-    }
-    removeHopByHopHeaders(response.headers)
-    const filtersResponseBody =
-      inner.responseBodyFilter !== undefined ||
-      inner.upstreamResponseBodyFilter !== undefined ||
-      modules.filtersResponseBody
-    // A filter may change the length; HEAD, 204 and 304 keep theirs (it describes no body here).
-    if (
-      filtersResponseBody &&
-      request.method !== 'HEAD' &&
-      response.status !== 204 &&
-      response.status !== 304
-    ) {
-      response.removeHeader('Content-Length')
-    }
-
-    const noBody = client.isBodyDone()
-    // A graceful shutdown started while this request was in flight: tell the client.
-    if (session.isProcessShuttingDown()) downstream.setKeepalive(undefined)
-    if (modules.modules.length > 0) await modules.responseHeaderFilter(response, noBody)
-    await downstream.writeResponseHeader(response, noBody && !filtersResponseBody)
-
-    if (!noBody || filtersResponseBody) {
-      await this.relayResponseBody(session, ctx, client, noBody)
-    }
-    if (bodyTask !== undefined) {
-      // The response is complete; the request body may still be flowing (an early answer).
-      // Reuse the upstream connection only if the request was fully sent.
-      await bodyTask
-      if (bodyError !== undefined) throw bodyError
-    }
-    return true
+    return undefined
   }
 
   private async sendRequestBody(session: Session, ctx: Ctx, client: ClientSession): Promise<void> {
@@ -526,11 +621,16 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
     await client.finishBody()
   }
 
+  /**
+   * Relays the rest of the response body: pieces already received are taken synchronously,
+   * and only a write that has to wait (or a read of bytes not yet received) is awaited.
+   */
   private async relayResponseBody(
     session: Session,
     ctx: Ctx,
-    client: ClientSession,
+    client: Http1ClientSession,
     alreadyDone: boolean,
+    first: Uint8Array | undefined,
   ): Promise<void> {
     const inner = this.inner
     const downstream = session.downstreamSession
@@ -539,13 +639,24 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
     const upstreamFilter = inner.upstreamResponseBodyFilter
     const filter = inner.responseBodyFilter
     const filtered = upstreamFilter !== undefined || filter !== undefined || hasModules
+    let pending = first
     for (;;) {
-      let data: Uint8Array | undefined = alreadyDone ? undefined : await client.readResponseBody()
+      let data: Uint8Array | undefined
+      if (pending !== undefined) {
+        // A piece the caller already took (unfiltered relay only).
+        data = pending
+        pending = undefined
+      } else if (!alreadyDone) {
+        data = client.tryReadResponseBody()
+        if (data === undefined && !client.isBodyDone()) data = await client.readResponseBody()
+      }
+      let written: Promise<void>
       if (data !== undefined) {
         session.upstreamBodyBytesReceived += data.length
         if (!filtered && client.isBodyDone()) {
           // The last piece: it and the end of the body leave in one write, one pass fewer.
-          await downstream.writeResponseBody(data, true)
+          written = downstream.writeResponseBody(data, true)
+          if (written !== WRITE_SETTLED) await written
           downstream.releaseWrittenBody(data)
           break
         }
@@ -555,7 +666,8 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
       if (upstreamFilter !== undefined) data = upstreamFilter.call(inner, session, data, eos, ctx)
       if (filter !== undefined) data = filter.call(inner, session, data, eos, ctx)
       if (hasModules) data = modules.responseBodyFilter(data, eos)
-      await downstream.writeResponseBody(data, eos)
+      written = downstream.writeResponseBody(data, eos)
+      if (written !== WRITE_SETTLED) await written
       // Unfiltered, the proxy is the only user of each piece: free its read buffer (ADR 0009).
       if (!filtered && data !== undefined) downstream.releaseWrittenBody(data)
       if (eos) break

@@ -180,6 +180,25 @@ export class HttpPeer implements Peer {
   #computeHash(): string {
     const options = this.options
     const bindTo = options.bindTo
+    const address = this.address
+    if (this.#scheme === 'http' && bindTo === undefined && Object.isFrozen(address)) {
+      // Plain HTTP: the key depends only on the address, the group key and maxH2Streams.
+      // Reusing the string built for the same (frozen, cached) address keeps its hash, so the
+      // pool's lookups do not flatten and hash a new string for every per-request peer.
+      const cached = plainKeys.get(address)
+      const groupKey = this.#groupKey
+      const maxH2Streams = options.maxH2Streams
+      if (
+        cached !== undefined &&
+        cached.groupKey === groupKey &&
+        cached.maxH2Streams === maxH2Streams
+      ) {
+        return cached.key
+      }
+      const key = `http\0${address.kind === 'unix' ? 'unix' : 'inet'}\0${addressKey(this)}\0http\0${groupKey}\0${maxH2Streams}`
+      plainKeys.set(address, { groupKey, maxH2Streams, key })
+      return key
+    }
     // The key is the canonical description itself (fields separated by NUL, which none of
     // them can contain in practice): building it costs a few concatenations, where hashing it
     // would cost a digest per peer, and peers are usually built per request.
@@ -197,6 +216,15 @@ export class HttpPeer implements Peer {
     return key
   }
 }
+
+/** The last plain-HTTP reuse key built per address (see `HttpPeer.reuseHash`). */
+interface PlainKey {
+  readonly groupKey: number
+  readonly maxH2Streams: number
+  readonly key: string
+}
+
+const plainKeys = new WeakMap<PeerAddress, PlainKey>()
 
 function addressKey(peer: HttpPeer): string {
   const address = peer.address

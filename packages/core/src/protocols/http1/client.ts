@@ -19,6 +19,7 @@ import {
   parseContentLength,
   parseResponseHead,
 } from './parse.ts'
+import { WRITE_SETTLED } from './server.ts'
 
 /** Options for {@link Http1ClientSession}. */
 export interface Http1ClientOptions {
@@ -196,11 +197,23 @@ export class Http1ClientSession implements ClientSession {
    * Writes the request header (case and order as given). Its `Content-Length` or
    * `Transfer-Encoding: chunked` decides how {@link Http1ClientSession.writeBody} frames the
    * body; without either the request has no body.
+   * A request without a body is written at once; otherwise the head leaves with the first body
+   * piece written in the same tick. Returns the shared settled promise `WRITE_SETTLED` (internal)
+   * when nothing has to wait.
    * @param request - the request header
    * @throws PingoraError `WriteError`/`WriteTimedout` (source `upstream`; retry `'reused-only'`
    *   on a reused connection)
    */
-  async writeRequestHeader(request: RequestHeader): Promise<void> {
+  writeRequestHeader(request: RequestHeader): Promise<void> {
+    try {
+      return this.#writeHead(request) ? WRITE_SETTLED : this.#drainHead()
+    } catch (error) {
+      return Promise.reject(error)
+    }
+  }
+
+  /** Writes the head; returns `false` when the caller must wait for the socket to drain. */
+  #writeHead(request: RequestHeader): boolean {
     this.#request = request
     const stream = this.stream
     if (this.reused && (stream.peerEnded || stream.bufferedLength !== 0 || stream.closed)) {
@@ -237,8 +250,21 @@ export class Http1ClientSession implements ClientSession {
         ? connection !== undefined && hasToken(connection, 'keep-alive')
         : connection === undefined || !hasToken(connection, 'close')
     try {
+      if (writer.mode === 'none') {
+        // No body follows: the head is the whole request, written now (no deferred flush).
+        return stream.write(request.toH1String())
+      }
+      // Leaves with the first body piece written in this tick, in one buffer.
       stream.writeDeferred(request.toH1String())
-      if (stream.socket.writableNeedDrain) await stream.drain(this.#writeTimeoutMs)
+      return !stream.socket.writableNeedDrain
+    } catch (error) {
+      throw this.#retryable(this.#fail(error))
+    }
+  }
+
+  async #drainHead(): Promise<void> {
+    try {
+      await this.stream.drain(this.#writeTimeoutMs)
     } catch (error) {
       throw this.#retryable(this.#fail(error))
     }
@@ -486,6 +512,30 @@ export class Http1ClientSession implements ClientSession {
     if (reader.done) return undefined
     try {
       return await reader.read(this.stream, this.#readTimeoutMs)
+    } catch (error) {
+      throw this.#fail(error)
+    }
+  }
+
+  /**
+   * Takes the next piece of the response body without waiting: decodes bytes already received.
+   * Returns `undefined` when none are queued (or they held only framing) and when the body is
+   * done: {@link Http1ClientSession.isBodyDone} tells which; then
+   * {@link Http1ClientSession.readResponseBody} waits for more. Lets a caller skip a promise per
+   * piece when the body arrived with the head.
+   * @throws PingoraError as {@link Http1ClientSession.readResponseBody} for invalid framing
+   */
+  tryReadResponseBody(): Buffer | undefined {
+    if (!this.#finalRead) {
+      throw new PingoraError('H1Error', { source: 'internal', context: 'response header not read' })
+    }
+    const reader = this.#reader
+    if (reader.done) return undefined
+    const stream = this.stream
+    const chunk = stream.tryRead()
+    if (chunk === undefined) return undefined
+    try {
+      return reader.feed(stream, chunk)
     } catch (error) {
       throw this.#fail(error)
     }
