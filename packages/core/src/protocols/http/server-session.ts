@@ -45,6 +45,14 @@ export interface ServerSession {
    * @param endOfStream - `true` on the last piece: the body is finished
    */
   writeResponseBody(data: Uint8Array | undefined, endOfStream: boolean): Promise<void>
+  /**
+   * Writes a final response header and its whole body: the same as
+   * `writeResponseHeader(response, false)` then `writeResponseBody(body, true)`, in one write
+   * and without deferring the header to the end of the tick.
+   * @param response - the header (as for {@link ServerSession.writeResponseHeader})
+   * @param body - the complete body
+   */
+  writeResponse(response: ResponseHeader, body: Uint8Array): Promise<void>
   /** Writes response trailers where the protocol supports them (a no-op on HTTP/1). */
   writeResponseTrailers(): Promise<void>
   /** Finishes the response body (the last chunk for chunked encoding). */

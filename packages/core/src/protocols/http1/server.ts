@@ -643,8 +643,37 @@ export class Http1ServerSession implements ServerSession {
     }
   }
 
-  /** Writes the head; returns whether the caller must wait for the socket to drain. */
-  #writeHead(response: ResponseHeader, endOfStream: boolean): boolean {
+  /**
+   * Writes a final response header and its whole body in one write (the head is not deferred
+   * to the end of the tick, so no tick is scheduled): the same as
+   * `writeResponseHeader(response, false)` then `writeResponseBody(body, true)`, which is what
+   * it does for a 1xx or 101 header.
+   * @param response - the header
+   * @param body - the complete body
+   * @throws PingoraError as {@link Http1ServerSession.writeResponseHeader} and
+   *   {@link Http1ServerSession.writeResponseBody}
+   */
+  writeResponse(response: ResponseHeader, body: Uint8Array): Promise<void> {
+    if (isInformational(response.status)) return this.#writeHeaderThenBody(response, body)
+    try {
+      return this.#writeHead(response, false, body)
+        ? this.stream.drain(this.#writeTimeoutFor(body.length))
+        : RESOLVED
+    } catch (error) {
+      return Promise.reject(error)
+    }
+  }
+
+  async #writeHeaderThenBody(response: ResponseHeader, body: Uint8Array): Promise<void> {
+    await this.writeResponseHeader(response, false)
+    await this.writeResponseBody(body, true)
+  }
+
+  /**
+   * Writes the head (with `body` and the end of the body after it when given); returns whether
+   * the caller must wait for the socket to drain.
+   */
+  #writeHead(response: ResponseHeader, endOfStream: boolean, body?: Uint8Array): boolean {
     if (this.#finalWritten) throw internalError('response header already written')
     // A response may be written without a request (e.g. refusing a connection); it is then
     // framed for HTTP/1.1 and the connection is not reused.
@@ -746,6 +775,24 @@ export class Http1ServerSession implements ServerSession {
     const head = response.toH1String()
     if (endOfStream) {
       stream.write(head + writer.finish())
+    } else if (body !== undefined) {
+      // The head, the whole body and its end: one buffer (a chunked end goes in the same
+      // corked write).
+      if (writer.mode === 'length' && body.length > writer.remaining) {
+        // As writeResponseHeader then writeResponseBody would: the head goes out, the body
+        // write throws (larger than the Content-Length).
+        stream.writeDeferred(head)
+        writer.write(stream, body, undefined)
+      }
+      if (writer.mode === 'chunked') {
+        stream.cork()
+        writer.write(stream, body, head)
+        stream.write(writer.finish())
+        stream.uncork()
+      } else {
+        writer.write(stream, body, head)
+        writer.finish()
+      }
     } else {
       // Leaves with the first body piece written in this tick, in one buffer.
       stream.writeDeferred(head)
