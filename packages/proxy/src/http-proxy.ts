@@ -536,19 +536,27 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
           if (written !== WRITE_SETTLED) await written
           await this.relayResponseBody(session, ctx, client, noBody, undefined)
         } else {
-          written = downstream.writeResponseHeader(response, noBody)
-          if (written !== WRITE_SETTLED) await written
+          // Body bytes that came with the head are taken synchronously: a small response
+          // (head and body in one read) leaves in one write, with no await and no tick.
+          let first: Uint8Array | undefined
+          let firstError: unknown
           if (!noBody) {
-            // Body bytes that came with the head are taken synchronously: a small response
-            // (head and body in one read) leaves in one write, without another await.
-            const first = client.tryReadResponseBody()
-            if (first !== undefined && client.isBodyDone()) {
-              session.upstreamBodyBytesReceived += first.length
-              written = downstream.writeResponseBody(first, true)
-              if (written !== WRITE_SETTLED) await written
-            } else {
-              await this.relayResponseBody(session, ctx, client, false, first)
+            try {
+              first = client.tryReadResponseBody()
+            } catch (e) {
+              firstError = e
             }
+          }
+          if (first !== undefined && client.isBodyDone()) {
+            session.upstreamBodyBytesReceived += first.length
+            written = downstream.writeResponse(response, first)
+            if (written !== WRITE_SETTLED) await written
+          } else {
+            written = downstream.writeResponseHeader(response, noBody)
+            if (written !== WRITE_SETTLED) await written
+            // A framing error in those bytes surfaces after the header, as on any later read.
+            if (firstError !== undefined) throw firstError
+            if (!noBody) await this.relayResponseBody(session, ctx, client, false, first)
           }
         }
         if (bodyTask !== undefined) {

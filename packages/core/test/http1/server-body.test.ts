@@ -292,6 +292,42 @@ describe('Http1ServerSession response writer', () => {
     )
   })
 
+  it('writeResponse writes a header and its whole body like header then body', async () => {
+    const { out } = await run(async (s) => {
+      const r = ResponseHeader.build(200)
+      r.insertHeader('Content-Length', '5')
+      await s.writeResponse(r, Buffer.from('hello'))
+      expect(s.bodyBytesSent).toBe(5)
+    }, GET_CLOSE)
+    expect(normalizeDate(out)).toBe(
+      'HTTP/1.1 200 OK\r\nContent-Length: 5\r\nDate: <date>\r\nConnection: close\r\n\r\nhello',
+    )
+  })
+
+  it('writeResponse frames a body without Content-Length as chunked, with its last chunk', async () => {
+    const { out } = await run(async (s) => {
+      await s.writeResponse(ResponseHeader.build(200), Buffer.from('abc'))
+    }, GET_CLOSE)
+    expect(normalizeDate(out)).toBe(
+      'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nDate: <date>\r\nConnection: close\r\n\r\n3\r\nabc\r\n0\r\n\r\n',
+    )
+  })
+
+  it('writeResponse rejects a body larger than the Content-Length as header then body does', async () => {
+    const oversized = (s: Http1ServerSession, together: boolean) => {
+      const r = ResponseHeader.build(200)
+      r.insertHeader('Content-Length', '2')
+      const body = Buffer.from('abc')
+      if (together) return s.writeResponse(r, body)
+      return s.writeResponseHeader(r).then(() => s.writeResponseBody(body, true))
+    }
+    const one = await run((s) => oversized(s, true), GET_CLOSE)
+    const two = await run((s) => oversized(s, false), GET_CLOSE)
+    expect(PingoraError.is(one.thrown[0]) && one.thrown[0].type).toBe('H1Error')
+    expect(PingoraError.is(two.thrown[0]) && two.thrown[0].type).toBe('H1Error')
+    expect(normalizeDate(one.out)).toBe(normalizeDate(two.out))
+  })
+
   it('keeps a Date set by the application and overwrites its Connection header', async () => {
     const { out } = await run(async (s) => {
       const r = ResponseHeader.build(200)

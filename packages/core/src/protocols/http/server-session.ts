@@ -55,8 +55,9 @@ export interface ServerSession {
    * Writes a final response header and its whole body at once (one socket write on HTTP/1):
    * `writeResponseHeader(response, false)` then `writeResponseBody(body, true)` in one call.
    * Resolves at once when the bytes were handed to the socket, else after it drained.
-   * @param response - the header, with a final status; modified as by `writeResponseHeader`
-   * @param body - the whole body
+   * @param response - the header; modified as by `writeResponseHeader`
+   * @param body - the whole body; empty or `undefined` writes the header as a complete
+   *   bodiless response
    */
   writeResponse(response: ResponseHeader, body: Uint8Array | undefined): Promise<void>
   /**

@@ -192,8 +192,6 @@ export class Http1ServerSession implements ServerSession {
   #retryBytes: number
   #retryTruncated: boolean
   #finished: boolean
-  #holdHead: boolean
-  #heldHead: string | undefined
 
   /**
    * Creates a session on a connection (fresh or handed over by a previous session's
@@ -271,8 +269,6 @@ export class Http1ServerSession implements ServerSession {
     this.#retryBytes = 0
     this.#retryTruncated = false
     this.#finished = false
-    this.#holdHead = false
-    this.#heldHead = undefined
   }
 
   /**
@@ -700,8 +696,40 @@ export class Http1ServerSession implements ServerSession {
     }
   }
 
-  /** Writes the head; returns whether the caller must wait for the socket to drain. */
-  #writeHead(response: ResponseHeader, endOfStream: boolean): boolean {
+  /**
+   * Writes a final response header and its whole body in one write (the head is not deferred
+   * to the end of the tick, so no tick is scheduled): the same as
+   * `writeResponseHeader(response, false)` then `writeResponseBody(body, true)`, which is what
+   * it does for a 1xx or 101 header.
+   * @param response - the header
+   * @param body - the complete body; empty or `undefined` writes the header as a complete
+   *   bodiless response (`writeResponseHeader(response, true)`)
+   * @throws PingoraError as {@link Http1ServerSession.writeResponseHeader} and
+   *   {@link Http1ServerSession.writeResponseBody}
+   */
+  writeResponse(response: ResponseHeader, body: Uint8Array | undefined): Promise<void> {
+    // An empty body: the header alone, framed as a complete response.
+    if (body === undefined || body.length === 0) return this.writeResponseHeader(response, true)
+    if (isInformational(response.status)) return this.#writeHeaderThenBody(response, body)
+    try {
+      return this.#writeHead(response, false, body)
+        ? this.stream.drain(this.#writeTimeoutFor(body.length))
+        : RESOLVED
+    } catch (error) {
+      return Promise.reject(error)
+    }
+  }
+
+  async #writeHeaderThenBody(response: ResponseHeader, body: Uint8Array): Promise<void> {
+    await this.writeResponseHeader(response, false)
+    await this.writeResponseBody(body, true)
+  }
+
+  /**
+   * Writes the head (with `body` and the end of the body after it when given); returns whether
+   * the caller must wait for the socket to drain.
+   */
+  #writeHead(response: ResponseHeader, endOfStream: boolean, body?: Uint8Array): boolean {
     if (this.#finalWritten) throw internalError('response header already written')
     // A response may be written without a request (e.g. refusing a connection); it is then
     // framed for HTTP/1.1 and the connection is not reused.
@@ -807,51 +835,29 @@ export class Http1ServerSession implements ServerSession {
     const head = response.toH1String()
     if (endOfStream) {
       stream.write(head + writer.finish())
-    } else if (this.#holdHead) {
-      // writeResponse() sends it with the body.
-      this.#heldHead = head
+    } else if (body !== undefined) {
+      // The head, the whole body and its end: one buffer (a chunked end goes in the same
+      // corked write).
+      if (writer.mode === 'length' && body.length > writer.remaining) {
+        // As writeResponseHeader then writeResponseBody would: the head goes out, the body
+        // write throws (larger than the Content-Length).
+        stream.writeDeferred(head)
+        writer.write(stream, body, undefined)
+      }
+      if (writer.mode === 'chunked') {
+        stream.cork()
+        writer.write(stream, body, head)
+        stream.write(writer.finish())
+        stream.uncork()
+      } else {
+        writer.write(stream, body, head)
+        writer.finish()
+      }
     } else {
       // Leaves with the first body piece written in this tick, in one buffer.
       stream.writeDeferred(head)
     }
     return stream.socket.writableNeedDrain
-  }
-
-  /**
-   * Writes a final response header and its whole body in one socket write: the same as
-   * {@link Http1ServerSession.writeResponseHeader} with `endOfStream` `false` followed by
-   * {@link Http1ServerSession.writeResponseBody} with `endOfStream` `true`, without waiting for
-   * the end of the tick to join them. The header object is modified.
-   * @param response - the header, with a final (2xx-5xx) status
-   * @param body - the whole body
-   * @throws PingoraError as the two methods it stands for; `H1Error` (source `internal`) for a
-   *   1xx status
-   */
-  writeResponse(response: ResponseHeader, body: Uint8Array | undefined): Promise<void> {
-    if (body === undefined || body.length === 0) return this.writeResponseHeader(response, true)
-    try {
-      if (response.status < 200) throw internalError('writeResponse needs a final status')
-      this.#holdHead = true
-      try {
-        this.#writeHead(response, false)
-      } finally {
-        this.#holdHead = false
-      }
-      const head = this.#heldHead as string
-      this.#heldHead = undefined
-      const stream = this.stream
-      const writer = this.#writer
-      const chunked = writer.mode === 'chunked'
-      // The chunked terminator follows in the same syscall.
-      if (chunked) stream.cork()
-      let ok = writer.write(stream, body, head)
-      const end = writer.finish()
-      if (end !== '') ok = stream.write(end)
-      if (chunked) stream.uncork()
-      return ok ? RESOLVED : stream.drain(this.#writeTimeoutFor(body.length))
-    } catch (error) {
-      return Promise.reject(error)
-    }
   }
 
   /**
