@@ -139,14 +139,16 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
     downstream: ServerSession,
     shutdown: ShutdownWatch,
   ): Promise<Stream | undefined> {
-    let ok: boolean
-    try {
-      ok = await downstream.readRequest()
-    } catch {
-      // Malformed requests were already answered (400/414/431) and the connection closed.
-      return undefined
+    // The head is usually buffered already (the driver waited for it): no promise then.
+    const read = downstream.readRequestNow()
+    if (read !== true) {
+      try {
+        if (!(await read)) return undefined
+      } catch {
+        // Malformed requests were already answered (400/414/431) and the connection closed.
+        return undefined
+      }
     }
-    if (!ok) return undefined
     if (downstream.requestHeader.method === 'CONNECT' && !this.allowConnect) {
       try {
         downstream.setKeepalive(undefined)
@@ -240,7 +242,8 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
       await downstream.finish()
       return undefined
     }
-    const stream = await downstream.finish()
+    const finished = downstream.finishNow()
+    const stream = finished instanceof Promise ? await finished : finished
     if (stream !== undefined && inner.persistConnectionContext !== undefined) {
       try {
         const value = inner.persistConnectionContext(session, ctx)
