@@ -1,7 +1,7 @@
 import net from 'node:net'
 import { PingoraError } from '@pingora-ts/error'
 import { type FastTimer, setFastTimeout } from '@pingora-ts/timeout'
-import type { Stream } from '../protocols/l4/stream.ts'
+import type { SocketReadSink, Stream } from '../protocols/l4/stream.ts'
 import type { Peer } from '../upstreams/peer.ts'
 import type { BindTo } from '../upstreams/peer-options.ts'
 
@@ -34,6 +34,7 @@ export function bindToRandom(
  * @param peer - where to connect
  * @param bindTo - the local address to bind to, if any
  * @param signal - aborting it destroys the socket and rejects with the signal's reason
+ * @param sink - read the TCP socket through this `onread` sink instead of `data` events
  * @throws PingoraError (source `'upstream'`) `ConnectTimedout`, `ConnectRefused`,
  *   `ConnectNoRoute`, `ConnectError`, or `InternalError` for local bind failures
  * @internal
@@ -42,6 +43,7 @@ export function connectL4(
   peer: Peer,
   bindTo: BindTo | undefined,
   signal?: AbortSignal,
+  sink?: SocketReadSink,
 ): Promise<net.Socket> {
   return new Promise<net.Socket>((resolve, reject) => {
     const address = peer.address
@@ -51,6 +53,7 @@ export function connectL4(
         socket = net.connect({ path: address.path })
       } else {
         const options: net.TcpNetConnectOpts = { host: address.host, port: address.port }
+        if (sink !== undefined) options.onread = sink.onread
         if (bindTo !== undefined) {
           options.localAddress = bindTo.address
           if (bindTo.port !== undefined && bindTo.port !== 0) options.localPort = bindTo.port

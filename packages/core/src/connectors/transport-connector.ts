@@ -4,7 +4,7 @@ import { PingoraError } from '@pingora-ts/error'
 import { ConnectionPool, type DropReason, type IdleProblem } from '@pingora-ts/pool'
 import { setFastTimeout } from '@pingora-ts/timeout'
 import type { AlpnProtocols, ClientTlsConnectorOptions } from '@pingora-ts/tls'
-import { Stream } from '../protocols/l4/stream.ts'
+import { SocketReadSink, Stream } from '../protocols/l4/stream.ts'
 import type { Peer } from '../upstreams/peer.ts'
 import type { BindTo } from '../upstreams/peer-options.ts'
 import {
@@ -203,12 +203,16 @@ export class TransportConnector {
     signal: AbortSignal | undefined,
     phase: ConnectPhase | undefined,
   ): Promise<Stream> {
-    let socket: net.Socket | tls.TLSSocket = await connectL4(peer, bindTo, signal)
+    // Plain TCP is read through an `onread` sink (no Readable machinery per read); a TLS
+    // socket reads the raw socket's handle itself.
+    const sink = peer.isTls() || peer.address.kind === 'unix' ? undefined : new SocketReadSink()
+    let socket: net.Socket | tls.TLSSocket = await connectL4(peer, bindTo, signal, sink)
     if (peer.isTls()) {
       if (phase !== undefined) phase.tls = true
       socket = await handshake(socket, peer, this.#tlsOptions, alpnOverride, signal)
     }
     const stream = new Stream(socket, 'upstream')
+    sink?.attach(stream)
     socket.off('error', parkErrors)
     if (peer.isTls()) stream.digest.tls = tlsDigestOf(socket as tls.TLSSocket, peer.sni)
     this.#newConnections++
