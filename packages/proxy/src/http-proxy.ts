@@ -506,14 +506,8 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
         }
         reusable = await this.tunnel(session, ctx, client, response)
       } else {
-        if (inner.upstreamResponseFilter !== undefined) {
-          const r = inner.upstreamResponseFilter(session, response, ctx)
-          if (isThenable(r)) await r
-        }
-        if (inner.responseFilter !== undefined) {
-          const r = inner.responseFilter(session, response, ctx)
-          if (isThenable(r)) await r
-        }
+        const filtering = this.responseFilters(session, response, ctx)
+        if (filtering !== undefined) await filtering
         removeHopByHopHeaders(response.headers)
         const filtersResponseBody =
           inner.responseBodyFilter !== undefined ||
@@ -685,15 +679,28 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
     }
   }
 
-  /** After a 101: raw bytes both ways until either side closes; no reuse afterwards. */
-  private async tunnel(
+  /**
+   * Runs `upstreamResponseFilter` then `responseFilter` on the upstream's response header;
+   * `undefined` (no promise) when the app defines neither.
+   */
+  private responseFilters(
     session: Session,
-    ctx: Ctx,
-    client: Http1ClientSession,
     response: ResponseHeader,
-  ): Promise<boolean> {
+    ctx: Ctx,
+  ): Promise<void> | undefined {
     const inner = this.inner
-    const downstream = session.downstreamSession
+    if (inner.upstreamResponseFilter === undefined && inner.responseFilter === undefined) {
+      return undefined
+    }
+    return this.runResponseFilters(session, response, ctx)
+  }
+
+  private async runResponseFilters(
+    session: Session,
+    response: ResponseHeader,
+    ctx: Ctx,
+  ): Promise<void> {
+    const inner = this.inner
     if (inner.upstreamResponseFilter !== undefined) {
       const r = inner.upstreamResponseFilter(session, response, ctx)
       if (isThenable(r)) await r
@@ -702,6 +709,18 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
       const r = inner.responseFilter(session, response, ctx)
       if (isThenable(r)) await r
     }
+  }
+
+  /** After a 101: raw bytes both ways until either side closes; no reuse afterwards. */
+  private async tunnel(
+    session: Session,
+    ctx: Ctx,
+    client: Http1ClientSession,
+    response: ResponseHeader,
+  ): Promise<boolean> {
+    const downstream = session.downstreamSession
+    const filtering = this.responseFilters(session, response, ctx)
+    if (filtering !== undefined) await filtering
     removeHopByHopHeaders(response.headers, true)
     await session.writeResponseHeader(response, false)
     // Client → upstream. On the client's EOF, half-close the upstream so it sees the end too.

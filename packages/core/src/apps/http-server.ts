@@ -114,24 +114,19 @@ export class HttpServer<SV extends ServeHttp = ServeHttp> implements HttpServerA
       publishError(session, error, 'reading the request', 'downstream')
       return undefined
     }
-    let header: ResponseHeader
-    let body: Uint8Array
+    let produced: ServeHttpResponse | Promise<ServeHttpResponse>
     try {
-      const produced = this.app.response(session)
-      const response = produced instanceof Promise ? await produced : produced
-      body = encodeBody(response.body)
-      header = buildHeader(response, body.length)
+      produced = this.app.response(session)
     } catch (error) {
       return await this.#fail(session, error)
     }
-    const next = this.#write(session, shutdown, header, body)
-    return next instanceof Promise ? await next : next
+    return await this.#respondLater(session, shutdown, produced)
   }
 
   async #respondLater(
     session: ServerSession,
     shutdown: ShutdownWatch,
-    produced: Promise<ServeHttpResponse>,
+    produced: ServeHttpResponse | Promise<ServeHttpResponse>,
   ): Promise<Stream | undefined> {
     let header: ResponseHeader
     let body: Uint8Array
