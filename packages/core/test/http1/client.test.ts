@@ -504,6 +504,21 @@ describe('Http1ClientSession against raw servers', () => {
     })
   }
 
+  it('gathers a response head that arrives in several pieces', async () => {
+    const { port } = await rawServer((socket) => {
+      const pieces = ['HTTP/1.1 200 OK\r\nConte', 'nt-Length: 2\r\nX-A', ': 1\r\n\r', '\nok']
+      const next = (): void => {
+        const piece = pieces.shift()
+        if (piece !== undefined) socket.write(piece, () => setImmediate(next))
+      }
+      next()
+    })
+    const stream = await connect(port)
+    const { session, status, body } = await roundTrip(stream, request('GET', '/'))
+    expect([status, body]).toEqual([200, 'ok'])
+    expect(session.responseHeader?.headers.get('x-a')).toBe('1')
+  })
+
   it('rejects a response header larger than the limit', async () => {
     const { session } = await rawExchange(
       `HTTP/1.1 200 OK\r\nX: ${'a'.repeat(5000)}\r\n\r\n`,

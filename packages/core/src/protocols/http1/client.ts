@@ -330,37 +330,108 @@ export class Http1ClientSession implements ClientSession {
    *   invalid `Content-Length`; `ConnectionClosed`, `ReadError` (retry `'reused-only'` on a
    *   reused connection before any byte) or `ReadTimedout`
    */
-  async readResponseHeader(): Promise<ResponseHeader> {
+  readResponseHeader(): Promise<ResponseHeader> {
     if (this.#finalRead) {
-      throw new PingoraError('H1Error', {
-        source: 'internal',
-        context: 'response header already read',
-      })
+      return Promise.reject(
+        new PingoraError('H1Error', {
+          source: 'internal',
+          context: 'response header already read',
+        }),
+      )
     }
+    // The usual case, nothing buffered yet (the request was just sent): one promise, settled
+    // from the stream's read callback with the head parsed there.
+    if (this.stream.bufferedLength === 0) return new Promise(this.#headExecutor)
+    return this.#readResponseHeader(undefined)
+  }
+
+  #headResolve: ((response: ResponseHeader) => void) | undefined = undefined
+  #headReject: ((error: unknown) => void) | undefined = undefined
+
+  #headExecutor = (
+    resolve: (response: ResponseHeader) => void,
+    reject: (error: unknown) => void,
+  ): void => {
+    this.#headResolve = resolve
+    this.#headReject = reject
+    this.stream.readWith(
+      this.#readTimeoutMs,
+      'reading response header',
+      this.#onHeadChunk,
+      this.#onHeadError,
+    )
+  }
+
+  #onHeadChunk = (chunk: Buffer | undefined): void => {
+    const resolve = this.#headResolve as (response: ResponseHeader) => void
+    const reject = this.#headReject as (error: unknown) => void
+    this.#headResolve = undefined
+    this.#headReject = undefined
+    try {
+      if (chunk === undefined) {
+        reject(
+          this.#retryable(
+            this.#fail(
+              new PingoraError('ConnectionClosed', {
+                source: 'upstream',
+                context: 'while reading response header, 0 bytes already read',
+              }),
+            ),
+          ),
+        )
+        return
+      }
+      this.#bytesReceived += chunk.length
+      const end = findHeadEnd(chunk, 0)
+      if (end === -1 || end > this.#limits.maxHeaderBytes) {
+        // Split over reads, or too large: the general loop takes it from here.
+        this.#readResponseHeader(chunk).then(resolve, reject)
+        return
+      }
+      resolve(this.#completeHead(chunk, end))
+    } catch (error) {
+      reject(error)
+    }
+  }
+
+  #onHeadError = (error: PingoraError): void => {
+    const reject = this.#headReject as (error: unknown) => void
+    this.#headResolve = undefined
+    this.#headReject = undefined
+    reject(this.#retryable(this.#fail(error)))
+  }
+
+  /** The general loop: gathers a head split over reads (`first`, if given, is already counted). */
+  async #readResponseHeader(first: Buffer | undefined): Promise<ResponseHeader> {
     const stream = this.stream
     const limits = this.#limits
     let head: Buffer | undefined
     let searched = 0
     let end = -1
+    let pending = first
     for (;;) {
-      let next: Buffer | undefined
-      try {
-        next =
-          stream.tryRead() ?? (await stream.read(this.#readTimeoutMs, 'reading response header'))
-      } catch (error) {
-        throw this.#retryable(this.#fail(error))
+      let next: Buffer | undefined = pending
+      if (next !== undefined) {
+        pending = undefined
+      } else {
+        try {
+          next =
+            stream.tryRead() ?? (await stream.read(this.#readTimeoutMs, 'reading response header'))
+        } catch (error) {
+          throw this.#retryable(this.#fail(error))
+        }
+        if (next === undefined) {
+          throw this.#retryable(
+            this.#fail(
+              new PingoraError('ConnectionClosed', {
+                source: 'upstream',
+                context: `while reading response header, ${head?.length ?? 0} bytes already read`,
+              }),
+            ),
+          )
+        }
+        this.#bytesReceived += next.length
       }
-      if (next === undefined) {
-        throw this.#retryable(
-          this.#fail(
-            new PingoraError('ConnectionClosed', {
-              source: 'upstream',
-              context: `while reading response header, ${head?.length ?? 0} bytes already read`,
-            }),
-          ),
-        )
-      }
-      this.#bytesReceived += next.length
       head = head === undefined ? next : Buffer.concat([head, next])
       end = findHeadEnd(head, searched)
       if (end !== -1) break
@@ -383,6 +454,12 @@ export class Http1ClientSession implements ClientSession {
         )
       }
     }
+    return this.#completeHead(head, end)
+  }
+
+  /** Parses a complete head (`head[0, end)`), keeps the bytes after it, sets the framing. */
+  #completeHead(head: Buffer, end: number): ResponseHeader {
+    const limits = this.#limits
     if (end > limits.maxHeaderBytes) {
       throw this.#fail(
         new PingoraError('InvalidHTTPHeader', {
@@ -391,7 +468,7 @@ export class Http1ClientSession implements ClientSession {
         }),
       )
     }
-    if (end < head.length) stream.unread(head.subarray(end))
+    if (end < head.length) this.stream.unread(head.subarray(end))
     const parsed = PARSED
     if (parseResponseHead(head, 0, end, limits, parsed) !== 0) {
       throw this.#fail(
