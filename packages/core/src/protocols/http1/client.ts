@@ -3,7 +3,7 @@ import { HeaderMap, type RequestHeader, ResponseHeader } from '@pingora-ts/http'
 import type { Digest } from '../digest.ts'
 import type { ClientSession } from '../http/client-session.ts'
 import { releaseWrittenChunk } from '../l4/release-chunk.ts'
-import type { Stream } from '../l4/stream.ts'
+import type { Stream, StreamReadListener } from '../l4/stream.ts'
 import { BodyReader, BodyWriter } from './body.ts'
 import {
   DEFAULT_MAX_HEADER_BYTES,
@@ -80,7 +80,7 @@ function checkCount(name: string, value: number | undefined, fallback: number): 
  * const reusable = session.reuse() // Stream | undefined
  * ```
  */
-export class Http1ClientSession implements ClientSession {
+export class Http1ClientSession implements ClientSession, StreamReadListener {
   /** The connection. */
   readonly stream: Stream
   /** Whether the connection came from a pool. */
@@ -340,29 +340,38 @@ export class Http1ClientSession implements ClientSession {
       )
     }
     // The usual case, nothing buffered yet (the request was just sent): one promise, settled
-    // from the stream's read callback with the head parsed there.
-    if (this.stream.bufferedLength === 0) return new Promise(this.#headExecutor)
+    // from the stream's read callback with the head parsed there (no closure per request).
+    if (this.stream.bufferedLength === 0) {
+      Http1ClientSession.#executorTarget = this
+      return new Promise(Http1ClientSession.#headExecutor)
+    }
     return this.#readResponseHeader(undefined)
   }
 
   #headResolve: ((response: ResponseHeader) => void) | undefined = undefined
   #headReject: ((error: unknown) => void) | undefined = undefined
 
-  #headExecutor = (
+  // The session whose readResponseHeader() is constructing its promise (set just before, read
+  // synchronously by the executor): one executor for every session.
+  static #executorTarget: Http1ClientSession | undefined = undefined
+
+  static #headExecutor = (
     resolve: (response: ResponseHeader) => void,
     reject: (error: unknown) => void,
   ): void => {
-    this.#headResolve = resolve
-    this.#headReject = reject
-    this.stream.readWith(
-      this.#readTimeoutMs,
-      'reading response header',
-      this.#onHeadChunk,
-      this.#onHeadError,
-    )
+    const session = Http1ClientSession.#executorTarget as Http1ClientSession
+    Http1ClientSession.#executorTarget = undefined
+    session.#headResolve = resolve
+    session.#headReject = reject
+    session.stream.readWith(session.#readTimeoutMs, 'reading response header', session)
   }
 
-  #onHeadChunk = (chunk: Buffer | undefined): void => {
+  /**
+   * @internal The stream's answer to the response-header read of
+   * {@link Http1ClientSession.readResponseHeader}; not for callers.
+   * @param chunk - the first bytes, or `undefined` at end of stream
+   */
+  onStreamChunk(chunk: Buffer | undefined): void {
     const resolve = this.#headResolve as (response: ResponseHeader) => void
     const reject = this.#headReject as (error: unknown) => void
     this.#headResolve = undefined
@@ -394,7 +403,11 @@ export class Http1ClientSession implements ClientSession {
     }
   }
 
-  #onHeadError = (error: PingoraError): void => {
+  /**
+   * @internal The stream's failure of the response-header read; not for callers.
+   * @param error - the read error
+   */
+  onStreamError(error: PingoraError): void {
     const reject = this.#headReject as (error: unknown) => void
     this.#headResolve = undefined
     this.#headReject = undefined

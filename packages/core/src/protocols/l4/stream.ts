@@ -26,6 +26,14 @@ let nextStreamId = 1
  */
 const idleStreams = new WeakMap<AbortSignal, Set<Stream>>()
 
+/** @internal What {@link Stream.readWith} reports to. */
+export interface StreamReadListener {
+  /** The bytes read, or `undefined` at end of stream. */
+  onStreamChunk(chunk: Buffer | undefined): void
+  /** The read failed (`ReadTimedout`, `ReadError`, `InternalError`). */
+  onStreamError(error: PingoraError): void
+}
+
 /**
  * A connected byte stream (TCP or TLS) with a bounded read queue, pull-style reads with
  * timeouts, backpressured writes and typed errors. Port of `pingora-core/src/protocols/l4/stream.rs`.
@@ -93,6 +101,7 @@ export class Stream {
   #idleSet: Set<Stream> | undefined
   #idle: boolean
   #idleCallback: ((ready: boolean) => void) | undefined
+  #readListener: StreamReadListener | undefined
 
   /**
    * Wraps a connected socket. The stream takes over the socket's `data`, `end`, `error`,
@@ -135,6 +144,7 @@ export class Stream {
     this.#idleSet = undefined
     this.#idle = false
     this.#idleCallback = undefined
+    this.#readListener = undefined
     // HTTP needs to answer a client that half-closed after sending its request.
     socket.allowHalfOpen = true
     if (typeof socket.setNoDelay === 'function' && !socket.destroyed) socket.setNoDelay(true)
@@ -212,36 +222,36 @@ export class Stream {
   }
 
   /**
-   * @internal Like {@link Stream.read}, with callbacks instead of a promise, for a caller that
-   * settles a promise of its own from them (one promise and one microtask hop fewer): once
-   * bytes arrive `onChunk(chunk)` runs (`undefined` at end of stream), on a timeout or a
-   * failure `onError(error)`. Either may run before this returns when the outcome is known.
+   * @internal Like {@link Stream.read}, but reports to `listener` instead of returning a
+   * promise, for a caller that settles a promise of its own (one promise and one microtask hop
+   * fewer): once bytes arrive `listener.onStreamChunk(chunk)` runs (`undefined` at end of
+   * stream), on a timeout or a failure `listener.onStreamError(error)`. Either may run before
+   * this returns when the outcome is known. Passing an object (not two callbacks) lets a
+   * per-request caller use its own methods without allocating closures.
    * @param timeoutMs - how long to wait for bytes; `undefined` or `0` waits forever
    * @param timeoutContext - context for the `ReadTimedout` error
-   * @param onChunk - called with the bytes, or `undefined` at end of stream
-   * @param onError - called with `ReadTimedout`, `ReadError` or `InternalError`
+   * @param listener - receives the bytes or the error
    */
   readWith(
     timeoutMs: number | undefined,
     timeoutContext: string,
-    onChunk: (chunk: Buffer | undefined) => void,
-    onError: (error: PingoraError) => void,
+    listener: StreamReadListener,
   ): void {
     const chunk = this.tryRead()
     if (chunk !== undefined) {
-      onChunk(chunk)
+      listener.onStreamChunk(chunk)
       return
     }
     if (this.#error !== undefined) {
-      onError(this.#readError())
+      listener.onStreamError(this.#readError())
       return
     }
     if (this.#eof) {
-      onChunk(undefined)
+      listener.onStreamChunk(undefined)
       return
     }
     if (this.#readResolve !== undefined) {
-      onError(
+      listener.onStreamError(
         new PingoraError('InternalError', {
           source: 'internal',
           context: 'concurrent reads on one stream',
@@ -250,12 +260,26 @@ export class Stream {
       return
     }
     if (this.#paused) this.#resume()
-    this.#readResolve = onChunk
-    this.#readReject = onError
+    this.#readListener = listener
+    this.#readResolve = this.#listenerResolve
+    this.#readReject = this.#listenerReject
     if (timeoutMs !== undefined && timeoutMs > 0 && timeoutMs !== Number.POSITIVE_INFINITY) {
       this.#readTimeoutContext = timeoutContext
       this.#armReadTimer(timeoutMs)
     }
+  }
+
+  // The read settlers of readWith (bound once per stream): hand over to the listener.
+  #listenerResolve = (chunk: Buffer | undefined): void => {
+    const listener = this.#readListener
+    this.#readListener = undefined
+    listener?.onStreamChunk(chunk)
+  }
+
+  #listenerReject = (error: PingoraError): void => {
+    const listener = this.#readListener
+    this.#readListener = undefined
+    listener?.onStreamError(error)
   }
 
   /**
