@@ -162,25 +162,32 @@ class ConnectionLoop {
     this.#session = undefined
   }
 
-  /** Serves requests on `stream` until one must be waited for or the connection is done. */
-  run(stream: Stream | undefined): void {
+  /**
+   * Serves requests on `stream` (starting with `waited`, a session whose request bytes just
+   * arrived, when given) until one must be waited for or the connection is done.
+   */
+  run(stream: Stream | undefined, waited?: Http1ServerSession): void {
     try {
       let current = stream
-      while (current !== undefined) {
-        const shutdown = this.#shutdown
-        const session = new Http1ServerSession(current, this.#options)
-        // Stop downstream from reusing the connection when the service shuts down soon.
-        session.setKeepalive(shutdown.aborted ? undefined : this.#keepaliveSeconds)
-        const state = session.waitForRequest(this.onReady)
-        if (state === 'waiting') {
-          this.#session = session
-          return
+      let session = waited
+      for (;;) {
+        if (session === undefined) {
+          if (current === undefined) break
+          session = new Http1ServerSession(current, this.#options)
+          // Stop downstream from reusing the connection when the service shuts down soon.
+          session.setKeepalive(this.#shutdown.aborted ? undefined : this.#keepaliveSeconds)
+          const state = session.waitForRequest(this.onReady)
+          if (state === 'waiting') {
+            this.#session = session
+            return
+          }
+          if (state === 'ended') {
+            current.close()
+            break
+          }
         }
-        if (state === 'ended') {
-          current.close()
-          break
-        }
-        const served = this.#app.processNewHttp(session, shutdown)
+        const served = this.#app.processNewHttp(session, this.#shutdown)
+        session = undefined
         if (isPromiseLike(served)) {
           served.then(this.onServed, this.#reject)
           return
@@ -203,16 +210,7 @@ class ConnectionLoop {
       this.#resolve(undefined)
       return
     }
-    try {
-      const served = this.#app.processNewHttp(session, this.#shutdown)
-      if (isPromiseLike(served)) {
-        served.then(this.onServed, this.#reject)
-        return
-      }
-      this.run(served)
-    } catch (error) {
-      this.#reject(error)
-    }
+    this.run(undefined, session)
   }
 
   /** The app finished a request asynchronously. */
