@@ -8,9 +8,10 @@ import { join } from 'node:path'
 import { gunzipSync } from 'node:zlib'
 import { PingoraError } from '@pingora-ts/error'
 import { RequestHeader, type ResponseHeader } from '@pingora-ts/http'
-import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Http1ClientSession } from '../../src/protocols/http1/client.ts'
-import { Stream } from '../../src/protocols/l4/stream.ts'
+import type { Stream } from '../../src/protocols/l4/stream.ts'
+import { connectUpstream } from '../http1/helpers.ts'
 
 /**
  * Interop of Http1ClientSession with a real nginx origin (issue 3, "core's client against
@@ -146,15 +147,8 @@ afterAll(async () => {
   if (dir !== '') await rm(dir, { recursive: true, force: true })
 })
 
-async function connect(): Promise<Stream> {
-  const socket = net.connect(port, '127.0.0.1')
-  await new Promise<void>((resolve, reject) => {
-    socket.once('connect', resolve)
-    socket.once('error', reject)
-  })
-  const stream = new Stream(socket, 'upstream')
-  onTestFinished(() => stream.destroy())
-  return stream
+function connect(): Promise<Stream> {
+  return connectUpstream(port)
 }
 
 function request(

@@ -5,6 +5,7 @@ import { RequestHeader } from '@pingora-ts/http'
 import { describe, expect, it, onTestFinished } from 'vitest'
 import { type Http1ClientOptions, Http1ClientSession } from '../../src/protocols/http1/client.ts'
 import { Stream } from '../../src/protocols/l4/stream.ts'
+import { connectUpstream } from './helpers.ts'
 
 async function nodeServer(
   handler: http.RequestListener,
@@ -53,16 +54,7 @@ async function rawServer(
   return { port: (server.address() as net.AddressInfo).port, connections: () => connections }
 }
 
-async function connect(port: number): Promise<Stream> {
-  const socket = net.connect(port, '127.0.0.1')
-  await new Promise<void>((resolve, reject) => {
-    socket.once('connect', resolve)
-    socket.once('error', reject)
-  })
-  const stream = new Stream(socket, 'upstream')
-  onTestFinished(() => stream.destroy())
-  return stream
-}
+const connect = connectUpstream
 
 function request(
   method: string,

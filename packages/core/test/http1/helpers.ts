@@ -240,3 +240,15 @@ export function echoOf(text: string): Echo {
   if (first === undefined) throw new Error(`no response in ${JSON.stringify(text)}`)
   return JSON.parse(first.body) as Echo
 }
+
+/** Connects to an origin on 127.0.0.1 and wraps the socket as an upstream Stream (destroyed when the test ends). */
+export async function connectUpstream(port: number): Promise<Stream> {
+  const socket = net.connect(port, '127.0.0.1')
+  await new Promise<void>((resolve, reject) => {
+    socket.once('connect', resolve)
+    socket.once('error', reject)
+  })
+  const stream = new Stream(socket, 'upstream')
+  onTestFinished(() => stream.destroy())
+  return stream
+}

@@ -1,12 +1,12 @@
 import http from 'node:http'
-import net from 'node:net'
+import type net from 'node:net'
 import { Readable } from 'node:stream'
 import { Client } from 'undici'
 import { describe, expect, it, onTestFinished } from 'vitest'
 import { Http1ClientSession } from '../../src/protocols/http1/client.ts'
 import type { Http1ServerSession } from '../../src/protocols/http1/server.ts'
-import { Stream } from '../../src/protocols/l4/stream.ts'
-import { startServer } from './helpers.ts'
+import type { Stream } from '../../src/protocols/l4/stream.ts'
+import { connectUpstream, startServer } from './helpers.ts'
 
 const HOP_BY_HOP = ['connection', 'keep-alive', 'transfer-encoding', 'te', 'trailer', 'upgrade']
 
@@ -23,14 +23,7 @@ async function startRelay(
       return [s, true]
     }
     connects++
-    const socket = net.connect(originPort, '127.0.0.1')
-    await new Promise<void>((resolve, reject) => {
-      socket.once('connect', resolve)
-      socket.once('error', reject)
-    })
-    const stream = new Stream(socket, 'upstream')
-    onTestFinished(() => stream.destroy())
-    return [stream, false]
+    return [await connectUpstream(originPort), false]
   }
   const { port } = await startServer(async (downstream: Http1ServerSession) => {
     const [stream, reused] = await upstream()
