@@ -5,14 +5,12 @@
 #   e.g. "nginx=bash /work/shared/bench/peers/nginx.sh" "after=bash bench/perf/lb.sh /tmp/perf-after"
 set -uo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=lib.sh
+. "$HERE/lib.sh"
 scenario=small secs=5 reps=3 origin=${PERF_ORIGIN_PORT:-28090} port=${PERF_PROXY_PORT:-28091}
 while getopts s:d:r: o; do case $o in s) scenario=$OPTARG ;; d) secs=$OPTARG ;; r) reps=$OPTARG ;; *) exit 2 ;; esac; done
 shift $((OPTIND - 1))
-case $scenario in
-  small) path=/small; extra=() ;;
-  64k) path=/64k; extra=() ;;
-  post1m) path=/upload; extra=(-s "$HERE/post1m.lua") ;;
-esac
+scenario_args "$scenario"
 tick_us=$(( 1000000 / $(getconf CLK_TCK) ))
 ticks() { local tot_u=0 tot_s=0; for p in $(pgrep -g $1) ; do local s; s=$(cat /proc/$p/stat 2>/dev/null) || continue; s=${s##*) }; read -r -a f <<< "$s"; tot_u=$((tot_u+f[11])); tot_s=$((tot_s+f[12])); done; echo "$tot_u $tot_s"; }
 for rep in $(seq "$reps"); do
@@ -20,7 +18,7 @@ for rep in $(seq "$reps"); do
     name=${spec%%=*}; cmd=${spec#*=}
     PORT=$port UPSTREAM=http://127.0.0.1:$origin PEER_RUN_DIR=${PEER_RUN_DIR:-/tmp/perf-ab-peer} setsid taskset -c 0 bash -c "$cmd" > "/tmp/perf-ab-$name.log" 2>&1 < /dev/null &
     pid=$!
-    for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
+    wait_port "$port"
     taskset -c 1 wrk -t1 -c50 -d2s "${extra[@]}" "http://127.0.0.1:$port$path" > /dev/null
     read u0 s0 < <(ticks "$pid")
     out=$(taskset -c 1 wrk -t1 -c50 -d"${secs}s" "${extra[@]}" "http://127.0.0.1:$port$path")

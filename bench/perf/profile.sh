@@ -5,18 +5,16 @@
 # DIR/prof/*.cpuprofile and prints the top self-time functions.
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=lib.sh
+. "$HERE/lib.sh"
 dir=$1 scenario=${2:-small} secs=${3:-10} origin=${4:-28090}
 port=${PERF_PROXY_PORT:-28091}
 rm -rf "$dir/prof" && mkdir -p "$dir/prof"
 PORT=$port UPSTREAM=http://127.0.0.1:$origin setsid taskset -c 0 bash "$HERE/lb.sh" "$dir" \
   --cpu-prof --cpu-prof-dir="$dir/prof" > "$dir/prof/log" 2>&1 < /dev/null &
 pid=$!
-for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
-case $scenario in
-  small) path=/small; extra=() ;;
-  64k) path=/64k; extra=() ;;
-  post1m) path=/upload; extra=(-s "$HERE/post1m.lua") ;;
-esac
+wait_port "$port"
+scenario_args "$scenario"
 taskset -c 1 wrk -t1 -c50 -d"${secs}s" "${extra[@]}" "http://127.0.0.1:$port$path" | grep -E 'Requests/sec|Latency'
 kill -INT "$pid"; wait "$pid" || true
 node "$HERE/cpuprofile-top.mjs" "$dir"/prof/*.cpuprofile "${TOP:-40}"

@@ -3,17 +3,15 @@
 #   bash bench/perf/syscalls.sh DIR [small|64k|post1m] [SECONDS] [ORIGIN_PORT]
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=lib.sh
+. "$HERE/lib.sh"
 dir=$1 scenario=${2:-small} secs=${3:-5} origin=${4:-28090}
 port=${PERF_PROXY_PORT:-28091}
 PORT=$port UPSTREAM=http://127.0.0.1:$origin setsid taskset -c 0 bash "$HERE/lb.sh" "$dir" \
   > /tmp/perf-syscalls.log 2>&1 < /dev/null &
 pid=$!
-for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
-case $scenario in
-  small) path=/small; extra=() ;;
-  64k) path=/64k; extra=() ;;
-  post1m) path=/upload; extra=(-s "$HERE/post1m.lua") ;;
-esac
+wait_port "$port"
+scenario_args "$scenario"
 taskset -c 1 wrk -t1 -c50 -d2s "${extra[@]}" "http://127.0.0.1:$port$path" > /dev/null
 strace -c -f -p "$pid" -o /tmp/perf-strace.txt &
 spid=$!
