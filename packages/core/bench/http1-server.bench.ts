@@ -1,10 +1,8 @@
 import http from 'node:http'
-import net from 'node:net'
-import { ResponseHeader } from '@pingora-ts/http'
+import type net from 'node:net'
 import { Pool } from 'undici'
 import { afterAll, beforeAll, bench, describe } from 'vitest'
-import { Http1ServerSession } from '../src/protocols/http1/server.ts'
-import { Stream } from '../src/protocols/l4/stream.ts'
+import { nodeServer, sessionServer } from './hello-servers.ts'
 
 /**
  * Bursts of 32 concurrent GETs over a keep-alive pool (undici, 8 connections, no pipelining): a
@@ -13,37 +11,6 @@ import { Stream } from '../src/protocols/l4/stream.ts'
  * numbers also carry vitest's module transform; for a cleaner comparison run the servers in
  * their own processes (see the package README's benchmark notes).
  */
-const BODY = Buffer.from('hello, world!')
-
-function sessionServer(): net.Server {
-  return net.createServer(async (socket) => {
-    let stream: Stream | undefined = new Stream(socket)
-    try {
-      while (stream !== undefined) {
-        const session: Http1ServerSession = new Http1ServerSession(stream)
-        if (!(await session.readRequest())) return
-        await session.drainRequestBody()
-        const response = ResponseHeader.build(200)
-        response.insertHeader('Content-Type', 'text/plain')
-        response.insertHeader('Content-Length', BODY.length)
-        await session.writeResponseHeader(response)
-        await session.writeResponseBody(BODY, true)
-        stream = await session.finish()
-      }
-    } catch {
-      stream?.destroy()
-    }
-  })
-}
-
-function nodeServer(): http.Server {
-  return http.createServer((_req, res) => {
-    res.setHeader('Content-Type', 'text/plain')
-    res.setHeader('Content-Length', BODY.length)
-    res.end(BODY)
-  })
-}
-
 async function listen(server: net.Server): Promise<number> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   return (server.address() as net.AddressInfo).port
