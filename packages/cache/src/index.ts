@@ -32,11 +32,36 @@ export {
   upstreamRequestFilter,
   varyNames,
 } from './filters.ts'
+export {
+  type CachePhase,
+  type HitStatus,
+  HttpCache,
+  type HttpCacheDigest,
+  type HttpCacheOptions,
+  invalidationTargets,
+  type VaryFilter,
+} from './http-cache.ts'
 export { formatHttpDate, parseHttpDate } from './http-date.ts'
 export { CacheKey, HASH_SIZE, type HashHex, hashParts } from './key.ts'
+export {
+  CacheLock,
+  type CacheLockOptions,
+  type Locked,
+  type LockStatus,
+  ReadLock,
+  WritePermit,
+} from './lock.ts'
+export {
+  MemoryCache,
+  type MemoryCacheOptions,
+  type MemoryCacheStatus,
+  RTCache,
+  type RTCacheOptions,
+} from './memory-cache.ts'
 export { MemoryStorage, type MemoryStorageOptions } from './memory-storage.ts'
 export { CacheMeta, CacheMetaDefaults, type CacheMetaInit, META_MAX_BYTES } from './meta.ts'
 export { NoCacheReason } from './no-cache-reason.ts'
+export { Predictor, type PredictorOptions } from './predictor.ts'
 export {
   type ByteRange,
   MAX_RANGES,
