@@ -1,48 +1,7 @@
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
 import net from 'node:net'
+import { hasRedisServer, startRedis } from '@pingora-ts/test-utils'
 import { afterAll, describe, expect, it, onTestFinished } from 'vitest'
 import { startTcpProxy } from '../src/tcp-proxy.ts'
-
-function hasRedis(): boolean {
-  try {
-    execFileSync('redis-server', ['--version'], { stdio: 'ignore' })
-    return true
-  } catch {
-    return false
-  }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const probe = net.createServer()
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as net.AddressInfo
-      probe.close(() => resolve(port))
-    })
-  })
-}
-
-/** Starts redis-server on a free port, without persistence; resolves once it accepts. */
-async function startRedis(): Promise<{ port: number; child: ChildProcess }> {
-  const port = await freePort()
-  const child = spawn(
-    'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
-  )
-  onTestFinished(() => {
-    child.kill('SIGKILL')
-  })
-  await new Promise<void>((resolve, reject) => {
-    let out = ''
-    child.stdout?.on('data', (chunk: Buffer) => {
-      out += chunk.toString()
-      if (out.includes('Ready to accept connections')) resolve()
-    })
-    child.once('exit', (code) => reject(new Error(`redis-server exited with ${code}: ${out}`)))
-  })
-  return { port, child }
-}
 
 /** Sends RESP commands on one connection and resolves the raw replies once `expected` bytes came. */
 function redisExchange(port: number, commands: string[][], until: string): Promise<string> {
@@ -96,8 +55,9 @@ describe('tcp-proxy example', () => {
     for (const close of closers) await close()
   })
 
-  it.skipIf(!hasRedis())('proxies the Redis protocol to a real redis-server', async () => {
+  it.skipIf(!hasRedisServer)('proxies the Redis protocol to a real redis-server', async () => {
     const redis = await startRedis()
+    onTestFinished(redis.stop)
     const lines: string[] = []
     const proxy = await startTcpProxy({
       upstreams: [`127.0.0.1:${redis.port}`],
