@@ -8,9 +8,11 @@
 
 export {
   DEFAULT_KEEPALIVE_SECONDS,
+  type HttpProtocol,
   type HttpServerApp,
   HttpServerAppDriver,
   type HttpServerOptions,
+  httpProtocolOf,
   isHttpServerApp,
 } from './apps/http-app.ts'
 export { HttpServer, type ServeHttp, type ServeHttpResponse } from './apps/http-server.ts'
@@ -63,6 +65,7 @@ export { Digest, type SocketAddress, type TlsDigest } from './protocols/digest.t
 export type { ClientSession } from './protocols/http/client-session.ts'
 export { getCachedDate } from './protocols/http/date.ts'
 export { generateErrorResponse, SERVER_NAME } from './protocols/http/error-resp.ts'
+export { ReusedHttpStream } from './protocols/http/reused-http-stream.ts'
 export type { ServerSession } from './protocols/http/server-session.ts'
 export { type Http1ClientOptions, Http1ClientSession } from './protocols/http1/client.ts'
 export {

@@ -1,17 +1,16 @@
 import { channel } from 'node:diagnostics_channel'
 import {
   type ClientSession,
-  type Digest,
   type Http1ClientSession,
   HttpConnector,
   type HttpPeer,
   type HttpServerApp,
   type HttpServerOptions,
   ListeningService,
+  type ReusedHttpStream,
   type ServerConf,
   type ServerSession,
   type ShutdownWatch,
-  type Stream,
   WRITE_SETTLED,
 } from '@pingora-ts/core'
 import { ErrorType, PingoraError } from '@pingora-ts/error'
@@ -100,10 +99,7 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
   readonly downstreamModules: HttpModules
   /** Total attempts per request, the first one included (`max_retries`). */
   readonly maxRetries: number
-  private readonly persisted = new WeakMap<Digest, unknown>()
-  /** Downstream connections (by digest) that already served a request. */
-  private readonly served = new WeakSet<Digest>()
-  /** Whether the phases use the per-connection context (`persisted` is touched only then). */
+  /** Whether the phases use the per-connection context (kept on the downstream connection). */
   private readonly persistsContext: boolean
   private readonly allowConnect: boolean
 
@@ -138,7 +134,7 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
   async processNewHttp(
     downstream: ServerSession,
     shutdown: ShutdownWatch,
-  ): Promise<Stream | undefined> {
+  ): Promise<ReusedHttpStream | undefined> {
     // The head is usually buffered already (the driver waited for it): no promise then.
     const read = downstream.readRequestNow()
     if (read !== true) {
@@ -159,9 +155,9 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
     }
     if (shutdown.aborted) downstream.setKeepalive(undefined)
 
-    const digest = downstream.digest
-    const clientReused = this.served.has(digest)
-    if (!clientReused) this.served.add(digest)
+    // The connection with what persists between its requests (keep-alive state, the context).
+    const connection = downstream.connection
+    const clientReused = connection.reuseCount > 0
     const session = new Session(
       downstream,
       this.downstreamModules.buildCtx(),
@@ -186,10 +182,11 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
     let outcome: Outcome = OK_OUTCOME
     try {
       if (this.persistsContext) {
-        if (inner.onConnectionReuse !== undefined && this.persisted.has(digest)) {
-          inner.onConnectionReuse(session, ctx, this.persisted.get(digest))
+        const persisted = connection.context
+        connection.context = undefined
+        if (inner.onConnectionReuse !== undefined && persisted !== undefined) {
+          inner.onConnectionReuse(session, ctx, persisted)
         }
-        this.persisted.delete(digest)
       }
     } catch (e) {
       outcome = await this.handleError(
@@ -243,16 +240,15 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
       return undefined
     }
     const finished = downstream.finishNow()
-    const stream = finished instanceof Promise ? await finished : finished
-    if (stream !== undefined && inner.persistConnectionContext !== undefined) {
+    const reused = finished instanceof Promise ? await finished : finished
+    if (reused !== undefined && inner.persistConnectionContext !== undefined) {
       try {
-        const value = inner.persistConnectionContext(session, ctx)
-        if (value !== undefined) this.persisted.set(digest, value)
+        reused.context = inner.persistConnectionContext(session, ctx)
       } catch {
         // Nothing to carry over: the next request starts without it.
       }
     }
-    return stream
+    return reused
   }
 
   /** Publishes a failed request on the error channel unless `suppressErrorLog` says not to. */

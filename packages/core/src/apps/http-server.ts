@@ -2,9 +2,9 @@ import { PingoraError } from '@pingora-ts/error'
 import { ResponseHeader } from '@pingora-ts/http'
 import { channels } from '../diagnostics.ts'
 import { formatHostPort } from '../listeners/server-address.ts'
+import type { ReusedHttpStream } from '../protocols/http/reused-http-stream.ts'
 import type { ServerSession } from '../protocols/http/server-session.ts'
 import { WRITE_SETTLED } from '../protocols/http1/server.ts'
-import type { Stream } from '../protocols/l4/stream.ts'
 import type { ShutdownWatch } from '../server/shutdown-watch.ts'
 import type { HttpServerApp, HttpServerOptions } from './http-app.ts'
 
@@ -80,7 +80,7 @@ export class HttpServer<SV extends ServeHttp = ServeHttp> implements HttpServerA
   processNewHttp(
     session: ServerSession,
     shutdown: ShutdownWatch,
-  ): Promise<Stream | undefined> | Stream | undefined {
+  ): Promise<ReusedHttpStream | undefined> | ReusedHttpStream | undefined {
     const read = session.readRequestNow()
     if (read !== true) return this.#readThenServe(session, shutdown, read)
     let produced: ServeHttpResponse | Promise<ServeHttpResponse>
@@ -106,7 +106,7 @@ export class HttpServer<SV extends ServeHttp = ServeHttp> implements HttpServerA
     session: ServerSession,
     shutdown: ShutdownWatch,
     read: false | Promise<boolean>,
-  ): Promise<Stream | undefined> {
+  ): Promise<ReusedHttpStream | undefined> {
     try {
       if (!(await read)) return undefined
     } catch (error) {
@@ -127,7 +127,7 @@ export class HttpServer<SV extends ServeHttp = ServeHttp> implements HttpServerA
     session: ServerSession,
     shutdown: ShutdownWatch,
     produced: ServeHttpResponse | Promise<ServeHttpResponse>,
-  ): Promise<Stream | undefined> {
+  ): Promise<ReusedHttpStream | undefined> {
     let header: ResponseHeader
     let body: Uint8Array
     try {
@@ -142,7 +142,7 @@ export class HttpServer<SV extends ServeHttp = ServeHttp> implements HttpServerA
   }
 
   /** Answers 500 after the app failed, and closes. */
-  async #fail(session: ServerSession, error: unknown): Promise<Stream | undefined> {
+  async #fail(session: ServerSession, error: unknown): Promise<ReusedHttpStream | undefined> {
     publishError(
       session,
       error,
@@ -164,7 +164,7 @@ export class HttpServer<SV extends ServeHttp = ServeHttp> implements HttpServerA
     shutdown: ShutdownWatch,
     header: ResponseHeader,
     body: Uint8Array,
-  ): Promise<Stream | undefined> | Stream | undefined {
+  ): Promise<ReusedHttpStream | undefined> | ReusedHttpStream | undefined {
     // Shutdown may have started while the app worked: tell the client not to reuse.
     if (shutdown.aborted) session.setKeepalive(undefined)
     // Await a write only when it has to wait (drain or failure): an await on the settled
@@ -175,7 +175,10 @@ export class HttpServer<SV extends ServeHttp = ServeHttp> implements HttpServerA
   }
 
   /** The rest of {@link HttpServer.#write} once the write has to wait. */
-  async #writeSlow(session: ServerSession, pending: Promise<void>): Promise<Stream | undefined> {
+  async #writeSlow(
+    session: ServerSession,
+    pending: Promise<void>,
+  ): Promise<ReusedHttpStream | undefined> {
     await pending
     return await session.finish()
   }

@@ -671,7 +671,6 @@ export class Http1ClientSession implements ClientSession, StreamReadListener {
       stream.close()
       return undefined
     }
-    stream.reuseCount++
     return stream
   }
 
