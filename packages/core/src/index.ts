@@ -8,7 +8,6 @@
 
 export {
   DEFAULT_KEEPALIVE_SECONDS,
-  type HttpProtocol,
   type HttpServerApp,
   HttpServerAppDriver,
   type HttpServerOptions,
@@ -25,7 +24,7 @@ export {
   type ConnectorServerConf,
   DEFAULT_POOL_SIZE,
 } from './connectors/connector-options.ts'
-export { HttpConnector } from './connectors/http-connector.ts'
+export { DEFAULT_UPSTREAM_TIMEOUT_MS, HttpConnector } from './connectors/http-connector.ts'
 export { type ConnectorStats, TransportConnector } from './connectors/transport-connector.ts'
 export {
   CHANNEL_NAMES,
@@ -63,6 +62,7 @@ export {
 } from './listeners/tls.ts'
 export { Digest, type SocketAddress, type TlsDigest } from './protocols/digest.ts'
 export type { ClientSession } from './protocols/http/client-session.ts'
+export { type HttpProtocol, WRITE_SETTLED } from './protocols/http/common.ts'
 export { getCachedDate } from './protocols/http/date.ts'
 export { generateErrorResponse, SERVER_NAME } from './protocols/http/error-resp.ts'
 export { ReusedHttpStream } from './protocols/http/reused-http-stream.ts'
@@ -82,7 +82,6 @@ export {
   type Http1ServerOptions,
   Http1ServerSession,
   RETRY_BUFFER_LIMIT,
-  WRITE_SETTLED,
 } from './protocols/http1/server.ts'
 export { STREAM_LINGER_MS, STREAM_READ_HIGH_WATER, Stream } from './protocols/l4/stream.ts'
 export {

@@ -1,7 +1,7 @@
 import { channel } from 'node:diagnostics_channel'
 import {
   type ClientSession,
-  type Http1ClientSession,
+  DEFAULT_UPSTREAM_TIMEOUT_MS,
   HttpConnector,
   type HttpPeer,
   type HttpServerApp,
@@ -21,8 +21,12 @@ import { HttpModules } from './modules.ts'
 import type { FailToProxy, ProxyHttp } from './proxy-trait.ts'
 import { Session } from './session.ts'
 
-/** Upstream connect, read and write timeout applied when the peer sets none (nginx's 60 s). */
-export const DEFAULT_UPSTREAM_TIMEOUT_MS = 60_000
+/**
+ * Upstream connect, read and write timeout applied when the peer sets none (nginx's 60 s); the
+ * connector applies it (`HttpConnector`), the peer's options stay as the user wrote them.
+ * Re-exported from `@pingora-ts/core`.
+ */
+export { DEFAULT_UPSTREAM_TIMEOUT_MS }
 
 /**
  * Diagnostics channel of failed requests (Pingora's error log line): receives
@@ -379,14 +383,6 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
     ctx: Ctx,
     peer: HttpPeer,
   ): Promise<PingoraError | undefined> {
-    const peerOptions = peer.options
-    if (
-      peerOptions.connectionTimeoutMs === undefined &&
-      peerOptions.totalConnectionTimeoutMs === undefined
-    ) {
-      // A production default (nginx's proxy_connect_timeout): never wait forever for a SYN-ACK.
-      peerOptions.connectionTimeoutMs = DEFAULT_UPSTREAM_TIMEOUT_MS
-    }
     // An idle pooled connection is taken synchronously (no promise, no extra tick); only a
     // new connection is awaited.
     const pooled = this.clientUpstream.reusedHttpSession(peer)
@@ -399,10 +395,10 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
     ctx: Ctx,
     peer: HttpPeer,
   ): Promise<PingoraError | undefined> {
-    let client: Http1ClientSession
-    let reused: boolean
+    let client: ClientSession
     try {
-      ;[client, reused] = await this.clientUpstream.getHttpSession(peer)
+      // The pool was just probed (and missed): connect without probing it again.
+      client = await this.clientUpstream.newHttpSession(peer)
     } catch (e) {
       let error = toError(e, ErrorType.ConnectError, `connecting to ${peer}`, 'upstream')
       if (error.source === 'unset') error.setSource('upstream')
@@ -411,7 +407,7 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
       }
       return error
     }
-    return await this.proxyH1(session, ctx, peer, client, reused)
+    return await this.proxyH1(session, ctx, peer, client, false)
   }
 
   /**
@@ -427,13 +423,11 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
     session: Session,
     ctx: Ctx,
     peer: HttpPeer,
-    client: Http1ClientSession,
+    client: ClientSession,
     reused: boolean,
   ): Promise<PingoraError | undefined> {
     const inner = this.inner
     const options = peer.options
-    client.setReadTimeout(options.readTimeoutMs ?? DEFAULT_UPSTREAM_TIMEOUT_MS)
-    client.setWriteTimeout(options.writeTimeoutMs ?? DEFAULT_UPSTREAM_TIMEOUT_MS)
     let reusable: boolean
     try {
       if (inner.connectedToUpstream !== undefined) {
@@ -629,7 +623,7 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
   private async relayResponseBody(
     session: Session,
     ctx: Ctx,
-    client: Http1ClientSession,
+    client: ClientSession,
     alreadyDone: boolean,
     first: Uint8Array | undefined,
   ): Promise<void> {
@@ -711,7 +705,7 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
   private async tunnel(
     session: Session,
     ctx: Ctx,
-    client: Http1ClientSession,
+    client: ClientSession,
     response: ResponseHeader,
   ): Promise<boolean> {
     const downstream = session.downstreamSession
@@ -729,7 +723,7 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
         client.releaseWrittenBody(data)
       }
       // Half-close only: the upstream may still answer what it received.
-      client.stream.shutdownWrite()
+      client.shutdownWrite()
     })()
     // Upstream → client, until the upstream closes.
     const down = (async () => {

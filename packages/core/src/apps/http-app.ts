@@ -1,4 +1,5 @@
 import { PingoraError } from '@pingora-ts/error'
+import type { HttpProtocol } from '../protocols/http/common.ts'
 import type { ReusedHttpStream } from '../protocols/http/reused-http-stream.ts'
 import type { ServerSession } from '../protocols/http/server-session.ts'
 import { type Http1ServerOptions, Http1ServerSession } from '../protocols/http1/server.ts'
@@ -85,9 +86,6 @@ export interface HttpServerApp {
 export function isHttpServerApp(app: ServerApp | HttpServerApp): app is HttpServerApp {
   return typeof (app as Partial<HttpServerApp>).processNewHttp === 'function'
 }
-
-/** The HTTP version a connection speaks, chosen before its first request is read. */
-export type HttpProtocol = 'h1' | 'h2'
 
 /**
  * The HTTP version of a new downstream connection: `'h2'` when TLS negotiated it through ALPN,
