@@ -1,4 +1,4 @@
-import { PingoraError } from '@pingora-ts/error'
+import { type ErrorType, PingoraError } from '@pingora-ts/error'
 import { HeaderMap, RequestHeader, ResponseHeader } from '@pingora-ts/http'
 import type { Digest, SocketAddress } from '../digest.ts'
 import { WRITE_SETTLED } from '../http/common.ts'
@@ -122,7 +122,7 @@ function checkMs(name: string, value: number | undefined, fallback: number): num
   return value
 }
 
-function downstreamError(type: string, context: string, cause?: unknown): PingoraError {
+function downstreamError(type: ErrorType, context: string, cause?: unknown): PingoraError {
   return new PingoraError(type, { source: 'downstream', context, cause })
 }
 
