@@ -8,6 +8,10 @@
 import { Estimator } from '../src/estimator.ts'
 import { Rate } from '../src/rate.ts'
 
+const print = (line: string): void => {
+  process.stdout.write(`${line}\n`)
+}
+
 const OPS = 3_000_000
 const ROUNDS = 3
 const KEY_COUNTS = [1_000, 100_000, 1_000_000]
@@ -89,16 +93,16 @@ for (const keyCount of KEY_COUNTS) {
     for (const key of keys) map.set(`${key} `.trimEnd(), 1)
     return map
   })
-  console.log(`\n${keyCount} distinct keys, ${OPS} operations per round, median of ${ROUNDS}:`)
+  print(`\n${keyCount} distinct keys, ${OPS} operations per round, median of ${ROUNDS}:`)
   const mapOps = median(results['Map exact counter'] ?? [])
   for (const [name, values] of Object.entries(results)) {
     const ops = median(values)
-    console.log(
+    print(
       `  ${name.padEnd(26)} ${(ops / 1e6).toFixed(1).padStart(6)} M ops/s  (x${(ops / mapOps).toFixed(2)} vs Map)`,
     )
   }
-  console.log(
+  print(
     `  memory: Estimator ${estimatorBytes / 1024} KiB (fixed), Map ${(mapMemory.bytes / 1024).toFixed(0)} KiB (x${(mapMemory.bytes / estimatorBytes).toFixed(0)})`,
   )
-  if (sink === 42) console.log('')
+  if (sink === 42) print('')
 }
