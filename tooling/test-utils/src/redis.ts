@@ -107,17 +107,6 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<Start
     if (options.cluster) await claimAllSlots(command, log)
   }
 
-  for (let attempt = 1; ; attempt++) {
-    port = await freePort()
-    try {
-      await launch()
-      break
-    } catch (error) {
-      // Another process may have taken the port between our probe and redis's bind: retry.
-      if (attempt >= START_ATTEMPTS) throw error
-    }
-  }
-
   const isRunning = () =>
     child !== undefined && child.exitCode === null && child.signalCode === null
 
@@ -127,6 +116,23 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<Start
     const exited = new Promise<void>((resolve) => running.once('exit', () => resolve()))
     running.kill(signal)
     await exited
+  }
+
+  for (let attempt = 1; ; attempt++) {
+    port = await freePort()
+    try {
+      await launch()
+      break
+    } catch (error) {
+      // Never leave a half-started server behind.
+      await halt('SIGKILL')
+      // Another process may have taken the port between our probe and redis's bind: retry.
+      if (attempt >= START_ATTEMPTS) {
+        process.removeListener('exit', killOnExit)
+        rmSync(dir, { recursive: true, force: true })
+        throw error
+      }
+    }
   }
 
   let stopped = false
