@@ -24,7 +24,7 @@ const front = await startCacheFront({
 })
 process.stdout.write(`listening ${front.url}\n`)
 process.on('SIGTERM', () => {
-  front.close().finally(() => {
+  void front.close().finally(() => {
     client.disconnect()
     process.exit(0)
   })
