@@ -168,7 +168,7 @@ export class TcpProxy implements ServerApp {
               source: session.clientAddr,
               destination: session.serverAddr,
             })
-      const upstream = await this.connector.newStream(peer, undefined, header)
+      const upstream = await this.connector.newStream(peer, undefined, undefined, header)
       session.upstream = upstream
       failure = await relay(session, downstream, upstream, this.#idleTimeoutMs)
     } catch (error) {

@@ -86,17 +86,27 @@ export class TransportConnector {
    * `totalConnectionTimeoutMs` (TCP and TLS) and `connectionTimeoutMs` (each step).
    * @param peer - where and how to connect
    * @param alpnOverride - ALPN ids to offer instead of the peer's (the HTTP connector uses it)
+   * @param defaultConnectionTimeoutMs - the per-step timeout when the peer sets neither
+   *   `connectionTimeoutMs` nor `totalConnectionTimeoutMs` (the peer's options stay untouched)
    * @param proxyHeader - a PROXY protocol header to send first (before TLS) instead of the one
    *   `peer.options.proxyProtocol` describes (the TCP proxy uses it)
    * @throws PingoraError (source `'upstream'`) `ConnectTimedout`, `ConnectRefused`,
    *   `ConnectNoRoute`, `ConnectError`, `TLSHandshakeFailure`, `InvalidCert`,
    *   `TLSHandshakeTimedout`
    */
-  newStream(peer: Peer, alpnOverride?: AlpnProtocols, proxyHeader?: Uint8Array): Promise<Stream> {
+  newStream(
+    peer: Peer,
+    alpnOverride?: AlpnProtocols,
+    defaultConnectionTimeoutMs?: number,
+    proxyHeader?: Uint8Array,
+  ): Promise<Stream> {
     const bindTo = bindToRandom(peer, this.options.bindToV4, this.options.bindToV6)
     const total = peer.options.totalConnectionTimeoutMs
+    const stepMs =
+      peer.options.connectionTimeoutMs ??
+      (total === undefined ? defaultConnectionTimeoutMs : undefined)
     if (total === undefined) {
-      return this.#connect(peer, bindTo, alpnOverride, undefined, undefined, proxyHeader)
+      return this.#connect(peer, bindTo, alpnOverride, undefined, undefined, stepMs, proxyHeader)
     }
     const controller = new AbortController()
     const phase: ConnectPhase = { tls: false }
@@ -114,6 +124,7 @@ export class TransportConnector {
       alpnOverride,
       controller.signal,
       phase,
+      stepMs,
       proxyHeader,
     )
     connecting.then(
@@ -214,12 +225,13 @@ export class TransportConnector {
     alpnOverride: AlpnProtocols | undefined,
     signal: AbortSignal | undefined,
     phase: ConnectPhase | undefined,
+    timeoutMs: number | undefined,
     proxyHeader: Uint8Array | undefined,
   ): Promise<Stream> {
     // Plain TCP is read through an `onread` sink (no Readable machinery per read); a TLS
     // socket reads the raw socket's handle itself.
     const sink = peer.isTls() || peer.address.kind === 'unix' ? undefined : new SocketReadSink()
-    let socket: net.Socket | tls.TLSSocket = await connectL4(peer, bindTo, signal, sink)
+    let socket: net.Socket | tls.TLSSocket = await connectL4(peer, bindTo, signal, sink, timeoutMs)
     const proxyProtocol = peer.options.proxyProtocol
     const header =
       proxyHeader ??
@@ -230,7 +242,7 @@ export class TransportConnector {
     if (header !== undefined) socket.write(header)
     if (peer.isTls()) {
       if (phase !== undefined) phase.tls = true
-      socket = await handshake(socket, peer, this.#tlsOptions, alpnOverride, signal)
+      socket = await handshake(socket, peer, this.#tlsOptions, alpnOverride, signal, timeoutMs)
     }
     const stream = new Stream(socket, 'upstream')
     sink?.attach(stream)
