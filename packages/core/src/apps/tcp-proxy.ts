@@ -115,7 +115,7 @@ export interface TcpProxyOptions {
  * ```ts
  * const proxy = new TcpProxy({ upstreamPeer: () => new BasicPeer('127.0.0.1:6379') })
  * const service = new ListeningService('redis proxy', proxy)
- * service.addTcp('127.0.0.1:6194')
+ * service.addTcp('127.0.0.1:6196')
  * ```
  */
 export class TcpProxy implements ServerApp {
