@@ -1,10 +1,11 @@
 import http2 from 'node:http2'
 import type net from 'node:net'
+import { PingoraError } from '@pingora-ts/error'
 import type { ReusedHttpStream } from '../http/reused-http-stream.ts'
 import type { ServerSession } from '../http/server-session.ts'
 import { Http2ServerSession } from './server.ts'
 
-const { NGHTTP2_NO_ERROR, NGHTTP2_INTERNAL_ERROR } = http2.constants
+const { NGHTTP2_NO_ERROR, NGHTTP2_INTERNAL_ERROR, NGHTTP2_ENHANCE_YOUR_CALM } = http2.constants
 
 /** The largest stream id (2^31 - 1): the first GOAWAY of a graceful shutdown names it. */
 const MAX_STREAM_ID = 2 ** 31 - 1
@@ -41,6 +42,13 @@ export interface H2Options {
   readonly pingTimeoutMs?: number
   /** How long one body write may wait for the flow-control window. @defaultValue `60000` */
   readonly writeTimeoutMs?: number
+  /**
+   * Streams that may end in a reset (by the client, or by the server provoked by the client)
+   * per second on one connection before it is closed with GOAWAY(ENHANCE_YOUR_CALM): the bound
+   * on rapid reset (CVE-2023-44487) and MadeYouReset (CVE-2025-8671), whatever nghttp2 version
+   * the Node runtime carries. @defaultValue `200`
+   */
+  readonly maxResetsPerSecond?: number
 }
 
 /** The defaults of {@link H2Options}. */
@@ -55,6 +63,7 @@ export const DEFAULT_H2_OPTIONS: Readonly<Required<Omit<H2Options, 'pingInterval
   idleTimeoutMs: 60_000,
   pingTimeoutMs: 20_000,
   writeTimeoutMs: 60_000,
+  maxResetsPerSecond: 200,
 }
 
 /** The HTTP/2 client connection preface (RFC 9113 §3.4). */
@@ -129,6 +138,11 @@ export function resolveH2Options(options: H2Options | undefined): Required<
         : positive('pingIntervalMs', options.pingIntervalMs, 1),
     pingTimeoutMs: positive('pingTimeoutMs', options?.pingTimeoutMs, d.pingTimeoutMs),
     writeTimeoutMs: positive('writeTimeoutMs', options?.writeTimeoutMs, d.writeTimeoutMs),
+    maxResetsPerSecond: positive(
+      'maxResetsPerSecond',
+      options?.maxResetsPerSecond,
+      d.maxResetsPerSecond,
+    ),
   }
   if (resolved.initialWindowSize > 2 ** 31 - 1) {
     throw new RangeError('H2Options.initialWindowSize must be at most 2147483647')
@@ -201,6 +215,27 @@ export function serveH2Connection(
       return
     }
     let pingTimer: NodeJS.Timeout | undefined
+    // Reset accounting: a fixed one-second window, checked when a stream closes with a reset.
+    let resetWindowStart = 0
+    let resets = 0
+    const maxResets = settings.maxResetsPerSecond
+    const onStreamClose = function (this: http2.ServerHttp2Stream): void {
+      const code = this.rstCode
+      if (code === undefined || code === NGHTTP2_NO_ERROR) return
+      const now = Date.now()
+      if (now - resetWindowStart >= 1000) {
+        resetWindowStart = now
+        resets = 0
+      }
+      resets++
+      if (resets > maxResets && !session.destroyed) {
+        // Too many streams ended in resets: stop the connection before it costs more work.
+        session.destroy(
+          PingoraError.explain('H2Error', `more than ${maxResets} stream resets in a second`),
+          NGHTTP2_ENHANCE_YOUR_CALM,
+        )
+      }
+    }
     const onShutdown = (): void => {
       if (session.closed || session.destroyed) return
       try {
@@ -250,6 +285,7 @@ export function serveH2Connection(
         _flags: number,
         rawHeaders: string[],
       ) => {
+        h2stream.once('close', onStreamClose)
         const served = new Http2ServerSession(connection, h2stream, headers, rawHeaders)
         served.setWriteTimeout(settings.writeTimeoutMs)
         let result: unknown
