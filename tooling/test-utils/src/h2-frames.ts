@@ -64,7 +64,12 @@ export interface H2Frame {
  * @param streamId - the stream id
  * @param payload - the payload
  */
-export function h2Frame(type: number, flags: number, streamId: number, payload: Buffer = Buffer.alloc(0)): Buffer {
+export function h2Frame(
+  type: number,
+  flags: number,
+  streamId: number,
+  payload: Buffer = Buffer.alloc(0),
+): Buffer {
   const header = Buffer.alloc(9)
   header.writeUIntBE(payload.length, 0, 3)
   header[3] = type
@@ -121,7 +126,9 @@ function hpackString(text: string | Buffer): Buffer {
  * (upper-case names, CR/LF/NUL, connection-specific fields).
  * @param fields - `[name, value]` pairs in order
  */
-export function hpackLiteral(fields: ReadonlyArray<readonly [string | Buffer, string | Buffer]>): Buffer {
+export function hpackLiteral(
+  fields: ReadonlyArray<readonly [string | Buffer, string | Buffer]>,
+): Buffer {
   const parts: Buffer[] = []
   for (const [name, value] of fields) {
     parts.push(Buffer.from([0x00]), hpackString(name), hpackString(value))
@@ -216,9 +223,18 @@ export class RawH2Client {
    * @param fields - the fields, pseudo-headers first
    * @param endStream - set END_STREAM
    */
-  headers(streamId: number, fields: ReadonlyArray<readonly [string | Buffer, string | Buffer]>, endStream = true): void {
+  headers(
+    streamId: number,
+    fields: ReadonlyArray<readonly [string | Buffer, string | Buffer]>,
+    endStream = true,
+  ): void {
     this.send(
-      h2Frame(H2_FRAME.HEADERS, H2_FLAG.END_HEADERS | (endStream ? H2_FLAG.END_STREAM : 0), streamId, hpackLiteral(fields)),
+      h2Frame(
+        H2_FRAME.HEADERS,
+        H2_FLAG.END_HEADERS | (endStream ? H2_FLAG.END_STREAM : 0),
+        streamId,
+        hpackLiteral(fields),
+      ),
     )
   }
 
@@ -251,7 +267,9 @@ export class RawH2Client {
    * @param streamId - the stream
    */
   async rstCode(streamId: number): Promise<number> {
-    const frame = await this.waitFor((f) => f.type === H2_FRAME.RST_STREAM && f.streamId === streamId)
+    const frame = await this.waitFor(
+      (f) => f.type === H2_FRAME.RST_STREAM && f.streamId === streamId,
+    )
     return frame.payload.readUInt32BE(0)
   }
 
@@ -283,7 +301,11 @@ export class RawH2Client {
       }
       this.#buffer = this.#buffer.subarray(9 + length)
       this.frames.push(frame)
-      if (this.#ackSettings && frame.type === H2_FRAME.SETTINGS && (frame.flags & H2_FLAG.ACK) === 0) {
+      if (
+        this.#ackSettings &&
+        frame.type === H2_FRAME.SETTINGS &&
+        (frame.flags & H2_FLAG.ACK) === 0
+      ) {
         this.send(h2Frame(H2_FRAME.SETTINGS, H2_FLAG.ACK, 0))
       }
       for (let i = this.#waiters.length - 1; i >= 0; i--) {
@@ -298,7 +320,15 @@ export class RawH2Client {
 }
 
 // HPACK static table entries 8-14 are `:status` 200, 204, 206, 304, 400, 404, 500.
-const STATIC_STATUS: Record<number, number> = { 8: 200, 9: 204, 10: 206, 11: 304, 12: 400, 13: 404, 14: 500 }
+const STATIC_STATUS: Record<number, number> = {
+  8: 200,
+  9: 204,
+  10: 206,
+  11: 304,
+  12: 400,
+  13: 404,
+  14: 500,
+}
 
 function decodeStatus(block: Buffer, flags: number): number {
   let offset = 0
