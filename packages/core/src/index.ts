@@ -56,6 +56,10 @@ export {
   type PostAcceptHandshake,
 } from './listeners/listeners.ts'
 export { NetworkList } from './listeners/network-list.ts'
+export {
+  DEFAULT_PROXY_HEADER_TIMEOUT_MS,
+  type ProxyProtocolOptions,
+} from './listeners/proxy-protocol.ts'
 export type {
   HostPort,
   ListeningAddress,
@@ -101,6 +105,21 @@ export {
 } from './protocols/l4/peek-client-hello.ts'
 export { STREAM_LINGER_MS, STREAM_READ_HIGH_WATER, Stream } from './protocols/l4/stream.ts'
 export {
+  crc32c,
+  DEFAULT_PROXY_V2_MAX_BYTES,
+  encodeProxyHeader,
+  type ParsedProxyHeader,
+  PROXY_HEADER_INCOMPLETE,
+  PROXY_TLV,
+  PROXY_V1_MAX_BYTES,
+  PROXY_V2_HEADER_BYTES,
+  type ProxyHeader,
+  type ProxyHeaderInit,
+  type ProxyHeaderParseOptions,
+  type ProxyTlv,
+  parseProxyHeader,
+} from './protocols/proxy-protocol.ts'
+export {
   DEFAULT_GRACEFUL_SHUTDOWN_TIMEOUT_SECONDS,
   EXIT_TIMEOUT_SECONDS,
   ServerConf,
@@ -141,5 +160,6 @@ export {
   type CaCertificates,
   PeerOptions,
   type PeerOptionsInit,
+  type ProxyProtocolSend,
   type Tracer,
 } from './upstreams/peer-options.ts'
