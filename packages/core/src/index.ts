@@ -18,6 +18,15 @@ export { HttpServer, type ServeHttp, type ServeHttpResponse } from './apps/http-
 export type { ServerApp } from './apps/server-app.ts'
 export { TcpProxy, type TcpProxyOptions, TcpProxySession } from './apps/tcp-proxy.ts'
 export {
+  DEFAULT_UDP_IDLE_TIMEOUT_MS,
+  DEFAULT_UDP_MAX_QUEUED_DATAGRAMS,
+  DEFAULT_UDP_MAX_SESSIONS,
+  UdpProxy,
+  type UdpProxyOptions,
+  UdpProxySession,
+  type UdpProxyStats,
+} from './apps/udp-proxy.ts'
+export {
   type CertKeyFiles,
   ConnectorOptions,
   type ConnectorOptionsInit,
@@ -98,6 +107,16 @@ export {
   RETRY_BUFFER_LIMIT,
 } from './protocols/http1/server.ts'
 export {
+  DEFAULT_H2_OPTIONS,
+  H2_PREFACE,
+  type H2Options,
+  type H2StreamHandler,
+  matchH2Preface,
+  resolveH2Options,
+  serveH2Connection,
+} from './protocols/http2/connection.ts'
+export { Http2ServerSession } from './protocols/http2/server.ts'
+export {
   DEFAULT_CLIENT_HELLO_PEEK_BYTES,
   DEFAULT_CLIENT_HELLO_PEEK_TIMEOUT_MS,
   type PeekClientHelloOptions,
@@ -146,6 +165,13 @@ export {
 export { ListeningService, type ListeningServiceOptions } from './services/listening.ts'
 export { type Service, ServiceReadyNotifier } from './services/service.ts'
 export { ServiceHandle } from './services/service-handle.ts'
+export {
+  UDP_SEND_QUEUE_LIMIT,
+  UdpEndpoint,
+  type UdpServerApp,
+  UdpService,
+  type UdpSocketOptions,
+} from './services/udp.ts'
 export { BasicPeer } from './upstreams/basic-peer.ts'
 export { HttpPeer, type HttpPeerInit, type Scheme } from './upstreams/http-peer.ts'
 export {
