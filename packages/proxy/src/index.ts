@@ -23,4 +23,4 @@ export {
 } from './http-proxy.ts'
 export { type HttpModule, type HttpModuleBuilder, HttpModuleCtx, HttpModules } from './modules.ts'
 export type { FailToProxy, MaybePromise, ProxyHttp } from './proxy-trait.ts'
-export { Session } from './session.ts'
+export { Session, SessionTiming } from './session.ts'
