@@ -3,6 +3,7 @@ import {
   type ClientSession,
   DEFAULT_UPSTREAM_TIMEOUT_MS,
   HttpConnector,
+  HttpModules,
   type HttpPeer,
   type HttpServerApp,
   type HttpServerOptions,
@@ -15,7 +16,6 @@ import {
 import { ErrorType, type PingoraError } from '@pingora-ts/error'
 import { DownstreamWriter } from './downstream-writer.ts'
 import { defaultFailToProxy } from './fail-to-proxy.ts'
-import { HttpModules } from './modules.ts'
 import { isThenable, toError } from './proxy-common.ts'
 import { ProxyH1 } from './proxy-h1.ts'
 import type { FailToProxy, ProxyHttp } from './proxy-trait.ts'

@@ -1,7 +1,6 @@
-import type { Digest, ServerSession, SocketAddress } from '@pingora-ts/core'
+import type { Digest, HttpModuleCtx, ServerSession, SocketAddress } from '@pingora-ts/core'
 import { generateErrorResponse } from '@pingora-ts/core'
 import type { RequestHeader, ResponseHeader } from '@pingora-ts/http'
-import type { HttpModuleCtx } from './modules.ts'
 
 const EMPTY = Buffer.alloc(0)
 

@@ -1,8 +1,7 @@
 import net from 'node:net'
 import { setFlagsFromString } from 'node:v8'
-import { Http1ServerSession, Stream } from '@pingora-ts/core'
+import { Http1ServerSession, HttpModules, Stream } from '@pingora-ts/core'
 import { describe, expect, it, onTestFinished } from 'vitest'
-import { HttpModules } from '../src/modules.ts'
 import { Session } from '../src/session.ts'
 
 // V8's %HaveSameMap tells whether two objects share a hidden class (fastify's same-shape test).
