@@ -18,6 +18,15 @@ export { HttpServer, type ServeHttp, type ServeHttpResponse } from './apps/http-
 export type { ServerApp } from './apps/server-app.ts'
 export { TcpProxy, type TcpProxyOptions, TcpProxySession } from './apps/tcp-proxy.ts'
 export {
+  DEFAULT_UDP_IDLE_TIMEOUT_MS,
+  DEFAULT_UDP_MAX_QUEUED_DATAGRAMS,
+  DEFAULT_UDP_MAX_SESSIONS,
+  UdpProxy,
+  type UdpProxyOptions,
+  UdpProxySession,
+  type UdpProxyStats,
+} from './apps/udp-proxy.ts'
+export {
   type CertKeyFiles,
   ConnectorOptions,
   type ConnectorOptionsInit,
@@ -56,6 +65,10 @@ export {
   type PostAcceptHandshake,
 } from './listeners/listeners.ts'
 export { NetworkList } from './listeners/network-list.ts'
+export {
+  DEFAULT_PROXY_HEADER_TIMEOUT_MS,
+  type ProxyProtocolOptions,
+} from './listeners/proxy-protocol.ts'
 export type {
   HostPort,
   ListeningAddress,
@@ -107,6 +120,21 @@ export {
 } from './protocols/l4/peek-client-hello.ts'
 export { STREAM_LINGER_MS, STREAM_READ_HIGH_WATER, Stream } from './protocols/l4/stream.ts'
 export {
+  crc32c,
+  DEFAULT_PROXY_V2_MAX_BYTES,
+  encodeProxyHeader,
+  type ParsedProxyHeader,
+  PROXY_HEADER_INCOMPLETE,
+  PROXY_TLV,
+  PROXY_V1_MAX_BYTES,
+  PROXY_V2_HEADER_BYTES,
+  type ProxyHeader,
+  type ProxyHeaderInit,
+  type ProxyHeaderParseOptions,
+  type ProxyTlv,
+  parseProxyHeader,
+} from './protocols/proxy-protocol.ts'
+export {
   DEFAULT_GRACEFUL_SHUTDOWN_TIMEOUT_SECONDS,
   EXIT_TIMEOUT_SECONDS,
   ServerConf,
@@ -133,6 +161,13 @@ export {
 export { ListeningService, type ListeningServiceOptions } from './services/listening.ts'
 export { type Service, ServiceReadyNotifier } from './services/service.ts'
 export { ServiceHandle } from './services/service-handle.ts'
+export {
+  UDP_SEND_QUEUE_LIMIT,
+  UdpEndpoint,
+  type UdpServerApp,
+  UdpService,
+  type UdpSocketOptions,
+} from './services/udp.ts'
 export { BasicPeer } from './upstreams/basic-peer.ts'
 export { HttpPeer, type HttpPeerInit, type Scheme } from './upstreams/http-peer.ts'
 export {
@@ -147,5 +182,6 @@ export {
   type CaCertificates,
   PeerOptions,
   type PeerOptionsInit,
+  type ProxyProtocolSend,
   type Tracer,
 } from './upstreams/peer-options.ts'

@@ -1,7 +1,8 @@
 /**
  * Test-only helpers for pingora-ts packages: the checked-in test PKI ({@link certs},
  * {@link readCert}), origin servers ({@link startOrigin}), raw TCP servers
- * ({@link startRawServer}) and `redis-server` processes ({@link startRedis}), all on
+ * ({@link startRawServer}), `redis-server` processes ({@link startRedis}) and `haproxy`
+ * processes ({@link startHaproxy}), all on
  * `127.0.0.1` with an OS-assigned port.
  *
  * ```ts
@@ -12,6 +13,7 @@
  * @packageDocumentation
  */
 export { type CertPaths, certs, readCert } from './certs.ts'
+export { freePort, hasHaproxy, type StartedHaproxy, startHaproxy } from './haproxy.ts'
 export {
   type OriginHandler,
   type OriginOptions,
