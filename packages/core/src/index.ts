@@ -109,6 +109,16 @@ export {
   RETRY_BUFFER_LIMIT,
 } from './protocols/http1/server.ts'
 export {
+  DEFAULT_H2_OPTIONS,
+  H2_PREFACE,
+  type H2Options,
+  type H2StreamHandler,
+  matchH2Preface,
+  resolveH2Options,
+  serveH2Connection,
+} from './protocols/http2/connection.ts'
+export { Http2ServerSession } from './protocols/http2/server.ts'
+export {
   DEFAULT_CLIENT_HELLO_PEEK_BYTES,
   DEFAULT_CLIENT_HELLO_PEEK_TIMEOUT_MS,
   type PeekClientHelloOptions,
