@@ -1,7 +1,9 @@
 /**
  * Pingora's core for Node.js: the HTTP/1 protocol engine on raw sockets, listeners, services,
- * the `Server`, connectors and peers. Use it to build HTTP servers and proxies that control
- * every byte on the wire; `@pingora-ts/proxy` builds the programmable proxy on top of it.
+ * the `Server`, connectors and peers; and the L4 edge: `TcpProxy`, `UdpService`/`UdpProxy`,
+ * the PROXY protocol and connection filters (see docs/l4.md and examples/tcp-proxy). Use it to
+ * build HTTP servers and proxies that control every byte on the wire; `@pingora-ts/proxy`
+ * builds the programmable proxy on top of it.
  *
  * @packageDocumentation
  */
@@ -112,6 +114,16 @@ export {
   Http1ServerSession,
   RETRY_BUFFER_LIMIT,
 } from './protocols/http1/server.ts'
+export {
+  DEFAULT_H2_OPTIONS,
+  H2_PREFACE,
+  type H2Options,
+  type H2StreamHandler,
+  matchH2Preface,
+  resolveH2Options,
+  serveH2Connection,
+} from './protocols/http2/connection.ts'
+export { Http2ServerSession } from './protocols/http2/server.ts'
 export {
   DEFAULT_CLIENT_HELLO_PEEK_BYTES,
   DEFAULT_CLIENT_HELLO_PEEK_TIMEOUT_MS,
