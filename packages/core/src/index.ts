@@ -1,7 +1,9 @@
 /**
  * Pingora's core for Node.js: the HTTP/1 protocol engine on raw sockets, listeners, services,
- * the `Server`, connectors and peers. Use it to build HTTP servers and proxies that control
- * every byte on the wire; `@pingora-ts/proxy` builds the programmable proxy on top of it.
+ * the `Server`, connectors and peers; and the L4 edge: `TcpProxy`, `UdpService`/`UdpProxy`,
+ * the PROXY protocol and connection filters (see docs/l4.md and examples/tcp-proxy). Use it to
+ * build HTTP servers and proxies that control every byte on the wire; `@pingora-ts/proxy`
+ * builds the programmable proxy on top of it.
  *
  * @packageDocumentation
  */
@@ -82,6 +84,12 @@ export {
   tlsHandshake,
   tlsListenerConfig,
 } from './listeners/tls.ts'
+export {
+  type HttpModule,
+  type HttpModuleBuilder,
+  HttpModuleCtx,
+  HttpModules,
+} from './modules/http-modules.ts'
 export { Digest, type SocketAddress, type TlsDigest } from './protocols/digest.ts'
 export type { ClientSession } from './protocols/http/client-session.ts'
 export { type HttpProtocol, WRITE_SETTLED } from './protocols/http/common.ts'

@@ -1,12 +1,15 @@
 import diagnosticsChannel from 'node:diagnostics_channel'
 import { describe, expect, it, onTestFinished } from 'vitest'
+import { TcpProxy } from '../../src/apps/tcp-proxy.ts'
 import { CHANNEL_NAMES, type ConnectionRejectedMessage } from '../../src/diagnostics.ts'
 import { Listeners } from '../../src/listeners/listeners.ts'
 import type { ProxyProtocolOptions } from '../../src/listeners/proxy-protocol.ts'
+import { TlsSettings, tlsListenerConfig } from '../../src/listeners/tls.ts'
 import { encodeProxyHeader } from '../../src/protocols/proxy-protocol.ts'
 import { ListeningService } from '../../src/services/listening.ts'
+import { BasicPeer } from '../../src/upstreams/basic-peer.ts'
 import { connect, echoApp, portOf, startServer } from '../server/helpers.ts'
-import { collect } from './helpers.ts'
+import { collect, testCert, testCertPath } from './helpers.ts'
 
 function collectRejections(): ConnectionRejectedMessage[] {
   const seen: ConnectionRejectedMessage[] = []
@@ -152,5 +155,49 @@ describe('a listener that accepts the PROXY protocol', () => {
     expect(() =>
       listeners.addListener({ address, proxyProtocol: { trusted: [], maxV2Bytes: 8 } }),
     ).toThrow(new RangeError('proxyProtocol.maxV2Bytes must be an integer from 16 to 65551, got 8'))
+  })
+})
+
+describe('sending the PROXY protocol', () => {
+  it('writes the header before the TLS handshake of a TLS upstream', async () => {
+    // The upstream: a TLS endpoint that accepts the PROXY protocol and reports the client.
+    const upstream = new ListeningService('tls upstream', {
+      async processNew(stream) {
+        const peer = stream.digest.peerAddr
+        await stream.writeAll(`${peer?.address}:${peer?.port} via ${stream.digest.tls?.sni}`)
+        return undefined
+      },
+    })
+    upstream.addListener({
+      ...tlsListenerConfig(
+        { kind: 'tcp', address: '127.0.0.1:0' },
+        TlsSettings.intermediate(testCertPath('localhost.pem'), testCertPath('localhost.key')),
+      ),
+      proxyProtocol: { trusted: ['127.0.0.1'] },
+    })
+    await startServer([upstream])
+    const proxy = new ListeningService(
+      'tcp proxy',
+      new TcpProxy({
+        upstreamPeer: () => {
+          const peer = new BasicPeer(`127.0.0.1:${portOf(upstream)}`, {
+            ca: testCert('ca.pem').toString(),
+            proxyProtocol: {
+              version: 1,
+              source: { address: '198.51.100.20', port: 4321, family: 'IPv4' },
+              destination: { address: '192.0.2.1', port: 443, family: 'IPv4' },
+            },
+          })
+          peer.sni = 'localhost'
+          return peer
+        },
+      }),
+    )
+    proxy.addTcp('127.0.0.1:0')
+    await startServer([proxy])
+    const client = await connect(portOf(proxy))
+    const reply = collect(client)
+    client.end()
+    expect((await reply).toString()).toBe('198.51.100.20:4321 via localhost')
   })
 })

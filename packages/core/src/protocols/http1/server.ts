@@ -15,6 +15,7 @@ import {
   DEFAULT_MAX_REQUEST_LINE_BYTES,
   findHeadEnd,
   type HeadLimits,
+  hasBareCr,
   hasBareLf,
   hasToken,
   lastToken,
@@ -157,6 +158,8 @@ function isInformational(status: number): boolean {
  * ```
  */
 export class Http1ServerSession implements ServerSession {
+  /** Always `'h1'`. */
+  readonly protocol: 'h1'
   /** The connection. */
   readonly stream: Stream
   /** The connection with the state that persists between its requests. */
@@ -203,6 +206,7 @@ export class Http1ServerSession implements ServerSession {
   constructor(connection: Stream | ReusedHttpStream, options?: Http1ServerOptions) {
     const reused = connection instanceof ReusedHttpStream ? connection : undefined
     const stream = reused === undefined ? (connection as Stream) : reused.stream
+    this.protocol = 'h1'
     this.stream = stream
     this.connection = reused ?? new ReusedHttpStream(stream)
     this.#limits =
@@ -434,8 +438,14 @@ export class Http1ServerSession implements ServerSession {
   #checkPartialHead(head: Buffer, start: number, searched: number): number {
     const limits = this.#limits
     const parsed = PARSED
-    if (hasBareLf(head, Math.max(searched, start))) {
+    const from = Math.max(searched, start)
+    if (hasBareLf(head, from)) {
       parsed.error = 'bare LF in request header'
+      return 400
+    }
+    // From one byte back: a CR that ended the previous read is checked with its successor.
+    if (hasBareCr(head, from > start ? from - 1 : from)) {
+      parsed.error = 'bare CR in request header'
       return 400
     }
     const lineEnd = head.indexOf(0x0a, start)
@@ -1368,7 +1378,9 @@ function absoluteFormAuthority(target: Buffer): string | undefined {
   let end = start
   while (end < target.length) {
     const c = target[end]
-    if (c === 0x2f || c === 0x3f || c === 0x23) break
+    // A '#' is not a delimiter here: a request target has no fragment, so it stays in the
+    // authority and makes it invalid.
+    if (c === 0x2f || c === 0x3f) break
     end++
   }
   let authority = target.toString('latin1', start, end)
