@@ -83,11 +83,42 @@ export {
 } from './protocols/http1/server.ts'
 export { STREAM_LINGER_MS, STREAM_READ_HIGH_WATER, Stream } from './protocols/l4/stream.ts'
 export {
+  ConfError,
+  type ConfField,
+  type ConfFieldKind,
+  type ConfFields,
+  type ConfSection,
+  type ConfValues,
+  confField,
+  defineConfSection,
+  type ParseConfOptions,
+} from './server/conf-section.ts'
+export {
+  DEFAULT_DAEMON_READY_TIMEOUT_SECONDS,
   DEFAULT_GRACEFUL_SHUTDOWN_TIMEOUT_SECONDS,
   EXIT_TIMEOUT_SECONDS,
+  IGNORED_SERVER_CONF_KEYS,
+  type LoadConfOptions,
+  type LoadedConf,
+  SERVER_CONF_FIELDS,
   ServerConf,
+  type ServerConfConstructor,
   type ServerConfFields,
 } from './server/configuration.ts'
+export {
+  type CommandLine,
+  type CommandLineOption,
+  type CommandLineOptions,
+  type CommandLineOutcome,
+  type CommandLineSpec,
+  type CommandLineValues,
+  type ConfSections,
+  type Opt,
+  parseCommandLine,
+  SHARED_OPTIONS,
+  tryParseCommandLine,
+  usageText,
+} from './server/opt.ts'
 export {
   type ExecutionPhase,
   type RunArgs,

@@ -10,6 +10,7 @@ import {
   ServerConf,
   type ServerConfFields,
 } from './configuration.ts'
+import type { Opt } from './opt.ts'
 import {
   type ShutdownSignalWatch,
   type ShutdownWatch,
@@ -37,6 +38,11 @@ export type ExecutionPhase =
 export interface ServerOptions {
   /** The configuration, or fields overriding Pingora's defaults. @defaultValue all defaults */
   readonly configuration?: ServerConf | Partial<ServerConfFields> | undefined
+  /**
+   * The command line (from `parseCommandLine`): `-d` turns `daemon` on, `-u` makes the server
+   * take over listening sockets. @defaultValue no flags
+   */
+  readonly opt?: Opt | undefined
 }
 
 /** Arguments of {@link Server.run} (Pingora's `RunArgs`). */
@@ -89,6 +95,8 @@ interface ServiceEntry {
 export class Server {
   /** The configuration. */
   readonly configuration: ServerConf
+  /** The command line it was given, if any (Pingora's `server.options`). */
+  readonly options: Opt | undefined
   readonly #graph: DependencyGraph
   readonly #services: ServiceEntry[]
   readonly #controller: AbortController
@@ -107,8 +115,11 @@ export class Server {
    */
   constructor(options: ServerOptions = {}) {
     const configuration = options.configuration
+    const conf = configuration instanceof ServerConf ? configuration : new ServerConf(configuration)
+    this.options = options.opt
+    // Pingora's `merge_with_opt`: the flag wins over the file.
     this.configuration =
-      configuration instanceof ServerConf ? configuration : new ServerConf(configuration)
+      options.opt?.daemon === true && !conf.daemon ? new ServerConf({ ...conf, daemon: true }) : conf
     this.#graph = new DependencyGraph()
     this.#services = []
     this.#controller = new AbortController()
