@@ -32,8 +32,17 @@ Pingora's seed example, exactly:
       description: 'an upstream (default: two embedded local origins)',
     },
     tls: { type: 'boolean', description: 'connect to the upstreams over TLS' },
-    sni: { type: 'string', default: '', valueName: 'NAME', description: 'the SNI for TLS upstreams' },
-    host: { type: 'string', valueName: 'NAME', description: 'rewrite the Host header sent upstream' },
+    sni: {
+      type: 'string',
+      default: '',
+      valueName: 'NAME',
+      description: 'the SNI for TLS upstreams',
+    },
+    host: {
+      type: 'string',
+      valueName: 'NAME',
+      description: 'rewrite the Host header sent upstream',
+    },
   },
   sections: { load_balancer: LOAD_BALANCER_SECTION },
 })

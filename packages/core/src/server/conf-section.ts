@@ -294,7 +294,12 @@ export function parseConfYaml(
           const values: Record<string, unknown> = {}
           if (valueNode !== null && !(isScalar(valueNode) && valueNode.value === null)) {
             if (!isMap(valueNode)) {
-              throw new ConfError(file, line, keyPath, `must be a mapping, got ${describe(valueNode.toJSON())}`)
+              throw new ConfError(
+                file,
+                line,
+                keyPath,
+                `must be a mapping, got ${describe(valueNode.toJSON())}`,
+              )
             }
             readMap(valueNode, section.fields, keyPath, values, false)
           }

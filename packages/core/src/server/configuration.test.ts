@@ -95,7 +95,8 @@ daemon_ready_timeout_seconds: 30
       daemonReadyTimeoutSeconds: 30,
     })
     // Every key of the table appears in the file above.
-    for (const name of Object.keys(SERVER_CONF_FIELDS)) expect(text).toContain(`\n${yamlKey(name)}:`)
+    for (const name of Object.keys(SERVER_CONF_FIELDS))
+      expect(text).toContain(`\n${yamlKey(name)}:`)
     expect(new ServerConf(ServerConf.fromObject(server.toObject()))).toEqual(server)
   })
 

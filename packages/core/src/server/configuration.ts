@@ -199,7 +199,13 @@ class ServerConfImpl {
     options: LoadConfOptions<S> & ParseConfOptions = {},
   ): LoadedConf<S> {
     const declared = options.sections ?? ({} as S)
-    const parsed = parseConfYaml(text, SERVER_CONF_FIELDS, declared, IGNORED_SERVER_CONF_KEYS, options)
+    const parsed = parseConfYaml(
+      text,
+      SERVER_CONF_FIELDS,
+      declared,
+      IGNORED_SERVER_CONF_KEYS,
+      options,
+    )
     const sections: Record<string, unknown> = {}
     for (const [key, section] of Object.entries(declared)) {
       sections[key] = Object.freeze(valuesFrom(section.fields, parsed.sections[key] ?? {}, key))

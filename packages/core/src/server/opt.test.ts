@@ -24,7 +24,17 @@ describe('tryParseCommandLine', () => {
   it('parses the shared flags, short and long, and the program flags with types', () => {
     const path = join(dir, 'ok.yaml')
     writeFileSync(path, 'threads: 3\ndemo:\n  tag: v9\n')
-    const outcome = tryParseCommandLine(SPEC, ['-c', path, '-u', '--listen', ':0', '--upstream', 'a:1', '--upstream', 'b:2'])
+    const outcome = tryParseCommandLine(SPEC, [
+      '-c',
+      path,
+      '-u',
+      '--listen',
+      ':0',
+      '--upstream',
+      'a:1',
+      '--upstream',
+      'b:2',
+    ])
     if (outcome.kind !== 'run') throw new Error(outcome.kind)
     expect(outcome.opt).toEqual({ conf: path, upgrade: true, daemon: false, test: false })
     expect(outcome.values).toEqual({ listen: ':0', upstream: ['a:1', 'b:2'] })
@@ -91,7 +101,10 @@ describe('tryParseCommandLine', () => {
 
   it('refuses a program flag that reuses a shared name', () => {
     expect(() =>
-      tryParseCommandLine({ name: 'x', options: { conf: { type: 'string', description: '' } } }, []),
+      tryParseCommandLine(
+        { name: 'x', options: { conf: { type: 'string', description: '' } } },
+        [],
+      ),
     ).toThrow(new TypeError('command-line option --conf is already defined'))
   })
 })

@@ -59,9 +59,7 @@ export interface CommandLineSpec<
 }
 
 type ScalarOf<O extends CommandLineOption> = O['type'] extends 'string' ? string : boolean
-type ValueOf<O extends CommandLineOption> = O['multiple'] extends true
-  ? ScalarOf<O>[]
-  : ScalarOf<O>
+type ValueOf<O extends CommandLineOption> = O['multiple'] extends true ? ScalarOf<O>[] : ScalarOf<O>
 
 /**
  * The values of a program's own flags, typed from its {@link CommandLineSpec.options}: a flag
@@ -163,7 +161,8 @@ export function tryParseCommandLine<
     return { kind: 'error', message: oneLine(error), usage }
   }
   if (values.help === true) return { kind: 'help', text: usage }
-  if (values.version === true) return { kind: 'version', text: `${spec.name} ${spec.version ?? 'unknown'}\n` }
+  if (values.version === true)
+    return { kind: 'version', text: `${spec.name} ${spec.version ?? 'unknown'}\n` }
   const opt: Opt = {
     upgrade: values.upgrade === true,
     daemon: values.daemon === true,
@@ -180,7 +179,8 @@ export function tryParseCommandLine<
     loaded =
       opt.conf === undefined ? ServerConf.fromYaml('', options) : ServerConf.load(opt.conf, options)
   } catch (error) {
-    if (error instanceof ConfError) return { kind: 'error', message: error.message, usage: undefined }
+    if (error instanceof ConfError)
+      return { kind: 'error', message: error.message, usage: undefined }
     throw error
   }
   if (opt.test) {
@@ -225,12 +225,14 @@ export function parseCommandLine<
   const outcome = tryParseCommandLine(spec, args)
   switch (outcome.kind) {
     case 'run': {
-      for (const warning of outcome.warnings) process.stderr.write(`${spec.name}: warning: ${warning}\n`)
+      for (const warning of outcome.warnings)
+        process.stderr.write(`${spec.name}: warning: ${warning}\n`)
       const { kind: _kind, ...commandLine } = outcome
       return commandLine
     }
     case 'tested':
-      for (const warning of outcome.warnings) process.stderr.write(`${spec.name}: warning: ${warning}\n`)
+      for (const warning of outcome.warnings)
+        process.stderr.write(`${spec.name}: warning: ${warning}\n`)
       process.stdout.write(outcome.text)
       return process.exit(0)
     case 'help':
@@ -256,8 +258,7 @@ export function usageText(spec: CommandLineSpec<CommandLineOptions, ConfSections
   const own = spec.options ?? {}
   for (const [name, option] of [...Object.entries(own), ...Object.entries(SHARED_OPTIONS)]) {
     const short = option.short === undefined ? '    ' : `-${option.short}, `
-    const value =
-      option.type === 'string' ? ` ${option.valueName ?? 'VALUE'}` : ''
+    const value = option.type === 'string' ? ` ${option.valueName ?? 'VALUE'}` : ''
     const repeat = option.multiple === true ? ' (repeatable)' : ''
     const fallback =
       option.default === undefined || option.default === false

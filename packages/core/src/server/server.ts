@@ -119,7 +119,9 @@ export class Server {
     this.options = options.opt
     // Pingora's `merge_with_opt`: the flag wins over the file.
     this.configuration =
-      options.opt?.daemon === true && !conf.daemon ? new ServerConf({ ...conf, daemon: true }) : conf
+      options.opt?.daemon === true && !conf.daemon
+        ? new ServerConf({ ...conf, daemon: true })
+        : conf
     this.#graph = new DependencyGraph()
     this.#services = []
     this.#controller = new AbortController()
