@@ -15,6 +15,8 @@ export const CHANNEL_NAMES = {
   serverPhase: 'pingora:server:phase',
   /** A failure contained to one connection: handshake error, an exception in the app. */
   connectionError: 'pingora:connection:error',
+  /** A worker process of a multi-process server (`threads` > 1) exited. */
+  workerExit: 'pingora:worker:exit',
 } as const
 
 /** Message of {@link CHANNEL_NAMES.serverError}. */
@@ -41,6 +43,20 @@ export interface ConnectionErrorMessage {
   readonly peer: string | undefined
 }
 
+/** Message of {@link CHANNEL_NAMES.workerExit}. */
+export interface WorkerExitMessage {
+  /** The worker's slot, `0` to `threads - 1`. */
+  readonly index: number
+  /** Its process id. */
+  readonly pid: number | undefined
+  /** Its exit code, if it exited. */
+  readonly code: number | null
+  /** The signal that ended it, if any. */
+  readonly signal: string | null
+  /** When a replacement starts, in ms; `undefined` during shutdown (no replacement). */
+  readonly restartInMs: number | undefined
+}
+
 /** The channel objects, ready to publish on or subscribe to. */
 export const channels = {
   /** See {@link CHANNEL_NAMES.serverError}. */
@@ -49,4 +65,6 @@ export const channels = {
   serverPhase: diagnosticsChannel.channel(CHANNEL_NAMES.serverPhase),
   /** See {@link CHANNEL_NAMES.connectionError}. */
   connectionError: diagnosticsChannel.channel(CHANNEL_NAMES.connectionError),
+  /** See {@link CHANNEL_NAMES.workerExit}. */
+  workerExit: diagnosticsChannel.channel(CHANNEL_NAMES.workerExit),
 } as const

@@ -31,6 +31,7 @@ export {
   channels,
   type ServerErrorMessage,
   type ServerPhaseMessage,
+  type WorkerExitMessage,
 } from './diagnostics.ts'
 export {
   type BindRetryOptions,
@@ -81,7 +82,12 @@ export {
   RETRY_BUFFER_LIMIT,
   WRITE_SETTLED,
 } from './protocols/http1/server.ts'
-export { STREAM_LINGER_MS, STREAM_READ_HIGH_WATER, Stream } from './protocols/l4/stream.ts'
+export {
+  SHUTDOWN_IDLE_LINGER_MS,
+  STREAM_LINGER_MS,
+  STREAM_READ_HIGH_WATER,
+  Stream,
+} from './protocols/l4/stream.ts'
 export {
   ConfError,
   type ConfField,
@@ -132,6 +138,14 @@ export {
   type ShutdownWatch,
   UnixShutdownSignalWatch,
 } from './server/shutdown-watch.ts'
+export {
+  currentCommand,
+  type SpawnSuccessorOptions,
+  type Successor,
+  UPGRADE_READY_TIMEOUT_MS,
+  type UpgradeCommand,
+} from './server/upgrade.ts'
+export { WORKER_RESTART_MAX_MS, WORKER_RESTART_MIN_MS } from './server/workers.ts'
 export {
   type BackgroundService,
   backgroundService,

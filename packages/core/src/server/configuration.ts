@@ -43,7 +43,7 @@ export const SERVER_CONF_FIELDS = {
   workingDirectory: confField.optionalString('The working directory of a daemon.'),
   threads: confField.positiveInteger(
     1,
-    'Worker processes serving the same listeners; 1 serves in the main process.',
+    'Worker processes serving the same listeners (node:cluster); 1 serves in the main process.',
   ),
   caFile: confField.optionalString(
     'The PEM CA bundle that verifies upstream certificates; unset: the system store.',

@@ -15,6 +15,14 @@ const COALESCE_LIMIT = 16 * 1024
 /** How long a gracefully closed connection waits for the peer's FIN before it is destroyed. */
 export const STREAM_LINGER_MS = 5_000
 
+/**
+ * How long a connection waiting idle for its next request stays open once the server starts to
+ * shut down gracefully. Closing it at once races with a client that is sending its next request
+ * on it (the request is lost, the client sees a reset); within this window that request is
+ * served, with `Connection: close`, and only a connection still idle at the end is closed.
+ */
+export const SHUTDOWN_IDLE_LINGER_MS = 1_000
+
 let nextStreamId = 1
 
 /**
@@ -401,7 +409,10 @@ export class Stream {
     const streams = idleStreams.get(event.target as AbortSignal)
     if (streams === undefined) return
     for (const stream of streams) {
-      if (stream.#idle) stream.#settleRead(undefined)
+      if (!stream.#idle) continue
+      // Not closed at once: see SHUTDOWN_IDLE_LINGER_MS. The read timer ends the wait.
+      stream.#readTimeoutContext = 'waiting for a request during shutdown'
+      stream.#armReadTimer(SHUTDOWN_IDLE_LINGER_MS)
     }
     streams.clear()
   }
