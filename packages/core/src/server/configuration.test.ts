@@ -187,7 +187,13 @@ daemon_ready_timeout_seconds: 30
     const rows = doc
       .split('\n')
       .filter((line) => line.startsWith('|'))
-      .map((line) => line.split('|').slice(1, -1).map((cell) => cell.trim()).join(' | '))
+      .map((line) =>
+        line
+          .split('|')
+          .slice(1, -1)
+          .map((cell) => cell.trim())
+          .join(' | '),
+      )
     for (const [name, field] of Object.entries(SERVER_CONF_FIELDS)) {
       const fallback = field.default === undefined ? '' : JSON.stringify(field.default)
       expect(rows).toContain(`\`${yamlKey(name)}\` | ${field.kind} | ${fallback} | ${field.doc}`)
