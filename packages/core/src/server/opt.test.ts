@@ -109,7 +109,8 @@ describe('tryParseCommandLine', () => {
   })
 })
 
-describe('parseCommandLine in a process', () => {
+// Five Node processes with tsx: slow on a loaded machine.
+describe('parseCommandLine in a process', { timeout: 180_000 }, () => {
   const program = join(dir, 'program.ts')
   writeFileSync(
     program,
@@ -121,7 +122,7 @@ process.stdout.write(JSON.stringify(opt))`,
     spawnSync(
       process.execPath,
       ['--import', 'tsx', '--conditions=@pingora-ts/source', program, ...args],
-      { encoding: 'utf8', timeout: 30_000 },
+      { encoding: 'utf8', timeout: 60_000 },
     )
 
   it('exits 2 with one line and the usage on a bad flag, 1 on a bad file, 0 on -t and --help', () => {
