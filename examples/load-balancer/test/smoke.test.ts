@@ -115,5 +115,5 @@ describe('examples/load-balancer', () => {
     expect(response.statusCode).toBe(200)
     expect(response.headers['x-lb-version']).toBe('v7')
     await response.body.dump()
-  })
+  }, 120_000)
 })
