@@ -192,5 +192,5 @@ describe('examples/load-balancer: zero-downtime upgrade under load', () => {
     const last = [...pids].at(-1) as number
     process.kill(last, 'SIGTERM')
     await ended
-  }, 180_000)
+  }, 300_000)
 })

@@ -42,7 +42,7 @@ function pidIn(file: string): number | undefined {
   }
 }
 
-describe('daemon mode (runForever)', { timeout: 120_000 }, () => {
+describe('daemon mode (runForever)', { timeout: 300_000 }, () => {
   it('returns once the daemon listens, writes the pid file, moves it on an upgrade, removes it on exit', async () => {
     const dir = realpathSync(mkdtempSync(join(tmpdir(), 'pingora-daemon-')))
     const pidFile = join(dir, 'server.pid')

@@ -74,7 +74,7 @@ function get(port: number, path: string): Promise<string> {
 }
 
 // Each test starts one to three Node processes with tsx: slow on a loaded machine.
-describe('process signals (runForever)', { timeout: 120_000 }, () => {
+describe('process signals (runForever)', { timeout: 300_000 }, () => {
   it('SIGTERM: a 5 s upload and a 5 s download complete, new connections are refused once the listener closed', async () => {
     const { child, port, printed, exit } = await startChild()
     const upload = await connect(port)

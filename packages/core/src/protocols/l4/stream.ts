@@ -410,8 +410,7 @@ export class Stream {
     if (streams === undefined) return
     for (const stream of streams) {
       if (!stream.#idle) continue
-      // Not closed at once: see SHUTDOWN_IDLE_LINGER_MS. The read timer ends the wait.
-      stream.#readTimeoutContext = 'waiting for a request during shutdown'
+      // Not ended at once: see SHUTDOWN_IDLE_LINGER_MS. The read timer ends the wait.
       stream.#armReadTimer(SHUTDOWN_IDLE_LINGER_MS)
     }
     streams.clear()
@@ -758,6 +757,11 @@ export class Stream {
 
   #onReadTimeout = (): void => {
     if (this.#readReject === undefined || !this.#readTimerActive) return
+    // The shutdown linger of an idle wait ran out: an ordinary end, as a cancellation is.
+    if (this.#idle && this.#idleSignal?.aborted === true) {
+      this.#settleRead(undefined)
+      return
+    }
     this.#failRead(
       new PingoraError('ReadTimedout', {
         source: this.errorSource,
