@@ -1,7 +1,9 @@
 /**
  * Pingora's core for Node.js: the HTTP/1 protocol engine on raw sockets, listeners, services,
- * the `Server`, connectors and peers. Use it to build HTTP servers and proxies that control
- * every byte on the wire; `@pingora-ts/proxy` builds the programmable proxy on top of it.
+ * the `Server`, connectors and peers; and the L4 edge: `TcpProxy`, `UdpService`/`UdpProxy`,
+ * the PROXY protocol and connection filters (see docs/l4.md and examples/tcp-proxy). Use it to
+ * build HTTP servers and proxies that control every byte on the wire; `@pingora-ts/proxy`
+ * builds the programmable proxy on top of it.
  *
  * @packageDocumentation
  */
@@ -11,10 +13,21 @@ export {
   type HttpServerApp,
   HttpServerAppDriver,
   type HttpServerOptions,
+  httpProtocolOf,
   isHttpServerApp,
 } from './apps/http-app.ts'
 export { HttpServer, type ServeHttp, type ServeHttpResponse } from './apps/http-server.ts'
 export type { ServerApp } from './apps/server-app.ts'
+export { TcpProxy, type TcpProxyOptions, TcpProxySession } from './apps/tcp-proxy.ts'
+export {
+  DEFAULT_UDP_IDLE_TIMEOUT_MS,
+  DEFAULT_UDP_MAX_QUEUED_DATAGRAMS,
+  DEFAULT_UDP_MAX_SESSIONS,
+  UdpProxy,
+  type UdpProxyOptions,
+  UdpProxySession,
+  type UdpProxyStats,
+} from './apps/udp-proxy.ts'
 export {
   type CertKeyFiles,
   ConnectorOptions,
@@ -23,16 +36,23 @@ export {
   type ConnectorServerConf,
   DEFAULT_POOL_SIZE,
 } from './connectors/connector-options.ts'
-export { HttpConnector } from './connectors/http-connector.ts'
+export { DEFAULT_UPSTREAM_TIMEOUT_MS, HttpConnector } from './connectors/http-connector.ts'
 export { type ConnectorStats, TransportConnector } from './connectors/transport-connector.ts'
 export {
   CHANNEL_NAMES,
   type ConnectionErrorMessage,
+  type ConnectionRejectedMessage,
+  type ConnectionRejectReason,
   channels,
   type ServerErrorMessage,
   type ServerPhaseMessage,
   type WorkerExitMessage,
 } from './diagnostics.ts'
+export {
+  type ConnectionFilter,
+  IpConnectionFilter,
+  type IpConnectionFilterOptions,
+} from './listeners/connection-filter.ts'
 export {
   type BindRetryOptions,
   DEFAULT_UDS_MODE,
@@ -47,6 +67,11 @@ export {
   Listeners,
   type PostAcceptHandshake,
 } from './listeners/listeners.ts'
+export { NetworkList } from './listeners/network-list.ts'
+export {
+  DEFAULT_PROXY_HEADER_TIMEOUT_MS,
+  type ProxyProtocolOptions,
+} from './listeners/proxy-protocol.ts'
 export type {
   HostPort,
   ListeningAddress,
@@ -62,14 +87,17 @@ export {
 } from './listeners/tls.ts'
 export { Digest, type SocketAddress, type TlsDigest } from './protocols/digest.ts'
 export type { ClientSession } from './protocols/http/client-session.ts'
+export { type HttpProtocol, WRITE_SETTLED } from './protocols/http/common.ts'
 export { getCachedDate } from './protocols/http/date.ts'
 export { generateErrorResponse, SERVER_NAME } from './protocols/http/error-resp.ts'
+export { ReusedHttpStream } from './protocols/http/reused-http-stream.ts'
 export type { ServerSession } from './protocols/http/server-session.ts'
 export { type Http1ClientOptions, Http1ClientSession } from './protocols/http1/client.ts'
 export {
   DEFAULT_MAX_HEADER_BYTES,
   DEFAULT_MAX_HEADERS,
   DEFAULT_MAX_REQUEST_LINE_BYTES,
+  DEFAULT_MAX_RESPONSE_HEADER_BYTES,
 } from './protocols/http1/parse.ts'
 export {
   DEFAULT_HEADER_TIMEOUT_MS,
@@ -80,14 +108,44 @@ export {
   type Http1ServerOptions,
   Http1ServerSession,
   RETRY_BUFFER_LIMIT,
-  WRITE_SETTLED,
 } from './protocols/http1/server.ts'
+export {
+  DEFAULT_H2_OPTIONS,
+  H2_PREFACE,
+  type H2Options,
+  type H2StreamHandler,
+  matchH2Preface,
+  resolveH2Options,
+  serveH2Connection,
+} from './protocols/http2/connection.ts'
+export { Http2ServerSession } from './protocols/http2/server.ts'
+export {
+  DEFAULT_CLIENT_HELLO_PEEK_BYTES,
+  DEFAULT_CLIENT_HELLO_PEEK_TIMEOUT_MS,
+  type PeekClientHelloOptions,
+  peekClientHello,
+} from './protocols/l4/peek-client-hello.ts'
 export {
   SHUTDOWN_IDLE_LINGER_MS,
   STREAM_LINGER_MS,
   STREAM_READ_HIGH_WATER,
   Stream,
 } from './protocols/l4/stream.ts'
+export {
+  crc32c,
+  DEFAULT_PROXY_V2_MAX_BYTES,
+  encodeProxyHeader,
+  type ParsedProxyHeader,
+  PROXY_HEADER_INCOMPLETE,
+  PROXY_TLV,
+  PROXY_V1_MAX_BYTES,
+  PROXY_V2_HEADER_BYTES,
+  type ProxyHeader,
+  type ProxyHeaderInit,
+  type ProxyHeaderParseOptions,
+  type ProxyTlv,
+  parseProxyHeader,
+} from './protocols/proxy-protocol.ts'
 export {
   ConfError,
   type ConfField,
@@ -154,6 +212,13 @@ export {
 export { ListeningService, type ListeningServiceOptions } from './services/listening.ts'
 export { type Service, ServiceReadyNotifier } from './services/service.ts'
 export { ServiceHandle } from './services/service-handle.ts'
+export {
+  UDP_SEND_QUEUE_LIMIT,
+  UdpEndpoint,
+  type UdpServerApp,
+  UdpService,
+  type UdpSocketOptions,
+} from './services/udp.ts'
 export { BasicPeer } from './upstreams/basic-peer.ts'
 export { HttpPeer, type HttpPeerInit, type Scheme } from './upstreams/http-peer.ts'
 export {
@@ -168,5 +233,6 @@ export {
   type CaCertificates,
   PeerOptions,
   type PeerOptionsInit,
+  type ProxyProtocolSend,
   type Tracer,
 } from './upstreams/peer-options.ts'

@@ -1,10 +1,10 @@
-import { PingoraError } from '@pingora-ts/error'
+import { ErrorType, PingoraError } from '@pingora-ts/error'
 import { ResponseHeader } from '@pingora-ts/http'
 import { channels } from '../diagnostics.ts'
 import { formatHostPort } from '../listeners/server-address.ts'
+import { WRITE_SETTLED } from '../protocols/http/common.ts'
+import type { ReusedHttpStream } from '../protocols/http/reused-http-stream.ts'
 import type { ServerSession } from '../protocols/http/server-session.ts'
-import { WRITE_SETTLED } from '../protocols/http1/server.ts'
-import type { Stream } from '../protocols/l4/stream.ts'
 import type { ShutdownWatch } from '../server/shutdown-watch.ts'
 import type { HttpServerApp, HttpServerOptions } from './http-app.ts'
 
@@ -37,7 +37,8 @@ export interface ServeHttp {
   /**
    * Produces the response to one request. Runs after the request header was read; read the
    * body yourself if you need it (an unread body is drained afterwards). A throw or rejection
-   * is answered with a 500 and published on `pingora:connection:error`.
+   * is answered with a 500 (a 400 when it came from reading a malformed request body) and
+   * published on `pingora:connection:error`.
    * @param session - the session, with its request header read
    */
   response(session: ServerSession): ServeHttpResponse | Promise<ServeHttpResponse>
@@ -80,7 +81,7 @@ export class HttpServer<SV extends ServeHttp = ServeHttp> implements HttpServerA
   processNewHttp(
     session: ServerSession,
     shutdown: ShutdownWatch,
-  ): Promise<Stream | undefined> | Stream | undefined {
+  ): Promise<ReusedHttpStream | undefined> | ReusedHttpStream | undefined {
     const read = session.readRequestNow()
     if (read !== true) return this.#readThenServe(session, shutdown, read)
     let produced: ServeHttpResponse | Promise<ServeHttpResponse>
@@ -106,7 +107,7 @@ export class HttpServer<SV extends ServeHttp = ServeHttp> implements HttpServerA
     session: ServerSession,
     shutdown: ShutdownWatch,
     read: false | Promise<boolean>,
-  ): Promise<Stream | undefined> {
+  ): Promise<ReusedHttpStream | undefined> {
     try {
       if (!(await read)) return undefined
     } catch (error) {
@@ -127,7 +128,7 @@ export class HttpServer<SV extends ServeHttp = ServeHttp> implements HttpServerA
     session: ServerSession,
     shutdown: ShutdownWatch,
     produced: ServeHttpResponse | Promise<ServeHttpResponse>,
-  ): Promise<Stream | undefined> {
+  ): Promise<ReusedHttpStream | undefined> {
     let header: ResponseHeader
     let body: Uint8Array
     try {
@@ -141,8 +142,11 @@ export class HttpServer<SV extends ServeHttp = ServeHttp> implements HttpServerA
     return next instanceof Promise ? await next : next
   }
 
-  /** Answers 500 after the app failed, and closes. */
-  async #fail(session: ServerSession, error: unknown): Promise<Stream | undefined> {
+  /**
+   * Answers after the app failed, and closes: 500, or the client error the failure comes from
+   * (a malformed request body read by the app is the client's fault, not the server's).
+   */
+  async #fail(session: ServerSession, error: unknown): Promise<ReusedHttpStream | undefined> {
     publishError(
       session,
       error,
@@ -151,7 +155,7 @@ export class HttpServer<SV extends ServeHttp = ServeHttp> implements HttpServerA
     )
     session.setKeepalive(undefined)
     try {
-      await session.respondError(500)
+      await session.respondError(failureStatus(error))
     } catch {
       // The client is gone.
     }
@@ -164,7 +168,7 @@ export class HttpServer<SV extends ServeHttp = ServeHttp> implements HttpServerA
     shutdown: ShutdownWatch,
     header: ResponseHeader,
     body: Uint8Array,
-  ): Promise<Stream | undefined> | Stream | undefined {
+  ): Promise<ReusedHttpStream | undefined> | ReusedHttpStream | undefined {
     // Shutdown may have started while the app worked: tell the client not to reuse.
     if (shutdown.aborted) session.setKeepalive(undefined)
     // Await a write only when it has to wait (drain or failure): an await on the settled
@@ -175,7 +179,10 @@ export class HttpServer<SV extends ServeHttp = ServeHttp> implements HttpServerA
   }
 
   /** The rest of {@link HttpServer.#write} once the write has to wait. */
-  async #writeSlow(session: ServerSession, pending: Promise<void>): Promise<Stream | undefined> {
+  async #writeSlow(
+    session: ServerSession,
+    pending: Promise<void>,
+  ): Promise<ReusedHttpStream | undefined> {
     await pending
     return await session.finish()
   }
@@ -227,4 +234,16 @@ function publishError(
     service: undefined,
     peer: peer === undefined ? undefined : formatHostPort(peer.address, peer.port),
   })
+}
+
+/**
+ * The status answering a failed {@link ServeHttp.response}: 400 for a malformed request body
+ * (an `H1Error` or `InvalidHTTPHeader` from the client), 408 when the client was too slow,
+ * else 500.
+ */
+function failureStatus(error: unknown): number {
+  if (!PingoraError.is(error) || error.source !== 'downstream') return 500
+  if (error.type === ErrorType.ReadTimedout) return 408
+  if (error.type === ErrorType.H1Error || error.type === ErrorType.InvalidHTTPHeader) return 400
+  return 500
 }

@@ -5,6 +5,7 @@ import { ConnectionPool, type DropReason, type IdleProblem } from '@pingora-ts/p
 import { setFastTimeout } from '@pingora-ts/timeout'
 import type { AlpnProtocols, ClientTlsConnectorOptions } from '@pingora-ts/tls'
 import { SocketReadSink, Stream } from '../protocols/l4/stream.ts'
+import { encodeProxyHeader } from '../protocols/proxy-protocol.ts'
 import type { Peer } from '../upstreams/peer.ts'
 import type { BindTo } from '../upstreams/peer-options.ts'
 import {
@@ -85,14 +86,28 @@ export class TransportConnector {
    * `totalConnectionTimeoutMs` (TCP and TLS) and `connectionTimeoutMs` (each step).
    * @param peer - where and how to connect
    * @param alpnOverride - ALPN ids to offer instead of the peer's (the HTTP connector uses it)
+   * @param defaultConnectionTimeoutMs - the per-step timeout when the peer sets neither
+   *   `connectionTimeoutMs` nor `totalConnectionTimeoutMs` (the peer's options stay untouched)
+   * @param proxyHeader - a PROXY protocol header to send first (before TLS) instead of the one
+   *   `peer.options.proxyProtocol` describes (the TCP proxy uses it)
    * @throws PingoraError (source `'upstream'`) `ConnectTimedout`, `ConnectRefused`,
    *   `ConnectNoRoute`, `ConnectError`, `TLSHandshakeFailure`, `InvalidCert`,
    *   `TLSHandshakeTimedout`
    */
-  newStream(peer: Peer, alpnOverride?: AlpnProtocols): Promise<Stream> {
+  newStream(
+    peer: Peer,
+    alpnOverride?: AlpnProtocols,
+    defaultConnectionTimeoutMs?: number,
+    proxyHeader?: Uint8Array,
+  ): Promise<Stream> {
     const bindTo = bindToRandom(peer, this.options.bindToV4, this.options.bindToV6)
     const total = peer.options.totalConnectionTimeoutMs
-    if (total === undefined) return this.#connect(peer, bindTo, alpnOverride, undefined, undefined)
+    const stepMs =
+      peer.options.connectionTimeoutMs ??
+      (total === undefined ? defaultConnectionTimeoutMs : undefined)
+    if (total === undefined) {
+      return this.#connect(peer, bindTo, alpnOverride, undefined, undefined, stepMs, proxyHeader)
+    }
     const controller = new AbortController()
     const phase: ConnectPhase = { tls: false }
     const timer = setFastTimeout(() => {
@@ -103,7 +118,15 @@ export class TransportConnector {
         }),
       )
     }, total)
-    const connecting = this.#connect(peer, bindTo, alpnOverride, controller.signal, phase)
+    const connecting = this.#connect(
+      peer,
+      bindTo,
+      alpnOverride,
+      controller.signal,
+      phase,
+      stepMs,
+      proxyHeader,
+    )
     connecting.then(
       () => timer.cancel(),
       () => timer.cancel(),
@@ -202,14 +225,24 @@ export class TransportConnector {
     alpnOverride: AlpnProtocols | undefined,
     signal: AbortSignal | undefined,
     phase: ConnectPhase | undefined,
+    timeoutMs: number | undefined,
+    proxyHeader: Uint8Array | undefined,
   ): Promise<Stream> {
     // Plain TCP is read through an `onread` sink (no Readable machinery per read); a TLS
     // socket reads the raw socket's handle itself.
     const sink = peer.isTls() || peer.address.kind === 'unix' ? undefined : new SocketReadSink()
-    let socket: net.Socket | tls.TLSSocket = await connectL4(peer, bindTo, signal, sink)
+    let socket: net.Socket | tls.TLSSocket = await connectL4(peer, bindTo, signal, sink, timeoutMs)
+    const proxyProtocol = peer.options.proxyProtocol
+    const header =
+      proxyHeader ??
+      (proxyProtocol === undefined
+        ? undefined
+        : encodeProxyHeader(proxyProtocol.version, proxyProtocol))
+    // The PROXY protocol header goes first on the wire, before any TLS record.
+    if (header !== undefined) socket.write(header)
     if (peer.isTls()) {
       if (phase !== undefined) phase.tls = true
-      socket = await handshake(socket, peer, this.#tlsOptions, alpnOverride, signal)
+      socket = await handshake(socket, peer, this.#tlsOptions, alpnOverride, signal, timeoutMs)
     }
     const stream = new Stream(socket, 'upstream')
     sink?.attach(stream)

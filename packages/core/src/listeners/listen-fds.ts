@@ -129,7 +129,7 @@ export function addressKey(address: ServerAddress): string {
 
 /**
  * The fd of a listening server. Node has no public accessor; `_handle.fd` is what `node:cluster`
- * and every fd-passing tool reads (see ADR 0012).
+ * and every fd-passing tool reads (see ADR 0014).
  * @internal
  */
 export function fdOf(server: net.Server): number | undefined {

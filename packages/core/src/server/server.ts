@@ -437,7 +437,7 @@ export class Server {
   /**
    * Hands the listening sockets to a new process and, once it reports ready, shuts this one down
    * gracefully (Pingora's graceful upgrade, through descriptor inheritance rather than a Unix
-   * socket; see ADR 0012). The new process runs `command` with the sockets inherited, takes them
+   * socket; see ADR 0014). The new process runs `command` with the sockets inherited, takes them
    * over (for the same addresses), writes the pid file, then reports ready; until then this
    * process keeps serving, and if it fails this process stays the running instance.
    * Called on SIGQUIT and SIGHUP by {@link Server.runForever}, and for `-u` requests.

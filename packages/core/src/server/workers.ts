@@ -42,7 +42,7 @@ export interface WorkerSupervisorOptions {
 
 /**
  * Runs `count` worker processes of this program with `node:cluster` (the listening sockets are
- * shared handles the kernel balances, see ADR 0013): each runs the program's services. A worker
+ * shared handles the kernel balances, see ADR 0015): each runs the program's services. A worker
  * that dies is replaced after a pause that doubles from {@link WORKER_RESTART_MIN_MS} to
  * {@link WORKER_RESTART_MAX_MS} while its slot keeps failing; every exit is published on
  * `pingora:worker:exit`. Resolves once a requested shutdown has ended every worker.

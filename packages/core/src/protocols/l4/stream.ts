@@ -64,18 +64,6 @@ export class Stream {
   readonly digest: Digest
   /** The source stamped on errors this stream raises: `'downstream'` for accepted sockets. */
   errorSource: ErrorSource
-  /** How many times this stream has been handed from a finished session to the next one. */
-  reuseCount: number
-  /**
-   * How long the next session waits for the first byte of a request on this reused connection
-   * (set by the session that hands the stream over); `undefined` = the next session's default.
-   */
-  keepaliveTimeoutMs: number | undefined
-  /**
-   * How many more requests this connection may serve (`undefined` = no limit); carried from
-   * one session to the next.
-   */
-  keepaliveReusesRemaining: number | undefined
   /**
    * @internal Called after bytes arrive (`'unexpected-data'`) or the connection ends, fails or
    * closes (`'closed'`) while a connection pool holds this stream idle. The pool sets it
@@ -122,9 +110,6 @@ export class Stream {
     this.id = nextStreamId++
     this.digest = new Digest(socket)
     this.errorSource = errorSource
-    this.reuseCount = 0
-    this.keepaliveTimeoutMs = undefined
-    this.keepaliveReusesRemaining = undefined
     this.idleWatcher = undefined
     this.#queue = []
     this.#queued = 0
@@ -425,6 +410,33 @@ export class Stream {
     if (chunk.length === 0) return
     this.#queue.unshift(chunk)
     this.#queued += chunk.length
+  }
+
+  /**
+   * Gives the socket to another protocol engine (the HTTP/2 session of `node:http2`): stops
+   * listening to it, pauses it, and puts the bytes already read but not consumed back into the
+   * socket's own buffer, where the new owner reads them first. The stream must not be used for
+   * I/O afterwards; its {@link Stream.digest} stays valid.
+   */
+  detach(): void {
+    const socket = this.socket
+    socket.off('data', this.#onData)
+    socket.off('end', this.#onEnd)
+    socket.off('error', this.#onError)
+    socket.off('close', this.#onClose)
+    socket.off('drain', this.#onDrain)
+    this.#closing = true
+    if (this.#readTimer !== undefined) clearFastTimeout(this.#readTimer)
+    if (this.#writeTimer !== undefined) clearFastTimeout(this.#writeTimer)
+    this.#readTimer = undefined
+    this.#writeTimer = undefined
+    socket.pause()
+    const queue = this.#queue
+    if (queue.length > 0) {
+      socket.unshift(queue.length === 1 ? (queue[0] as Buffer) : Buffer.concat(queue, this.#queued))
+    }
+    queue.length = 0
+    this.#queued = 0
   }
 
   /**
