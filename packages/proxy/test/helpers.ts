@@ -16,6 +16,8 @@ export interface StartedProxy<Ctx> {
   readonly url: string
   readonly proxy: HttpProxy<Ctx>
   readonly server: Server
+  /** The listening service (its `connectionCount` counts open client connections). */
+  readonly service: ReturnType<typeof httpProxyService<Ctx>>
   close(): Promise<void>
 }
 
@@ -49,6 +51,7 @@ export async function startProxy<Ctx>(
     url: `http://127.0.0.1:${endpoint.port}`,
     proxy: service.appLogic as HttpProxy<Ctx>,
     server,
+    service,
     close,
   }
 }

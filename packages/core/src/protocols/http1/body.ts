@@ -35,14 +35,42 @@ export type BodyMode = 'none' | 'length' | 'chunked' | 'close'
 
 const S_SIZE = 0
 const S_SIZE_WS = 1
-const S_EXT = 2
-const S_SIZE_LF = 3
-const S_DATA = 4
-const S_DATA_CR = 5
-const S_DATA_LF = 6
-const S_TRAILER = 7
-const S_TRAILER_LF = 8
-const S_DONE = 9
+// Chunk extensions (RFC 9112 §7.1.1): *( BWS ";" BWS name [ BWS "=" BWS ( token / quoted-string ) ] )
+const S_EXT_BWS_NAME = 2
+const S_EXT_NAME = 3
+const S_EXT_AFTER_NAME = 4
+const S_EXT_BWS_VALUE = 5
+const S_EXT_VALUE = 6
+const S_EXT_AFTER_VALUE = 7
+const S_EXT_QUOTED = 8
+const S_EXT_QUOTED_PAIR = 9
+const S_EXT_AFTER_QUOTED = 10
+const S_SIZE_LF = 11
+const S_DATA = 12
+const S_DATA_CR = 13
+const S_DATA_LF = 14
+const S_TRAILER = 15
+const S_TRAILER_LF = 16
+const S_DONE = 17
+
+const SEMICOLON = 0x3b
+const EQUALS = 0x3d
+const DQUOTE = 0x22
+const BACKSLASH = 0x5c
+
+/** Whether a byte is SP or HTAB. */
+function isBlank(byte: number): boolean {
+  return byte === 0x20 || byte === 0x09
+}
+
+/** qdtext (RFC 9110 §5.6.4): HTAB, SP, %x21, %x23-5B, %x5D-7E, obs-text. */
+function isQdtext(byte: number): boolean {
+  return (
+    byte === 0x09 ||
+    (byte >= 0x20 && byte <= 0x7e && byte !== DQUOTE && byte !== BACKSLASH) ||
+    byte >= 0x80
+  )
+}
 
 const HEX = new Int8Array(256).fill(-1)
 for (let i = 0; i < 10; i++) HEX[0x30 + i] = i
@@ -71,6 +99,7 @@ export class BodyReader {
   #trailerBytes: number
   #lineBytes: number
   #lineStart: boolean
+  #trailerValue: boolean
   #errorSource: 'upstream' | 'downstream'
 
   /**
@@ -89,6 +118,7 @@ export class BodyReader {
     this.#trailerBytes = 0
     this.#lineBytes = 0
     this.#lineStart = true
+    this.#trailerValue = false
     this.#errorSource = errorSource
   }
 
@@ -228,28 +258,74 @@ export class BodyReader {
         case S_SIZE: {
           const digit = HEX[byte] as number
           if (digit !== -1) {
-            if (++this.#sizeDigits > 13) throw this.#invalid('chunk size too large')
+            // Leading zeros are allowed (any number, within the chunk-size line limit); the value
+            // is bounded below.
+            this.#sizeDigits++
             this.#chunkSize = this.#chunkSize * 16 + digit
             if (this.#chunkSize > MAX_CHUNK_SIZE) throw this.#invalid('chunk size too large')
             break
           }
           if (this.#sizeDigits === 0) throw this.#invalid('missing chunk size')
           if (byte === CR) this.#state = S_SIZE_LF
-          else if (byte === 0x3b) this.#state = S_EXT
-          else if (byte === 0x20 || byte === 0x09) this.#state = S_SIZE_WS
+          else if (byte === SEMICOLON) this.#state = S_EXT_BWS_NAME
+          else if (isBlank(byte)) this.#state = S_SIZE_WS
           else throw this.#invalid('bad byte in chunk size')
           break
         }
         case S_SIZE_WS:
-          // BWS before a chunk extension (RFC 9112 §7.1.1).
-          if (byte === 0x3b) this.#state = S_EXT
-          else if (byte === CR) this.#state = S_SIZE_LF
-          else if (byte !== 0x20 && byte !== 0x09) throw this.#invalid('bad byte after chunk size')
+          // BWS is allowed only before a chunk extension (RFC 9112 §7.1.1), not before CRLF.
+          if (byte === SEMICOLON) this.#state = S_EXT_BWS_NAME
+          else if (!isBlank(byte)) throw this.#invalid('bad byte after chunk size')
           break
-        case S_EXT:
-          // Extensions are tolerated and ignored; they may not contain CTLs.
+        // Extensions are checked for syntax and ignored.
+        case S_EXT_BWS_NAME:
+          if (TOKEN_TABLE[byte] === 1) this.#state = S_EXT_NAME
+          else if (!isBlank(byte)) throw this.#invalid('bad chunk extension name')
+          break
+        case S_EXT_NAME:
+          if (TOKEN_TABLE[byte] === 1) break
           if (byte === CR) this.#state = S_SIZE_LF
-          else if (FIELD_VALUE_TABLE[byte] !== 1) throw this.#invalid('bad byte in chunk extension')
+          else if (byte === SEMICOLON) this.#state = S_EXT_BWS_NAME
+          else if (byte === EQUALS) this.#state = S_EXT_BWS_VALUE
+          else if (isBlank(byte)) this.#state = S_EXT_AFTER_NAME
+          else throw this.#invalid('bad byte in chunk extension')
+          break
+        case S_EXT_AFTER_NAME:
+          if (byte === SEMICOLON) this.#state = S_EXT_BWS_NAME
+          else if (byte === EQUALS) this.#state = S_EXT_BWS_VALUE
+          else if (!isBlank(byte)) throw this.#invalid('bad byte in chunk extension')
+          break
+        case S_EXT_BWS_VALUE:
+          if (TOKEN_TABLE[byte] === 1) this.#state = S_EXT_VALUE
+          else if (byte === DQUOTE) this.#state = S_EXT_QUOTED
+          else if (!isBlank(byte)) throw this.#invalid('bad chunk extension value')
+          break
+        case S_EXT_VALUE:
+          if (TOKEN_TABLE[byte] === 1) break
+          if (byte === CR) this.#state = S_SIZE_LF
+          else if (byte === SEMICOLON) this.#state = S_EXT_BWS_NAME
+          else if (isBlank(byte)) this.#state = S_EXT_AFTER_VALUE
+          else throw this.#invalid('bad byte in chunk extension value')
+          break
+        case S_EXT_AFTER_VALUE:
+          if (byte === SEMICOLON) this.#state = S_EXT_BWS_NAME
+          else if (!isBlank(byte)) throw this.#invalid('bad byte in chunk extension')
+          break
+        case S_EXT_QUOTED:
+          if (byte === DQUOTE) this.#state = S_EXT_AFTER_QUOTED
+          else if (byte === BACKSLASH) this.#state = S_EXT_QUOTED_PAIR
+          else if (!isQdtext(byte)) throw this.#invalid('bad byte in quoted chunk extension')
+          break
+        case S_EXT_QUOTED_PAIR:
+          if (byte !== 0x09 && (byte < 0x20 || byte === 0x7f))
+            throw this.#invalid('bad quoted-pair in chunk extension')
+          this.#state = S_EXT_QUOTED
+          break
+        case S_EXT_AFTER_QUOTED:
+          if (byte === CR) this.#state = S_SIZE_LF
+          else if (byte === SEMICOLON) this.#state = S_EXT_BWS_NAME
+          else if (isBlank(byte)) this.#state = S_EXT_AFTER_VALUE
+          else throw this.#invalid('bad byte after chunk extension value')
           break
         case S_SIZE_LF:
           if (byte !== LF) throw this.#invalid('bare CR in chunk-size line')
@@ -274,15 +350,25 @@ export class BodyReader {
           this.#state = S_SIZE
           break
         case S_TRAILER:
-          // Trailer fields are checked for syntax and discarded (as Pingora does).
+          // Trailer fields are checked for field-line syntax (RFC 9112 §5) and discarded (as
+          // Pingora does): token ":" OWS field-value OWS CRLF.
           if (++this.#trailerBytes > MAX_TRAILER_BYTES) throw this.#invalid('trailers too large')
-          if (byte === CR) {
+          if (this.#lineStart) {
+            if (byte === CR) {
+              this.#state = S_TRAILER_LF
+            } else {
+              if (TOKEN_TABLE[byte] !== 1) throw this.#invalid('bad trailer field')
+              this.#lineStart = false
+              this.#trailerValue = false
+              this.#lineBytes = 1
+            }
+          } else if (!this.#trailerValue) {
+            if (byte === 0x3a) this.#trailerValue = true
+            else if (TOKEN_TABLE[byte] !== 1) throw this.#invalid('bad trailer field name')
+            this.#lineBytes++
+          } else if (byte === CR) {
             this.#state = S_TRAILER_LF
-          } else if (this.#lineStart) {
-            if (TOKEN_TABLE[byte] !== 1) throw this.#invalid('bad trailer field')
-            this.#lineStart = false
-            this.#lineBytes = 1
-          } else if (FIELD_VALUE_TABLE[byte] !== 1 && byte !== 0x3a) {
+          } else if (FIELD_VALUE_TABLE[byte] !== 1) {
             throw this.#invalid('bad byte in trailer field')
           } else {
             this.#lineBytes++

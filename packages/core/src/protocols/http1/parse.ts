@@ -60,6 +60,23 @@ export function findHeadEnd(buf: Buffer, from: number): number {
 }
 
 /**
+ * Checks the bytes of an incomplete head for a bare CR (a CR followed by anything but LF),
+ * which no valid head holds (RFC 9112 §2.2): rejecting it early, as llhttp does, stops waiting
+ * for the rest of a head that is invalid already.
+ * @param buf - the bytes received so far
+ * @param from - the first byte not yet checked
+ * @returns whether a bare CR was found
+ */
+export function hasBareCr(buf: Buffer, from: number): boolean {
+  let i = buf.indexOf(CR, from)
+  while (i !== -1 && i + 1 < buf.length) {
+    if (buf[i + 1] !== LF) return true
+    i = buf.indexOf(CR, i + 1)
+  }
+  return false
+}
+
+/**
  * Checks the bytes of an incomplete head for a bare LF (a line ending other than CRLF), which
  * RFC 9112 §2.2 lets a server reject; rejecting it early also stops waiting for a `CRLF CRLF`
  * that a LF-only client never sends.

@@ -15,6 +15,7 @@ import {
   DEFAULT_MAX_REQUEST_LINE_BYTES,
   findHeadEnd,
   type HeadLimits,
+  hasBareCr,
   hasBareLf,
   hasToken,
   lastToken,
@@ -435,8 +436,14 @@ export class Http1ServerSession implements ServerSession {
   #checkPartialHead(head: Buffer, start: number, searched: number): number {
     const limits = this.#limits
     const parsed = PARSED
-    if (hasBareLf(head, Math.max(searched, start))) {
+    const from = Math.max(searched, start)
+    if (hasBareLf(head, from)) {
       parsed.error = 'bare LF in request header'
+      return 400
+    }
+    // From one byte back: a CR that ended the previous read is checked with its successor.
+    if (hasBareCr(head, from > start ? from - 1 : from)) {
+      parsed.error = 'bare CR in request header'
       return 400
     }
     const lineEnd = head.indexOf(0x0a, start)
@@ -1369,7 +1376,9 @@ function absoluteFormAuthority(target: Buffer): string | undefined {
   let end = start
   while (end < target.length) {
     const c = target[end]
-    if (c === 0x2f || c === 0x3f || c === 0x23) break
+    // A '#' is not a delimiter here: a request target has no fragment, so it stays in the
+    // authority and makes it invalid.
+    if (c === 0x2f || c === 0x3f) break
     end++
   }
   let authority = target.toString('latin1', start, end)

@@ -1,0 +1,126 @@
+// Differential fuzzing of our HTTP/1 request parsing (Http1ServerSession: head, framing, body,
+// pipelining) and of our chunked decoder against llhttp, Node's parser (issue 17). Structured
+// generation (methods, targets, header sets with edge-case bytes, framing combinations, chunk
+// sizes and extensions, pipelined requests), split at random read boundaries and at every byte
+// boundary. Both must agree on accept or reject and, on accepted input, on method, target,
+// version, headers and body boundaries, except for the deliberate differences listed in
+// docs/http1-differential.md. This quick run is part of the tests; the long run is
+// `bench/http1-differential.ts`.
+import fc from 'fast-check'
+import { describe, expect, it } from 'vitest'
+import { chunkedDifference, deliberate, difference } from './differential/compare.ts'
+import {
+  bytesOf,
+  bytewise,
+  chunkedBody,
+  type GeneratedRequest,
+  pipeline,
+  splitAt,
+} from './differential/generators.ts'
+import { llhttpParse } from './differential/llhttp.ts'
+import { ourChunked, ourRequests } from './differential/ours.ts'
+
+const SEED = 0x17
+const CHUNKED_HEAD = Buffer.from(
+  'POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n',
+  'latin1',
+)
+
+/** The first disagreement that is not deliberate, or `undefined`. */
+async function disagreement(pieces: Buffer[]): Promise<string | undefined> {
+  const ours = await ourRequests(pieces)
+  const ref = llhttpParse('request', pieces)
+  const diff = difference(ours, ref)
+  if (diff === undefined || deliberate(diff, ours, ref) !== undefined) return undefined
+  return `${diff.kind} at message ${diff.index}: ${diff.text}`
+}
+
+function show(requests: readonly GeneratedRequest[]): string {
+  return JSON.stringify(bytesOf(requests).toString('latin1'))
+}
+
+describe('request parsing against llhttp', () => {
+  it('agrees on 5 000 generated pipelines split at random read boundaries', async () => {
+    await fc.assert(
+      fc.asyncProperty(pipeline, fc.array(fc.nat(), { maxLength: 5 }), async (requests, cuts) => {
+        const found = await disagreement(splitAt(bytesOf(requests), cuts))
+        if (found !== undefined) throw new Error(`${found}\ninput: ${show(requests)}`)
+      }),
+      { numRuns: 5_000, seed: SEED },
+    )
+  }, 120_000)
+
+  it('agrees on 500 generated pipelines fed one byte per read (every byte boundary)', async () => {
+    await fc.assert(
+      fc.asyncProperty(pipeline, async (requests) => {
+        const found = await disagreement(bytewise(bytesOf(requests)))
+        if (found !== undefined) throw new Error(`${found}\ninput: ${show(requests)}`)
+      }),
+      { numRuns: 500, seed: SEED + 1 },
+    )
+  }, 120_000)
+})
+
+describe('chunked body decoding against llhttp', () => {
+  it('agrees on 5 000 generated chunked bodies split at random read boundaries', () => {
+    fc.assert(
+      fc.property(chunkedBody, fc.array(fc.nat(), { maxLength: 6 }), (body, cuts) => {
+        const pieces = splitAt(body, cuts)
+        const ours = ourChunked(pieces)
+        const ref = llhttpParse('request', [CHUNKED_HEAD, ...pieces])
+        const found = chunkedDifference(ours, ref)
+        if (found !== undefined) {
+          throw new Error(`${found}\nbody: ${JSON.stringify(body.toString('latin1'))}`)
+        }
+      }),
+      { numRuns: 5_000, seed: SEED + 2 },
+    )
+  })
+})
+
+// Disagreements the fuzzer found, each fixed; both parsers now give the same answer.
+describe('regressions found by the differential fuzzer', () => {
+  const b = (s: string) => Buffer.from(s, 'latin1')
+  const agree = async (input: string) => {
+    const found = await disagreement([b(input)])
+    expect(found).toBeUndefined()
+    return { ours: await ourRequests([b(input)]), ref: llhttpParse('request', [b(input)]) }
+  }
+  const POST = 'POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n'
+
+  it('rejects whitespace between a chunk size and its CRLF ("a \\r\\n")', async () => {
+    const { ours, ref } = await agree(`${POST}a \r\n0123456789\r\n0\r\n\r\n`)
+    expect(ours.error).toBe('400')
+    expect(ref.error).toBe('INVALID_CHUNK_SIZE')
+  })
+
+  it('rejects an empty chunk extension ("12c;\\r\\n")', async () => {
+    const { ours, ref } = await agree(`${POST}3;\r\nabc\r\n0\r\n\r\n`)
+    expect(ours.error).toBe('400')
+    expect(ref.error).toBeDefined()
+  })
+
+  it('accepts any number of leading zeros in a chunk size', async () => {
+    const { ours, ref } = await agree(`${POST}${'0'.repeat(20)}3\r\nabc\r\n0\r\n\r\n`)
+    expect(ours.messages[0]?.body.toString()).toBe('abc')
+    expect(ref.messages[0]?.body.toString()).toBe('abc')
+  })
+
+  it('rejects a trailer field with whitespace before its colon', async () => {
+    const { ours, ref } = await agree(`${POST}3\r\nabc\r\n0\r\nX-T : 1\r\n\r\n`)
+    expect(ours.error).toBe('400')
+    expect(ref.error).toBe('INVALID_HEADER_TOKEN')
+  })
+
+  it('rejects a bare CR in a head that is not complete yet, without waiting for its end', async () => {
+    const { ours, ref } = await agree('GET / HTTP/1.1\r\nHost: a\r\nX-A: 1\rX-B: 2\r\n')
+    expect(ours.error).toBe('400')
+    expect(ref.error).toBe('LF_EXPECTED')
+  })
+
+  it("rejects a '#' in an absolute-form authority", async () => {
+    const { ours, ref } = await agree('PUT http://e#xample.com/p HTTP/1.1\r\nHost: a\r\n\r\n')
+    expect(ours.error).toBe('400')
+    expect(ref.error).toBe('INVALID_URL')
+  })
+})

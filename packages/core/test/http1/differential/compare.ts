@@ -1,0 +1,160 @@
+// Compares our parsing with llhttp's and names the differences we keep on purpose (listed and
+// justified in docs/http1-differential.md).
+import type { ReferenceOutcome } from './llhttp.ts'
+import type { OurOutcome } from './ours.ts'
+
+/** How many of llhttp's fields are trailers: those past the ones we kept (by name order). */
+function countTrailers(
+  r: { headers: [string, string][] },
+  a: { headers: [string, string][] },
+): number {
+  const extra = r.headers.length - a.headers.length
+  const chunked = a.headers.some(([n]) => n.toLowerCase() === 'transfer-encoding')
+  // Ours may also have dropped one Content-Length (TE wins) or collapsed duplicates: those are
+  // filtered by norm(); only a chunked message can have trailers.
+  return chunked && extra > 0 ? extra : 0
+}
+
+function norm(headers: [string, string][], dropHost: boolean): string {
+  return JSON.stringify(
+    headers
+      .filter(([n]) => {
+        const lower = n.toLowerCase()
+        return lower !== 'content-length' && !(dropHost && lower === 'host')
+      })
+      .map(([n, v]) => [n, v.replace(/^[ \t]+|[ \t]+$/g, '')]),
+  )
+}
+
+/**
+ * Describes how the outcomes differ (accept/reject, method, target, version, headers, body
+ * boundaries), or `undefined` when they agree.
+ */
+export function difference(
+  ours: OurOutcome,
+  ref: ReferenceOutcome,
+): { index: number; kind: 'content' | 'stricter' | 'lenient'; text: string } | undefined {
+  // llhttp keeps parsing after a message that closes the connection and then fails with
+  // CLOSED_CONNECTION; we stop there: compare up to that message.
+  let refMessages = ref.messages
+  let refError = ref.error
+  const closeAt = refMessages.findIndex((m) => !m.keepAlive)
+  if (closeAt !== -1) {
+    refMessages = refMessages.slice(0, closeAt + 1)
+    refError = undefined
+  }
+  // A message that is not complete yet is no error for llhttp either.
+  if (refError === 'PAUSED_UPGRADE') refError = undefined
+  const count = Math.min(ours.messages.length, refMessages.length)
+  for (let i = 0; i < count; i++) {
+    const a = ours.messages[i]
+    const r = refMessages[i]
+    if (a === undefined || r === undefined) break
+    const content = (text: string) => ({ index: i, kind: 'content' as const, text })
+    if (a.method !== r.method) return content(`method ${a.method} vs ${r.method}`)
+    if (a.target !== r.target) return content(`target ${a.target} vs ${r.target}`)
+    if (a.version !== r.version) return content(`version ${a.version} vs ${r.version}`)
+    const dropHost = !a.target.startsWith('/')
+    // llhttp reports trailer fields with the header fields; we check and drop them.
+    const refHeaders = r.headers.slice(0, r.headers.length - countTrailers(r, a))
+    if (norm(a.headers, dropHost) !== norm(refHeaders, dropHost))
+      return content(`headers ${norm(a.headers, dropHost)} vs ${norm(r.headers, dropHost)}`)
+    if (!a.body.equals(r.body)) return content(`body ${a.body.length} vs ${r.body.length} bytes`)
+    if (a.keepAlive !== r.keepAlive) return content(`keep-alive ${a.keepAlive} vs ${r.keepAlive}`)
+  }
+  const why = `ours ${ours.error ?? 'ok'} ${ours.reason}; llhttp ${refError ?? 'ok'} ${ref.reason}`
+  if (ours.messages.length < refMessages.length) {
+    // llhttp completed a message we did not: we rejected it (or wait for more of it).
+    return { index: count, kind: 'stricter', text: why }
+  }
+  if (ours.messages.length > refMessages.length) {
+    return { index: count, kind: 'lenient', text: why }
+  }
+  if (ours.error !== undefined && refError === undefined) {
+    return { index: count, kind: 'stricter', text: why }
+  }
+  if (ours.error === undefined && refError !== undefined) {
+    return { index: count, kind: 'lenient', text: why }
+  }
+  return undefined
+}
+
+/** Differences we keep on purpose, by why we rejected (we are stricter). */
+const STRICTER: [RegExp, string][] = [
+  [/missing Host|duplicate Host|invalid Host|invalid authority/, 'host'],
+  [
+    /invalid request target form|empty request target|invalid byte in request target/,
+    'request-target',
+  ],
+  [
+    /Transfer-Encoding on HTTP\/1\.0|chunked applied more than once|final Transfer-Encoding is not chunked/,
+    'transfer-encoding',
+  ],
+  [/invalid HTTP version/, 'version'],
+  [/bare LF|bare CR|invalid request line ending|invalid method|invalid header line/, 'line-syntax'],
+  [/chunk size too large/, 'chunk-size-range'],
+  [/chunk extension/, 'chunk-extension-syntax'],
+]
+
+/** Differences we keep on purpose, by why llhttp rejected what we accept (we are more lenient). */
+const LENIENT: [RegExp, string][] = [
+  [/^INVALID_METHOD/, 'extension-method'],
+  [/can't be present with/, 'transfer-encoding-with-content-length'],
+  [/^INVALID_CONTENT_LENGTH Invalid character in Content-Length/, 'content-length-list'],
+  [/^UNEXPECTED_CONTENT_LENGTH Duplicate Content-Length/, 'content-length-list'],
+  [/^INVALID_CHUNK_SIZE|^STRICT Invalid character in chunk extension/, 'chunk-extension-bws'],
+  [/^INVALID_VERSION/, 'version-minor'],
+  [/^INVALID_URL/, 'request-target-bytes'],
+  [/^INVALID_TRANSFER_ENCODING Invalid `Transfer-Encoding` header value/, 'trailer-fields'],
+]
+
+/**
+ * The name of the deliberate difference (listed in docs/http1-differential.md) a difference
+ * is, or `undefined` when it is a disagreement to fix.
+ */
+export function deliberate(
+  diff: { kind: 'content' | 'stricter' | 'lenient'; text: string },
+  ours: OurOutcome,
+  ref: ReferenceOutcome,
+): string | undefined {
+  if (diff.kind === 'content') {
+    // Connection is read from header fields only (never trailers), and `close` wins over
+    // `keep-alive` when both are listed.
+    return diff.text.startsWith('keep-alive') ? 'connection-semantics' : undefined
+  }
+  if (diff.kind === 'stricter') {
+    if (ours.error === undefined) return undefined
+    return STRICTER.find(([pattern]) => pattern.test(ours.reason))?.[1]
+  }
+  const text = `${ref.error ?? ''} ${ref.reason}`
+  return LENIENT.find(([pattern]) => pattern.test(text))?.[1]
+}
+
+/** Our chunked decoder's outcome against llhttp's for the same body. */
+export function chunkedDifference(
+  ours: { body: Buffer; done: boolean; error: string | undefined },
+  ref: ReferenceOutcome,
+): string | undefined {
+  const message = ref.messages[0]
+  // Bytes after the body's end are the next message's business (llhttp goes on parsing them).
+  const refError = message === undefined ? ref.error : undefined
+  if (ours.error !== undefined && refError === undefined) {
+    if (/chunk extension/.test(ours.error)) return undefined // chunk-extension-syntax
+    if (/chunk size too large/.test(ours.error)) return undefined // chunk-size-range
+    return `stricter: ours ${ours.error}; llhttp ok`
+  }
+  if (ours.error === undefined && refError !== undefined) {
+    // chunk-extension-bws: BWS around ';' and '=' (RFC 9112 §7.1.1), refused by llhttp.
+    if (refError === 'INVALID_CHUNK_SIZE' || /chunk extension/.test(ref.reason)) return undefined
+    if (/Transfer-Encoding|Content-Length/.test(ref.reason)) return undefined // trailer-fields
+    return `lenient: ours ok; llhttp ${refError} ${ref.reason}`
+  }
+  if (ours.error !== undefined) return undefined
+  if (ours.done !== (message !== undefined)) {
+    return `end of body: ours ${ours.done ? 'done' : 'waiting'}; llhttp ${message ? 'done' : 'waiting'}`
+  }
+  if (message !== undefined && !ours.body.equals(message.body)) {
+    return `body ${ours.body.length} vs ${message.body.length} bytes`
+  }
+  return undefined
+}
