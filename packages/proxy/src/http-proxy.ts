@@ -3,6 +3,7 @@ import {
   type ClientSession,
   DEFAULT_UPSTREAM_TIMEOUT_MS,
   HttpConnector,
+  HttpModules,
   type HttpPeer,
   type HttpServerApp,
   type HttpServerOptions,
@@ -11,16 +12,16 @@ import {
   type ServerConf,
   type ServerSession,
   type ShutdownWatch,
-  WRITE_SETTLED,
 } from '@pingora-ts/core'
-import { ErrorType, PingoraError } from '@pingora-ts/error'
-import type { RequestHeader, ResponseHeader } from '@pingora-ts/http'
+import { ErrorType, type PingoraError } from '@pingora-ts/error'
+import { DownstreamWriter } from './downstream-writer.ts'
 import { defaultFailToProxy } from './fail-to-proxy.ts'
-import { removeHopByHopHeaders } from './hop-by-hop.ts'
-import { HttpModules } from './modules.ts'
+import { isThenable, toError } from './proxy-common.ts'
+import { ProxyH1 } from './proxy-h1.ts'
 import type { FailToProxy, ProxyHttp } from './proxy-trait.ts'
 import { Session } from './session.ts'
 
+export { defaultErrorWhileProxy } from './proxy-h1.ts'
 /**
  * Upstream connect, read and write timeout applied when the peer sets none (nginx's 60 s); the
  * connector applies it (`HttpConnector`), the peer's options stay as the user wrote them.
@@ -42,49 +43,30 @@ export interface HttpProxyOptions {
   serverOptions?: HttpServerOptions
 }
 
-interface Outcome {
-  error: PingoraError | undefined
+/**
+ * What a step of the phase engine decided, as a discriminated union of frozen constants and
+ * one failure shape (no identity sentinels): go on to the next step, stop because a response
+ * was already sent, or stop with an error.
+ */
+type StepResult = typeof CONTINUE | typeof RESPONDED | Failed
+
+/** The request goes on to the next step. */
+const CONTINUE = Object.freeze({ kind: 'continue' } as const)
+/** A phase (or a retry) answered the request: go on to `logging`; the connection may be reused. */
+const RESPONDED = Object.freeze({ kind: 'responded' } as const)
+
+/** The request failed: the error was answered (`failToProxy`), which decided about reuse. */
+interface Failed {
+  readonly kind: 'failed'
+  readonly error: PingoraError
   /** Whether the downstream connection may serve another request. */
-  reuseDownstream: boolean
+  readonly reuseDownstream: boolean
 }
 
 const NOT_RETRYABLE_AFTER_RESPONSE = 'response already started'
 
-// A request that ended without error resolves `undefined` rather than an Outcome: no object
-// per request, and resolving a promise with a primitive skips the `then` lookup.
-const OK_REUSE = undefined
-const OK_OUTCOME: Outcome = Object.freeze({ error: undefined, reuseDownstream: true })
-/** What `requestPhases` resolves when the request goes on to an upstream. */
-const PROCEED: Outcome = Object.freeze({ error: undefined, reuseDownstream: true })
-
-/** A tunnel ends when either side closes: only unexpected failures are errors. */
-function ignoreClosed(e: unknown): void {
-  if (
-    PingoraError.is(e) &&
-    (e.type === ErrorType.ConnectionClosed ||
-      e.type === ErrorType.ReadError ||
-      e.type === ErrorType.WriteError)
-  )
-    return
-  throw e
-}
-
-function isThenable<T>(value: T | Promise<T>): value is Promise<T> {
-  return typeof (value as { then?: unknown } | undefined)?.then === 'function'
-}
-
 function upstreamPeerError(e: unknown): PingoraError {
   return toError(e, ErrorType.InternalError, 'upstreamPeer failed', 'internal')
-}
-
-function toError(
-  value: unknown,
-  type: ErrorType,
-  context: string,
-  source: 'upstream' | 'downstream' | 'internal',
-): PingoraError {
-  if (PingoraError.is(value)) return value
-  return new PingoraError(type, { source, context, cause: value })
 }
 
 /**
@@ -106,6 +88,12 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
   /** Whether the phases use the per-connection context (kept on the downstream connection). */
   private readonly persistsContext: boolean
   private readonly allowConnect: boolean
+  /** Whether the request-filter step has phases to run (modules are checked per request). */
+  private readonly filtersRequest: boolean
+  /** The one downstream writer (responses from the upstream today, from the cache later). */
+  private readonly writer: DownstreamWriter<Ctx>
+  /** The HTTP/1 upstream exchange. */
+  private readonly h1: ProxyH1<Ctx>
 
   /**
    * Builds the engine.
@@ -123,6 +111,10 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
     this.persistsContext =
       inner.persistConnectionContext !== undefined || inner.onConnectionReuse !== undefined
     inner.initDownstreamModules?.(this.downstreamModules)
+    this.filtersRequest =
+      inner.earlyRequestFilter !== undefined || inner.requestFilter !== undefined
+    this.writer = new DownstreamWriter(inner)
+    this.h1 = new ProxyH1(inner, this.clientUpstream, this.writer)
   }
 
   /** The downstream server options. */
@@ -131,7 +123,16 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
   }
 
   /**
-   * Serves one request on a downstream session: the whole phase pipeline.
+   * Serves one request on a downstream session: the phase engine (Pingora's
+   * `process_new_http` in `pingora-proxy/src/lib.rs`). Steps, in order:
+   *
+   * ```text
+   * read request ─► newCtx, onConnectionReuse ─► request-filter step (earlyRequestFilter,
+   *   modules, requestFilter) ─► [cache step: later] ─► upstream-filter step (proxyUpstreamFilter)
+   *   ─► upstream attempts (ProxyH1 → DownstreamWriter), retries ─► logging ─► finish
+   * ```
+   *
+   * Every step returns a {@link StepResult}; anything but `continue` skips to `logging`.
    * @param downstream - the client session
    * @param shutdown - aborted when the server starts to shut down
    */
@@ -183,7 +184,7 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
       await downstream.finish()
       return undefined
     }
-    let outcome: Outcome = OK_OUTCOME
+    let result: StepResult = CONTINUE
     try {
       if (this.persistsContext) {
         const persisted = connection.context
@@ -193,27 +194,24 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
         }
       }
     } catch (e) {
-      outcome = await this.handleError(
+      result = await this.handleError(
         session,
         ctx,
         toError(e, ErrorType.InternalError, 'onConnectionReuse failed', 'internal'),
       )
     }
-    let proceed = outcome === OK_OUTCOME
     if (
-      proceed &&
-      (inner.earlyRequestFilter !== undefined ||
-        inner.requestFilter !== undefined ||
-        inner.proxyUpstreamFilter !== undefined ||
-        session.downstreamModulesCtx.modules.length > 0)
+      result === CONTINUE &&
+      (this.filtersRequest || session.downstreamModulesCtx.modules.length > 0)
     ) {
-      const r = await this.requestPhases(session, ctx)
-      if (r !== PROCEED) {
-        proceed = false
-        outcome = r ?? OK_OUTCOME
-      }
+      result = await this.requestFilterStep(session, ctx)
     }
-    if (proceed) {
+    // TODO(#14): the cache step (requestCacheFilter, lookup, serving a hit through
+    // `this.writer` with `fromUpstream: false`) goes here, between the two filter steps.
+    if (result === CONTINUE && inner.proxyUpstreamFilter !== undefined) {
+      result = await this.upstreamFilterStep(session, ctx)
+    }
+    if (result === CONTINUE) {
       const downstreamSession = session.downstreamSession
       if (
         downstreamSession.requestHeader.method !== 'GET' &&
@@ -227,18 +225,20 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
       // only a failed one goes through the retry loop.
       session.retries++
       const error = await this.proxyToUpstream(session, ctx)
-      if (error !== undefined) outcome = (await this.retryOrFail(session, ctx, error)) ?? OK_OUTCOME
+      result = error === undefined ? RESPONDED : await this.retryOrFail(session, ctx, error)
     }
-    if (outcome.error !== undefined) this.reportError(session, ctx, outcome.error)
+    session.timing.end = performance.now()
+    const error = result.kind === 'failed' ? result.error : undefined
+    if (error !== undefined) this.reportError(session, ctx, error)
     if (inner.logging !== undefined) {
       try {
-        const r = inner.logging(session, outcome.error, ctx)
+        const r = inner.logging(session, error, ctx)
         if (isThenable(r)) await r
       } catch {
         // A failing logging phase must not break the connection handling.
       }
     }
-    if (!outcome.reuseDownstream) {
+    if (result.kind === 'failed' && !result.reuseDownstream) {
       downstream.setKeepalive(undefined)
       await downstream.finish()
       return undefined
@@ -272,11 +272,10 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
   }
 
   /**
-   * The request phases (`earlyRequestFilter`, the modules' request header filters,
-   * `requestFilter`, `proxyUpstreamFilter`). Resolves `PROCEED` when the request goes on to an
-   * upstream, else the outcome of a request answered or failed here (`undefined` = no error).
+   * The request-filter step: `earlyRequestFilter`, the modules' request header filters and
+   * `requestFilter`. `responded` when `requestFilter` answered the request.
    */
-  private async requestPhases(session: Session, ctx: Ctx): Promise<Outcome | undefined> {
+  private async requestFilterStep(session: Session, ctx: Ctx): Promise<StepResult> {
     const inner = this.inner
     try {
       if (inner.earlyRequestFilter !== undefined) {
@@ -289,15 +288,7 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
       if (inner.requestFilter !== undefined) {
         const r = inner.requestFilter(session, ctx)
         const handled: boolean = isThenable(r) ? await r : r
-        if (handled) return OK_REUSE
-      }
-      if (inner.proxyUpstreamFilter !== undefined) {
-        const r = inner.proxyUpstreamFilter(session, ctx)
-        const go: boolean = isThenable(r) ? await r : r
-        if (!go) {
-          if (session.responseWritten === undefined) await session.respondError(502)
-          return OK_REUSE
-        }
+        if (handled) return RESPONDED
       }
     } catch (e) {
       return this.handleError(
@@ -306,18 +297,36 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
         toError(e, ErrorType.InternalError, 'in a request phase', 'internal'),
       )
     }
-    return PROCEED
+    return CONTINUE
+  }
+
+  /**
+   * The upstream-filter step: `proxyUpstreamFilter`. When it declines, answers 502 unless it
+   * wrote a response itself, and resolves `responded`.
+   */
+  private async upstreamFilterStep(session: Session, ctx: Ctx): Promise<StepResult> {
+    const filter = this.inner.proxyUpstreamFilter
+    if (filter === undefined) return CONTINUE
+    try {
+      const r = filter.call(this.inner, session, ctx)
+      const go: boolean = isThenable(r) ? await r : r
+      if (go) return CONTINUE
+      if (session.responseWritten === undefined) await session.respondError(502)
+      return RESPONDED
+    } catch (e) {
+      return this.handleError(
+        session,
+        ctx,
+        toError(e, ErrorType.InternalError, 'in a request phase', 'internal'),
+      )
+    }
   }
 
   /**
    * After a failed attempt: retries while the error allows it and attempts remain, then
-   * answers the error. Resolves `undefined` (`OK_REUSE`) when a retry succeeded.
+   * answers the error. Resolves `responded` when a retry succeeded.
    */
-  private async retryOrFail(
-    session: Session,
-    ctx: Ctx,
-    first: PingoraError,
-  ): Promise<Outcome | undefined> {
+  private async retryOrFail(session: Session, ctx: Ctx, first: PingoraError): Promise<StepResult> {
     let error = first
     for (;;) {
       if (session.responseWritten !== undefined && error.retry !== false) {
@@ -328,13 +337,13 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
       if (session.retries >= this.maxRetries) break
       session.retries++
       const next = await this.proxyToUpstream(session, ctx)
-      if (next === undefined) return OK_REUSE
+      if (next === undefined) return RESPONDED
       error = next
     }
     return this.handleError(session, ctx, error)
   }
 
-  private async handleError(session: Session, ctx: Ctx, error: PingoraError): Promise<Outcome> {
+  private async handleError(session: Session, ctx: Ctx, error: PingoraError): Promise<Failed> {
     let result: FailToProxy
     try {
       if (this.inner.failToProxy !== undefined) {
@@ -351,9 +360,9 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
       // The response had started when the request failed: close the connection so the client
       // sees a truncated response, never one that looks complete (no final chunk).
       session.downstreamSession.shutdown()
-      return { error, reuseDownstream: false }
+      return { kind: 'failed', error, reuseDownstream: false }
     }
-    return { error, reuseDownstream: result.canReuseDownstream }
+    return { kind: 'failed', error, reuseDownstream: result.canReuseDownstream }
   }
 
   /**
@@ -386,7 +395,10 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
     // An idle pooled connection is taken synchronously (no promise, no extra tick); only a
     // new connection is awaited.
     const pooled = this.clientUpstream.reusedHttpSession(peer)
-    if (pooled !== undefined) return this.proxyH1(session, ctx, peer, pooled, true)
+    if (pooled !== undefined) {
+      session.timing.upstreamConnected = performance.now()
+      return this.h1.proxy(session, ctx, peer, pooled, true)
+    }
     return this.connectAndProxy(session, ctx, peer)
   }
 
@@ -407,389 +419,9 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
       }
       return error
     }
-    return await this.proxyH1(session, ctx, peer, client, false)
+    session.timing.upstreamConnected = performance.now()
+    return await this.h1.proxy(session, ctx, peer, client, false)
   }
-
-  /**
-   * The HTTP/1 exchange on a connected upstream session: request header and body up, 1xx and
-   * the response down, both bodies streamed with backpressure; then the connection goes back to
-   * the pool when it may be reused. Resolves the error of a failed exchange.
-   *
-   * Writes that did not have to wait return the settled `WRITE_SETTLED` and are not awaited,
-   * and body bytes that arrived with the response head are taken synchronously: on a small
-   * response the only awaits are for the upstream's response head.
-   */
-  private async proxyH1(
-    session: Session,
-    ctx: Ctx,
-    peer: HttpPeer,
-    client: ClientSession,
-    reused: boolean,
-  ): Promise<PingoraError | undefined> {
-    const inner = this.inner
-    const options = peer.options
-    let reusable: boolean
-    try {
-      if (inner.connectedToUpstream !== undefined) {
-        const r = inner.connectedToUpstream(session, reused, peer, client.digest, ctx)
-        if (isThenable(r)) await r
-      }
-      const downstream = session.downstreamSession
-      const modules = session.downstreamModulesCtx
-      const isUpgrade = downstream.isUpgradeRequest()
-      const request: RequestHeader = downstream.requestHeader.clone()
-      const hasBody = !downstream.isBodyEmpty()
-      const filtersRequestBody = inner.requestBodyFilter !== undefined || modules.filtersRequestBody
-
-      removeHopByHopHeaders(request.headers, isUpgrade)
-      request.setVersion('HTTP/1.1')
-      if (hasBody && !isUpgrade) {
-        if (filtersRequestBody || request.getHeader('Content-Length') === undefined) {
-          request.removeHeader('Content-Length')
-          request.insertHeader('Transfer-Encoding', 'chunked')
-        }
-      }
-      if (inner.upstreamRequestFilter !== undefined) {
-        const r = inner.upstreamRequestFilter(session, request, ctx)
-        if (isThenable(r)) await r
-      }
-      let written = client.writeRequestHeader(request)
-      if (written !== WRITE_SETTLED) await written
-      session.upstreamHeaderSent = true
-
-      // Request body: streamed up concurrently with reading the response (the origin may
-      // answer early). A failure on the client side tears down the upstream exchange.
-      let bodyError: unknown
-      let bodyTask: Promise<void> | undefined
-      if (hasBody && !isUpgrade) {
-        bodyTask = this.sendRequestBody(session, ctx, client).catch((e) => {
-          bodyError = e
-          client.shutdown()
-        })
-      }
-
-      let response: ResponseHeader
-      try {
-        for (;;) {
-          response = await client.readResponseHeader()
-          const status = response.status
-          if (status >= 100 && status < 200 && status !== 101) {
-            // 1xx: 100 only matters to a client that asked for it; 103 and others pass on.
-            if (status === 100 && downstream.getHeader('Expect') === undefined) continue
-            removeHopByHopHeaders(response.headers)
-            await downstream.writeResponseHeader(response)
-            continue
-          }
-          break
-        }
-      } catch (e) {
-        if (bodyError !== undefined) throw bodyError
-        throw e
-      }
-
-      if (response.status === 101) {
-        if (!isUpgrade || !client.isUpgraded()) {
-          throw PingoraError.upstream(
-            ErrorType.H1Error,
-            '101 response to a request without Upgrade',
-          )
-        }
-        reusable = await this.tunnel(session, ctx, client, response)
-      } else {
-        const filtering = this.responseFilters(session, response, ctx)
-        if (filtering !== undefined) await filtering
-        removeHopByHopHeaders(response.headers)
-        const filtersResponseBody =
-          inner.responseBodyFilter !== undefined ||
-          inner.upstreamResponseBodyFilter !== undefined ||
-          modules.filtersResponseBody
-        // A filter may change the length; HEAD, 204 and 304 keep theirs (it describes no body
-        // here).
-        if (
-          filtersResponseBody &&
-          request.method !== 'HEAD' &&
-          response.status !== 204 &&
-          response.status !== 304
-        ) {
-          response.removeHeader('Content-Length')
-        }
-
-        const noBody = client.isBodyDone()
-        // A graceful shutdown started while this request was in flight: tell the client.
-        if (session.isProcessShuttingDown()) downstream.setKeepalive(undefined)
-        if (modules.modules.length > 0) await modules.responseHeaderFilter(response, noBody)
-        if (filtersResponseBody) {
-          written = downstream.writeResponseHeader(response, false)
-          if (written !== WRITE_SETTLED) await written
-          await this.relayResponseBody(session, ctx, client, noBody, undefined)
-        } else {
-          // Body bytes that came with the head are taken synchronously: a small response
-          // (head and body in one read) leaves in one write, with no await and no tick.
-          let first: Uint8Array | undefined
-          let firstError: unknown
-          if (!noBody) {
-            try {
-              first = client.tryReadResponseBody()
-            } catch (e) {
-              firstError = e
-            }
-          }
-          if (first !== undefined && client.isBodyDone()) {
-            session.upstreamBodyBytesReceived += first.length
-            written = downstream.writeResponse(response, first)
-            if (written !== WRITE_SETTLED) await written
-          } else {
-            written = downstream.writeResponseHeader(response, noBody)
-            if (written !== WRITE_SETTLED) await written
-            // A framing error in those bytes surfaces after the header, as on any later read.
-            if (firstError !== undefined) throw firstError
-            if (!noBody) await this.relayResponseBody(session, ctx, client, false, first)
-          }
-        }
-        if (bodyTask !== undefined) {
-          // The response is complete; the request body may still be flowing (an early answer).
-          // Reuse the upstream connection only if the request was fully sent.
-          if (!downstream.isBodyDone() && downstream.getKeepalive() === undefined) {
-            // The client connection closes after this response anyway: do not wait (up to the
-            // read timeout) for a body that may never come. The upstream connection, left with
-            // a partial request, is closed; the downstream one closes with a bounded linger.
-            client.shutdown()
-            bodyTask.catch(() => {})
-            return undefined
-          }
-          await bodyTask
-          if (bodyError !== undefined) throw bodyError
-        }
-        reusable = true
-      }
-    } catch (e) {
-      client.shutdown()
-      let error = toError(e, ErrorType.InternalError, 'while proxying', 'internal')
-      if (inner.errorWhileProxy !== undefined) {
-        error = inner.errorWhileProxy(peer, session, error, ctx, reused)
-      } else {
-        error = defaultErrorWhileProxy(peer, session, error, reused)
-      }
-      return error
-    }
-    if (reusable) {
-      this.clientUpstream.releaseHttpSession(client, peer, options.idleTimeoutMs)
-    } else {
-      client.shutdown()
-    }
-    return undefined
-  }
-
-  private async sendRequestBody(session: Session, ctx: Ctx, client: ClientSession): Promise<void> {
-    const inner = this.inner
-    const downstream = session.downstreamSession
-    const modules = session.downstreamModulesCtx
-    const hasModules = modules.modules.length > 0
-    // Unfiltered, the proxy is the only user of each body piece (the retry buffer keeps a copy):
-    // its read buffer is freed once written instead of waiting for a GC (ADR 0009).
-    const owned = !hasModules && inner.requestBodyFilter === undefined
-    // A retried attempt replays what was buffered from the client first.
-    if (session.retries > 1) {
-      const replay = downstream.getRetryBuffer()
-      if (replay !== undefined && replay.length > 0) {
-        let out: Uint8Array | undefined = replay
-        // The end of the body is signalled by the read loop below (it reads `undefined`).
-        if (hasModules) out = modules.requestBodyFilter(out, false)
-        if (inner.requestBodyFilter !== undefined) {
-          const r = inner.requestBodyFilter(session, out, false, ctx)
-          out = isThenable(r) ? await r : r
-        }
-        if (out !== undefined && out.length > 0) await client.writeBody(out)
-      }
-    }
-    for (;;) {
-      let data: Uint8Array | undefined
-      try {
-        data = await downstream.readRequestBody()
-      } catch (e) {
-        throw toError(e, ErrorType.ReadError, 'reading the request body', 'downstream')
-      }
-      const eos = data === undefined
-      if (hasModules) data = modules.requestBodyFilter(data, eos)
-      if (inner.requestBodyFilter !== undefined) {
-        const r = inner.requestBodyFilter(session, data, eos, ctx)
-        data = isThenable(r) ? await r : r
-      }
-      if (data !== undefined && data.length > 0) {
-        await client.writeBody(data)
-        if (owned) client.releaseWrittenBody(data)
-      }
-      if (eos) break
-    }
-    await client.finishBody()
-  }
-
-  /**
-   * Relays the rest of the response body: pieces already received are taken synchronously,
-   * and only a write that has to wait (or a read of bytes not yet received) is awaited.
-   */
-  private async relayResponseBody(
-    session: Session,
-    ctx: Ctx,
-    client: ClientSession,
-    alreadyDone: boolean,
-    first: Uint8Array | undefined,
-  ): Promise<void> {
-    const inner = this.inner
-    const downstream = session.downstreamSession
-    const modules = session.downstreamModulesCtx
-    const hasModules = modules.modules.length > 0
-    const upstreamFilter = inner.upstreamResponseBodyFilter
-    const filter = inner.responseBodyFilter
-    const filtered = upstreamFilter !== undefined || filter !== undefined || hasModules
-    let pending = first
-    for (;;) {
-      let data: Uint8Array | undefined
-      if (pending !== undefined) {
-        // A piece the caller already took (unfiltered relay only).
-        data = pending
-        pending = undefined
-      } else if (!alreadyDone) {
-        data = client.tryReadResponseBody()
-        if (data === undefined && !client.isBodyDone()) data = await client.readResponseBody()
-      }
-      let written: Promise<void>
-      if (data !== undefined) {
-        session.upstreamBodyBytesReceived += data.length
-        if (!filtered && client.isBodyDone()) {
-          // The last piece: it and the end of the body leave in one write, one pass fewer.
-          written = downstream.writeResponseBody(data, true)
-          if (written !== WRITE_SETTLED) await written
-          downstream.releaseWrittenBody(data)
-          break
-        }
-      }
-      const eos = data === undefined
-      // `call`: the phases are often class methods that use `this`.
-      if (upstreamFilter !== undefined) data = upstreamFilter.call(inner, session, data, eos, ctx)
-      if (filter !== undefined) data = filter.call(inner, session, data, eos, ctx)
-      if (hasModules) data = modules.responseBodyFilter(data, eos)
-      written = downstream.writeResponseBody(data, eos)
-      if (written !== WRITE_SETTLED) await written
-      // Unfiltered, the proxy is the only user of each piece: free its read buffer (ADR 0009).
-      if (!filtered && data !== undefined) downstream.releaseWrittenBody(data)
-      if (eos) break
-    }
-  }
-
-  /**
-   * Runs `upstreamResponseFilter` then `responseFilter` on the upstream's response header;
-   * `undefined` (no promise) when the app defines neither.
-   */
-  private responseFilters(
-    session: Session,
-    response: ResponseHeader,
-    ctx: Ctx,
-  ): Promise<void> | undefined {
-    const inner = this.inner
-    if (inner.upstreamResponseFilter === undefined && inner.responseFilter === undefined) {
-      return undefined
-    }
-    return this.runResponseFilters(session, response, ctx)
-  }
-
-  private async runResponseFilters(
-    session: Session,
-    response: ResponseHeader,
-    ctx: Ctx,
-  ): Promise<void> {
-    const inner = this.inner
-    if (inner.upstreamResponseFilter !== undefined) {
-      const r = inner.upstreamResponseFilter(session, response, ctx)
-      if (isThenable(r)) await r
-    }
-    if (inner.responseFilter !== undefined) {
-      const r = inner.responseFilter(session, response, ctx)
-      if (isThenable(r)) await r
-    }
-  }
-
-  /** After a 101: raw bytes both ways until either side closes; no reuse afterwards. */
-  private async tunnel(
-    session: Session,
-    ctx: Ctx,
-    client: ClientSession,
-    response: ResponseHeader,
-  ): Promise<boolean> {
-    const downstream = session.downstreamSession
-    const filtering = this.responseFilters(session, response, ctx)
-    if (filtering !== undefined) await filtering
-    removeHopByHopHeaders(response.headers, true)
-    await session.writeResponseHeader(response, false)
-    // Client → upstream. On the client's EOF, half-close the upstream so it sees the end too.
-    // No filter sees tunnel bytes: each piece is freed once written (ADR 0009).
-    const up = (async () => {
-      for (;;) {
-        const data = await downstream.readRequestBody()
-        if (data === undefined) break
-        await client.writeBody(data)
-        client.releaseWrittenBody(data)
-      }
-      // Half-close only: the upstream may still answer what it received.
-      client.shutdownWrite()
-    })()
-    // Upstream → client, until the upstream closes.
-    const down = (async () => {
-      for (;;) {
-        const data = await client.readResponseBody()
-        await downstream.writeResponseBody(data, data === undefined)
-        if (data === undefined) break
-        downstream.releaseWrittenBody(data)
-      }
-    })()
-    let upDone = false
-    const upSettled = up.then(
-      () => {
-        upDone = true
-      },
-      (e: unknown) => {
-        upDone = true
-        throw e
-      },
-    )
-    // Either direction may end first. When the upstream ends, the tunnel is over: the client
-    // connection is closed by finish(), which also ends the pending client read.
-    upSettled.catch(() => {})
-    await Promise.race([upSettled.catch(() => {}), down.catch(() => {})])
-    if (upDone) {
-      await down.catch(ignoreClosed)
-      await upSettled.catch(ignoreClosed)
-    } else {
-      await down.catch(ignoreClosed)
-    }
-    return false
-  }
-}
-
-/**
- * The default `errorWhileProxy`: names the peer in the context and resolves a
- * `'reused-only'` retry: retry only when the upstream connection was reused, the request body
- * is still fully buffered and nothing was sent to the client yet.
- * @param peer - the peer
- * @param session - the proxy session
- * @param error - the error
- * @param reused - whether the upstream connection came from the pool
- */
-export function defaultErrorWhileProxy(
-  peer: HttpPeer,
-  session: Session,
-  error: PingoraError,
-  reused: boolean,
-): PingoraError {
-  error.withContext(`Peer: ${peer}`)
-  if (error.retry === 'reused-only') {
-    error.setRetry(
-      reused &&
-        !session.downstreamSession.retryBufferTruncated() &&
-        session.responseWritten === undefined,
-    )
-  }
-  return error
 }
 
 /**

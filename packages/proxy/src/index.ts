@@ -10,6 +10,14 @@
  *
  * @packageDocumentation
  */
+
+// Downstream modules live in core (as in Pingora); re-exported for compatibility.
+export {
+  type HttpModule,
+  type HttpModuleBuilder,
+  HttpModuleCtx,
+  HttpModules,
+} from '@pingora-ts/core'
 export { defaultFailToProxy, errorStatus } from './fail-to-proxy.ts'
 export { addForwardedHeaders, removeHopByHopHeaders } from './hop-by-hop.ts'
 export {
@@ -21,6 +29,5 @@ export {
   httpProxyService,
   proxyErrorChannel,
 } from './http-proxy.ts'
-export { type HttpModule, type HttpModuleBuilder, HttpModuleCtx, HttpModules } from './modules.ts'
 export type { FailToProxy, MaybePromise, ProxyHttp } from './proxy-trait.ts'
-export { Session } from './session.ts'
+export { Session, SessionTiming } from './session.ts'

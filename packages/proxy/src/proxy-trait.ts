@@ -1,7 +1,6 @@
-import type { Digest, HttpPeer } from '@pingora-ts/core'
+import type { Digest, HttpModules, HttpPeer } from '@pingora-ts/core'
 import type { PingoraError } from '@pingora-ts/error'
 import type { RequestHeader, ResponseHeader } from '@pingora-ts/http'
-import type { HttpModules } from './modules.ts'
 import type { Session } from './session.ts'
 
 /** A value or a promise of it: phases may be synchronous; only a thenable is awaited. */

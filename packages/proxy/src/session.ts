@@ -1,7 +1,6 @@
-import type { Digest, ServerSession, SocketAddress } from '@pingora-ts/core'
+import type { Digest, HttpModuleCtx, ServerSession, SocketAddress } from '@pingora-ts/core'
 import { generateErrorResponse } from '@pingora-ts/core'
 import type { RequestHeader, ResponseHeader } from '@pingora-ts/http'
-import type { HttpModuleCtx } from './modules.ts'
 
 const EMPTY = Buffer.alloc(0)
 
@@ -26,6 +25,13 @@ export class Session {
   upstreamBodyBytesReceived: number
   /** Whether the upstream request header was already sent (body filters run after this). */
   upstreamHeaderSent: boolean
+  /**
+   * The request's cache state. Reserved: always `undefined` until the cache phases land; the
+   * slot exists from the constructor on so a `Session` never changes shape.
+   */
+  cache: unknown
+  /** When this request reached each stage (see {@link SessionTiming}). */
+  readonly timing: SessionTiming
   private readonly shuttingDown: AbortSignal | undefined
 
   /** @internal */
@@ -41,6 +47,8 @@ export class Session {
     this.retries = 0
     this.upstreamBodyBytesReceived = 0
     this.upstreamHeaderSent = false
+    this.cache = undefined
+    this.timing = new SessionTiming(performance.now())
     this.shuttingDown = shutdown
   }
 
@@ -163,5 +171,28 @@ export class Session {
   /** A one-line summary of the request: `GET /path, Host: example.com`. */
   requestSummary(): string {
     return this.downstreamSession.requestSummary()
+  }
+}
+
+/**
+ * When a proxied request reached each stage, in milliseconds on the `performance.now()` clock
+ * (subtract two of them for a duration); `undefined` for a stage not reached (yet).
+ */
+export class SessionTiming {
+  /** The request header was read and the proxy session created. */
+  readonly start: number
+  /** An upstream connection was ready (taken from the pool or connected) for the last attempt. */
+  upstreamConnected: number | undefined
+  /** The upstream's final response header was read (last attempt). */
+  upstreamHeaders: number | undefined
+  /** The exchange ended (before `logging` runs). */
+  end: number | undefined
+
+  /** @internal */
+  constructor(start: number) {
+    this.start = start
+    this.upstreamConnected = undefined
+    this.upstreamHeaders = undefined
+    this.end = undefined
   }
 }

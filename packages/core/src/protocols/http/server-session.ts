@@ -1,16 +1,46 @@
 import type { HeaderMap, RequestHeader, ResponseHeader } from '@pingora-ts/http'
 import type { Digest, SocketAddress } from '../digest.ts'
+import type { HttpProtocol } from './common.ts'
 import type { ReusedHttpStream } from './reused-http-stream.ts'
 
 /**
  * The protocol-neutral downstream (client-facing) HTTP session: read one request, write one
- * response. Implemented by {@link Http1ServerSession} (HTTP/2 later). Port of the `ServerSession`
- * enum in `pingora-core/src/protocols/http/server.rs`.
+ * response. Implemented by {@link Http1ServerSession} (`protocol: 'h1'`); an HTTP/2
+ * implementation serves one stream of a connection with the same interface. Port of the
+ * `ServerSession` enum in `pingora-core/src/protocols/http/server.rs`.
  *
- * Failures reject with `PingoraError` whose `source` is `'downstream'` for client faults
- * (`InvalidHTTPHeader`, `ReadError`, `ReadTimedout`, `ConnectionClosed`, `WriteError`...).
+ * The contract every implementation keeps (callers such as `HttpProxy` and `HttpServer` rely
+ * on it):
+ *
+ * 1. Order: `readRequest` (or `readRequestNow`) first; then any number of 1xx headers, one
+ *    final header, body pieces, and `finish` (or `finishNow`) once; callers do not write after
+ *    `finish`. Request body reads may interleave with response writes.
+ * 2. Write-settled rule: `writeResponseHeader`, `writeResponseBody` and `writeResponse` return
+ *    the shared `WRITE_SETTLED` (from `common.ts`) when the bytes were handed to the transport
+ *    and nothing has to wait, never another settled promise; a write that waits (full socket
+ *    buffer, HTTP/2 flow control) returns its own promise. Callers compare with
+ *    `WRITE_SETTLED` to skip an `await` (see its TSDoc).
+ * 3. Sync-or-promise: the `...Now` variants (`readRequestNow`, `finishNow`) return a plain value
+ *    when nothing had to wait, else a promise; they never throw (failures reject the promise).
+ * 4. Errors: failures reject with `PingoraError` whose `source` is `'downstream'` for client
+ *    faults (`InvalidHTTPHeader`, `ReadError`, `ReadTimedout`, `ConnectionClosed`,
+ *    `WriteError`...). A malformed request is answered by the session itself (400, 413, 414,
+ *    431...) before the rejection.
+ * 5. Connection: {@link ServerSession.connection} is the {@link ReusedHttpStream} shared by the
+ *    requests of one connection; `finish` hands it back when the connection may serve another
+ *    request (HTTP/1), and an HTTP/2 session never hands it back (the HTTP/2 engine owns the
+ *    connection: `finish` resolves `undefined`).
+ * 6. Protocol-specific members are no-ops where they mean nothing, never errors: on HTTP/2
+ *    `setKeepalive`, `setKeepaliveReusesRemaining` and `setCloseOnResponseBeforeDownstreamFinish`
+ *    do nothing, `isUpgradeRequest`/`wasUpgraded` are `false`, `writeResponseTrailers` sends
+ *    trailers (a no-op on HTTP/1), and `writeResponse` may write the header and body as two
+ *    frames. HTTP/1-only fast paths that are not part of this contract
+ *    (`Http1ServerSession.waitForRequest`, the idle wait of the keep-alive loop) stay on the
+ *    HTTP/1 class.
  */
 export interface ServerSession {
+  /** The HTTP version this session speaks; tells the implementations apart. */
+  readonly protocol: HttpProtocol
   /**
    * Reads the request header. Resolves `true` when a header was read, `false` when the
    * client closed (or the idle/keep-alive timeout or a shutdown hit) before sending any byte.

@@ -158,6 +158,8 @@ function isInformational(status: number): boolean {
  * ```
  */
 export class Http1ServerSession implements ServerSession {
+  /** Always `'h1'`. */
+  readonly protocol: 'h1'
   /** The connection. */
   readonly stream: Stream
   /** The connection with the state that persists between its requests. */
@@ -204,6 +206,7 @@ export class Http1ServerSession implements ServerSession {
   constructor(connection: Stream | ReusedHttpStream, options?: Http1ServerOptions) {
     const reused = connection instanceof ReusedHttpStream ? connection : undefined
     const stream = reused === undefined ? (connection as Stream) : reused.stream
+    this.protocol = 'h1'
     this.stream = stream
     this.connection = reused ?? new ReusedHttpStream(stream)
     this.#limits =

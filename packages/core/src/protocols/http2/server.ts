@@ -56,6 +56,8 @@ function isConnectionSpecific(lowerName: string): boolean {
  * engine, not to one request.
  */
 export class Http2ServerSession implements ServerSession {
+  /** Always `'h2'`. */
+  readonly protocol: 'h2'
   /** The connection the stream arrived on (shared by the connection's streams). */
   readonly connection: ReusedHttpStream
   readonly #stream: http2.ServerHttp2Stream
@@ -89,6 +91,7 @@ export class Http2ServerSession implements ServerSession {
     headers: http2.IncomingHttpHeaders,
     rawHeaders?: readonly string[],
   ) {
+    this.protocol = 'h2'
     this.connection = connection
     this.#stream = stream
     this.#headers = headers

@@ -1,10 +1,14 @@
 import type { RequestHeader, ResponseHeader } from '@pingora-ts/http'
-import type { MaybePromise } from './proxy-trait.ts'
+
+/** A hook result that may be a promise; the caller awaits only promises. */
+type MaybePromise<T> = T | Promise<T>
 
 /**
  * A downstream HTTP module: per-request logic that runs on the client's request and on every
  * response sent to the client (proxied or written locally). Port of `HttpModule` in
- * `pingora-core/src/modules/http/mod.rs`. A new instance is made per request by its
+ * `pingora-core/src/modules/http/mod.rs`; it lives in core, as in Pingora, so any HTTP app can
+ * run modules (`@pingora-ts/proxy` runs them for every proxied request and re-exports these
+ * names). A new instance is made per request by its
  * {@link HttpModuleBuilder}.
  */
 export interface HttpModule {
@@ -29,8 +33,8 @@ export interface HttpModuleBuilder {
 }
 
 /**
- * The downstream modules of a proxy, set up once in `ProxyHttp.initDownstreamModules`.
- * Port of `HttpModules`.
+ * The downstream modules of an app, set up once (a proxy's in
+ * `ProxyHttp.initDownstreamModules`). Port of `HttpModules`.
  */
 export class HttpModules {
   private readonly builders: HttpModuleBuilder[] = []

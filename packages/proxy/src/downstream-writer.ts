@@ -1,0 +1,287 @@
+import { WRITE_SETTLED } from '@pingora-ts/core'
+import type { ResponseHeader } from '@pingora-ts/http'
+import { removeHopByHopHeaders } from './hop-by-hop.ts'
+import { isThenable } from './proxy-common.ts'
+import type { ProxyHttp } from './proxy-trait.ts'
+import type { Session } from './session.ts'
+
+/**
+ * Where the body of a response sent downstream comes from: the upstream `ClientSession` today
+ * (it implements this), a cache hit later. Port of the body side of Pingora's
+ * `HttpTask` stream that `proxy_common.rs` consumes.
+ */
+export interface ResponseBodySource {
+  /**
+   * Takes the next piece without waiting (bytes already received), or `undefined` when none is
+   * there yet or the body is done ({@link ResponseBodySource.isBodyDone} tells which).
+   */
+  tryReadResponseBody(): Uint8Array | undefined
+  /** Waits for the next piece; `undefined` at the end of the body. */
+  readResponseBody(): Promise<Uint8Array | undefined>
+  /** Whether the whole body has been read. */
+  isBodyDone(): boolean
+}
+
+/**
+ * The one place a proxied response is written to the client (Pingora's downstream half of
+ * `proxy_common.rs` and the response side of `proxy_h1.rs`): it runs `upstreamResponseFilter`
+ * (upstream responses only) and `responseFilter`, strips hop-by-hop headers, fixes the framing
+ * when a body filter may change the length, runs the downstream modules, and relays the body
+ * through `upstreamResponseBodyFilter` (upstream only), `responseBodyFilter` and the modules.
+ *
+ * ```text
+ *  upstream exchange ──┐                         ┌─► header filters, hop-by-hop, framing, modules
+ *                      ├─► DownstreamWriter.write ┤
+ *  cache hit (later) ──┘                         └─► body: fast path (one write) or relay loop
+ * ```
+ *
+ * Hot path: when no phase, module or body filter is defined, a response whose body arrived with
+ * its head leaves in one socket write and `write` returns `undefined` (no promise at all);
+ * writes that did not wait return `WRITE_SETTLED` and are not awaited.
+ * @internal
+ */
+export class DownstreamWriter<Ctx> {
+  readonly #inner: ProxyHttp<Ctx>
+
+  /** @param inner - the user's phases */
+  constructor(inner: ProxyHttp<Ctx>) {
+    this.#inner = inner
+  }
+
+  /**
+   * Writes a final (non-1xx, non-101) response and its body to the client.
+   * @param session - the proxy session
+   * @param ctx - the request's ctx
+   * @param method - the request method (a HEAD response keeps its `Content-Length`)
+   * @param response - the response header; filtered and modified in place
+   * @param source - the body
+   * @param fromUpstream - whether the response comes from the upstream (runs the upstream phases)
+   * @returns `undefined` when everything was written without waiting, else a promise
+   */
+  write(
+    session: Session,
+    ctx: Ctx,
+    method: string,
+    response: ResponseHeader,
+    source: ResponseBodySource,
+    fromUpstream: boolean,
+  ): Promise<void> | undefined {
+    const filtering = this.headerFilters(session, response, ctx, fromUpstream)
+    if (filtering !== undefined) {
+      return this.#writeAfter(filtering, session, ctx, method, response, source, fromUpstream)
+    }
+    return this.#writePrepared(session, ctx, method, response, source, fromUpstream)
+  }
+
+  /**
+   * Runs `upstreamResponseFilter` (when `fromUpstream`) then `responseFilter` on a response
+   * header; `undefined` (no promise) when the app defines neither.
+   * @param session - the proxy session
+   * @param response - the header
+   * @param ctx - the request's ctx
+   * @param fromUpstream - whether the upstream phase applies
+   */
+  headerFilters(
+    session: Session,
+    response: ResponseHeader,
+    ctx: Ctx,
+    fromUpstream: boolean,
+  ): Promise<void> | undefined {
+    const inner = this.#inner
+    if (
+      (!fromUpstream || inner.upstreamResponseFilter === undefined) &&
+      inner.responseFilter === undefined
+    ) {
+      return undefined
+    }
+    return this.#runHeaderFilters(session, response, ctx, fromUpstream)
+  }
+
+  async #runHeaderFilters(
+    session: Session,
+    response: ResponseHeader,
+    ctx: Ctx,
+    fromUpstream: boolean,
+  ): Promise<void> {
+    const inner = this.#inner
+    if (fromUpstream && inner.upstreamResponseFilter !== undefined) {
+      const r = inner.upstreamResponseFilter(session, response, ctx)
+      if (isThenable(r)) await r
+    }
+    if (inner.responseFilter !== undefined) {
+      const r = inner.responseFilter(session, response, ctx)
+      if (isThenable(r)) await r
+    }
+  }
+
+  async #writeAfter(
+    filtering: Promise<void>,
+    session: Session,
+    ctx: Ctx,
+    method: string,
+    response: ResponseHeader,
+    source: ResponseBodySource,
+    fromUpstream: boolean,
+  ): Promise<void> {
+    await filtering
+    const written = this.#writePrepared(session, ctx, method, response, source, fromUpstream)
+    if (written !== undefined) await written
+  }
+
+  /** After the header phases: hop-by-hop, framing, shutdown, modules, then the body. */
+  #writePrepared(
+    session: Session,
+    ctx: Ctx,
+    method: string,
+    response: ResponseHeader,
+    source: ResponseBodySource,
+    fromUpstream: boolean,
+  ): Promise<void> | undefined {
+    const inner = this.#inner
+    const modules = session.downstreamModulesCtx
+    removeHopByHopHeaders(response.headers)
+    const filtersBody =
+      inner.responseBodyFilter !== undefined ||
+      (fromUpstream && inner.upstreamResponseBodyFilter !== undefined) ||
+      modules.filtersResponseBody
+    // A filter may change the length; HEAD, 204 and 304 keep theirs (it describes no body here).
+    if (filtersBody && method !== 'HEAD' && response.status !== 204 && response.status !== 304) {
+      response.removeHeader('Content-Length')
+    }
+    const noBody = source.isBodyDone()
+    // A graceful shutdown started while this request was in flight: tell the client.
+    if (session.isProcessShuttingDown()) session.downstreamSession.setKeepalive(undefined)
+    if (filtersBody || modules.modules.length > 0) {
+      return this.#writeFiltered(session, ctx, response, source, noBody, filtersBody, fromUpstream)
+    }
+    return this.#writeUnfiltered(session, ctx, response, source, noBody)
+  }
+
+  async #writeFiltered(
+    session: Session,
+    ctx: Ctx,
+    response: ResponseHeader,
+    source: ResponseBodySource,
+    noBody: boolean,
+    filtersBody: boolean,
+    fromUpstream: boolean,
+  ): Promise<void> {
+    const modules = session.downstreamModulesCtx
+    if (modules.modules.length > 0) await modules.responseHeaderFilter(response, noBody)
+    if (filtersBody) {
+      const written = session.downstreamSession.writeResponseHeader(response, false)
+      if (written !== WRITE_SETTLED) await written
+      await this.relayBody(session, ctx, source, noBody, undefined, fromUpstream)
+      return
+    }
+    const written = this.#writeUnfiltered(session, ctx, response, source, noBody)
+    if (written !== undefined) await written
+  }
+
+  /**
+   * No body filter: body bytes that came with the head are taken synchronously, so a small
+   * response (head and body in one read) leaves in one write, with no await and no tick.
+   */
+  #writeUnfiltered(
+    session: Session,
+    ctx: Ctx,
+    response: ResponseHeader,
+    source: ResponseBodySource,
+    noBody: boolean,
+  ): Promise<void> | undefined {
+    const downstream = session.downstreamSession
+    let first: Uint8Array | undefined
+    let firstError: unknown
+    if (!noBody) {
+      try {
+        first = source.tryReadResponseBody()
+      } catch (e) {
+        firstError = e
+      }
+    }
+    if (first !== undefined && source.isBodyDone()) {
+      session.upstreamBodyBytesReceived += first.length
+      const written = downstream.writeResponse(response, first)
+      return written === WRITE_SETTLED ? undefined : written
+    }
+    const written = downstream.writeResponseHeader(response, noBody)
+    if (firstError === undefined && noBody) {
+      return written === WRITE_SETTLED ? undefined : written
+    }
+    return this.#relayAfterHeader(session, ctx, source, written, first, firstError)
+  }
+
+  async #relayAfterHeader(
+    session: Session,
+    ctx: Ctx,
+    source: ResponseBodySource,
+    written: Promise<void>,
+    first: Uint8Array | undefined,
+    firstError: unknown,
+  ): Promise<void> {
+    if (written !== WRITE_SETTLED) await written
+    // A framing error in those bytes surfaces after the header, as on any later read.
+    if (firstError !== undefined) throw firstError
+    // Unfiltered by construction: no body phase applies here.
+    await this.relayBody(session, ctx, source, false, first, false)
+  }
+
+  /**
+   * Relays the rest of the body: pieces already received are taken synchronously, and only a
+   * write that has to wait (or a read of bytes not yet received) is awaited.
+   * @param session - the proxy session
+   * @param ctx - the request's ctx
+   * @param source - the body
+   * @param alreadyDone - the body is known to be complete (only the end is written)
+   * @param first - a piece the caller already took (unfiltered relay only)
+   * @param fromUpstream - whether `upstreamResponseBodyFilter` applies
+   */
+  async relayBody(
+    session: Session,
+    ctx: Ctx,
+    source: ResponseBodySource,
+    alreadyDone: boolean,
+    first: Uint8Array | undefined,
+    fromUpstream: boolean,
+  ): Promise<void> {
+    const inner = this.#inner
+    const downstream = session.downstreamSession
+    const modules = session.downstreamModulesCtx
+    const hasModules = modules.modules.length > 0
+    const upstreamFilter = fromUpstream ? inner.upstreamResponseBodyFilter : undefined
+    const filter = inner.responseBodyFilter
+    const filtered = upstreamFilter !== undefined || filter !== undefined || hasModules
+    let pending = first
+    for (;;) {
+      let data: Uint8Array | undefined
+      if (pending !== undefined) {
+        data = pending
+        pending = undefined
+      } else if (!alreadyDone) {
+        data = source.tryReadResponseBody()
+        if (data === undefined && !source.isBodyDone()) data = await source.readResponseBody()
+      }
+      let written: Promise<void>
+      if (data !== undefined) {
+        session.upstreamBodyBytesReceived += data.length
+        if (!filtered && source.isBodyDone()) {
+          // The last piece: it and the end of the body leave in one write, one pass fewer.
+          written = downstream.writeResponseBody(data, true)
+          if (written !== WRITE_SETTLED) await written
+          downstream.releaseWrittenBody(data)
+          break
+        }
+      }
+      const eos = data === undefined
+      // `call`: the phases are often class methods that use `this`.
+      if (upstreamFilter !== undefined) data = upstreamFilter.call(inner, session, data, eos, ctx)
+      if (filter !== undefined) data = filter.call(inner, session, data, eos, ctx)
+      if (hasModules) data = modules.responseBodyFilter(data, eos)
+      written = downstream.writeResponseBody(data, eos)
+      if (written !== WRITE_SETTLED) await written
+      // Unfiltered, the proxy is the only user of each piece: free its read buffer (ADR 0009).
+      if (!filtered && data !== undefined) downstream.releaseWrittenBody(data)
+      if (eos) break
+    }
+  }
+}

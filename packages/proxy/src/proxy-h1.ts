@@ -1,0 +1,294 @@
+import {
+  type ClientSession,
+  type HttpConnector,
+  type HttpPeer,
+  WRITE_SETTLED,
+} from '@pingora-ts/core'
+import { ErrorType, PingoraError } from '@pingora-ts/error'
+import type { RequestHeader, ResponseHeader } from '@pingora-ts/http'
+import type { DownstreamWriter } from './downstream-writer.ts'
+import { removeHopByHopHeaders } from './hop-by-hop.ts'
+import { ignoreClosed, isThenable, toError } from './proxy-common.ts'
+import type { ProxyHttp } from './proxy-trait.ts'
+import type { Session } from './session.ts'
+
+/**
+ * The HTTP/1 upstream exchange of the proxy (Pingora's `proxy_h1.rs`): request header and body
+ * up, 1xx and the final response down through the {@link DownstreamWriter}, the 101 tunnel,
+ * and the upstream connection back to the pool when it may be reused.
+ *
+ * Writes that did not have to wait return `WRITE_SETTLED` and are not awaited, and body bytes
+ * that arrived with the response head are taken synchronously: on a small response the only
+ * awaits are for the upstream's response head.
+ * @internal
+ */
+export class ProxyH1<Ctx> {
+  readonly #inner: ProxyHttp<Ctx>
+  readonly #connector: HttpConnector
+  readonly #writer: DownstreamWriter<Ctx>
+
+  /**
+   * @param inner - the user's phases
+   * @param connector - the upstream connector (its pool takes reusable connections back)
+   * @param writer - the downstream writer
+   */
+  constructor(inner: ProxyHttp<Ctx>, connector: HttpConnector, writer: DownstreamWriter<Ctx>) {
+    this.#inner = inner
+    this.#connector = connector
+    this.#writer = writer
+  }
+
+  /**
+   * Runs one exchange on a connected upstream session. Resolves the error of a failed exchange
+   * (after `errorWhileProxy`), `undefined` on success.
+   * @param session - the proxy session
+   * @param ctx - the request's ctx
+   * @param peer - the upstream peer
+   * @param client - the upstream session
+   * @param reused - whether the connection came from the pool
+   */
+  async proxy(
+    session: Session,
+    ctx: Ctx,
+    peer: HttpPeer,
+    client: ClientSession,
+    reused: boolean,
+  ): Promise<PingoraError | undefined> {
+    const inner = this.#inner
+    const options = peer.options
+    let reusable: boolean
+    try {
+      if (inner.connectedToUpstream !== undefined) {
+        const r = inner.connectedToUpstream(session, reused, peer, client.digest, ctx)
+        if (isThenable(r)) await r
+      }
+      const downstream = session.downstreamSession
+      const modules = session.downstreamModulesCtx
+      const isUpgrade = downstream.isUpgradeRequest()
+      const request: RequestHeader = downstream.requestHeader.clone()
+      const hasBody = !downstream.isBodyEmpty()
+      const filtersRequestBody = inner.requestBodyFilter !== undefined || modules.filtersRequestBody
+
+      removeHopByHopHeaders(request.headers, isUpgrade)
+      request.setVersion('HTTP/1.1')
+      if (hasBody && !isUpgrade) {
+        if (filtersRequestBody || request.getHeader('Content-Length') === undefined) {
+          request.removeHeader('Content-Length')
+          request.insertHeader('Transfer-Encoding', 'chunked')
+        }
+      }
+      if (inner.upstreamRequestFilter !== undefined) {
+        const r = inner.upstreamRequestFilter(session, request, ctx)
+        if (isThenable(r)) await r
+      }
+      const written = client.writeRequestHeader(request)
+      if (written !== WRITE_SETTLED) await written
+      session.upstreamHeaderSent = true
+
+      // Request body: streamed up concurrently with reading the response (the origin may
+      // answer early). A failure on the client side tears down the upstream exchange.
+      let bodyError: unknown
+      let bodyTask: Promise<void> | undefined
+      if (hasBody && !isUpgrade) {
+        bodyTask = this.#sendRequestBody(session, ctx, client).catch((e) => {
+          bodyError = e
+          client.shutdown()
+        })
+      }
+
+      let response: ResponseHeader
+      try {
+        for (;;) {
+          response = await client.readResponseHeader()
+          const status = response.status
+          if (status >= 100 && status < 200 && status !== 101) {
+            // 1xx: 100 only matters to a client that asked for it; 103 and others pass on.
+            if (status === 100 && downstream.getHeader('Expect') === undefined) continue
+            removeHopByHopHeaders(response.headers)
+            await downstream.writeResponseHeader(response)
+            continue
+          }
+          break
+        }
+      } catch (e) {
+        if (bodyError !== undefined) throw bodyError
+        throw e
+      }
+      session.timing.upstreamHeaders = performance.now()
+
+      if (response.status === 101) {
+        if (!isUpgrade || !client.isUpgraded()) {
+          throw PingoraError.upstream(
+            ErrorType.H1Error,
+            '101 response to a request without Upgrade',
+          )
+        }
+        reusable = await this.#tunnel(session, ctx, client, response)
+      } else {
+        // The downstream writer: response phases, framing, modules and the body relay.
+        const writing = this.#writer.write(session, ctx, request.method, response, client, true)
+        if (writing !== undefined) await writing
+        if (bodyTask !== undefined) {
+          // The response is complete; the request body may still be flowing (an early answer).
+          // Reuse the upstream connection only if the request was fully sent.
+          if (!downstream.isBodyDone() && downstream.getKeepalive() === undefined) {
+            // The client connection closes after this response anyway: do not wait (up to the
+            // read timeout) for a body that may never come. The upstream connection, left with
+            // a partial request, is closed; the downstream one closes with a bounded linger.
+            client.shutdown()
+            bodyTask.catch(() => {})
+            return undefined
+          }
+          await bodyTask
+          if (bodyError !== undefined) throw bodyError
+        }
+        reusable = true
+      }
+    } catch (e) {
+      client.shutdown()
+      let error = toError(e, ErrorType.InternalError, 'while proxying', 'internal')
+      if (inner.errorWhileProxy !== undefined) {
+        error = inner.errorWhileProxy(peer, session, error, ctx, reused)
+      } else {
+        error = defaultErrorWhileProxy(peer, session, error, reused)
+      }
+      return error
+    }
+    if (reusable) {
+      this.#connector.releaseHttpSession(client, peer, options.idleTimeoutMs)
+    } else {
+      client.shutdown()
+    }
+    return undefined
+  }
+
+  async #sendRequestBody(session: Session, ctx: Ctx, client: ClientSession): Promise<void> {
+    const inner = this.#inner
+    const downstream = session.downstreamSession
+    const modules = session.downstreamModulesCtx
+    const hasModules = modules.modules.length > 0
+    // Unfiltered, the proxy is the only user of each body piece (the retry buffer keeps a copy):
+    // its read buffer is freed once written instead of waiting for a GC (ADR 0009).
+    const owned = !hasModules && inner.requestBodyFilter === undefined
+    // A retried attempt replays what was buffered from the client first.
+    if (session.retries > 1) {
+      const replay = downstream.getRetryBuffer()
+      if (replay !== undefined && replay.length > 0) {
+        let out: Uint8Array | undefined = replay
+        // The end of the body is signalled by the read loop below (it reads `undefined`).
+        if (hasModules) out = modules.requestBodyFilter(out, false)
+        if (inner.requestBodyFilter !== undefined) {
+          const r = inner.requestBodyFilter(session, out, false, ctx)
+          out = isThenable(r) ? await r : r
+        }
+        if (out !== undefined && out.length > 0) await client.writeBody(out)
+      }
+    }
+    for (;;) {
+      let data: Uint8Array | undefined
+      try {
+        data = await downstream.readRequestBody()
+      } catch (e) {
+        throw toError(e, ErrorType.ReadError, 'reading the request body', 'downstream')
+      }
+      const eos = data === undefined
+      if (hasModules) data = modules.requestBodyFilter(data, eos)
+      if (inner.requestBodyFilter !== undefined) {
+        const r = inner.requestBodyFilter(session, data, eos, ctx)
+        data = isThenable(r) ? await r : r
+      }
+      if (data !== undefined && data.length > 0) {
+        await client.writeBody(data)
+        if (owned) client.releaseWrittenBody(data)
+      }
+      if (eos) break
+    }
+    await client.finishBody()
+  }
+
+  /**
+   * Relays the rest of the response body: pieces already received are taken synchronously,
+   * and only a write that has to wait (or a read of bytes not yet received) is awaited.
+
+  /** After a 101: raw bytes both ways until either side closes; no reuse afterwards. */
+  async #tunnel(
+    session: Session,
+    ctx: Ctx,
+    client: ClientSession,
+    response: ResponseHeader,
+  ): Promise<boolean> {
+    const downstream = session.downstreamSession
+    const filtering = this.#writer.headerFilters(session, response, ctx, true)
+    if (filtering !== undefined) await filtering
+    removeHopByHopHeaders(response.headers, true)
+    await session.writeResponseHeader(response, false)
+    // Client → upstream. On the client's EOF, half-close the upstream so it sees the end too.
+    // No filter sees tunnel bytes: each piece is freed once written (ADR 0009).
+    const up = (async () => {
+      for (;;) {
+        const data = await downstream.readRequestBody()
+        if (data === undefined) break
+        await client.writeBody(data)
+        client.releaseWrittenBody(data)
+      }
+      // Half-close only: the upstream may still answer what it received.
+      client.shutdownWrite()
+    })()
+    // Upstream → client, until the upstream closes.
+    const down = (async () => {
+      for (;;) {
+        const data = await client.readResponseBody()
+        await downstream.writeResponseBody(data, data === undefined)
+        if (data === undefined) break
+        downstream.releaseWrittenBody(data)
+      }
+    })()
+    let upDone = false
+    const upSettled = up.then(
+      () => {
+        upDone = true
+      },
+      (e: unknown) => {
+        upDone = true
+        throw e
+      },
+    )
+    // Either direction may end first. When the upstream ends, the tunnel is over: the client
+    // connection is closed by finish(), which also ends the pending client read.
+    upSettled.catch(() => {})
+    await Promise.race([upSettled.catch(() => {}), down.catch(() => {})])
+    if (upDone) {
+      await down.catch(ignoreClosed)
+      await upSettled.catch(ignoreClosed)
+    } else {
+      await down.catch(ignoreClosed)
+    }
+    return false
+  }
+}
+
+/**
+ * The default `errorWhileProxy`: names the peer in the context and resolves a
+ * `'reused-only'` retry: retry only when the upstream connection was reused, the request body
+ * is still fully buffered and nothing was sent to the client yet.
+ * @param peer - the peer
+ * @param session - the proxy session
+ * @param error - the error
+ * @param reused - whether the upstream connection came from the pool
+ */
+export function defaultErrorWhileProxy(
+  peer: HttpPeer,
+  session: Session,
+  error: PingoraError,
+  reused: boolean,
+): PingoraError {
+  error.withContext(`Peer: ${peer}`)
+  if (error.retry === 'reused-only') {
+    error.setRetry(
+      reused &&
+        !session.downstreamSession.retryBufferTruncated() &&
+        session.responseWritten === undefined,
+    )
+  }
+  return error
+}
