@@ -1,34 +1,51 @@
-import { parseArgs } from 'node:util'
-import { Server } from '@pingora-ts/core'
+import { confField, defineConfSection, parseCommandLine, Server } from '@pingora-ts/core'
+import type { ResponseHeader } from '@pingora-ts/http'
 import { LoadBalancer, RoundRobin } from '@pingora-ts/load-balancing'
-import { httpProxyService } from '@pingora-ts/proxy'
+import { httpProxyService, type Session } from '@pingora-ts/proxy'
 import { LB } from './lb.ts'
 import { startLocalOrigin } from './origins.ts'
 
-const USAGE = `usage: load-balancer [--listen ADDR] [--upstream HOST:PORT ...] [--tls] [--sni NAME] [--host NAME]
-  --listen ADDR        where to listen (default 127.0.0.1:6188; port 0 picks a free one)
-  --upstream HOST:PORT an upstream, repeatable (default: two embedded local origins)
-  --tls                connect to the upstreams over TLS
-  --sni NAME           the SNI and certificate name for TLS upstreams
-  --host NAME          rewrite the Host header sent upstream
-Pingora's seed example, exactly:
-  load-balancer --upstream 1.1.1.1:443 --upstream 1.0.0.1:443 --tls --sni one.one.one.one --host one.one.one.one
-`
-
-const { values } = parseArgs({
-  options: {
-    listen: { type: 'string', default: '127.0.0.1:6188' },
-    upstream: { type: 'string', multiple: true },
-    tls: { type: 'boolean', default: false },
-    sni: { type: 'string', default: '' },
-    host: { type: 'string' },
-    help: { type: 'boolean', short: 'h', default: false },
-  },
+/** The demo's own section of the `-c` file. */
+const LOAD_BALANCER_SECTION = defineConfSection({
+  responseVersion: confField.optionalString(
+    'when set, every response carries `X-Lb-Version: <value>` (shows which process answered)',
+  ),
 })
-if (values.help) {
-  process.stdout.write(USAGE)
-  process.exit(0)
-}
+
+const { opt, values, configuration, sections } = parseCommandLine({
+  name: 'load-balancer',
+  version: '0.0.0',
+  summary: `Round robin over the upstreams (default: two embedded local origins).
+Pingora's seed example, exactly:
+  load-balancer --upstream 1.1.1.1:443 --upstream 1.0.0.1:443 --tls --sni one.one.one.one --host one.one.one.one`,
+  options: {
+    listen: {
+      type: 'string',
+      default: '127.0.0.1:6188',
+      valueName: 'ADDR',
+      description: 'where to listen (port 0 picks a free one)',
+    },
+    upstream: {
+      type: 'string',
+      multiple: true,
+      valueName: 'HOST:PORT',
+      description: 'an upstream (default: two embedded local origins)',
+    },
+    tls: { type: 'boolean', description: 'connect to the upstreams over TLS' },
+    sni: {
+      type: 'string',
+      default: '',
+      valueName: 'NAME',
+      description: 'the SNI for TLS upstreams',
+    },
+    host: {
+      type: 'string',
+      valueName: 'NAME',
+      description: 'rewrite the Host header sent upstream',
+    },
+  },
+  sections: { load_balancer: LOAD_BALANCER_SECTION },
+})
 
 let upstreamAddrs = values.upstream ?? []
 if (upstreamAddrs.length === 0) {
@@ -37,13 +54,20 @@ if (upstreamAddrs.length === 0) {
   process.stdout.write(`embedded origins: ${upstreamAddrs.join(', ')}\n`)
 }
 
-const server = new Server()
+const server = new Server({ opt, configuration })
 server.bootstrap()
 const upstreams = LoadBalancer.tryFromIter(RoundRobin, upstreamAddrs)
-const lb = httpProxyService(
-  server.configuration,
-  new LB(upstreams, { tls: values.tls, sni: values.sni, host: values.host }),
-)
+const options = { tls: values.tls === true, sni: values.sni, host: values.host }
+const responseVersion = sections.load_balancer.responseVersion
+const app =
+  responseVersion === undefined
+    ? new LB(upstreams, options)
+    : new (class extends LB {
+        responseFilter(_session: Session, upstreamResponse: ResponseHeader) {
+          upstreamResponse.insertHeader('X-Lb-Version', responseVersion)
+        }
+      })(upstreams, options)
+const lb = httpProxyService(server.configuration, app)
 lb.addTcp(values.listen)
 server.addService(lb)
 server.runForever()

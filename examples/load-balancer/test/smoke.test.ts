@@ -1,5 +1,8 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { request } from 'undici'
@@ -73,4 +76,44 @@ describe('examples/load-balancer', () => {
       '--upstream 1.1.1.1:443 --upstream 1.0.0.1:443 --tls --sni one.one.one.one',
     )
   })
+
+  it('accepts the shared flags: a bad flag exits 2, -t checks the file, -c applies its section', async () => {
+    const run = async (args: string[]) => {
+      const child = spawn(tsx, ['--conditions=@pingora-ts/source', main, ...args], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      })
+      children.push(child)
+      let out = ''
+      let err = ''
+      child.stdout?.on('data', (d: Buffer) => {
+        out += d.toString()
+      })
+      child.stderr?.on('data', (d: Buffer) => {
+        err += d.toString()
+      })
+      const [code] = await once(child, 'exit')
+      return { code, out, err }
+    }
+    const bad = await run(['--', '--bogus'])
+    expect(bad.code).toBe(2)
+    expect(bad.err).toMatch(/^load-balancer: Unknown option '--bogus'.*\nusage: load-balancer/)
+    const dir = mkdtempSync(join(tmpdir(), 'lb-conf-'))
+    const conf = join(dir, 'conf.yaml')
+    writeFileSync(conf, 'threads: 1\nload_balancer:\n  response_version: v7\n')
+    const tested = await run(['-t', '-c', conf])
+    expect(tested.code).toBe(0)
+    expect(tested.out).toBe(`${conf}: configuration is valid\n`)
+    const broken = join(dir, 'broken.yaml')
+    writeFileSync(broken, 'load_balancer:\n  response_version: [v7]\n')
+    const failed = await run(['-c', broken])
+    expect(failed.code).toBe(1)
+    expect(failed.err).toBe(
+      `load-balancer: ${broken}:2: load_balancer.response_version: must be a string, got a list\n`,
+    )
+    const { address } = await startExample(['-c', conf, '--listen', '127.0.0.1:0'])
+    const response = await request(`http://${address}/`)
+    expect(response.statusCode).toBe(200)
+    expect(response.headers['x-lb-version']).toBe('v7')
+    await response.body.dump()
+  }, 120_000)
 })

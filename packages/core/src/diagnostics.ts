@@ -15,6 +15,8 @@ export const CHANNEL_NAMES = {
   serverPhase: 'pingora:server:phase',
   /** A failure contained to one connection: handshake error, an exception in the app. */
   connectionError: 'pingora:connection:error',
+  /** A worker process of a multi-process server (`threads` > 1) exited. */
+  workerExit: 'pingora:worker:exit',
   /**
    * A connection closed right after accept: refused by the service's `ConnectionFilter`, or a
    * PROXY protocol header that was missing, malformed, too slow or from an untrusted source.
@@ -44,6 +46,20 @@ export interface ConnectionErrorMessage {
   readonly service: string | undefined
   /** The peer's address (`ip:port`, or the Unix socket path), when known. */
   readonly peer: string | undefined
+}
+
+/** Message of {@link CHANNEL_NAMES.workerExit}. */
+export interface WorkerExitMessage {
+  /** The worker's slot, `0` to `threads - 1`. */
+  readonly index: number
+  /** Its process id. */
+  readonly pid: number | undefined
+  /** Its exit code, if it exited. */
+  readonly code: number | null
+  /** The signal that ended it, if any. */
+  readonly signal: string | null
+  /** When a replacement starts, in ms; `undefined` during shutdown (no replacement). */
+  readonly restartInMs: number | undefined
 }
 
 /** Why a connection was closed right after accept (see {@link ConnectionRejectedMessage}). */
@@ -77,6 +93,8 @@ export const channels = {
   serverPhase: diagnosticsChannel.channel(CHANNEL_NAMES.serverPhase),
   /** See {@link CHANNEL_NAMES.connectionError}. */
   connectionError: diagnosticsChannel.channel(CHANNEL_NAMES.connectionError),
+  /** See {@link CHANNEL_NAMES.workerExit}. */
+  workerExit: diagnosticsChannel.channel(CHANNEL_NAMES.workerExit),
   /** See {@link CHANNEL_NAMES.connectionRejected}. */
   connectionRejected: diagnosticsChannel.channel(CHANNEL_NAMES.connectionRejected),
 } as const

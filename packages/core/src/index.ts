@@ -46,6 +46,7 @@ export {
   channels,
   type ServerErrorMessage,
   type ServerPhaseMessage,
+  type WorkerExitMessage,
 } from './diagnostics.ts'
 export {
   type ConnectionFilter,
@@ -130,7 +131,12 @@ export {
   type PeekClientHelloOptions,
   peekClientHello,
 } from './protocols/l4/peek-client-hello.ts'
-export { STREAM_LINGER_MS, STREAM_READ_HIGH_WATER, Stream } from './protocols/l4/stream.ts'
+export {
+  SHUTDOWN_IDLE_LINGER_MS,
+  STREAM_LINGER_MS,
+  STREAM_READ_HIGH_WATER,
+  Stream,
+} from './protocols/l4/stream.ts'
 export {
   crc32c,
   DEFAULT_PROXY_V2_MAX_BYTES,
@@ -147,11 +153,42 @@ export {
   parseProxyHeader,
 } from './protocols/proxy-protocol.ts'
 export {
+  ConfError,
+  type ConfField,
+  type ConfFieldKind,
+  type ConfFields,
+  type ConfSection,
+  type ConfValues,
+  confField,
+  defineConfSection,
+  type ParseConfOptions,
+} from './server/conf-section.ts'
+export {
+  DEFAULT_DAEMON_READY_TIMEOUT_SECONDS,
   DEFAULT_GRACEFUL_SHUTDOWN_TIMEOUT_SECONDS,
   EXIT_TIMEOUT_SECONDS,
+  IGNORED_SERVER_CONF_KEYS,
+  type LoadConfOptions,
+  type LoadedConf,
+  SERVER_CONF_FIELDS,
   ServerConf,
+  type ServerConfConstructor,
   type ServerConfFields,
 } from './server/configuration.ts'
+export {
+  type CommandLine,
+  type CommandLineOption,
+  type CommandLineOptions,
+  type CommandLineOutcome,
+  type CommandLineSpec,
+  type CommandLineValues,
+  type ConfSections,
+  type Opt,
+  parseCommandLine,
+  SHARED_OPTIONS,
+  tryParseCommandLine,
+  usageText,
+} from './server/opt.ts'
 export {
   type ExecutionPhase,
   type RunArgs,
@@ -165,6 +202,14 @@ export {
   type ShutdownWatch,
   UnixShutdownSignalWatch,
 } from './server/shutdown-watch.ts'
+export {
+  currentCommand,
+  type SpawnSuccessorOptions,
+  type Successor,
+  UPGRADE_READY_TIMEOUT_MS,
+  type UpgradeCommand,
+} from './server/upgrade.ts'
+export { WORKER_RESTART_MAX_MS, WORKER_RESTART_MIN_MS } from './server/workers.ts'
 export {
   type BackgroundService,
   backgroundService,

@@ -1,6 +1,7 @@
 import { chmod, unlink } from 'node:fs/promises'
 import net from 'node:net'
 import { PingoraError } from '@pingora-ts/error'
+import { addressKey, type ListenFds, processListenFds } from './listen-fds.ts'
 import {
   formatHostPort,
   type ListeningAddress,
@@ -31,6 +32,16 @@ export interface BindRetryOptions {
   readonly signal?: AbortSignal | undefined
 }
 
+/** Options of {@link bindServerAddress} beyond retries. */
+export interface BindOptions extends BindRetryOptions {
+  /**
+   * The table of inherited and bound sockets: an inherited socket for the same address is used
+   * instead of binding, and the bound socket is recorded for the next upgrade.
+   * @defaultValue the process's table
+   */
+  readonly fds?: ListenFds | undefined
+}
+
 const [NODE_MAJOR = 0, NODE_MINOR = 0] = process.versions.node.split('.').map(Number)
 
 /** Whether this Node accepts `reusePort` in `server.listen()` (Node >= 22.12 / 23.1). */
@@ -40,20 +51,55 @@ export const REUSE_PORT_SUPPORTED =
   (NODE_MAJOR === 22 && NODE_MINOR >= 12)
 
 /**
- * Binds a listening socket for `address`: TCP with retries while the address is in use, or a
- * Unix socket after removing a stale file. Port of `pingora-core/src/listeners/l4.rs`.
+ * Binds a listening socket for `address`: the socket inherited from an old process for the same
+ * address when there is one (zero-downtime upgrade), else TCP with retries while the address is
+ * in use, or a Unix socket after removing a stale file. Port of `pingora-core/src/listeners/l4.rs`.
  * The returned server is listening but has no `connection` listener yet.
  * @param address - where to listen
- * @param retry - how to retry a TCP address in use
+ * @param options - how to retry a TCP address in use; the socket table
  * @throws PingoraError `BindError` when the address cannot be bound
  */
 export async function bindServerAddress(
   address: ServerAddress,
-  retry: BindRetryOptions = {},
+  options: BindOptions = {},
 ): Promise<net.Server> {
-  return address.kind === 'tcp'
-    ? bindTcp(address.address, address.options, retry)
-    : bindUds(address.path, address.mode)
+  const fds = options.fds ?? processListenFds
+  const key = addressKey(address)
+  const inherited = fds.take(key)
+  const server =
+    inherited !== undefined
+      ? await listenOnFd(inherited, address)
+      : address.kind === 'tcp'
+        ? await bindTcp(address.address, address.options, options)
+        : await bindUds(address.path, address.mode)
+  fds.record(key, server)
+  return server
+}
+
+async function listenOnFd(fd: number, address: ServerAddress): Promise<net.Server> {
+  const options = address.kind === 'tcp' ? address.options : undefined
+  const keepalive = options?.tcpKeepalive
+  const server =
+    address.kind === 'tcp'
+      ? net.createServer({
+          noDelay: true,
+          keepAlive: keepalive !== undefined,
+          keepAliveInitialDelay: keepalive?.idleMs ?? 0,
+        })
+      : net.createServer()
+  try {
+    // listen() on an inherited listening socket calls listen(2) again, which only sets the
+    // backlog: pass ours, or Node's default (511) would shrink the queue both processes share.
+    await listenFd(server, fd, options?.backlog ?? LISTENER_BACKLOG)
+  } catch (error) {
+    const where = address.kind === 'tcp' ? address.address : address.path
+    throw PingoraError.internal(
+      'BindError',
+      `Fail to listen on the inherited socket of ${where}`,
+      error,
+    )
+  }
+  return server
 }
 
 /**
@@ -148,6 +194,17 @@ async function bindUds(path: string, mode: number | undefined): Promise<net.Serv
     )
   }
   return server
+}
+
+function listenFd(server: net.Server, fd: number, backlog: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject)
+    // `listen({ fd }, backlog)`: with a handle object Node takes the backlog only positionally.
+    server.listen({ fd }, backlog, () => {
+      server.off('error', reject)
+      resolve()
+    })
+  })
 }
 
 function listen(server: net.Server, options: net.ListenOptions): Promise<void> {

@@ -1,20 +1,39 @@
+import cluster from 'node:cluster'
 import { setMaxListeners } from 'node:events'
+import { openSync } from 'node:fs'
 import { PingoraError } from '@pingora-ts/error'
 import { channels } from '../diagnostics.ts'
+import { processListenFds } from '../listeners/listen-fds.ts'
 import { DependencyGraph } from '../services/dependency-graph.ts'
 import { type Service, ServiceReadyNotifier } from '../services/service.ts'
 import { ServiceHandle } from '../services/service-handle.ts'
 import {
+  DEFAULT_DAEMON_READY_TIMEOUT_SECONDS,
   DEFAULT_GRACEFUL_SHUTDOWN_TIMEOUT_SECONDS,
   EXIT_TIMEOUT_SECONDS,
   ServerConf,
   type ServerConfFields,
 } from './configuration.ts'
+import type { Opt } from './opt.ts'
 import {
   type ShutdownSignalWatch,
   type ShutdownWatch,
   UnixShutdownSignalWatch,
 } from './shutdown-watch.ts'
+import {
+  currentCommand,
+  removeOwnPidFile,
+  reportReady,
+  requestUpgrade,
+  STARTED_BY_PINGORA,
+  type Successor,
+  spawnSuccessor,
+  UPGRADE_READY_TIMEOUT_MS,
+  type UpgradeCommand,
+  UpgradeSocket,
+  writePidFile,
+} from './upgrade.ts'
+import { reportWorkerReady, superviseWorkers, workerIndex } from './workers.ts'
 
 /**
  * Where the server is in its life (Pingora's `ExecutionPhase`); published on
@@ -37,6 +56,11 @@ export type ExecutionPhase =
 export interface ServerOptions {
   /** The configuration, or fields overriding Pingora's defaults. @defaultValue all defaults */
   readonly configuration?: ServerConf | Partial<ServerConfFields> | undefined
+  /**
+   * The command line (from `parseCommandLine`): `-d` turns `daemon` on, `-u` makes the server
+   * take over listening sockets. @defaultValue no flags
+   */
+  readonly opt?: Opt | undefined
 }
 
 /** Arguments of {@link Server.run} (Pingora's `RunArgs`). */
@@ -89,6 +113,8 @@ interface ServiceEntry {
 export class Server {
   /** The configuration. */
   readonly configuration: ServerConf
+  /** The command line it was given, if any (Pingora's `server.options`). */
+  readonly options: Opt | undefined
   readonly #graph: DependencyGraph
   readonly #services: ServiceEntry[]
   readonly #controller: AbortController
@@ -98,6 +124,11 @@ export class Server {
   #startPromise: Promise<void> | undefined
   #shutdownPromise: Promise<void> | undefined
   #escalate: (() => void) | undefined
+  #upgrading: Promise<Successor> | undefined
+  #upgradeSocket: UpgradeSocket | undefined
+  #handedOver: boolean
+  #pidFile: string | undefined
+  #forever: boolean
 
   /**
    * Creates a server; nothing runs until {@link Server.start}, {@link Server.run} or
@@ -107,8 +138,13 @@ export class Server {
    */
   constructor(options: ServerOptions = {}) {
     const configuration = options.configuration
+    const conf = configuration instanceof ServerConf ? configuration : new ServerConf(configuration)
+    this.options = options.opt
+    // Pingora's `merge_with_opt`: the flag wins over the file.
     this.configuration =
-      configuration instanceof ServerConf ? configuration : new ServerConf(configuration)
+      options.opt?.daemon === true && !conf.daemon
+        ? new ServerConf({ ...conf, daemon: true })
+        : conf
     this.#graph = new DependencyGraph()
     this.#services = []
     this.#controller = new AbortController()
@@ -123,6 +159,11 @@ export class Server {
     this.#startPromise = undefined
     this.#shutdownPromise = undefined
     this.#escalate = undefined
+    this.#upgrading = undefined
+    this.#upgradeSocket = undefined
+    this.#handedOver = false
+    this.#pidFile = undefined
+    this.#forever = false
   }
 
   /** The current phase. */
@@ -197,12 +238,54 @@ export class Server {
   }
 
   /**
-   * Runs until SIGTERM (graceful shutdown), SIGINT (fast shutdown; a second one during a
-   * graceful shutdown also ends it at once) or SIGQUIT (graceful upgrade; for now a graceful
-   * shutdown), then exits the process with code 0. A start failure is thrown as an uncaught
-   * exception (exit code 1). Never returns control in practice.
+   * Runs the process as Pingora's `run_forever` does, then exits it:
+   * - `-u` (and not started by an upgrade): asks the running instance on `upgrade_sock` to
+   *   upgrade to this program, prints the outcome and exits 0 once the new process is ready
+   *   (1 if the upgrade failed); this process serves nothing.
+   * - `daemon` (and not started by a daemon launch): starts the program again in the
+   *   background (own session, output to `error_log`, cwd `working_directory`) and exits 0, at
+   *   once or, with `daemon_wait_for_ready`, once its listeners accept (1 when it failed or
+   *   `daemon_ready_timeout_seconds` passed).
+   * - otherwise serves until SIGTERM (graceful shutdown), SIGINT (fast shutdown; a second one
+   *   during a graceful shutdown ends it at once) or SIGQUIT/SIGHUP (graceful upgrade: see
+   *   {@link Server.upgrade}), then exits 0. A daemon writes `pid_file` once listening and
+   *   removes it at exit unless an upgrade handed it on. A start failure is thrown as an
+   *   uncaught exception (exit code 1).
+   * In the first two cases {@link Server.start} never resolves, so code after it does not run.
    */
   runForever(): void {
+    const conf = this.configuration
+    if (this.options?.upgrade === true && !STARTED_BY_PINGORA && !cluster.isWorker) {
+      this.#startPromise = new Promise<void>(noop)
+      requestUpgrade(conf.upgradeSock).then(
+        (successor) => {
+          process.stdout.write(`upgraded: the new process ${successor.pid} is ready\n`)
+          process.exit(0)
+        },
+        (error: unknown) => {
+          process.stderr.write(`upgrade failed: ${errorLine(error)}\n`)
+          process.exit(1)
+        },
+      )
+      return
+    }
+    if (conf.daemon && !STARTED_BY_PINGORA && !cluster.isWorker) {
+      this.#startPromise = new Promise<void>(noop)
+      this.#daemonize().then(
+        () => process.exit(0),
+        (error: unknown) => {
+          process.stderr.write(`daemon failed: ${errorLine(error)}\n`)
+          process.exit(1)
+        },
+      )
+      return
+    }
+    if (conf.threads > 1 && cluster.isPrimary) {
+      this.#startPromise = new Promise<void>(noop)
+      this.#superviseWorkers()
+      return
+    }
+    this.#forever = true
     const watch = new UnixShutdownSignalWatch()
     this.run({ shutdownSignal: watch }).then(
       () => process.exit(0),
@@ -213,6 +296,65 @@ export class Server {
         })
       },
     )
+  }
+
+  /** The primary of `threads` > 1: runs the workers, relays SIGTERM/SIGINT, owns the pid file. */
+  #superviseWorkers(): void {
+    const conf = this.configuration
+    const watch = new UnixShutdownSignalWatch()
+    let request: (kind: 'graceful' | 'fast') => void = noop
+    const shutdownRequested = new Promise<'graceful' | 'fast'>((resolve) => {
+      request = resolve
+    })
+    void (async () => {
+      for (;;) {
+        const signal = await watch.recv()
+        if (signal === 'GracefulUpgrade') {
+          publishServerError(
+            PingoraError.internal(
+              'InternalError',
+              'graceful upgrade is not supported with threads > 1 yet (the workers keep serving)',
+            ),
+            'graceful upgrade',
+          )
+          continue
+        }
+        this.#setPhase(signal === 'FastShutdown' ? 'ShutdownStarted' : 'GracefulTerminate')
+        request(signal === 'FastShutdown' ? 'fast' : 'graceful')
+        if (signal === 'FastShutdown') return
+      }
+    })()
+    superviseWorkers({
+      count: conf.threads,
+      shutdownRequested,
+      onReady: () => {
+        try {
+          this.#becomeRunningInstance()
+        } catch (error) {
+          publishServerError(error, 'daemon setup failed')
+        }
+        this.#setPhase('Running')
+        reportReady()
+      },
+    }).then(() => {
+      watch.close()
+      if (this.#pidFile !== undefined) removeOwnPidFile(this.#pidFile)
+      this.#setPhase('Terminated')
+      process.exit(0)
+    }, noop)
+  }
+
+  async #daemonize(): Promise<void> {
+    const conf = this.configuration
+    const output = conf.errorLog === undefined ? 'ignore' : openSync(conf.errorLog, 'a')
+    // Started in this directory (relative paths of the command line, `--import` specifiers
+    // resolve as here); the daemon moves to `working_directory` once listening.
+    await spawnSuccessor(currentCommand(), [], {
+      timeoutMs: (conf.daemonReadyTimeoutSeconds ?? DEFAULT_DAEMON_READY_TIMEOUT_SECONDS) * 1000,
+      detached: true,
+      output,
+      noWait: !conf.daemonWaitForReady,
+    })
   }
 
   /**
@@ -240,14 +382,125 @@ export class Server {
     }
     try {
       await Promise.all(this.#services.map((entry) => entry.ready.ready))
+      // Inherited sockets no endpoint took would otherwise stay open (and queue connections).
+      processListenFds.closeUnused()
+      if (this.#forever) this.#becomeRunningInstance()
     } catch (error) {
       await this.shutdown({ graceful: false })
       throw error
     }
     this.#setPhase('Running')
+    // Last: once the old process (or the launching command) hears this, it lets go.
+    if (cluster.isWorker) {
+      reportWorkerReady()
+      return
+    }
+    reportReady()
+    if (this.#forever) await this.#openUpgradeSocket()
+  }
+
+  /** The daemon's duties once listening: pid file, then the user and group it runs as. */
+  #becomeRunningInstance(): void {
+    const conf = this.configuration
+    if (!conf.daemon) return
+    // With worker processes the primary owns the pid file.
+    if (!cluster.isWorker) {
+      writePidFile(conf.pidFile)
+      this.#pidFile = conf.pidFile
+    }
+    try {
+      if (conf.workingDirectory !== undefined) process.chdir(conf.workingDirectory)
+      if (conf.group !== undefined) process.setgid?.(conf.group)
+      if (conf.user !== undefined) process.setuid?.(conf.user)
+    } catch (error) {
+      throw PingoraError.internal(
+        'InternalError',
+        `cannot switch to working directory ${conf.workingDirectory ?? '-'}, user ${conf.user ?? '-'}, group ${conf.group ?? '-'}`,
+        error,
+      )
+    }
+  }
+
+  async #openUpgradeSocket(): Promise<void> {
+    const socket = new UpgradeSocket(this.configuration.upgradeSock, (command) =>
+      this.upgrade(command),
+    )
+    try {
+      await socket.open()
+      this.#upgradeSocket = socket
+    } catch (error) {
+      // Upgrades through signals still work; say why `-u` will not.
+      publishServerError(error, 'cannot listen on upgrade_sock')
+    }
+  }
+
+  /**
+   * Hands the listening sockets to a new process and, once it reports ready, shuts this one down
+   * gracefully (Pingora's graceful upgrade, through descriptor inheritance rather than a Unix
+   * socket; see ADR 0014). The new process runs `command` with the sockets inherited, takes them
+   * over (for the same addresses), writes the pid file, then reports ready; until then this
+   * process keeps serving, and if it fails this process stays the running instance.
+   * Called on SIGQUIT and SIGHUP by {@link Server.runForever}, and for `-u` requests.
+   * @param command - the program to start @defaultValue this process's own command line
+   * @returns the new process, once ready
+   * @throws PingoraError when an upgrade is under way, the server is not running, or the new
+   *   process exited or was not ready within {@link UPGRADE_READY_TIMEOUT_MS}
+   */
+  upgrade(command: UpgradeCommand = currentCommand()): Promise<Successor> {
+    if (this.#upgrading !== undefined) {
+      return Promise.reject(
+        PingoraError.internal('InternalError', 'an upgrade is already under way'),
+      )
+    }
+    if (this.#phase !== 'Running') {
+      return Promise.reject(
+        PingoraError.internal('InternalError', `cannot upgrade a server in phase ${this.#phase}`),
+      )
+    }
+    const upgrading = this.#runUpgrade(command)
+    this.#upgrading = upgrading
+    upgrading.then(
+      () => {
+        this.#upgrading = undefined
+      },
+      () => {
+        this.#upgrading = undefined
+      },
+    )
+    return upgrading
+  }
+
+  async #runUpgrade(command: UpgradeCommand): Promise<Successor> {
+    this.#setPhase('GracefulUpgradeTransferringFds')
+    // The new process listens on upgrade_sock itself: free the path (we reopen it on failure).
+    const socket = this.#upgradeSocket
+    socket?.close()
+    let successor: Successor
+    try {
+      successor = await spawnSuccessor(command, processListenFds.listening(), {
+        timeoutMs: UPGRADE_READY_TIMEOUT_MS,
+        detached: this.configuration.daemon,
+      })
+    } catch (error) {
+      this.#setPhase('Running')
+      if (socket !== undefined) await socket.open().catch(noop)
+      publishServerError(error, 'graceful upgrade failed')
+      throw error
+    }
+    // The new process owns the pid file now (it wrote it before reporting ready).
+    this.#pidFile = undefined
+    this.#handedOver = true
+    this.#setPhase('GracefulUpgradeCloseTimeout')
+    void this.shutdown({ graceful: true })
+    return successor
   }
 
   async #runService(entry: ServiceEntry): Promise<void> {
+    if (entry.service.workers === 'one' && (workerIndex() ?? 0) > 0) {
+      // Runs in worker 0 only: here it counts as ready (for dependents) and done.
+      entry.ready.notifyReady()
+      return
+    }
     const name = entry.service.name
     const dependencies = this.#graph.dependenciesOf(entry.handle.id)
     try {
@@ -283,7 +536,13 @@ export class Server {
   async #shutdownServices(graceful: boolean): Promise<void> {
     const configuration = this.configuration
     if (graceful) this.#setPhase('GracefulTerminate')
+    this.#upgradeSocket?.close()
+    this.#upgradeSocket = undefined
+    // After a hand-over, closing our listeners must not remove the Unix socket files the new
+    // process listens on.
+    const restore = this.#handedOver ? processListenFds.preserveUnixPaths() : undefined
     this.#controller.abort()
+    restore?.()
     this.#setPhase('ShutdownStarted')
     const allDone = Promise.all(this.#services.map((entry) => entry.done))
     if (graceful) {
@@ -311,6 +570,7 @@ export class Server {
       (configuration.gracefulShutdownTimeoutSeconds ?? DEFAULT_GRACEFUL_SHUTDOWN_TIMEOUT_SECONDS) *
       1000
     await settleWithin(allDone, stopMs, noop)
+    if (this.#pidFile !== undefined) removeOwnPidFile(this.#pidFile)
     this.#setPhase('Terminated')
     this.#resolveTerminated()
   }
@@ -320,8 +580,13 @@ export class Server {
     for (;;) {
       const signal = await Promise.race([watch.recv(), terminated])
       if (signal === undefined) return
-      // Graceful upgrade needs the socket hand-over, which is not built yet: without sockets
-      // to send, Pingora goes straight to a graceful shutdown, and so do we.
+      if (signal === 'GracefulUpgrade') {
+        // Workers leave upgrades to their primary.
+        if (cluster.isWorker) continue
+        // A failed upgrade leaves this process running (published on pingora:server:error).
+        this.upgrade().catch(noop)
+        continue
+      }
       void this.shutdown({ graceful: signal !== 'FastShutdown' })
     }
   }
@@ -350,3 +615,16 @@ function settleWithin(
 }
 
 function noop(): void {}
+
+function errorLine(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error)
+  return message.split('\n')[0] ?? message
+}
+
+function publishServerError(error: unknown, context: string): void {
+  if (!channels.serverError.hasSubscribers) return
+  channels.serverError.publish({
+    error: PingoraError.from(error, 'InternalError', context, 'internal'),
+    service: undefined,
+  })
+}

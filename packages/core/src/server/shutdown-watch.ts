@@ -22,7 +22,7 @@ export type ShutdownWatch = AbortSignal
 
 /** Why the server shuts down (Pingora's `ShutdownSignal`). */
 export type ShutdownSignal =
-  /** SIGQUIT: hand the listening sockets to a new process, then terminate gracefully. */
+  /** SIGQUIT or SIGHUP: hand the listening sockets to a new process, then terminate gracefully. */
   | 'GracefulUpgrade'
   /** SIGTERM: stop accepting, let in-flight work finish within the grace period. */
   | 'GracefulTerminate'
@@ -43,13 +43,15 @@ export interface ShutdownSignalWatch {
 
 const SIGNALS: ReadonlyArray<readonly [NodeJS.Signals, ShutdownSignal]> = [
   ['SIGQUIT', 'GracefulUpgrade'],
+  ['SIGHUP', 'GracefulUpgrade'],
   ['SIGTERM', 'GracefulTerminate'],
   ['SIGINT', 'FastShutdown'],
 ]
 
 /**
  * Watches the process signals Pingora reacts to: SIGTERM (graceful terminate), SIGINT (fast
- * shutdown) and SIGQUIT (graceful upgrade). Installing it replaces Node's default "exit at
+ * shutdown) and SIGQUIT (graceful upgrade), plus SIGHUP (graceful upgrade too, the reload
+ * signal most service managers send). Installing it replaces Node's default "exit at
  * once" for these signals until {@link UnixShutdownSignalWatch.close}.
  */
 export class UnixShutdownSignalWatch implements ShutdownSignalWatch {
@@ -64,7 +66,7 @@ export class UnixShutdownSignalWatch implements ShutdownSignalWatch {
     this.#listeners = []
     for (const [name, signal] of SIGNALS) {
       // SIGQUIT does not exist on Windows; Node would throw when listening to it.
-      if (process.platform === 'win32' && name === 'SIGQUIT') continue
+      if (process.platform === 'win32' && (name === 'SIGQUIT' || name === 'SIGHUP')) continue
       const listener = (): void => this.#deliver(signal)
       process.on(name, listener)
       this.#listeners.push([name, listener])

@@ -46,6 +46,8 @@ export class GenBackgroundService<T extends BackgroundService = BackgroundServic
   readonly task: T
   /** Preferred worker count. @defaultValue `1` */
   threads: number | undefined
+  /** Whether every worker process runs the task or only the first one. @defaultValue `'all'` */
+  workers: 'all' | 'one'
 
   /**
    * Wraps a task.
@@ -56,6 +58,7 @@ export class GenBackgroundService<T extends BackgroundService = BackgroundServic
     this.name = name
     this.task = task
     this.threads = 1
+    this.workers = 'all'
   }
 
   /**

@@ -17,6 +17,12 @@ export interface Service {
    */
   readonly threads?: number | undefined
   /**
+   * With worker processes (`ServerConf.threads` > 1): `'all'` runs the service in every worker,
+   * `'one'` only in the first worker slot (a task that must not run N times, e.g. pushing
+   * metrics). A single process runs it either way. @defaultValue `'all'`
+   */
+  readonly workers?: 'all' | 'one' | undefined
+  /**
    * Runs the service. Call `ready.notifyReady()` once it can serve (listeners bound);
    * settling the promise counts as ready too. Resolve once everything the service started has
    * finished after `shutdown` aborted. A rejection before ready fails `Server.start`.

@@ -11,21 +11,33 @@ const NODE_ARGS = ['--conditions=@pingora-ts/source', '--import', 'tsx']
 interface Child {
   child: ChildProcess
   port: number
-  /** Resolves when the child printed `line`. */
-  printed(line: string): Promise<void>
+  /** Resolves with the `nth` line starting with `line` that the processes on the pipe printed. */
+  printed(line: string, nth?: number): Promise<string>
   exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
+  /** Resolves when every process holding the stdout pipe (the child and its successors) ended. */
+  ended: Promise<void>
 }
 
-async function startChild(): Promise<Child> {
+async function startChild(threads = 1): Promise<Child> {
   const child = spawn(process.execPath, [...NODE_ARGS, FIXTURE], {
     stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, THREADS: String(threads) },
   })
+  const pids = new Set<number>()
   onTestFinished(() => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+    for (const pid of pids) {
+      try {
+        process.kill(pid, 'SIGKILL')
+      } catch {
+        // Already gone.
+      }
+    }
   })
   const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     child.once('exit', (code, signal) => resolve({ code, signal }))
   })
+  const ended = new Promise<void>((resolve) => child.stdout?.once('end', resolve))
   let stdout = ''
   let stderr = ''
   const waiters: Array<() => void> = []
@@ -36,34 +48,60 @@ async function startChild(): Promise<Child> {
   })
   child.stdout?.on('data', (chunk: string) => {
     stdout += chunk
+    for (const match of chunk.matchAll(/"pid":(\d+)/g)) pids.add(Number(match[1]))
     for (const waiter of waiters.splice(0)) waiter()
   })
-  const printed = (line: string): Promise<void> =>
+  const printed = (line: string, nth = 1): Promise<string> =>
     new Promise((resolve, reject) => {
       const check = (): void => {
-        if (stdout.split('\n').some((l) => l.startsWith(line))) resolve()
+        const found = stdout.split('\n').filter((l) => l.startsWith(line))[nth - 1]
+        if (found !== undefined) resolve(found)
         else waiters.push(check)
       }
-      void exit.then(() => reject(new Error(`child exited before printing ${line}: ${stderr}`)))
+      void ended.then(() => reject(new Error(`no process printed ${line}: ${stderr}`)))
       check()
     })
-  await printed('{"port"')
-  const portLine = stdout.split('\n').find((l) => l.startsWith('{"port"')) as string
-  return { child, port: (JSON.parse(portLine) as { port: number }).port, printed, exit }
+  const portLine = await printed('{"port"')
+  return { child, port: (JSON.parse(portLine) as { port: number }).port, printed, exit, ended }
 }
 
-describe('process signals (runForever)', () => {
-  it('SIGTERM shuts down gracefully: the in-flight request completes, exit code 0', async () => {
-    const { child, port, printed, exit } = await startChild()
-    const socket = await connect(port)
+function get(port: number, path: string): Promise<string> {
+  return connect(port).then((socket) => {
     const reply = readAll(socket)
-    socket.write('GET /slow HTTP/1.1\r\nHost: x\r\n\r\n')
-    await printed('entered')
+    socket.write(`GET ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`)
+    return reply
+  })
+}
+
+// Each test starts one to three Node processes with tsx: slow on a loaded machine.
+describe('process signals (runForever)', { timeout: 300_000 }, () => {
+  it('SIGTERM: a 5 s upload and a 5 s download complete, new connections are refused once the listener closed', async () => {
+    const { child, port, printed, exit } = await startChild()
+    const upload = await connect(port)
+    const uploadReply = readAll(upload)
+    upload.write('POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 20480\r\n\r\n')
+    const download = await connect(port)
+    const downloadReply = readAll(download)
+    download.write('GET /download HTTP/1.1\r\nHost: x\r\n\r\n')
+    await Promise.all([printed('upload started'), printed('download started')])
+    // Accepting until the signal.
+    expect(await get(port, '/')).toMatch(/^HTTP\/1\.1 200[\s\S]*fast \d+$/)
     process.kill(child.pid as number, 'SIGTERM')
-    const text = await reply
-    expect(text).toMatch(/^HTTP\/1\.1 200/)
-    expect(text).toContain('finished after shutdown started')
-    expect(text.toLowerCase()).toContain('connection: close')
+    await printed('phase ShutdownStarted')
+    // The listener closed in the abort that starts the shutdown: refused from now on.
+    await expect(connect(port)).rejects.toMatchObject({ code: 'ECONNREFUSED' })
+    // The upload goes on for 5 s after the signal: 20 chunks of 1 KiB, one every 250 ms.
+    for (let i = 0; i < 20; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 250))
+      upload.write(Buffer.alloc(1024, 98))
+    }
+    const uploaded = await uploadReply
+    expect(uploaded).toMatch(/^HTTP\/1\.1 200/)
+    expect(uploaded.toLowerCase()).toContain('connection: close')
+    expect(uploaded.endsWith('received 20480')).toBe(true)
+    const downloaded = await downloadReply
+    expect(downloaded).toMatch(/^HTTP\/1\.1 200/)
+    expect(downloaded.endsWith('a'.repeat(20 * 1024))).toBe(true)
     expect(await exit).toEqual({ code: 0, signal: null })
   })
 
@@ -78,14 +116,71 @@ describe('process signals (runForever)', () => {
     expect(await reply).toBe('')
   })
 
-  it('SIGQUIT (graceful upgrade, no sockets to hand over yet) shuts down gracefully', async () => {
-    const { child, port, printed, exit } = await startChild()
+  it('SIGQUIT then SIGHUP upgrade: each new process serves the same port, the old one drains and exits 0', async () => {
+    const { child, port, printed, exit, ended } = await startChild()
     const socket = await connect(port)
     const reply = readAll(socket)
     socket.write('GET /slow HTTP/1.1\r\nHost: x\r\n\r\n')
     await printed('entered')
     process.kill(child.pid as number, 'SIGQUIT')
+    // The in-flight request on the old process finishes: the old one shut down gracefully.
     expect(await reply).toContain('finished after shutdown started')
+    expect(await exit).toEqual({ code: 0, signal: null })
+    const second = JSON.parse(await printed(`{"port":${port},"pid"`, 2)) as { pid: number }
+    expect(second.pid).not.toBe(child.pid)
+    expect(await get(port, '/')).toMatch(new RegExp(`fast ${second.pid}$`))
+    process.kill(second.pid, 'SIGHUP')
+    // The second process shuts down only once the third reported ready.
+    await printed(`phase Terminated ${second.pid}`)
+    const answer = await get(port, '/')
+    const servedBy = Number(/fast (\d+)$/.exec(answer)?.[1])
+    expect(servedBy).not.toBe(second.pid)
+    expect(servedBy).not.toBe(child.pid)
+    process.kill(servedBy, 'SIGTERM')
+    await ended
+  })
+
+  it('threads: 2 serves from two worker processes; a killed worker loses only its requests and is replaced', async () => {
+    const { child, port, printed, exit } = await startChild(2)
+    const firstTwo = [
+      JSON.parse(await printed(`{"port":${port},"pid"`, 1)) as { pid: number },
+      JSON.parse(await printed(`{"port":${port},"pid"`, 2)) as { pid: number },
+    ].map((line) => line.pid)
+    expect(new Set(firstTwo).size).toBe(2)
+    expect(firstTwo).not.toContain(child.pid)
+    await printed(`phase Running ${child.pid}`)
+    // The kernel balances the shared socket: new connections, ten at a time, reach both.
+    const servedBy = new Set<number>()
+    for (let round = 0; round < 50 && servedBy.size < 2; round++) {
+      const answers = await Promise.all(Array.from({ length: 10 }, () => get(port, '/')))
+      for (const answer of answers) servedBy.add(Number(/fast (\d+)$/.exec(answer)?.[1]))
+    }
+    expect([...servedBy].sort()).toEqual([...firstTwo].sort())
+    // Requests held open on both workers (they answer only at shutdown).
+    const held: Array<{ reply: Promise<string> }> = []
+    const heldOn = new Set<number>()
+    for (let i = 0; i < 40 && heldOn.size < 2; i++) {
+      const socket = await connect(port)
+      held.push({ reply: readAll(socket) })
+      socket.write('GET /slow HTTP/1.1\r\nHost: x\r\n\r\n')
+      const line = await printed('entered', i + 1)
+      heldOn.add(Number(line.split(' ')[1]))
+    }
+    expect(heldOn.size).toBe(2)
+    const [victim, survivor] = firstTwo as [number, number]
+    process.kill(victim, 'SIGKILL')
+    // The primary starts a replacement, which prints its own line.
+    const third = JSON.parse(await printed(`{"port":${port},"pid"`, 3)) as { pid: number }
+    expect(firstTwo).not.toContain(third.pid)
+    expect(await get(port, '/')).toMatch(new RegExp(`fast (${survivor}|${third.pid})$`))
+    process.kill(child.pid as number, 'SIGTERM')
+    const replies = await Promise.all(held.map((entry) => entry.reply))
+    const lost = replies.filter((reply) => reply === '').length
+    const finished = replies.filter((reply) => reply.endsWith('finished after shutdown started'))
+    // Only the killed worker's requests are lost; the survivor's finish gracefully.
+    expect(lost).toBeGreaterThan(0)
+    expect(finished.length).toBeGreaterThan(0)
+    expect(lost + finished.length).toBe(replies.length)
     expect(await exit).toEqual({ code: 0, signal: null })
   })
 

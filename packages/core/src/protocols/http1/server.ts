@@ -352,7 +352,8 @@ export class Http1ServerSession implements ServerSession {
         // Nothing was read yet: a timeout or a reset here is an ordinary end of the connection.
         head = undefined
       }
-      if (head === undefined || signal?.aborted === true) {
+      // A request that arrived during a graceful shutdown is served (with `Connection: close`).
+      if (head === undefined) {
         stream.close()
         return false
       }

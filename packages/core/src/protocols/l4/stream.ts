@@ -15,6 +15,14 @@ const COALESCE_LIMIT = 16 * 1024
 /** How long a gracefully closed connection waits for the peer's FIN before it is destroyed. */
 export const STREAM_LINGER_MS = 5_000
 
+/**
+ * How long a connection waiting idle for its next request stays open once the server starts to
+ * shut down gracefully. Closing it at once races with a client that is sending its next request
+ * on it (the request is lost, the client sees a reset); within this window that request is
+ * served, with `Connection: close`, and only a connection still idle at the end is closed.
+ */
+export const SHUTDOWN_IDLE_LINGER_MS = 1_000
+
 let nextStreamId = 1
 
 /**
@@ -386,7 +394,9 @@ export class Stream {
     const streams = idleStreams.get(event.target as AbortSignal)
     if (streams === undefined) return
     for (const stream of streams) {
-      if (stream.#idle) stream.#settleRead(undefined)
+      if (!stream.#idle) continue
+      // Not ended at once: see SHUTDOWN_IDLE_LINGER_MS. The read timer ends the wait.
+      stream.#armReadTimer(SHUTDOWN_IDLE_LINGER_MS)
     }
     streams.clear()
   }
@@ -759,6 +769,11 @@ export class Stream {
 
   #onReadTimeout = (): void => {
     if (this.#readReject === undefined || !this.#readTimerActive) return
+    // The shutdown linger of an idle wait ran out: an ordinary end, as a cancellation is.
+    if (this.#idle && this.#idleSignal?.aborted === true) {
+      this.#settleRead(undefined)
+      return
+    }
     this.#failRead(
       new PingoraError('ReadTimedout', {
         source: this.errorSource,

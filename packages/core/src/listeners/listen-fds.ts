@@ -1,0 +1,162 @@
+import { closeSync, linkSync, renameSync, unlinkSync } from 'node:fs'
+import type net from 'node:net'
+import type { ServerAddress } from './server-address.ts'
+
+/**
+ * The environment variable that hands listening sockets to a new process during an upgrade:
+ * a JSON list of `[address key, fd]` pairs. Set by the old process, read (and removed) once by
+ * the new one.
+ */
+export const LISTEN_FDS_ENV = 'PINGORA_LISTEN_FDS'
+
+/**
+ * The listening sockets of this process by address key (Pingora's `Fds` table in
+ * `server/transfer_fd/mod.rs`): the ones inherited from an old process, waiting to be used by
+ * the endpoint with the same address, and the ones bound here, to hand on at the next upgrade.
+ *
+ * The key is the address exactly as configured (`tcp:0.0.0.0:6188`, `uds:/run/p.sock`), as
+ * Pingora keys its table by the string given to `add_tcp`/`add_uds`.
+ */
+export class ListenFds {
+  readonly #inherited: Map<string, number>
+  readonly #bound: Map<string, net.Server>
+
+  /**
+   * Creates the table.
+   * @param inherited - sockets inherited from an old process, by key
+   */
+  constructor(inherited: Iterable<readonly [string, number]> = []) {
+    this.#inherited = new Map(inherited)
+    this.#bound = new Map()
+  }
+
+  /** Whether this process inherited listening sockets (it is the new side of an upgrade). */
+  get hasInherited(): boolean {
+    return this.#inherited.size > 0
+  }
+
+  /**
+   * Takes the inherited socket for an address, once.
+   * @param key - the address key
+   * @returns the fd, or `undefined` when none was inherited for it
+   */
+  take(key: string): number | undefined {
+    const fd = this.#inherited.get(key)
+    if (fd !== undefined) this.#inherited.delete(key)
+    return fd
+  }
+
+  /**
+   * Closes the inherited sockets no endpoint took (the new program listens on fewer
+   * addresses), so they do not stay open for ever.
+   */
+  closeUnused(): void {
+    for (const fd of this.#inherited.values()) {
+      try {
+        closeSync(fd)
+      } catch {
+        // Already closed: nothing to release.
+      }
+    }
+    this.#inherited.clear()
+  }
+
+  /**
+   * Records a listening server, to hand its socket on at the next upgrade.
+   * @param key - the address key
+   * @param server - the listening server
+   */
+  record(key: string, server: net.Server): void {
+    this.#bound.set(key, server)
+    server.once('close', () => {
+      if (this.#bound.get(key) === server) this.#bound.delete(key)
+    })
+  }
+
+  /**
+   * Keeps the Unix socket files of the listeners alive across their closing in this process:
+   * libuv removes a Unix socket's file when the server that bound it closes, which would cut
+   * the new process (listening on the same socket) off from its clients. Call it right before
+   * the listeners close, and the returned function right after, in the same tick: the file is
+   * linked under a temporary name and renamed back (the gap is a few microseconds).
+   */
+  preserveUnixPaths(): () => void {
+    const moved: Array<[string, string]> = []
+    for (const key of this.#bound.keys()) {
+      if (!key.startsWith('uds:')) continue
+      const path = key.slice(4)
+      const temporary = `${path}.upgrade-${process.pid}`
+      try {
+        linkSync(path, temporary)
+        moved.push([temporary, path])
+      } catch {
+        // No file to keep (already removed): nothing to restore.
+      }
+    }
+    return () => {
+      for (const [temporary, path] of moved) {
+        try {
+          renameSync(temporary, path)
+        } catch {
+          try {
+            unlinkSync(temporary)
+          } catch {
+            // Gone already.
+          }
+        }
+      }
+    }
+  }
+
+  /** The listening sockets to hand to a new process: `[key, fd]` of every open listener. */
+  listening(): Array<[string, number]> {
+    const out: Array<[string, number]> = []
+    for (const [key, server] of this.#bound) {
+      const fd = fdOf(server)
+      if (fd !== undefined && server.listening) out.push([key, fd])
+    }
+    return out
+  }
+}
+
+/**
+ * The key of an address in the {@link ListenFds} table.
+ * @param address - the configured address
+ */
+export function addressKey(address: ServerAddress): string {
+  return address.kind === 'tcp' ? `tcp:${address.address}` : `uds:${address.path}`
+}
+
+/**
+ * The fd of a listening server. Node has no public accessor; `_handle.fd` is what `node:cluster`
+ * and every fd-passing tool reads (see ADR 0014).
+ * @internal
+ */
+export function fdOf(server: net.Server): number | undefined {
+  const fd = (server as unknown as { _handle?: { fd?: unknown } | null })._handle?.fd
+  return typeof fd === 'number' && fd >= 0 ? fd : undefined
+}
+
+function fromEnvironment(): ListenFds {
+  const raw = process.env[LISTEN_FDS_ENV]
+  if (raw === undefined) return new ListenFds()
+  // Read once: a process this one starts must not believe it inherited these too.
+  delete process.env[LISTEN_FDS_ENV]
+  try {
+    const pairs: unknown = JSON.parse(raw)
+    if (!Array.isArray(pairs)) return new ListenFds()
+    const valid = pairs.filter(
+      (pair): pair is [string, number] =>
+        Array.isArray(pair) &&
+        typeof pair[0] === 'string' &&
+        Number.isInteger(pair[1]) &&
+        (pair[1] as number) > 2,
+    )
+    return new ListenFds(valid)
+  } catch {
+    return new ListenFds()
+  }
+}
+
+/** The table of this process: what it inherited at start, what it has bound since. */
+export const processListenFds: ListenFds = fromEnvironment()
