@@ -20,6 +20,11 @@ export default defineConfig({
   clean: false,
   splitting: false,
   silent: true,
+  // CommonJS dependencies bundled into ESM (yaml) call `require` for Node built-ins: give the
+  // bundle a real one.
+  banner: {
+    js: "import { createRequire as __pingoraCreateRequire } from 'node:module'; const require = __pingoraCreateRequire(import.meta.url);",
+  },
   esbuildOptions(options) {
     options.conditions = ['@pingora-ts/source']
   },
