@@ -438,7 +438,6 @@ export class Http2ServerSession implements ServerSession {
   }
 
   readonly #onClose = (): void => {
-    if (!this.#bodyDone && !this.#stream.readableEnded) this.#bodyDone = false
     const waiters = this.#closeWaiters
     this.#closeWaiters = undefined
     if (waiters !== undefined) for (let i = 0; i < waiters.length; i++) (waiters[i] as () => void)()
