@@ -1,6 +1,5 @@
 import { timingSafeEqual } from 'node:crypto'
 import { HttpPeer, Server } from '@pingora-ts/core'
-import { PingoraError } from '@pingora-ts/error'
 import type { RequestHeader, ResponseHeader } from '@pingora-ts/http'
 import {
   addForwardedHeaders,
@@ -116,9 +115,5 @@ export async function startGateway(
   service.addTcp(listen)
   server.addService(service)
   await server.start()
-  const [address] = service.listeningAddresses()
-  if (address?.kind !== 'tcp') {
-    throw PingoraError.internal('BindError', 'the gateway did not bind a TCP address')
-  }
-  return { port: address.port, close: () => server.shutdown({ graceful: false }) }
+  return { port: service.boundAddress().port, close: () => server.shutdown({ graceful: false }) }
 }

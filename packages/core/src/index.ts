@@ -51,6 +51,7 @@ export type {
   ListeningAddress,
   ServerAddress,
   TcpKeepalive,
+  TcpListeningAddress,
   TcpSocketOptions,
 } from './listeners/server-address.ts'
 export {
