@@ -1,7 +1,8 @@
 /**
  * Test-only helpers for pingora-ts packages: the checked-in test PKI ({@link certs},
- * {@link readCert}), origin servers ({@link startOrigin}) and raw TCP servers
- * ({@link startRawServer}), all on `127.0.0.1` with an OS-assigned port.
+ * {@link readCert}), origin servers ({@link startOrigin}), raw TCP servers
+ * ({@link startRawServer}) and `redis-server` processes ({@link startRedis}), all on
+ * `127.0.0.1` with an OS-assigned port.
  *
  * ```ts
  * const origin = await startOrigin((req, res) => res.end('ok'))
@@ -18,3 +19,10 @@ export {
   startOrigin,
 } from './origin.ts'
 export { startRawServer } from './raw-server.ts'
+export {
+  hasRedisServer,
+  type RespReply,
+  type StartedRedis,
+  type StartRedisOptions,
+  startRedis,
+} from './redis.ts'

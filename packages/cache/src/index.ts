@@ -1,0 +1,43 @@
+/**
+ * An RFC 9111 shared HTTP cache for pingora-ts: cache keys, `Cache-Control` parsing,
+ * freshness and cacheability, conditional and range requests, the per-request cache state
+ * machine, the cache lock, and memory, disk and Redis storage. The TypeScript counterpart of
+ * `pingora-cache` (plus `pingora-memory-cache` and TinyUFO).
+ *
+ * @packageDocumentation
+ */
+export {
+  type Cacheable,
+  CacheControl,
+  DELTA_SECONDS_MAX,
+  type DeltaSeconds,
+  parseDeltaSeconds,
+} from './cache-control.ts'
+export { etagListMatchesWeak, notModifiedFilter, splitEtags, toNotModified } from './conditional.ts'
+export {
+  HEURISTIC_FRACTION,
+  HEURISTIC_MAX_SEC,
+  HEURISTICALLY_CACHEABLE,
+  type RespCacheable,
+  requestCacheable,
+  respCacheable,
+  revalidateMergeHeader,
+  storedHeader,
+  upstreamRequestFilter,
+  varyNames,
+} from './filters.ts'
+export { formatHttpDate, parseHttpDate } from './http-date.ts'
+export { CacheKey, HASH_SIZE, type HashHex, hashParts } from './key.ts'
+export { CacheMeta, CacheMetaDefaults, type CacheMetaInit, META_MAX_BYTES } from './meta.ts'
+export { NoCacheReason } from './no-cache-reason.ts'
+export {
+  type ByteRange,
+  MAX_RANGES,
+  multipartPartHeader,
+  multipartTail,
+  parseRange,
+  RangeBodyFilter,
+  type RangeType,
+  rangeHeaderFilter,
+} from './range.ts'
+export { VarianceBuilder } from './variance.ts'
