@@ -15,6 +15,12 @@ export {
 } from './cache-control.ts'
 export { etagListMatchesWeak, notModifiedFilter, splitEtags, toNotModified } from './conditional.ts'
 export {
+  CHANNEL_NAMES,
+  channels,
+  type StorageErrorMessage,
+} from './diagnostics.ts'
+export { DiskStorage, type DiskStorageOptions } from './disk-storage.ts'
+export {
   HEURISTIC_FRACTION,
   HEURISTIC_MAX_SEC,
   HEURISTICALLY_CACHEABLE,
@@ -28,6 +34,7 @@ export {
 } from './filters.ts'
 export { formatHttpDate, parseHttpDate } from './http-date.ts'
 export { CacheKey, HASH_SIZE, type HashHex, hashParts } from './key.ts'
+export { MemoryStorage, type MemoryStorageOptions } from './memory-storage.ts'
 export { CacheMeta, CacheMetaDefaults, type CacheMetaInit, META_MAX_BYTES } from './meta.ts'
 export { NoCacheReason } from './no-cache-reason.ts'
 export {
@@ -40,4 +47,15 @@ export {
   type RangeType,
   rangeHeaderFilter,
 } from './range.ts'
+export { type RedisClientLike, RedisStorage, type RedisStorageOptions } from './redis-storage.ts'
+export type {
+  CacheStorage,
+  HitHandler,
+  LookupResult,
+  MissHandler,
+  PurgeType,
+} from './storage.ts'
+export { CountMinSketch, hashKey, TinyUfo } from './tiny-ufo.ts'
 export { VarianceBuilder } from './variance.ts'
+export { WeightedLru } from './weighted-lru.ts'
+export { type ZipfTraceOptions, zipfTrace } from './zipf.ts'
