@@ -1,5 +1,5 @@
 import { HttpPeer, Server } from '@pingora-ts/core'
-import { PingoraError } from '@pingora-ts/error'
+import { ErrorType, PingoraError } from '@pingora-ts/error'
 import type { ResponseHeader } from '@pingora-ts/http'
 import { httpProxyService, type ProxyHttp, type Session } from '@pingora-ts/proxy'
 
@@ -86,7 +86,7 @@ export function jsonRewrite(options: JsonRewriteOptions): ProxyHttp<JsonRewriteC
         if (ctx.size > maxBodyBytes) {
           // The status line is already sent; aborting the response is the only honest answer.
           throw PingoraError.upstream(
-            'ResponseBodyTooLarge',
+            ErrorType.Custom('ResponseBodyTooLarge'),
             `JSON body larger than ${maxBodyBytes} bytes`,
           )
         }
@@ -100,7 +100,11 @@ export function jsonRewrite(options: JsonRewriteOptions): ProxyHttp<JsonRewriteC
         value = JSON.parse(text)
       } catch (error) {
         // Never pass on a body we were asked to rewrite (it may hold what should be removed).
-        throw PingoraError.upstream('InvalidJsonBody', 'the origin sent invalid JSON', error)
+        throw PingoraError.upstream(
+          ErrorType.Custom('InvalidJsonBody'),
+          'the origin sent invalid JSON',
+          error,
+        )
       }
       return Buffer.from(JSON.stringify(redact(value, redactKeys)))
     },

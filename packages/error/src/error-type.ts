@@ -72,9 +72,15 @@ export const ErrorType = {
     return { type: 'HTTPStatus', status: checkStatus(status) }
   },
   /**
-   * A user-defined error type named by a string (Pingora's `Custom(&str)`). A bare string works
-   * too; this form exists for symmetry with Pingora.
+   * A user-defined error type named by a string (Pingora's `Custom(&str)`). This is the only way
+   * to pass a custom name to the error constructors: a bare string must be a catalogue name, so a
+   * typo such as `'ConnectTimedOut'` fails to compile instead of creating a new type.
    * @param name - the type name
+   * @example
+   * ```ts
+   * const RateLimited = ErrorType.Custom('RateLimited')
+   * throw PingoraError.downstream(RateLimited, 'client 203.0.113.9')
+   * ```
    */
   Custom(name: string): ErrorTypeSpec {
     return { type: name, status: undefined }
@@ -105,7 +111,10 @@ export type ErrorType =
     }[keyof typeof ErrorType]
   | 'HTTPStatus'
 
-/** An error type as stored on an error: a built-in name or any custom name. */
+/**
+ * An error type as stored on an error (`PingoraError.type`): a catalogue name or a custom name
+ * made with {@link ErrorType.Custom} or {@link ErrorType.CustomCode}.
+ */
 export type ErrorTypeName = ErrorType | (string & {})
 
 /** An error type with its optional HTTP status, as built by {@link ErrorType.HTTPStatus}. */
@@ -116,8 +125,13 @@ export interface ErrorTypeSpec {
   readonly status: number | undefined
 }
 
-/** What the error constructors accept as a type: a name, or a spec with a status. */
-export type ErrorTypeInput = ErrorTypeName | ErrorTypeSpec
+/**
+ * What the error constructors accept as a type: a catalogue name (checked at compile time), or a
+ * spec built by {@link ErrorType.HTTPStatus}, {@link ErrorType.Custom} or
+ * {@link ErrorType.CustomCode}. A bare string outside the catalogue does not compile: custom
+ * types go through `ErrorType.Custom(name)`.
+ */
+export type ErrorTypeInput = ErrorType | ErrorTypeSpec
 
 /** Where an error came from. */
 export type ErrorSource = 'upstream' | 'downstream' | 'internal' | 'unset'

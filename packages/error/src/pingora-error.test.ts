@@ -103,7 +103,7 @@ describe('PingoraError', () => {
   })
 
   it('renders a non-Error cause with String()', () => {
-    const e = PingoraError.because('Custom', 'ctx', 42)
+    const e = PingoraError.because(ErrorType.Custom('Custom'), 'ctx', 42)
     expect(e.message).toBe('Custom context: ctx cause: 42')
   })
 
@@ -120,7 +120,9 @@ describe('PingoraError', () => {
     expect(e.type).toBe('RateLimited')
     expect(e.status).toBe(429)
     expect(e.typeName()).toBe('RateLimited(429)')
-    expect(PingoraError.explain('PlainCustom', 'x').typeName()).toBe('PlainCustom')
+    expect(PingoraError.explain(ErrorType.Custom('PlainCustom'), 'x').typeName()).toBe(
+      'PlainCustom',
+    )
   })
 
   it('resolves reused-only retry with the reuse flag', () => {
@@ -135,7 +137,7 @@ describe('PingoraError', () => {
     const e = PingoraError.explain(ErrorType.ReadError, 'reading body')
     e.withContext('peer 127.0.0.1:80')
     expect(e.context).toBe('peer 127.0.0.1:80: reading body')
-    expect(new PingoraError('X').withContext('only').context).toBe('only')
+    expect(new PingoraError(ErrorType.Custom('X')).withContext('only').context).toBe('only')
   })
 
   it('from() keeps a PingoraError and wraps anything else', () => {

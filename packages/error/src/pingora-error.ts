@@ -194,10 +194,12 @@ export class PingoraError extends Error {
   }
 
   /**
-   * The first error in the cause chain whose type is `type`, this error included.
-   * @param type - the type to look for
+   * The first error in the cause chain whose type is `type`, this error included. Only the
+   * name is compared: `ErrorType.HTTPStatus(502)` finds any `HTTPStatus` error.
+   * @param input - the type to look for: a catalogue name or a spec (`ErrorType.Custom('Mine')`)
    */
-  findCause(type: ErrorTypeName): PingoraError | undefined {
+  findCause(input: ErrorTypeInput): PingoraError | undefined {
+    const type = typeParts(input).type
     let current: unknown = this
     for (let depth = 0; depth < 32 && current !== undefined; depth++) {
       if (PingoraError.is(current) && current.type === type) return current

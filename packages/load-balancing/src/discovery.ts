@@ -1,5 +1,5 @@
 import { promises as dnsPromises } from 'node:dns'
-import { PingoraError } from '@pingora-ts/error'
+import { ErrorType, PingoraError } from '@pingora-ts/error'
 import { Backend, splitHostPort } from './backend.ts'
 
 /** What a {@link ServiceDiscovery} returns. */
@@ -132,9 +132,11 @@ export class Static implements ServiceDiscovery {
         try {
           return await dnsPromises.lookup(entry.host, { all: true, order: 'verbatim' })
         } catch (error) {
-          throw PingoraError.because(DISCOVERY_ERROR, `resolving ${entry.host}`, error).setSource(
-            'internal',
-          )
+          throw PingoraError.because(
+            ErrorType.Custom(DISCOVERY_ERROR),
+            `resolving ${entry.host}`,
+            error,
+          ).setSource('internal')
         }
       }),
     )

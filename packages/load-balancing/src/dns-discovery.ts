@@ -1,6 +1,6 @@
 import { promises as dnsPromises } from 'node:dns'
 import { isIP } from 'node:net'
-import { PingoraError } from '@pingora-ts/error'
+import { ErrorType, PingoraError } from '@pingora-ts/error'
 import { Backend } from './backend.ts'
 import { DISCOVERY_ERROR, type DiscoveryResult, type ServiceDiscovery } from './discovery.ts'
 
@@ -120,7 +120,7 @@ export class DnsDiscovery implements ServiceDiscovery {
         return { backends: this.#last }
       }
       throw PingoraError.because(
-        DISCOVERY_ERROR,
+        ErrorType.Custom(DISCOVERY_ERROR),
         `resolving ${this.#options.recordType} ${this.#options.name}`,
         error,
       ).setSource('internal')

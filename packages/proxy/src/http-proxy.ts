@@ -76,7 +76,7 @@ function upstreamPeerError(e: unknown): PingoraError {
 
 function toError(
   value: unknown,
-  type: string,
+  type: ErrorType,
   context: string,
   source: 'upstream' | 'downstream' | 'internal',
 ): PingoraError {

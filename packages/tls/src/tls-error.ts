@@ -55,7 +55,7 @@ export function tlsErrorToPingora(
 ): PingoraError {
   if (PingoraError.is(error)) return error
   const code = errorCode(error)
-  let type: string = ErrorType.TLSHandshakeFailure
+  let type: ErrorType = ErrorType.TLSHandshakeFailure
   if (code !== undefined && CERT_ERROR_CODES.has(code)) type = ErrorType.InvalidCert
   else if (code !== undefined && TIMEOUT_CODES.has(code)) type = ErrorType.TLSHandshakeTimedout
   return new PingoraError(type, {
@@ -76,5 +76,9 @@ function errorCode(error: unknown): string | undefined {
  * @internal
  */
 export function tlsConfigError(context: string, cause?: unknown): PingoraError {
-  return new PingoraError(TLS_CONFIG_ERROR, { source: 'internal', context, cause })
+  return new PingoraError(ErrorType.Custom(TLS_CONFIG_ERROR), {
+    source: 'internal',
+    context,
+    cause,
+  })
 }

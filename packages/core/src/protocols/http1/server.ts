@@ -1,4 +1,4 @@
-import { PingoraError } from '@pingora-ts/error'
+import { type ErrorType, PingoraError } from '@pingora-ts/error'
 import { HeaderMap, RequestHeader, ResponseHeader } from '@pingora-ts/http'
 import type { Digest, SocketAddress } from '../digest.ts'
 import { getCachedDate } from '../http/date.ts'
@@ -128,7 +128,7 @@ function checkMs(name: string, value: number | undefined, fallback: number): num
   return value
 }
 
-function downstreamError(type: string, context: string, cause?: unknown): PingoraError {
+function downstreamError(type: ErrorType, context: string, cause?: unknown): PingoraError {
   return new PingoraError(type, { source: 'downstream', context, cause })
 }
 
