@@ -559,6 +559,14 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
         if (bodyTask !== undefined) {
           // The response is complete; the request body may still be flowing (an early answer).
           // Reuse the upstream connection only if the request was fully sent.
+          if (!downstream.isBodyDone() && downstream.getKeepalive() === undefined) {
+            // The client connection closes after this response anyway: do not wait (up to the
+            // read timeout) for a body that may never come. The upstream connection, left with
+            // a partial request, is closed; the downstream one closes with a bounded linger.
+            client.shutdown()
+            bodyTask.catch(() => {})
+            return undefined
+          }
           await bodyTask
           if (bodyError !== undefined) throw bodyError
         }

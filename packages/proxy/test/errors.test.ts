@@ -7,9 +7,9 @@ import {
   type Session,
 } from '@pingora-ts/proxy'
 import { Agent, request } from 'undici'
-import { describe, expect, it, onTestFinished } from 'vitest'
+import { describe, expect, it, onTestFinished, vi } from 'vitest'
 import { startBlackHole } from '../../core/test/connectors/helpers.ts'
-import { origin, peerFor, raw, startProxy } from './helpers.ts'
+import { origin, peerFor, raw, rawClient, startProxy } from './helpers.ts'
 
 /**
  * A port with nothing listening. Port 1 (tcpmux) is never served on these machines, and unlike
@@ -229,13 +229,33 @@ describe('errors, retries and failover', () => {
     await expect.poll(() => logged?.type).toBe('ConnectTimedout')
   })
 
-  it('gives peers without a connect timeout the 60 s default', async () => {
-    const o = await origin((_req, res) => res.end('x'))
-    const peer = peerFor(o.port)
-    const p = await startProxy({ newCtx: () => undefined, upstreamPeer: () => peer })
-    const res = await request(p.url)
-    await res.body.dump()
-    expect(peer.options.connectionTimeoutMs).toBe(60_000)
+  it('gives up connecting after 60 s when the peer sets no connect timeout', async () => {
+    const hole = await startBlackHole()
+    onTestFinished(hole.close)
+    let logged: PingoraError | undefined
+    const p = await startProxy({
+      newCtx: () => undefined,
+      upstreamPeer: () => peerFor(hole.port),
+      logging: (_s, e) => {
+        logged = e
+      },
+    })
+    // The clock is simulated from here on (the connect itself is real and never completes).
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date', 'performance'] })
+    onTestFinished(() => {
+      vi.useRealTimers()
+    })
+    const client = await rawClient(p.port)
+    client.socket.write('GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
+    await vi.advanceTimersByTimeAsync(59_000)
+    expect(client.received()).toBe('')
+    expect(logged).toBeUndefined()
+    await vi.advanceTimersByTimeAsync(2_000)
+    vi.useRealTimers()
+    await client.closed
+    expect(client.received()).toMatch(/^HTTP\/1\.1 504 /)
+    expect(logged).toMatchObject({ type: 'ConnectTimedout', source: 'upstream' })
+    expect(logged?.context).toContain('timeout 60000ms')
   })
 
   it('answers 502 when the upstream closes mid-response and does not retry after bytes were sent', async () => {

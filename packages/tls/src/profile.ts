@@ -1,9 +1,10 @@
+import { constants as cryptoConstants } from 'node:crypto'
 import tls from 'node:tls'
 
 /**
  * TLS 1.3 cipher suites and TLS 1.2 ciphers of Mozilla's "intermediate" profile (server side
- * TLS guidelines v5.7), in OpenSSL syntax. The DHE suites use the RFC 7919 groups that
- * `dhparam: 'auto'` selects.
+ * TLS guidelines v5.7), in OpenSSL syntax. The DHE suites use the RFC 7919 group
+ * {@link FFDHE2048_PEM}, as Mozilla's profile recommends.
  */
 export const MOZILLA_INTERMEDIATE_CIPHERS = [
   'TLS_AES_128_GCM_SHA256',
@@ -19,6 +20,31 @@ export const MOZILLA_INTERMEDIATE_CIPHERS = [
   'DHE-RSA-AES256-GCM-SHA384',
   'DHE-RSA-CHACHA20-POLY1305',
 ].join(':')
+
+/**
+ * The RFC 7919 `ffdhe2048` group as PEM DH parameters (what `openssl genpkey -genparam
+ * -algorithm DH -pkeyopt group:ffdhe2048` prints, and Mozilla's `ffdhe2048.txt`): the group of
+ * the TLS 1.2 DHE suites. Node's `dhparam: 'auto'` would pick OpenSSL's built-in RFC 3526
+ * group instead; a named, published group lets scanners recognise it.
+ */
+export const FFDHE2048_PEM = `-----BEGIN DH PARAMETERS-----
+MIIBCAKCAQEA//////////+t+FRYortKmq/cViAnPTzx2LnFg84tNpWp4TZBFGQz
++8yTnc4kmz75fS/jY2MMddj2gbICrsRhetPfHtXV/WVhJDP1H18GbtCFY2VVPe0a
+87VXE15/V8k1mE8McODmi3fipona8+/och3xWKE2rec1MKzKT0g6eXq8CrGCsyT7
+YdEIqUuyyOP7uWrat2DX9GgdT0Kj3jlN9K5W7edjcrsZCwenyO4KbXCeAvzhzffi
+7MA0BM0oNC9hkXL+nOmFg/+OTxIy7vKBg8P+OxtMb61zO7X8vC7CIAXFjvGDfRaD
+ssbzSibBsu/6iGtCOGEoXJf//////////wIBAg==
+-----END DH PARAMETERS-----
+`
+
+/**
+ * The TLS options every server context gets beyond those chosen by settings:
+ * `SSL_OP_NO_RENEGOTIATION` refuses client-initiated renegotiation (TLS 1.2), a cheap CPU
+ * denial of service (each one costs the server a full handshake), as nginx does. The
+ * renegotiation_info extension of RFC 5746 is still sent, so clients see a server that
+ * signals secure renegotiation.
+ */
+export const SERVER_SECURE_OPTIONS: number = cryptoConstants.SSL_OP_NO_RENEGOTIATION
 
 /** Lowest TLS version of the intermediate profile. */
 export const DEFAULT_MIN_VERSION: tls.SecureVersion = 'TLSv1.2'

@@ -21,8 +21,10 @@ import {
   DEFAULT_MAX_VERSION,
   DEFAULT_MIN_VERSION,
   defaultGroups,
+  FFDHE2048_PEM,
   MOZILLA_INTERMEDIATE_CIPHERS,
   resolveGroups,
+  SERVER_SECURE_OPTIONS,
   TLS_HANDSHAKE_TIMEOUT_MS,
 } from './profile.ts'
 import { type TlsDigest, tlsDigest } from './tls-digest.ts'
@@ -806,11 +808,12 @@ export class TlsSettings {
       ecdhCurve: this.#groups.join(':'),
       minVersion: this.#minVersion,
       maxVersion: this.#maxVersion,
-      dhparam: 'auto' as const,
+      dhparam: FFDHE2048_PEM,
       honorCipherOrder: false,
       sessionTimeout: Math.max(1, Math.floor(this.#sessionTimeoutMs / 1000)),
       ticketKeys: ticketKey,
-      secureOptions: this.#sessionTickets ? 0 : cryptoConstants.SSL_OP_NO_TICKET,
+      secureOptions:
+        SERVER_SECURE_OPTIONS | (this.#sessionTickets ? 0 : cryptoConstants.SSL_OP_NO_TICKET),
     }
   }
 
@@ -906,8 +909,12 @@ export class TlsSettings {
     result: tls.SecureContext | CertKeyPair,
   ): tls.SecureContext {
     // A caller-built context: node:tls installs its certificate on the connection and keeps the
-    // base context's ticket key, so sessions resume without touching the caller's object.
-    if (!('cert' in result)) return result
+    // base context's ticket key, so sessions resume without touching the caller's object. It
+    // still gets the renegotiation refusal (setting an option twice is harmless).
+    if (!('cert' in result)) {
+      refuseRenegotiation(result)
+      return result
+    }
     const cert = pemOf(result.cert)
     const key = pemOf(result.key)
     const cacheKey = createHash('sha256').update(cert).update('\0').update(key).digest('base64')
@@ -1037,4 +1044,10 @@ function checkMs(name: string, value: number, min: number): number {
     )
   }
   return value
+}
+
+/** Adds {@link SERVER_SECURE_OPTIONS} to a context built elsewhere (its native handle). */
+function refuseRenegotiation(context: tls.SecureContext): void {
+  const native = (context as { context?: { setOptions?: (options: number) => void } }).context
+  if (typeof native?.setOptions === 'function') native.setOptions(SERVER_SECURE_OPTIONS)
 }

@@ -1,4 +1,4 @@
-import { PingoraError } from '@pingora-ts/error'
+import { ErrorType, PingoraError } from '@pingora-ts/error'
 import { ResponseHeader } from '@pingora-ts/http'
 import { channels } from '../diagnostics.ts'
 import { formatHostPort } from '../listeners/server-address.ts'
@@ -37,7 +37,8 @@ export interface ServeHttp {
   /**
    * Produces the response to one request. Runs after the request header was read; read the
    * body yourself if you need it (an unread body is drained afterwards). A throw or rejection
-   * is answered with a 500 and published on `pingora:connection:error`.
+   * is answered with a 500 (a 400 when it came from reading a malformed request body) and
+   * published on `pingora:connection:error`.
    * @param session - the session, with its request header read
    */
   response(session: ServerSession): ServeHttpResponse | Promise<ServeHttpResponse>
@@ -141,7 +142,10 @@ export class HttpServer<SV extends ServeHttp = ServeHttp> implements HttpServerA
     return next instanceof Promise ? await next : next
   }
 
-  /** Answers 500 after the app failed, and closes. */
+  /**
+   * Answers after the app failed, and closes: 500, or the client error the failure comes from
+   * (a malformed request body read by the app is the client's fault, not the server's).
+   */
   async #fail(session: ServerSession, error: unknown): Promise<Stream | undefined> {
     publishError(
       session,
@@ -151,7 +155,7 @@ export class HttpServer<SV extends ServeHttp = ServeHttp> implements HttpServerA
     )
     session.setKeepalive(undefined)
     try {
-      await session.respondError(500)
+      await session.respondError(failureStatus(error))
     } catch {
       // The client is gone.
     }
@@ -227,4 +231,16 @@ function publishError(
     service: undefined,
     peer: peer === undefined ? undefined : formatHostPort(peer.address, peer.port),
   })
+}
+
+/**
+ * The status answering a failed {@link ServeHttp.response}: 400 for a malformed request body
+ * (an `H1Error` or `InvalidHTTPHeader` from the client), 408 when the client was too slow,
+ * else 500.
+ */
+function failureStatus(error: unknown): number {
+  if (!PingoraError.is(error) || error.source !== 'downstream') return 500
+  if (error.type === ErrorType.ReadTimedout) return 408
+  if (error.type === ErrorType.H1Error || error.type === ErrorType.InvalidHTTPHeader) return 400
+  return 500
 }

@@ -16,7 +16,7 @@ async function sendInPieces(socket: net.Socket, data: Buffer, size: number): Pro
 
 describe('request heads that arrive in many small pieces', () => {
   it('parses a 256 KiB head sent in 512-byte pieces', async () => {
-    const { port } = await startServer(echoHandler)
+    const { port } = await startServer(echoHandler, { maxHeaderBytes: 512 * 1024 })
     const client = await rawConnect(port)
     const big = 'v'.repeat(256 * 1024)
     const head = Buffer.from(

@@ -5,6 +5,7 @@ import type { Http1ServerSession } from '../../src/protocols/http1/server.ts'
 import {
   echoHandler,
   echoOf,
+  errorAnswer,
   exchange,
   normalizeDate,
   rawConnect,
@@ -91,15 +92,50 @@ describe('Http1ServerSession request bodies', () => {
     ['trailers larger than 64 KiB', `3\r\nabc\r\n0\r\nX: ${'t'.repeat(70_000)}\r\n\r\n`],
   ]
   for (const [what, body] of badChunks) {
-    it(`fails the body read with H1Error on ${what} and closes`, async () => {
-      const { out, thrown } = await run(async (s) => {
-        await readAll(s)
-      }, POST_CHUNKED + body)
-      expect(out).toBe('')
+    it(`fails the body read with H1Error on ${what} arriving after the head, and closes`, async () => {
+      const thrown: unknown[] = []
+      let started: () => void = () => {}
+      const handlerStarted = new Promise<void>((resolve) => {
+        started = resolve
+      })
+      const { port, events } = await startServer(async (session) => {
+        started()
+        try {
+          await readAll(session)
+        } catch (error) {
+          thrown.push(error)
+          throw error
+        }
+      })
+      const client = await rawConnect(port)
+      client.send(POST_CHUNKED)
+      await handlerStarted
+      client.send(body)
+      expect(await client.closed).toBe('')
+      await events.loopEnded()
       const error = thrown[0] as PingoraError
       expect(PingoraError.is(error)).toBe(true)
       expect(error.type).toBe('H1Error')
       expect(error.source).toBe('downstream')
+    })
+  }
+
+  // Issue 17: framing already known to be broken when the head is read is refused up front.
+  for (const [what, body] of badChunks.slice(0, 6)) {
+    it(`answers 400 at readRequest on ${what} that came with the head`, async () => {
+      let handled = 0
+      const { port, events } = await startServer(async () => {
+        handled++
+      })
+      const out = await exchange(port, POST_CHUNKED + body)
+      expect(normalizeDate(out)).toBe(errorAnswer(400, 'Bad Request'))
+      await events.loopEnded()
+      expect(handled).toBe(0)
+      expect(events.errors[0]).toMatchObject({
+        type: 'InvalidHTTPHeader',
+        status: 400,
+        source: 'downstream',
+      })
     })
   }
 

@@ -322,8 +322,15 @@ describe('Http1ServerSession accepts valid but unusual requests', () => {
   it('does not treat an upgrade on HTTP/1.0 as an upgrade request', async () => {
     expect((await echo('GET / HTTP/1.0\r\nUpgrade: websocket\r\n\r\n')).upgrade).toBe(false)
     expect(
-      (await echo(`GET / HTTP/1.1\r\n${H}Upgrade: websocket\r\nConnection: close\r\n\r\n`)).upgrade,
+      (await echo(`GET / HTTP/1.1\r\n${H}Upgrade: websocket\r\nConnection: close, upgrade\r\n\r\n`))
+        .upgrade,
     ).toBe(true)
+  })
+
+  it('does not treat Upgrade without Connection: upgrade as an upgrade request (RFC 9110 §7.8)', async () => {
+    expect(
+      (await echo(`GET / HTTP/1.1\r\n${H}Upgrade: websocket\r\nConnection: close\r\n\r\n`)).upgrade,
+    ).toBe(false)
   })
 })
 

@@ -164,6 +164,38 @@ describe('ServeHttp and HttpServer', () => {
     expect(errors[0]?.error.cause).toMatchObject({ message: 'boom' })
   })
 
+  it('answers 400 (not 500) when the app reads a body with a malformed chunk size', async () => {
+    const errors = captureConnectionErrors()
+    let called: () => void = () => {}
+    const appCalled = new Promise<void>((resolve) => {
+      called = resolve
+    })
+    const reading: ServeHttp = {
+      async response(session) {
+        called()
+        let size = 0
+        for (let piece = await session.readRequestBody(); piece; ) {
+          size += piece.length
+          piece = await session.readRequestBody()
+        }
+        return { status: 200, body: String(size) }
+      },
+    }
+    const service = new ListeningService('reading', new HttpServer(reading))
+    service.addTcp('127.0.0.1:0')
+    await startServer([service])
+    const socket = await connect(portOf(service))
+    const all = readAll(socket)
+    socket.write('POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n')
+    await appCalled
+    // The body arrives after the head (so the session could not refuse it up front).
+    socket.write('3\r\nabc\r\nzz\r\n')
+    const text = await all
+    expect(text).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n/)
+    expect(text).toContain('Connection: close')
+    expect(errors[0]?.error).toMatchObject({ type: 'H1Error', source: 'downstream' })
+  })
+
   it('owns the framing: user Content-Length and Transfer-Encoding are replaced', async () => {
     const app: ServeHttp = {
       response: async () => ({

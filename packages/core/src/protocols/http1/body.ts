@@ -24,6 +24,12 @@ const MAX_CHUNK_SIZE = Number.MAX_SAFE_INTEGER
 const CR = 0x0d
 const LF = 0x0a
 
+/** Where {@link BodyReader.feed} pushes back bytes past what it consumed (a {@link Stream}). */
+export interface UnreadSink {
+  /** Takes back bytes to be read again. */
+  unread(chunk: Buffer): void
+}
+
 /** How a body is framed. */
 export type BodyMode = 'none' | 'length' | 'chunked' | 'close'
 
@@ -161,7 +167,7 @@ export class BodyReader {
    * Decodes one received chunk: returns the body bytes it holds (possibly `undefined` when it held
    * only framing) and pushes bytes past the body's end back into `stream`.
    */
-  feed(stream: Stream, chunk: Buffer): Buffer | undefined {
+  feed(stream: UnreadSink, chunk: Buffer): Buffer | undefined {
     switch (this.mode) {
       case 'length': {
         const remaining = this.remaining
@@ -198,7 +204,7 @@ export class BodyReader {
     })
   }
 
-  #feedChunked(stream: Stream, chunk: Buffer): Buffer | undefined {
+  #feedChunked(stream: UnreadSink, chunk: Buffer): Buffer | undefined {
     const length = chunk.length
     let i = 0
     while (i < length) {
@@ -301,6 +307,42 @@ export class BodyReader {
     }
     return undefined
   }
+}
+
+/** Collects what {@link BodyReader.feed} pushes back (one piece per feed). */
+class PushedBack implements UnreadSink {
+  rest: Buffer | undefined = undefined
+  unread(chunk: Buffer): void {
+    this.rest = chunk
+  }
+}
+
+/**
+ * Checks the start of a chunked body for invalid framing without consuming it: runs a
+ * chunked decoder over `pieces` (the bytes already received, in order) and reports the first
+ * error. Bytes past the end of the body (a pipelined request) are not looked at. A server uses
+ * it to refuse a request whose body is already known to be malformed before forwarding its head.
+ * @param pieces - the received bytes of the body, in order
+ * @returns why the framing is invalid, or `undefined` when it is valid so far
+ */
+export function checkChunkedPrefix(pieces: readonly Buffer[]): string | undefined {
+  const reader = new BodyReader('downstream')
+  reader.initChunked()
+  const pushed = new PushedBack()
+  try {
+    for (let i = 0; i < pieces.length; i++) {
+      let piece: Buffer | undefined = pieces[i] as Buffer
+      while (piece !== undefined && !reader.done) {
+        pushed.rest = undefined
+        reader.feed(pushed, piece)
+        piece = pushed.rest
+      }
+      if (reader.done) return undefined
+    }
+  } catch (error) {
+    return PingoraError.is(error) ? (error.context ?? error.message) : String(error)
+  }
+  return undefined
 }
 
 const CHUNK_END = Buffer.from('\r\n', 'latin1')

@@ -6,9 +6,9 @@ import { releaseWrittenChunk } from '../l4/release-chunk.ts'
 import type { Stream, StreamReadListener } from '../l4/stream.ts'
 import { BodyReader, BodyWriter } from './body.ts'
 import {
-  DEFAULT_MAX_HEADER_BYTES,
   DEFAULT_MAX_HEADERS,
   DEFAULT_MAX_REQUEST_LINE_BYTES,
+  DEFAULT_MAX_RESPONSE_HEADER_BYTES,
   findHeadEnd,
   type HeadLimits,
   hasBareLf,
@@ -42,7 +42,7 @@ export interface Http1ClientOptions {
 
 const DEFAULT_LIMITS: HeadLimits = {
   maxRequestLineBytes: DEFAULT_MAX_REQUEST_LINE_BYTES,
-  maxHeaderBytes: DEFAULT_MAX_HEADER_BYTES,
+  maxHeaderBytes: DEFAULT_MAX_RESPONSE_HEADER_BYTES,
   maxHeaders: DEFAULT_MAX_HEADERS,
 }
 
@@ -121,7 +121,7 @@ export class Http1ClientSession implements ClientSession, StreamReadListener {
             maxHeaderBytes: checkCount(
               'maxHeaderBytes',
               options.maxHeaderBytes,
-              DEFAULT_MAX_HEADER_BYTES,
+              DEFAULT_MAX_RESPONSE_HEADER_BYTES,
             ),
             maxHeaders: checkCount('maxHeaders', options.maxHeaders, DEFAULT_MAX_HEADERS),
           }

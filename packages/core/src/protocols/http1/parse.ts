@@ -26,10 +26,24 @@ const SP = 0x20
 const HTAB = 0x09
 const COLON = 0x3a
 
-/** Default limit for the request line, in bytes. */
+/**
+ * Default limit for the request line, in bytes; a longer one is answered 414. nginx's
+ * `large_client_header_buffers` line size (8 KiB): longer URIs are not served by common
+ * origins and CDNs either (see docs/limits.md).
+ */
 export const DEFAULT_MAX_REQUEST_LINE_BYTES = 8 * 1024
-/** Default limit for the whole head (request line and header section), in bytes. */
-export const DEFAULT_MAX_HEADER_BYTES = 1024 * 1024
+/**
+ * Default limit for a request head (request line and header section), in bytes; a larger one is
+ * answered 431. nginx's total (4 buffers of 8 KiB), between Node's 16 KiB and Envoy's 60 KiB: room
+ * for large cookies and tokens, while one connection cannot pin much memory before the proxy
+ * has decided anything (see docs/limits.md).
+ */
+export const DEFAULT_MAX_HEADER_BYTES = 32 * 1024
+/**
+ * Default limit for a response head from an upstream, in bytes. Origins are trusted more than
+ * clients, and some send large `Set-Cookie` or CSP fields; still bounded.
+ */
+export const DEFAULT_MAX_RESPONSE_HEADER_BYTES = 1024 * 1024
 /** Default limit for the number of header fields. */
 export const DEFAULT_MAX_HEADERS = 256
 

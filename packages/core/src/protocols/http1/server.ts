@@ -6,7 +6,7 @@ import { generateErrorResponse } from '../http/error-resp.ts'
 import type { ServerSession } from '../http/server-session.ts'
 import { releaseWrittenChunk } from '../l4/release-chunk.ts'
 import type { Stream } from '../l4/stream.ts'
-import { BodyReader, BodyWriter } from './body.ts'
+import { BodyReader, BodyWriter, checkChunkedPrefix } from './body.ts'
 import {
   DEFAULT_MAX_HEADER_BYTES,
   DEFAULT_MAX_HEADERS,
@@ -43,9 +43,12 @@ export interface Http1ServerOptions {
    * {@link Http1ServerSession.readRequest} resolves `false` and the connection is closed.
    */
   shutdownSignal?: AbortSignal | undefined
-  /** Longest request line; longer answers 414. @defaultValue 8 KiB */
+  /** Longest request line; longer answers 414. @defaultValue 8 KiB ({@link DEFAULT_MAX_REQUEST_LINE_BYTES}) */
   maxRequestLineBytes?: number | undefined
-  /** Largest request head; larger answers 431. @defaultValue 1 MiB */
+  /**
+   * Largest request head (request line and header section); larger answers 431.
+   * @defaultValue 32 KiB ({@link DEFAULT_MAX_HEADER_BYTES})
+   */
   maxHeaderBytes?: number | undefined
   /** Most header fields; more answers 431. @defaultValue 256 */
   maxHeaders?: number | undefined
@@ -462,6 +465,7 @@ export class Http1ServerSession implements ServerSession {
     let hostCount = 0
     let connectionClose = false
     let connectionKeepalive = false
+    let connectionUpgrade = false
     let upgrade = false
     for (let i = 0; i < names.length; i++) {
       const name = names[i] as string
@@ -480,6 +484,7 @@ export class Http1ServerSession implements ServerSession {
             const value = values[i] as string
             if (hasToken(value, 'close')) connectionClose = true
             if (hasToken(value, 'keep-alive')) connectionKeepalive = true
+            if (hasToken(value, 'upgrade')) connectionUpgrade = true
           }
           break
         case 14:
@@ -553,11 +558,30 @@ export class Http1ServerSession implements ServerSession {
     this.#clientKeepalive = !connectionClose && (version === 'HTTP/1.1' || connectionKeepalive)
     if (!this.#clientKeepalive) this.#keepaliveSeconds = undefined
     else if (!this.#keepalivePreset) this.#keepaliveSeconds = this.#defaultKeepaliveMs / 1000
-    this.#upgradeRequest = upgrade && version === 'HTTP/1.1'
-    if (chunked) this.#reader.initChunked()
-    else if (contentLength > 0) this.#reader.initLength(contentLength)
+    // RFC 9110 §7.8: Upgrade is hop-by-hop and means something only when Connection lists it.
+    this.#upgradeRequest = upgrade && connectionUpgrade && version === 'HTTP/1.1'
+    if (chunked) {
+      // Body bytes that came with the head are checked now: a request whose framing is already
+      // known to be broken is refused before anything of it is acted on (or forwarded).
+      if (this.stream.bufferedLength > 0) {
+        const invalid = this.#checkBufferedChunks()
+        if (invalid !== undefined) return this.#reject(400, invalid)
+      }
+      this.#reader.initChunked()
+    } else if (contentLength > 0) this.#reader.initLength(contentLength)
     else this.#reader.initNone()
     return true
+  }
+
+  /** Runs the chunked decoder over the buffered body bytes without consuming them. */
+  #checkBufferedChunks(): string | undefined {
+    const stream = this.stream
+    const pieces: Buffer[] = []
+    for (let piece = stream.tryRead(); piece !== undefined; piece = stream.tryRead()) {
+      pieces.push(piece)
+    }
+    for (let i = pieces.length - 1; i >= 0; i--) stream.unread(pieces[i] as Buffer)
+    return checkChunkedPrefix(pieces)
   }
 
   /** Answers a malformed request, closes, and rejects with `InvalidHTTPHeader`. */
@@ -738,6 +762,8 @@ export class Http1ServerSession implements ServerSession {
     const version = request === undefined ? 'HTTP/1.1' : request.version
     const status = response.status
     const stream = this.stream
+    // RFC 9110 §6.2: an intermediary sends its own version, whatever the origin spoke.
+    if (response.version !== 'HTTP/1.1') response.setVersion('HTTP/1.1')
     if (isInformational(status) && status !== 101) {
       // Optionally dropped, except a 100 the client asked for with Expect: 100-continue.
       if (this.#ignoreInfoResponses && !(status === 100 && this.isExpectContinueRequest())) {
