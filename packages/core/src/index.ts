@@ -15,6 +15,7 @@ export {
 } from './apps/http-app.ts'
 export { HttpServer, type ServeHttp, type ServeHttpResponse } from './apps/http-server.ts'
 export type { ServerApp } from './apps/server-app.ts'
+export { TcpProxy, type TcpProxyOptions, TcpProxySession } from './apps/tcp-proxy.ts'
 export {
   type CertKeyFiles,
   ConnectorOptions,
@@ -28,10 +29,17 @@ export { type ConnectorStats, TransportConnector } from './connectors/transport-
 export {
   CHANNEL_NAMES,
   type ConnectionErrorMessage,
+  type ConnectionRejectedMessage,
+  type ConnectionRejectReason,
   channels,
   type ServerErrorMessage,
   type ServerPhaseMessage,
 } from './diagnostics.ts'
+export {
+  type ConnectionFilter,
+  IpConnectionFilter,
+  type IpConnectionFilterOptions,
+} from './listeners/connection-filter.ts'
 export {
   type BindRetryOptions,
   DEFAULT_UDS_MODE,
@@ -46,6 +54,7 @@ export {
   Listeners,
   type PostAcceptHandshake,
 } from './listeners/listeners.ts'
+export { NetworkList } from './listeners/network-list.ts'
 export type {
   HostPort,
   ListeningAddress,
@@ -83,6 +92,12 @@ export {
   RETRY_BUFFER_LIMIT,
   WRITE_SETTLED,
 } from './protocols/http1/server.ts'
+export {
+  DEFAULT_CLIENT_HELLO_PEEK_BYTES,
+  DEFAULT_CLIENT_HELLO_PEEK_TIMEOUT_MS,
+  type PeekClientHelloOptions,
+  peekClientHello,
+} from './protocols/l4/peek-client-hello.ts'
 export { STREAM_LINGER_MS, STREAM_READ_HIGH_WATER, Stream } from './protocols/l4/stream.ts'
 export {
   DEFAULT_GRACEFUL_SHUTDOWN_TIMEOUT_SECONDS,

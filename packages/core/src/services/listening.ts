@@ -4,7 +4,8 @@ import { PingoraError } from '@pingora-ts/error'
 import { TlsSettings } from '@pingora-ts/tls'
 import { type HttpServerApp, HttpServerAppDriver, isHttpServerApp } from '../apps/http-app.ts'
 import type { ServerApp } from '../apps/server-app.ts'
-import { channels } from '../diagnostics.ts'
+import { type ConnectionRejectReason, channels } from '../diagnostics.ts'
+import type { ConnectionFilter } from '../listeners/connection-filter.ts'
 import { bindServerAddress, listeningAddressOf } from '../listeners/l4.ts'
 import { HANDSHAKE_TIMEOUT_MS, type ListenerConfig, Listeners } from '../listeners/listeners.ts'
 import {
@@ -15,6 +16,7 @@ import {
   type TcpSocketOptions,
 } from '../listeners/server-address.ts'
 import { tlsListenerConfig } from '../listeners/tls.ts'
+import type { SocketAddress } from '../protocols/digest.ts'
 import { Stream } from '../protocols/l4/stream.ts'
 import type { ShutdownWatch } from '../server/shutdown-watch.ts'
 import type { Service, ServiceReadyNotifier } from './service.ts'
@@ -79,6 +81,8 @@ export class ListeningService<A extends ServerApp | HttpServerApp = ServerApp | 
   #started: boolean
   #forced: boolean
   #onDrained: (() => void) | undefined
+  #filter: ConnectionFilter | undefined
+  #rejected: number
 
   /**
    * Creates a service; add endpoints before the server starts.
@@ -100,6 +104,8 @@ export class ListeningService<A extends ServerApp | HttpServerApp = ServerApp | 
     this.#started = false
     this.#forced = false
     this.#onDrained = undefined
+    this.#filter = undefined
+    this.#rejected = 0
   }
 
   /** The configured endpoints, e.g. to add more before start. */
@@ -179,6 +185,24 @@ export class ListeningService<A extends ServerApp | HttpServerApp = ServerApp | 
    */
   addListener(config: ListenerConfig): void {
     this.#listeners.addListener(config)
+  }
+
+  /**
+   * Sets the filter every accepted connection of every endpoint goes through first, before
+   * any byte is read (Pingora's `set_connection_filter`). A refused connection is closed at
+   * once and published on `pingora:connection:rejected`. Set it before the server starts.
+   * @param filter - the filter, e.g. an {@link IpConnectionFilter}; `undefined` removes it
+   */
+  setConnectionFilter(filter: ConnectionFilter | undefined): void {
+    this.#filter = filter
+  }
+
+  /**
+   * How many connections were closed right after accept: refused by the connection filter,
+   * or failing a PROXY protocol listener's checks.
+   */
+  get rejectedConnectionCount(): number {
+    return this.#rejected
   }
 
   /** The addresses the endpoints are bound to (port 0 resolved), in order; empty before start. */
@@ -308,17 +332,93 @@ export class ListeningService<A extends ServerApp | HttpServerApp = ServerApp | 
       socket.destroy()
       return
     }
+    const filter = this.#filter
+    if (filter !== undefined) {
+      this.#filterThenServe(socket, config, filter)
+      return
+    }
+    this.#track(socket, undefined, undefined)
+    void this.#serve(socket, config)
+  }
+
+  #track(
+    socket: net.Socket,
+    filter: ConnectionFilter | undefined,
+    address: SocketAddress | undefined,
+  ): void {
     const connections = this.#connections
     connections.add(socket)
     socket.once('close', () => {
       connections.delete(socket)
+      if (filter?.connectionClosed !== undefined) {
+        try {
+          filter.connectionClosed(address)
+        } catch (error) {
+          publishServerError(error, this.name, 'connection filter failed')
+        }
+      }
       if (connections.size === 0 && this.#onDrained !== undefined) {
         const resolve = this.#onDrained
         this.#onDrained = undefined
         resolve()
       }
     })
-    void this.#serve(socket, config)
+  }
+
+  #filterThenServe(socket: net.Socket, config: ListenerConfig, filter: ConnectionFilter): void {
+    const address = socketAddressOf(socket)
+    let verdict: boolean | Promise<boolean>
+    try {
+      verdict = filter.shouldAccept(address)
+    } catch {
+      verdict = false
+    }
+    if (verdict === true) {
+      this.#track(socket, filter, address)
+      void this.#serve(socket, config)
+      return
+    }
+    if (verdict === false || typeof verdict !== 'object') {
+      this.#reject(socket, 'filter', undefined)
+      return
+    }
+    // Waiting on the filter: read nothing meanwhile, and keep late errors from crashing.
+    socket.pause()
+    socket.on('error', noop)
+    this.#connections.add(socket)
+    const pending = (accepted: boolean): void => {
+      this.#connections.delete(socket)
+      socket.off('error', noop)
+      if (!accepted || socket.destroyed || this.#forced || this.#shutdown.aborted) {
+        this.#reject(socket, 'filter', undefined)
+        if (accepted) filter.connectionClosed?.(address)
+        return
+      }
+      this.#track(socket, filter, address)
+      socket.resume()
+      void this.#serve(socket, config)
+    }
+    verdict.then(pending, () => pending(false))
+  }
+
+  /** Closes a connection refused right after accept, counts it and publishes why. */
+  #reject(socket: net.Socket, reason: ConnectionRejectReason, error: Error | undefined): void {
+    this.#rejected++
+    if (channels.connectionRejected.hasSubscribers) {
+      channels.connectionRejected.publish({
+        reason,
+        service: this.name,
+        peer: peerOf(socket),
+        error,
+      })
+    }
+    socket.on('error', noop)
+    socket.destroy()
+    if (this.#connections.size === 0 && this.#onDrained !== undefined) {
+      const resolve = this.#onDrained
+      this.#onDrained = undefined
+      resolve()
+    }
   }
 
   async #serve(socket: net.Socket, config: ListenerConfig): Promise<void> {
@@ -399,6 +499,12 @@ function publishServerError(error: unknown, service: string, context: string): v
 function peerOf(socket: net.Socket): string | undefined {
   const address = socket.remoteAddress
   return address === undefined ? undefined : formatHostPort(address, socket.remotePort ?? 0)
+}
+
+function socketAddressOf(socket: net.Socket): SocketAddress | undefined {
+  const address = socket.remoteAddress
+  if (address === undefined) return undefined
+  return { address, port: socket.remotePort ?? 0, family: socket.remoteFamily ?? 'unix' }
 }
 
 function noop(): void {}
