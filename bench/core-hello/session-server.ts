@@ -4,12 +4,14 @@
 // and falls back to awaiting only when one of them returns a promise.
 // Usage: node --conditions=@pingora-ts/source --import tsx session-server.ts 18092
 import net from 'node:net'
-import { Http1ServerSession, Stream } from '../../packages/core/src/index.ts'
+import { Http1ServerSession, type ReusedHttpStream, Stream } from '../../packages/core/src/index.ts'
 import { ResponseHeader } from '../../packages/http/src/index.ts'
 
 const BODY = Buffer.from('Hello, world!')
 
-function respond(session: Http1ServerSession): Stream | undefined | Promise<Stream | undefined> {
+function respond(
+  session: Http1ServerSession,
+): Connection | undefined | Promise<Connection | undefined> {
   session.setKeepalive(60)
   const header = ResponseHeader.build(200)
   header.insertHeader('Content-Type', 'text/plain')
@@ -18,8 +20,11 @@ function respond(session: Http1ServerSession): Stream | undefined | Promise<Stre
   return session.finishNow()
 }
 
+/** A new connection, or one handed over by the previous request's `finishNow()`. */
+type Connection = Stream | ReusedHttpStream
+
 /** One connection's keep-alive loop, driven by the idle wait's callback. */
-class Connection {
+class KeepaliveLoop {
   session: Http1ServerSession | undefined = undefined
 
   readonly onReady = (ready: boolean): void => {
@@ -28,20 +33,20 @@ class Connection {
     else session.stream.close()
   }
 
-  readonly next = (stream: Stream | undefined): void => {
-    this.loop(stream)
+  readonly next = (connection: Connection | undefined): void => {
+    this.loop(connection)
   }
 
-  loop(stream: Stream | undefined): void {
-    while (stream !== undefined) {
-      const session = new Http1ServerSession(stream)
+  loop(connection: Connection | undefined): void {
+    while (connection !== undefined) {
+      const session = new Http1ServerSession(connection)
       const state = session.waitForRequest(this.onReady)
       if (state === 'waiting') {
         this.session = session
         return
       }
       if (state === 'ended') {
-        stream.close()
+        session.stream.close()
         return
       }
       const result = this.handle(session)
@@ -49,7 +54,7 @@ class Connection {
         result.then(this.next, () => undefined)
         return
       }
-      stream = result
+      connection = result
     }
   }
 
@@ -59,7 +64,7 @@ class Connection {
     else this.loop(result)
   }
 
-  handle(session: Http1ServerSession): Stream | undefined | Promise<Stream | undefined> {
+  handle(session: Http1ServerSession): Connection | undefined | Promise<Connection | undefined> {
     const read = session.readRequestNow()
     if (read === true) return respond(session)
     return (async () => ((await read) ? respond(session) : undefined))()
@@ -67,5 +72,5 @@ class Connection {
 }
 
 net
-  .createServer({ noDelay: true }, (socket) => new Connection().loop(new Stream(socket)))
+  .createServer({ noDelay: true }, (socket) => new KeepaliveLoop().loop(new Stream(socket)))
   .listen(Number(process.argv[2] ?? '18092'), '127.0.0.1')

@@ -5,6 +5,7 @@
 import http from 'node:http'
 import net from 'node:net'
 import { ResponseHeader } from '@pingora-ts/http'
+import type { ReusedHttpStream } from '../src/protocols/http/reused-http-stream.ts'
 import { Http1ServerSession } from '../src/protocols/http1/server.ts'
 import { Stream } from '../src/protocols/l4/stream.ts'
 
@@ -13,10 +14,11 @@ export const BODY = Buffer.from('hello, world!')
 
 /** Serves `hello, world!` on one connection through Http1ServerSession until it closes. */
 export async function serveSession(socket: net.Socket): Promise<void> {
-  let stream: Stream | undefined = new Stream(socket)
+  const stream = new Stream(socket)
+  let connection: Stream | ReusedHttpStream | undefined = stream
   try {
-    while (stream !== undefined) {
-      const session: Http1ServerSession = new Http1ServerSession(stream)
+    while (connection !== undefined) {
+      const session: Http1ServerSession = new Http1ServerSession(connection)
       if (!(await session.readRequest())) return
       await session.drainRequestBody()
       const response = ResponseHeader.build(200)
@@ -24,10 +26,10 @@ export async function serveSession(socket: net.Socket): Promise<void> {
       response.insertHeader('Content-Length', BODY.length)
       await session.writeResponseHeader(response)
       await session.writeResponseBody(BODY, true)
-      stream = await session.finish()
+      connection = await session.finish()
     }
   } catch {
-    stream?.destroy()
+    stream.destroy()
   }
 }
 

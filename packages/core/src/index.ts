@@ -11,6 +11,7 @@ export {
   type HttpServerApp,
   HttpServerAppDriver,
   type HttpServerOptions,
+  httpProtocolOf,
   isHttpServerApp,
 } from './apps/http-app.ts'
 export { HttpServer, type ServeHttp, type ServeHttpResponse } from './apps/http-server.ts'
@@ -24,7 +25,7 @@ export {
   type ConnectorServerConf,
   DEFAULT_POOL_SIZE,
 } from './connectors/connector-options.ts'
-export { HttpConnector } from './connectors/http-connector.ts'
+export { DEFAULT_UPSTREAM_TIMEOUT_MS, HttpConnector } from './connectors/http-connector.ts'
 export { type ConnectorStats, TransportConnector } from './connectors/transport-connector.ts'
 export {
   CHANNEL_NAMES,
@@ -71,8 +72,10 @@ export {
 } from './listeners/tls.ts'
 export { Digest, type SocketAddress, type TlsDigest } from './protocols/digest.ts'
 export type { ClientSession } from './protocols/http/client-session.ts'
+export { type HttpProtocol, WRITE_SETTLED } from './protocols/http/common.ts'
 export { getCachedDate } from './protocols/http/date.ts'
 export { generateErrorResponse, SERVER_NAME } from './protocols/http/error-resp.ts'
+export { ReusedHttpStream } from './protocols/http/reused-http-stream.ts'
 export type { ServerSession } from './protocols/http/server-session.ts'
 export { type Http1ClientOptions, Http1ClientSession } from './protocols/http1/client.ts'
 export {
@@ -90,7 +93,6 @@ export {
   type Http1ServerOptions,
   Http1ServerSession,
   RETRY_BUFFER_LIMIT,
-  WRITE_SETTLED,
 } from './protocols/http1/server.ts'
 export {
   DEFAULT_CLIENT_HELLO_PEEK_BYTES,

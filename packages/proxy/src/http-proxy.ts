@@ -1,17 +1,16 @@
 import { channel } from 'node:diagnostics_channel'
 import {
   type ClientSession,
-  type Digest,
-  type Http1ClientSession,
+  DEFAULT_UPSTREAM_TIMEOUT_MS,
   HttpConnector,
   type HttpPeer,
   type HttpServerApp,
   type HttpServerOptions,
   ListeningService,
+  type ReusedHttpStream,
   type ServerConf,
   type ServerSession,
   type ShutdownWatch,
-  type Stream,
   WRITE_SETTLED,
 } from '@pingora-ts/core'
 import { ErrorType, PingoraError } from '@pingora-ts/error'
@@ -22,8 +21,12 @@ import { HttpModules } from './modules.ts'
 import type { FailToProxy, ProxyHttp } from './proxy-trait.ts'
 import { Session } from './session.ts'
 
-/** Upstream connect, read and write timeout applied when the peer sets none (nginx's 60 s). */
-export const DEFAULT_UPSTREAM_TIMEOUT_MS = 60_000
+/**
+ * Upstream connect, read and write timeout applied when the peer sets none (nginx's 60 s); the
+ * connector applies it (`HttpConnector`), the peer's options stay as the user wrote them.
+ * Re-exported from `@pingora-ts/core`.
+ */
+export { DEFAULT_UPSTREAM_TIMEOUT_MS }
 
 /**
  * Diagnostics channel of failed requests (Pingora's error log line): receives
@@ -100,10 +103,7 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
   readonly downstreamModules: HttpModules
   /** Total attempts per request, the first one included (`max_retries`). */
   readonly maxRetries: number
-  private readonly persisted = new WeakMap<Digest, unknown>()
-  /** Downstream connections (by digest) that already served a request. */
-  private readonly served = new WeakSet<Digest>()
-  /** Whether the phases use the per-connection context (`persisted` is touched only then). */
+  /** Whether the phases use the per-connection context (kept on the downstream connection). */
   private readonly persistsContext: boolean
   private readonly allowConnect: boolean
 
@@ -138,7 +138,7 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
   async processNewHttp(
     downstream: ServerSession,
     shutdown: ShutdownWatch,
-  ): Promise<Stream | undefined> {
+  ): Promise<ReusedHttpStream | undefined> {
     // The head is usually buffered already (the driver waited for it): no promise then.
     const read = downstream.readRequestNow()
     if (read !== true) {
@@ -159,9 +159,9 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
     }
     if (shutdown.aborted) downstream.setKeepalive(undefined)
 
-    const digest = downstream.digest
-    const clientReused = this.served.has(digest)
-    if (!clientReused) this.served.add(digest)
+    // The connection with what persists between its requests (keep-alive state, the context).
+    const connection = downstream.connection
+    const clientReused = connection.reuseCount > 0
     const session = new Session(
       downstream,
       this.downstreamModules.buildCtx(),
@@ -186,10 +186,11 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
     let outcome: Outcome = OK_OUTCOME
     try {
       if (this.persistsContext) {
-        if (inner.onConnectionReuse !== undefined && this.persisted.has(digest)) {
-          inner.onConnectionReuse(session, ctx, this.persisted.get(digest))
+        const persisted = connection.context
+        connection.context = undefined
+        if (inner.onConnectionReuse !== undefined && persisted !== undefined) {
+          inner.onConnectionReuse(session, ctx, persisted)
         }
-        this.persisted.delete(digest)
       }
     } catch (e) {
       outcome = await this.handleError(
@@ -243,16 +244,15 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
       return undefined
     }
     const finished = downstream.finishNow()
-    const stream = finished instanceof Promise ? await finished : finished
-    if (stream !== undefined && inner.persistConnectionContext !== undefined) {
+    const reused = finished instanceof Promise ? await finished : finished
+    if (reused !== undefined && inner.persistConnectionContext !== undefined) {
       try {
-        const value = inner.persistConnectionContext(session, ctx)
-        if (value !== undefined) this.persisted.set(digest, value)
+        reused.context = inner.persistConnectionContext(session, ctx)
       } catch {
         // Nothing to carry over: the next request starts without it.
       }
     }
-    return stream
+    return reused
   }
 
   /** Publishes a failed request on the error channel unless `suppressErrorLog` says not to. */
@@ -383,14 +383,6 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
     ctx: Ctx,
     peer: HttpPeer,
   ): Promise<PingoraError | undefined> {
-    const peerOptions = peer.options
-    if (
-      peerOptions.connectionTimeoutMs === undefined &&
-      peerOptions.totalConnectionTimeoutMs === undefined
-    ) {
-      // A production default (nginx's proxy_connect_timeout): never wait forever for a SYN-ACK.
-      peerOptions.connectionTimeoutMs = DEFAULT_UPSTREAM_TIMEOUT_MS
-    }
     // An idle pooled connection is taken synchronously (no promise, no extra tick); only a
     // new connection is awaited.
     const pooled = this.clientUpstream.reusedHttpSession(peer)
@@ -403,10 +395,10 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
     ctx: Ctx,
     peer: HttpPeer,
   ): Promise<PingoraError | undefined> {
-    let client: Http1ClientSession
-    let reused: boolean
+    let client: ClientSession
     try {
-      ;[client, reused] = await this.clientUpstream.getHttpSession(peer)
+      // The pool was just probed (and missed): connect without probing it again.
+      client = await this.clientUpstream.newHttpSession(peer)
     } catch (e) {
       let error = toError(e, ErrorType.ConnectError, `connecting to ${peer}`, 'upstream')
       if (error.source === 'unset') error.setSource('upstream')
@@ -415,7 +407,7 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
       }
       return error
     }
-    return await this.proxyH1(session, ctx, peer, client, reused)
+    return await this.proxyH1(session, ctx, peer, client, false)
   }
 
   /**
@@ -431,13 +423,11 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
     session: Session,
     ctx: Ctx,
     peer: HttpPeer,
-    client: Http1ClientSession,
+    client: ClientSession,
     reused: boolean,
   ): Promise<PingoraError | undefined> {
     const inner = this.inner
     const options = peer.options
-    client.setReadTimeout(options.readTimeoutMs ?? DEFAULT_UPSTREAM_TIMEOUT_MS)
-    client.setWriteTimeout(options.writeTimeoutMs ?? DEFAULT_UPSTREAM_TIMEOUT_MS)
     let reusable: boolean
     try {
       if (inner.connectedToUpstream !== undefined) {
@@ -641,7 +631,7 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
   private async relayResponseBody(
     session: Session,
     ctx: Ctx,
-    client: Http1ClientSession,
+    client: ClientSession,
     alreadyDone: boolean,
     first: Uint8Array | undefined,
   ): Promise<void> {
@@ -723,7 +713,7 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
   private async tunnel(
     session: Session,
     ctx: Ctx,
-    client: Http1ClientSession,
+    client: ClientSession,
     response: ResponseHeader,
   ): Promise<boolean> {
     const downstream = session.downstreamSession
@@ -741,7 +731,7 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
         client.releaseWrittenBody(data)
       }
       // Half-close only: the upstream may still answer what it received.
-      client.stream.shutdownWrite()
+      client.shutdownWrite()
     })()
     // Upstream → client, until the upstream closes.
     const down = (async () => {

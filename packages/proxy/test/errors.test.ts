@@ -229,6 +229,18 @@ describe('errors, retries and failover', () => {
     await expect.poll(() => logged?.type).toBe('ConnectTimedout')
   })
 
+  it("leaves the peer's timeouts as the user wrote them (the connector applies its defaults)", async () => {
+    const o = await origin((_req, res) => res.end('x'))
+    const peer = peerFor(o.port)
+    const p = await startProxy({ newCtx: () => undefined, upstreamPeer: () => peer })
+    const res = await request(p.url)
+    expect(res.statusCode).toBe(200)
+    await res.body.dump()
+    // The 60 s connect default lives in HttpConnector, not in the user's shared PeerOptions.
+    expect(peer.options.connectionTimeoutMs).toBeUndefined()
+    expect(peer.options.readTimeoutMs).toBeUndefined()
+  })
+
   it('gives up connecting after 60 s when the peer sets no connect timeout', async () => {
     const hole = await startBlackHole()
     onTestFinished(hole.close)

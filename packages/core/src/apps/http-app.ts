@@ -1,10 +1,16 @@
+import { PingoraError } from '@pingora-ts/error'
+import type { HttpProtocol } from '../protocols/http/common.ts'
+import type { ReusedHttpStream } from '../protocols/http/reused-http-stream.ts'
 import type { ServerSession } from '../protocols/http/server-session.ts'
 import { type Http1ServerOptions, Http1ServerSession } from '../protocols/http1/server.ts'
 import type { Stream } from '../protocols/l4/stream.ts'
 import type { ShutdownWatch } from '../server/shutdown-watch.ts'
 import type { ServerApp } from './server-app.ts'
 
-/** How long an idle keep-alive connection waits for its next request, in seconds (Pingora's 60). */
+/**
+ * How long an idle keep-alive connection waits for its next request, in seconds (Pingora's 60).
+ * The sessions apply it in milliseconds (`DEFAULT_KEEPALIVE_TIMEOUT_MS`); kept for callers.
+ */
 export const DEFAULT_KEEPALIVE_SECONDS = 60
 
 /**
@@ -51,18 +57,22 @@ export interface HttpServerApp {
   /**
    * Serves one HTTP session: read the request, write the response. Runs once per request.
    *
-   * Return `session.finish()` (the stream when the connection may be reused, else `undefined`)
-   * after a complete exchange; return `undefined` after an error or an incomplete exchange.
-   * An app that served the request without waiting may return the result directly instead of
-   * a promise (see {@link ServerSession.readRequestNow} and {@link ServerSession.finishNow}):
-   * the driver then goes on in the same tick.
+   * Return `session.finish()` (the {@link ReusedHttpStream} when the connection may be reused,
+   * else `undefined`) after a complete exchange; return `undefined` after an error or an
+   * incomplete exchange. An app that served the request without waiting may return the result
+   * directly instead of a promise (see {@link ServerSession.readRequestNow} and
+   * {@link ServerSession.finishNow}): the driver then goes on in the same tick.
+   *
+   * On HTTP/1 it runs once per request of a connection, one after the other; on HTTP/2 it will
+   * run once per stream, concurrently, and the returned value is ignored (the connection is
+   * the HTTP/2 engine's).
    * @param session - the session on a new or reused connection
    * @param shutdown - aborted when the server starts to shut down
    */
   processNewHttp(
     session: ServerSession,
     shutdown: ShutdownWatch,
-  ): Promise<Stream | undefined> | Stream | undefined
+  ): Promise<ReusedHttpStream | undefined> | ReusedHttpStream | undefined
   /** Options for the connection; called once per connection. Default: none. */
   serverOptions?(): HttpServerOptions | undefined
   /** Runs once after the service stopped listening on its endpoints. Default: nothing. */
@@ -78,17 +88,35 @@ export function isHttpServerApp(app: ServerApp | HttpServerApp): app is HttpServ
 }
 
 /**
- * Runs an {@link HttpServerApp} as a {@link ServerApp}: the HTTP/1 keep-alive loop of Pingora's
- * blanket `impl ServerApp for HttpServerApp`. Per connection it creates one
- * `Http1ServerSession` per request on the same stream until the app returns `undefined`, the
- * request limit is reached or the server shuts down.
+ * The HTTP version of a new downstream connection: `'h2'` when TLS negotiated it through ALPN,
+ * else `'h1'`. (The HTTP/2 cleartext preface will be recognised here too, when `h2c` is on.)
+ * @param stream - the accepted connection
+ */
+export function httpProtocolOf(stream: Stream): HttpProtocol {
+  return stream.digest.tls?.alpn === 'h2' ? 'h2' : 'h1'
+}
+
+/**
+ * Runs an {@link HttpServerApp} as a {@link ServerApp}: Pingora's blanket
+ * `impl ServerApp for HttpServerApp`. Per connection it picks the protocol
+ * ({@link httpProtocolOf}) and runs that protocol's serving loop:
  *
- * Between requests the driver itself waits for the next request's first bytes (the read
- * timeout on a new connection, the keep-alive timeout on a reused one, cancelled by shutdown),
- * with a callback rather than a promise; a connection that closes or times out while idle is
- * closed without calling the app. When the app answers without waiting (it returns a stream
+ * ```text
+ * processNew(stream) ─► httpProtocolOf ─┬─ 'h1' ─► ConnectionLoop: one Http1ServerSession per
+ *                                       │          request, processNewHttp, finish() hands the
+ *                                       │          ReusedHttpStream to the next session
+ *                                       └─ 'h2' ─► (HTTP/2 engine: processNewHttp per stream;
+ *                                                  not implemented: the connection is refused)
+ * ```
+ *
+ * On HTTP/1 it creates one `Http1ServerSession` per request on the same connection until the
+ * app returns `undefined`, the request limit is reached or the server shuts down. Between
+ * requests the driver itself waits for the next request's first bytes (the read timeout on a
+ * new connection, the keep-alive timeout on a reused one, cancelled by shutdown), with a
+ * callback rather than a promise; a connection that closes or times out while idle is closed
+ * without calling the app. When the app answers without waiting (it returns the connection
  * rather than a promise), the next request is served in the same tick: a keep-alive request
- * then costs no promise at all.
+ * then costs no promise at all (ADR 0010).
  *
  * A listening service wraps HTTP apps in it automatically.
  */
@@ -105,11 +133,18 @@ export class HttpServerAppDriver implements ServerApp {
   }
 
   /**
-   * Serves HTTP/1 requests on the connection until it is no longer reusable.
+   * Serves the connection's requests until it is no longer reusable.
    * @param stream - the connection
    * @param shutdown - aborted when the server starts to shut down
+   * @throws PingoraError `H2Error` (through the promise) when ALPN chose HTTP/2, which is not
+   *   served yet
    */
   processNew(stream: Stream, shutdown: ShutdownWatch): Promise<Stream | undefined> {
+    if (httpProtocolOf(stream) === 'h2') return this.#serveHttp2(stream)
+    return this.#serveHttp1(stream, shutdown)
+  }
+
+  #serveHttp1(stream: Stream, shutdown: ShutdownWatch): Promise<Stream | undefined> {
     const app = this.app
     const serverOptions = app.serverOptions?.()
     // One options object per connection, shared by its sessions.
@@ -117,12 +152,17 @@ export class HttpServerAppDriver implements ServerApp {
       serverOptions === undefined
         ? { shutdownSignal: shutdown }
         : { ...serverOptions, shutdownSignal: shutdown }
-    const keepaliveMs = serverOptions?.keepaliveTimeoutMs
-    const keepaliveSeconds =
-      keepaliveMs === undefined ? DEFAULT_KEEPALIVE_SECONDS : keepaliveMs / 1000
     return new Promise<Stream | undefined>((resolve, reject) => {
-      new ConnectionLoop(app, shutdown, options, keepaliveSeconds, resolve, reject).run(stream)
+      new ConnectionLoop(app, shutdown, options, resolve, reject).run(stream)
     })
+  }
+
+  /** HTTP/2 needs the HTTP/2 engine: until it exists the connection is refused, not misread. */
+  #serveHttp2(stream: Stream): Promise<Stream | undefined> {
+    stream.close()
+    return Promise.reject(
+      PingoraError.explain('H2Error', 'ALPN negotiated h2, but HTTP/2 is not served yet'),
+    )
   }
 
   /** Runs the app's {@link HttpServerApp.httpCleanup}. */
@@ -132,7 +172,7 @@ export class HttpServerAppDriver implements ServerApp {
 }
 
 /**
- * The keep-alive loop of one connection, driven by callbacks: the idle wait calls
+ * The HTTP/1 keep-alive loop of one connection, driven by callbacks: the idle wait calls
  * {@link ConnectionLoop.onReady}, an app that returns a promise calls back through
  * {@link ConnectionLoop.onServed}. Settles the connection's promise once, when the loop ends.
  */
@@ -140,7 +180,6 @@ class ConnectionLoop {
   readonly #app: HttpServerApp
   readonly #shutdown: ShutdownWatch
   readonly #options: Http1ServerOptions
-  readonly #keepaliveSeconds: number
   readonly #resolve: (stream: Stream | undefined) => void
   readonly #reject: (error: unknown) => void
   #session: Http1ServerSession | undefined
@@ -149,40 +188,40 @@ class ConnectionLoop {
     app: HttpServerApp,
     shutdown: ShutdownWatch,
     options: Http1ServerOptions,
-    keepaliveSeconds: number,
     resolve: (stream: Stream | undefined) => void,
     reject: (error: unknown) => void,
   ) {
     this.#app = app
     this.#shutdown = shutdown
     this.#options = options
-    this.#keepaliveSeconds = keepaliveSeconds
     this.#resolve = resolve
     this.#reject = reject
     this.#session = undefined
   }
 
   /**
-   * Serves requests on `stream` (starting with `waited`, a session whose request bytes just
+   * Serves requests on `connection` (starting with `waited`, a session whose request bytes just
    * arrived, when given) until one must be waited for or the connection is done.
    */
-  run(stream: Stream | undefined, waited?: Http1ServerSession): void {
+  run(connection: Stream | ReusedHttpStream | undefined, waited?: Http1ServerSession): void {
     try {
-      let current = stream
+      let current = connection
       let session = waited
       for (;;) {
         if (session === undefined) {
           if (current === undefined) break
+          // The session takes the keep-alive timeout from the options (in ms) and the
+          // connection's persisted state from `current`.
           session = new Http1ServerSession(current, this.#options)
           // Stop downstream from reusing the connection when the service shuts down soon.
-          session.setKeepalive(this.#shutdown.aborted ? undefined : this.#keepaliveSeconds)
+          if (this.#shutdown.aborted) session.setKeepalive(undefined)
           const state = session.waitForRequest(this.onReady)
           if (state === 'waiting') {
             this.#session = session
             return
           }
           if (state === 'ended') {
-            current.close()
+            session.stream.close()
             break
           }
         }
@@ -214,8 +253,8 @@ class ConnectionLoop {
   }
 
   /** The app finished a request asynchronously. */
-  readonly onServed = (stream: Stream | undefined): void => {
-    this.run(stream)
+  readonly onServed = (connection: ReusedHttpStream | undefined): void => {
+    this.run(connection)
   }
 }
 

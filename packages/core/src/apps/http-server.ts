@@ -2,9 +2,9 @@ import { ErrorType, PingoraError } from '@pingora-ts/error'
 import { ResponseHeader } from '@pingora-ts/http'
 import { channels } from '../diagnostics.ts'
 import { formatHostPort } from '../listeners/server-address.ts'
+import { WRITE_SETTLED } from '../protocols/http/common.ts'
+import type { ReusedHttpStream } from '../protocols/http/reused-http-stream.ts'
 import type { ServerSession } from '../protocols/http/server-session.ts'
-import { WRITE_SETTLED } from '../protocols/http1/server.ts'
-import type { Stream } from '../protocols/l4/stream.ts'
 import type { ShutdownWatch } from '../server/shutdown-watch.ts'
 import type { HttpServerApp, HttpServerOptions } from './http-app.ts'
 
@@ -81,7 +81,7 @@ export class HttpServer<SV extends ServeHttp = ServeHttp> implements HttpServerA
   processNewHttp(
     session: ServerSession,
     shutdown: ShutdownWatch,
-  ): Promise<Stream | undefined> | Stream | undefined {
+  ): Promise<ReusedHttpStream | undefined> | ReusedHttpStream | undefined {
     const read = session.readRequestNow()
     if (read !== true) return this.#readThenServe(session, shutdown, read)
     let produced: ServeHttpResponse | Promise<ServeHttpResponse>
@@ -107,7 +107,7 @@ export class HttpServer<SV extends ServeHttp = ServeHttp> implements HttpServerA
     session: ServerSession,
     shutdown: ShutdownWatch,
     read: false | Promise<boolean>,
-  ): Promise<Stream | undefined> {
+  ): Promise<ReusedHttpStream | undefined> {
     try {
       if (!(await read)) return undefined
     } catch (error) {
@@ -128,7 +128,7 @@ export class HttpServer<SV extends ServeHttp = ServeHttp> implements HttpServerA
     session: ServerSession,
     shutdown: ShutdownWatch,
     produced: ServeHttpResponse | Promise<ServeHttpResponse>,
-  ): Promise<Stream | undefined> {
+  ): Promise<ReusedHttpStream | undefined> {
     let header: ResponseHeader
     let body: Uint8Array
     try {
@@ -146,7 +146,7 @@ export class HttpServer<SV extends ServeHttp = ServeHttp> implements HttpServerA
    * Answers after the app failed, and closes: 500, or the client error the failure comes from
    * (a malformed request body read by the app is the client's fault, not the server's).
    */
-  async #fail(session: ServerSession, error: unknown): Promise<Stream | undefined> {
+  async #fail(session: ServerSession, error: unknown): Promise<ReusedHttpStream | undefined> {
     publishError(
       session,
       error,
@@ -168,7 +168,7 @@ export class HttpServer<SV extends ServeHttp = ServeHttp> implements HttpServerA
     shutdown: ShutdownWatch,
     header: ResponseHeader,
     body: Uint8Array,
-  ): Promise<Stream | undefined> | Stream | undefined {
+  ): Promise<ReusedHttpStream | undefined> | ReusedHttpStream | undefined {
     // Shutdown may have started while the app worked: tell the client not to reuse.
     if (shutdown.aborted) session.setKeepalive(undefined)
     // Await a write only when it has to wait (drain or failure): an await on the settled
@@ -179,7 +179,10 @@ export class HttpServer<SV extends ServeHttp = ServeHttp> implements HttpServerA
   }
 
   /** The rest of {@link HttpServer.#write} once the write has to wait. */
-  async #writeSlow(session: ServerSession, pending: Promise<void>): Promise<Stream | undefined> {
+  async #writeSlow(
+    session: ServerSession,
+    pending: Promise<void>,
+  ): Promise<ReusedHttpStream | undefined> {
     await pending
     return await session.finish()
   }

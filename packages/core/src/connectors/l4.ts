@@ -29,12 +29,14 @@ export function bindToRandom(
 }
 
 /**
- * Opens a TCP or Unix socket connection to the peer, within the peer's
- * `connectionTimeoutMs`. Port of `pingora-core/src/connectors/l4.rs`'s `connect`.
+ * Opens a TCP or Unix socket connection to the peer, within `timeoutMs` (the peer's
+ * `connectionTimeoutMs` or the connector's default). Port of
+ * `pingora-core/src/connectors/l4.rs`'s `connect`.
  * @param peer - where to connect
  * @param bindTo - the local address to bind to, if any
  * @param signal - aborting it destroys the socket and rejects with the signal's reason
  * @param sink - read the TCP socket through this `onread` sink instead of `data` events
+ * @param timeoutMs - the connect timeout @defaultValue the peer's `connectionTimeoutMs`
  * @throws PingoraError (source `'upstream'`) `ConnectTimedout`, `ConnectRefused`,
  *   `ConnectNoRoute`, `ConnectError`, or `InternalError` for local bind failures
  * @internal
@@ -44,6 +46,7 @@ export function connectL4(
   bindTo: BindTo | undefined,
   signal?: AbortSignal,
   sink?: SocketReadSink,
+  timeoutMs: number | undefined = peer.options.connectionTimeoutMs,
 ): Promise<net.Socket> {
   return new Promise<net.Socket>((resolve, reject) => {
     const address = peer.address
@@ -101,7 +104,7 @@ export function connectL4(
       reject(
         new PingoraError('ConnectTimedout', {
           source: 'upstream',
-          context: `timeout ${peer.options.connectionTimeoutMs}ms connecting to server ${peer.toString()}`,
+          context: `timeout ${timeoutMs}ms connecting to server ${peer.toString()}`,
         }),
       )
     }
@@ -112,7 +115,6 @@ export function connectL4(
     }
     socket.once('connect', onConnect)
     socket.once('error', onError)
-    const timeoutMs = peer.options.connectionTimeoutMs
     if (timeoutMs !== undefined) timer = setFastTimeout(onTimeout, timeoutMs)
     if (signal !== undefined) {
       if (signal.aborted) onAbort()

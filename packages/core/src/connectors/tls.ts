@@ -44,8 +44,8 @@ export function tlsConnectOptions(
 type Mutable<T> = { -readonly [K in keyof T]: T[K] }
 
 /**
- * Runs the client TLS handshake over a connected socket, within the peer's
- * `connectionTimeoutMs`.
+ * Runs the client TLS handshake over a connected socket, within `timeoutMs` (the peer's
+ * `connectionTimeoutMs` or the connector's default).
  * @throws PingoraError (source `'upstream'`) `InvalidCert`, `TLSHandshakeFailure` or
  *   `TLSHandshakeTimedout`
  * @internal
@@ -56,6 +56,7 @@ export function handshake(
   connector: ClientTlsConnectorOptions,
   alpnOverride: AlpnProtocols | undefined,
   signal: AbortSignal | undefined,
+  timeoutMs: number | undefined = peer.options.connectionTimeoutMs,
 ): Promise<tls.TLSSocket> {
   return new Promise<tls.TLSSocket>((resolve, reject) => {
     let secure: tls.TLSSocket
@@ -109,7 +110,7 @@ export function handshake(
       fail(
         new PingoraError('TLSHandshakeTimedout', {
           source: 'upstream',
-          context: `TLS handshake with ${peer.toString()}, timeout ${peer.options.connectionTimeoutMs}ms`,
+          context: `TLS handshake with ${peer.toString()}, timeout ${timeoutMs}ms`,
         }),
       )
     }
@@ -121,7 +122,6 @@ export function handshake(
     secure.once('secureConnect', onSecure)
     secure.once('error', onError)
     secure.once('close', onClose)
-    const timeoutMs = peer.options.connectionTimeoutMs
     if (timeoutMs !== undefined) timer = setFastTimeout(onTimeout, timeoutMs)
     if (signal !== undefined) {
       if (signal.aborted) onAbort()

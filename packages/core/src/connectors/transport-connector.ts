@@ -85,14 +85,25 @@ export class TransportConnector {
    * `totalConnectionTimeoutMs` (TCP and TLS) and `connectionTimeoutMs` (each step).
    * @param peer - where and how to connect
    * @param alpnOverride - ALPN ids to offer instead of the peer's (the HTTP connector uses it)
+   * @param defaultConnectionTimeoutMs - the per-step timeout when the peer sets neither
+   *   `connectionTimeoutMs` nor `totalConnectionTimeoutMs` (the peer's options stay untouched)
    * @throws PingoraError (source `'upstream'`) `ConnectTimedout`, `ConnectRefused`,
    *   `ConnectNoRoute`, `ConnectError`, `TLSHandshakeFailure`, `InvalidCert`,
    *   `TLSHandshakeTimedout`
    */
-  newStream(peer: Peer, alpnOverride?: AlpnProtocols): Promise<Stream> {
+  newStream(
+    peer: Peer,
+    alpnOverride?: AlpnProtocols,
+    defaultConnectionTimeoutMs?: number,
+  ): Promise<Stream> {
     const bindTo = bindToRandom(peer, this.options.bindToV4, this.options.bindToV6)
     const total = peer.options.totalConnectionTimeoutMs
-    if (total === undefined) return this.#connect(peer, bindTo, alpnOverride, undefined, undefined)
+    const stepMs =
+      peer.options.connectionTimeoutMs ??
+      (total === undefined ? defaultConnectionTimeoutMs : undefined)
+    if (total === undefined) {
+      return this.#connect(peer, bindTo, alpnOverride, undefined, undefined, stepMs)
+    }
     const controller = new AbortController()
     const phase: ConnectPhase = { tls: false }
     const timer = setFastTimeout(() => {
@@ -103,7 +114,7 @@ export class TransportConnector {
         }),
       )
     }, total)
-    const connecting = this.#connect(peer, bindTo, alpnOverride, controller.signal, phase)
+    const connecting = this.#connect(peer, bindTo, alpnOverride, controller.signal, phase, stepMs)
     connecting.then(
       () => timer.cancel(),
       () => timer.cancel(),
@@ -202,14 +213,15 @@ export class TransportConnector {
     alpnOverride: AlpnProtocols | undefined,
     signal: AbortSignal | undefined,
     phase: ConnectPhase | undefined,
+    timeoutMs: number | undefined,
   ): Promise<Stream> {
     // Plain TCP is read through an `onread` sink (no Readable machinery per read); a TLS
     // socket reads the raw socket's handle itself.
     const sink = peer.isTls() || peer.address.kind === 'unix' ? undefined : new SocketReadSink()
-    let socket: net.Socket | tls.TLSSocket = await connectL4(peer, bindTo, signal, sink)
+    let socket: net.Socket | tls.TLSSocket = await connectL4(peer, bindTo, signal, sink, timeoutMs)
     if (peer.isTls()) {
       if (phase !== undefined) phase.tls = true
-      socket = await handshake(socket, peer, this.#tlsOptions, alpnOverride, signal)
+      socket = await handshake(socket, peer, this.#tlsOptions, alpnOverride, signal, timeoutMs)
     }
     const stream = new Stream(socket, 'upstream')
     sink?.attach(stream)

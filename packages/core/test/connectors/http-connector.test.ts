@@ -8,6 +8,7 @@ import { ALPN } from '@pingora-ts/tls'
 import { describe, expect, it, onTestFinished } from 'vitest'
 import { ConnectorOptions } from '../../src/connectors/connector-options.ts'
 import { HttpConnector } from '../../src/connectors/http-connector.ts'
+import type { ClientSession } from '../../src/protocols/http/client-session.ts'
 import type { Http1ClientSession } from '../../src/protocols/http1/client.ts'
 import { ServerConf } from '../../src/server/configuration.ts'
 import { HttpPeer } from '../../src/upstreams/http-peer.ts'
@@ -30,7 +31,7 @@ async function get(connector: HttpConnector, peer: Peer, path = '/'): Promise<Ex
 
 /** Writes a GET and reads its whole response. */
 async function exchange(
-  session: Http1ClientSession,
+  session: ClientSession,
   path = '/',
 ): Promise<{ status: number; body: string }> {
   const request = RequestHeader.build('GET', path)
@@ -100,6 +101,23 @@ describe('HttpConnector', () => {
     expect(reused).toBe(false)
   })
 
+  it('opens a new connection from newHttpSession without taking the idle pooled one', async () => {
+    const origin = await startHttpOrigin((_req, res) => res.end('ok'))
+    onTestFinished(origin.close)
+    const connector = new HttpConnector()
+    const peer = new HttpPeer(origin.address, false, '')
+    const first = await get(connector, peer)
+    expect(first.reused).toBe(false)
+    expect(connector.stats().idle).toBe(1)
+    const fresh = await connector.newHttpSession(peer)
+    onTestFinished(() => fresh.shutdown())
+    expect(fresh.reused).toBe(false)
+    expect(fresh.protocol).toBe('h1')
+    // The idle connection is still pooled: newHttpSession never looked at the pool.
+    expect(connector.stats().idle).toBe(1)
+    expect(origin.accepted()).toBe(2)
+  })
+
   it('connects anew after the origin closes an idle keep-alive connection', async () => {
     const origin = await startHttpOrigin((_req, res) => res.end('ok'))
     onTestFinished(origin.close)
@@ -110,7 +128,7 @@ describe('HttpConnector', () => {
     const [serverSide] = (await accepted) as [import('node:net').Socket]
     // Close the idle connection from the origin side and wait for the client to see it.
     const [session] = await connector.getHttpSession(peer)
-    const clientSocket = session.stream.socket
+    const clientSocket = (session as Http1ClientSession).stream.socket
     connector.releaseHttpSession(session, peer)
     serverSide.destroy()
     await closed(clientSocket)
@@ -168,7 +186,7 @@ describe('HttpConnector', () => {
     expect(await exchange(session)).toEqual({ status: 200, body: 'ok' })
     connector.releaseHttpSession(session, peer)
     expect(connector.stats().idle).toBe(1)
-    const done = closed(session.stream.socket)
+    const done = closed((session as Http1ClientSession).stream.socket)
     connector.closeIdle()
     await done
     expect(connector.stats().idle).toBe(0)

@@ -165,6 +165,15 @@ describe('TransportConnector', () => {
     expectPingoraError(await rejection(connector.newStream(total)), 'ConnectTimedout', 'upstream')
   })
 
+  it("applies the caller's default connect timeout when the peer sets none, leaving the peer untouched", async () => {
+    const hole = await startBlackHole()
+    onTestFinished(hole.close)
+    const peer = new BasicPeer(`127.0.0.1:${hole.port}`)
+    const error = await rejection(new TransportConnector().newStream(peer, undefined, 100))
+    expect(expectPingoraError(error, 'ConnectTimedout', 'upstream').context).toContain('100ms')
+    expect(peer.options.connectionTimeoutMs).toBeUndefined()
+  })
+
   it('fails with TLSHandshakeTimedout when the server never answers the handshake', async () => {
     const origin = await idleOrigin()
     const connector = new TransportConnector()

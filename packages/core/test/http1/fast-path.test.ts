@@ -140,7 +140,8 @@ describe('Http1ServerSession without promises', () => {
     response.setContentLength(5)
     const got = readUntil(client, 'hello')
     await session.writeResponse(response, Buffer.from('hello'))
-    expect(session.finishNow()).toBe(stream)
+    expect(session.finishNow()).toBe(session.connection)
+    expect(session.connection.stream).toBe(stream)
     expect(normalizeDate(await got)).toBe(
       'HTTP/1.1 200 OK\r\nX-Test: yes\r\nContent-Length: 5\r\nDate: <date>\r\nConnection: keep-alive\r\n\r\nhello',
     )
@@ -177,7 +178,7 @@ describe('Http1ServerSession without promises', () => {
     const finished = session.finishNow()
     expect(finished).toBeInstanceOf(Promise)
     client.write('cd')
-    expect(await finished).toBe(stream)
+    expect((await finished)?.stream).toBe(stream)
   })
 })
 

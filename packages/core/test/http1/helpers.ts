@@ -1,5 +1,6 @@
 import net from 'node:net'
 import { onTestFinished } from 'vitest'
+import type { ReusedHttpStream } from '../../src/protocols/http/reused-http-stream.ts'
 import { type Http1ServerOptions, Http1ServerSession } from '../../src/protocols/http1/server.ts'
 import { Stream } from '../../src/protocols/l4/stream.ts'
 
@@ -43,21 +44,22 @@ export async function startServer(
     sockets.add(socket)
     socket.on('close', () => sockets.delete(socket))
     events.connections++
-    let stream: Stream | undefined = new Stream(socket)
+    const stream = new Stream(socket)
+    let connection: Stream | ReusedHttpStream | undefined = stream
     try {
-      while (stream !== undefined) {
+      while (connection !== undefined) {
         const session: Http1ServerSession = new Http1ServerSession(
-          stream,
+          connection,
           typeof options === 'function' ? options() : options,
         )
         if (!(await session.readRequest())) break
         events.requests++
         await handler(session)
-        stream = await session.finish()
+        connection = await session.finish()
       }
     } catch (error) {
       events.errors.push(error)
-      stream?.destroy()
+      stream.destroy()
     }
     const waiter = waiters.shift()
     ended++

@@ -335,15 +335,20 @@ describe('Http1ServerSession keep-alive set before the request is read', () => {
     const { Stream } = await import('../../src/protocols/l4/stream.ts')
     const net = await import('node:net')
     const server = net.createServer(async (socket) => {
-      let stream: InstanceType<typeof Stream> | undefined = new Stream(socket)
-      while (stream !== undefined) {
-        const session: InstanceType<typeof Http1ServerSession> = new Http1ServerSession(stream, {
-          keepaliveTimeoutMs: 600_000,
-        })
+      let connection: ConstructorParameters<typeof Http1ServerSession>[0] | undefined = new Stream(
+        socket,
+      )
+      while (connection !== undefined) {
+        const session: InstanceType<typeof Http1ServerSession> = new Http1ServerSession(
+          connection,
+          {
+            keepaliveTimeoutMs: 600_000,
+          },
+        )
         session.setKeepalive(preset)
         if (!(await session.readRequest())) return
         await okHandler(session)
-        stream = await session.finish()
+        connection = await session.finish()
       }
     })
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))

@@ -5,6 +5,7 @@ import tls from 'node:tls'
 import { RequestHeader } from '@pingora-ts/http'
 import { Client } from 'undici'
 import { describe, expect, it, onTestFinished } from 'vitest'
+import type { ReusedHttpStream } from '../../src/protocols/http/reused-http-stream.ts'
 import { Http1ClientSession } from '../../src/protocols/http1/client.ts'
 import { Http1ServerSession } from '../../src/protocols/http1/server.ts'
 import { Stream } from '../../src/protocols/l4/stream.ts'
@@ -20,16 +21,17 @@ describe('HTTP/1 over TLS', () => {
     let connections = 0
     const server = tls.createServer({ key, cert }, async (socket) => {
       connections++
-      let stream: Stream | undefined = new Stream(socket)
+      const stream = new Stream(socket)
+      let connection: Stream | ReusedHttpStream | undefined = stream
       try {
-        while (stream !== undefined) {
-          const session: Http1ServerSession = new Http1ServerSession(stream)
+        while (connection !== undefined) {
+          const session: Http1ServerSession = new Http1ServerSession(connection)
           if (!(await session.readRequest())) return
           await echoHandler(session)
-          stream = await session.finish()
+          connection = await session.finish()
         }
       } catch {
-        stream?.destroy()
+        stream.destroy()
       }
     })
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))

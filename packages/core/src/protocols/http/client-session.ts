@@ -1,17 +1,28 @@
 import type { RequestHeader, ResponseHeader } from '@pingora-ts/http'
 import type { Digest } from '../digest.ts'
+import type { HttpProtocol } from './common.ts'
 
 /**
  * The protocol-neutral upstream (origin-facing) HTTP session: write one request, read one
- * response. Implemented by {@link Http1ClientSession} (HTTP/2 later). Port of the `HttpSession`
- * enum in `pingora-core/src/protocols/http/client.rs`.
+ * response. Implemented by {@link Http1ClientSession} (`protocol: 'h1'`; HTTP/2 later with
+ * `protocol: 'h2'`). Port of the `HttpSession` enum in
+ * `pingora-core/src/protocols/http/client.rs`. Get one from `HttpConnector` and give it back
+ * with `HttpConnector.releaseHttpSession`: the connection underneath belongs to the connector,
+ * so callers never touch it directly.
  *
- * Failures reject with `PingoraError` whose `source` is `'upstream'`; a failure on a reused
- * connection before any response byte has `retry: 'reused-only'`.
+ * Contract every implementation keeps:
+ * - Failures reject with `PingoraError` whose `source` is `'upstream'`; a failure on a reused
+ *   connection before any response byte has `retry: 'reused-only'`.
+ * - {@link ClientSession.writeRequestHeader} returns `WRITE_SETTLED` (from `common.ts`) when it
+ *   did not wait, so a hot path can skip the `await`.
+ * - {@link ClientSession.tryReadResponseBody} never waits: it takes only bytes already received.
  */
 export interface ClientSession {
+  /** The HTTP version this session speaks; tells the implementations apart. */
+  readonly protocol: HttpProtocol
   /**
-   * Writes the request header; its framing headers decide how the body is sent.
+   * Writes the request header; its framing headers decide how the body is sent. Returns
+   * `WRITE_SETTLED` when nothing had to wait.
    * @param request - the request header
    */
   writeRequestHeader(request: RequestHeader): Promise<void>
@@ -32,12 +43,24 @@ export interface ClientSession {
   /** Finishes the request body (the last chunk for chunked encoding). */
   finishBody(): Promise<void>
   /**
+   * Ends the request direction only (a half-close): after an upgrade (`101`) the origin sees
+   * the end of the client's bytes and may still answer; on HTTP/2 it ends the stream's request
+   * side.
+   */
+  shutdownWrite(): void
+  /**
    * Reads the next response header: a 1xx (the caller reads again unless it is a 101) or the
    * final response.
    */
   readResponseHeader(): Promise<ResponseHeader>
   /** Reads the next piece of the response body; `undefined` at its end. */
   readResponseBody(): Promise<Buffer | undefined>
+  /**
+   * Takes the next piece of the response body without waiting (bytes already received), or
+   * `undefined` when none is there yet or the body is done ({@link ClientSession.isBodyDone}
+   * tells which). Lets a caller skip a promise per piece that arrived with the head.
+   */
+  tryReadResponseBody(): Buffer | undefined
   /** The latest response header read. */
   readonly responseHeader: ResponseHeader | undefined
   /** Whether the response was a `101` and the connection is now a raw byte stream. */
@@ -58,8 +81,8 @@ export interface ClientSession {
    * @param ms - the timeout, `undefined` for none
    */
   setWriteTimeout(ms: number | undefined): void
-  /** Closes the connection now. */
+  /** Closes the connection now (on HTTP/2: resets this stream). */
   shutdown(): void
-  /** Whether this is an HTTP/2 session. */
+  /** Whether this is an HTTP/2 session (`protocol === 'h2'`). */
   isHttp2(): boolean
 }

@@ -1,6 +1,6 @@
 import type { RequestHeader, ResponseHeader } from '@pingora-ts/http'
 import type { Digest, SocketAddress } from '../digest.ts'
-import type { Stream } from '../l4/stream.ts'
+import type { ReusedHttpStream } from './reused-http-stream.ts'
 
 /**
  * The protocol-neutral downstream (client-facing) HTTP session: read one request, write one
@@ -75,15 +75,15 @@ export interface ServerSession {
   finishBody(): Promise<void>
   /**
    * Finishes the exchange: completes the response, drains the request body (bounded), and
-   * returns the connection's {@link Stream} when it may serve another request, else closes it
-   * and resolves `undefined`.
+   * returns the {@link ServerSession.connection} when it may serve another request, else closes
+   * it and resolves `undefined`.
    */
-  finish(): Promise<Stream | undefined>
+  finish(): Promise<ReusedHttpStream | undefined>
   /**
    * Like {@link ServerSession.finish}, but returns the result directly when nothing has to be
    * waited for; otherwise the same promise. Never throws or rejects.
    */
-  finishNow(): Stream | undefined | Promise<Stream | undefined>
+  finishNow(): ReusedHttpStream | undefined | Promise<ReusedHttpStream | undefined>
   /** Sends `100 Continue` unless a response was already written. */
   writeContinueResponse(): Promise<void>
   /**
@@ -161,6 +161,12 @@ export interface ServerSession {
   readonly serverAddr: SocketAddress | undefined
   /** Connection facts (addresses, timing, TLS). */
   readonly digest: Digest
+  /**
+   * The connection this request arrived on, with what persists between its requests
+   * (keep-alive state, the app's per-connection context); shared by the requests of one
+   * connection.
+   */
+  readonly connection: ReusedHttpStream
   /** A one-line summary of the request for logs: `GET /path, Host: example.com`. */
   requestSummary(): string
   /** The final (or latest 1xx) response header written, if any. */

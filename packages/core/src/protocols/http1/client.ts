@@ -2,6 +2,7 @@ import { PingoraError } from '@pingora-ts/error'
 import { HeaderMap, type RequestHeader, ResponseHeader } from '@pingora-ts/http'
 import type { Digest } from '../digest.ts'
 import type { ClientSession } from '../http/client-session.ts'
+import { WRITE_SETTLED } from '../http/common.ts'
 import { releaseWrittenChunk } from '../l4/release-chunk.ts'
 import type { Stream, StreamReadListener } from '../l4/stream.ts'
 import { BodyReader, BodyWriter } from './body.ts'
@@ -19,7 +20,6 @@ import {
   parseContentLength,
   parseResponseHead,
 } from './parse.ts'
-import { WRITE_SETTLED } from './server.ts'
 
 /** Options for {@link Http1ClientSession}. */
 export interface Http1ClientOptions {
@@ -81,6 +81,8 @@ function checkCount(name: string, value: number | undefined, fallback: number): 
  * ```
  */
 export class Http1ClientSession implements ClientSession, StreamReadListener {
+  /** Always `'h1'`. */
+  readonly protocol: 'h1'
   /** The connection. */
   readonly stream: Stream
   /** Whether the connection came from a pool. */
@@ -109,6 +111,7 @@ export class Http1ClientSession implements ClientSession, StreamReadListener {
    */
   constructor(stream: Stream, options?: Http1ClientOptions) {
     stream.errorSource = 'upstream'
+    this.protocol = 'h1'
     this.stream = stream
     this.reused = options?.reused ?? false
     this.#readTimeoutMs = checkMs('readTimeoutMs', options?.readTimeoutMs)
@@ -198,8 +201,7 @@ export class Http1ClientSession implements ClientSession, StreamReadListener {
    * `Transfer-Encoding: chunked` decides how {@link Http1ClientSession.writeBody} frames the
    * body; without either the request has no body.
    * A request without a body is written at once; otherwise the head leaves with the first body
-   * piece written in the same tick. Returns the shared settled promise `WRITE_SETTLED` (internal)
-   * when nothing has to wait.
+   * piece written in the same tick. Returns {@link WRITE_SETTLED} when nothing has to wait.
    * @param request - the request header
    * @throws PingoraError `WriteError`/`WriteTimedout` (source `upstream`; retry `'reused-only'`
    *   on a reused connection)
@@ -671,7 +673,6 @@ export class Http1ClientSession implements ClientSession, StreamReadListener {
       stream.close()
       return undefined
     }
-    stream.reuseCount++
     return stream
   }
 
@@ -679,6 +680,16 @@ export class Http1ClientSession implements ClientSession, StreamReadListener {
   shutdown(): void {
     this.#done = true
     this.stream.destroy()
+  }
+
+  /**
+   * Half-closes the connection (sends FIN; reading goes on): after a `101`, tells the origin
+   * the client's bytes ended. The connection is not reused afterwards.
+   */
+  shutdownWrite(): void {
+    this.#requestKeepalive = false
+    this.#keepalive = false
+    this.stream.shutdownWrite()
   }
 
   /** Always `false`. */

@@ -1,8 +1,10 @@
 import { type ErrorType, PingoraError } from '@pingora-ts/error'
 import { HeaderMap, RequestHeader, ResponseHeader } from '@pingora-ts/http'
 import type { Digest, SocketAddress } from '../digest.ts'
+import { WRITE_SETTLED } from '../http/common.ts'
 import { getCachedDate } from '../http/date.ts'
 import { generateErrorResponse } from '../http/error-resp.ts'
+import { ReusedHttpStream } from '../http/reused-http-stream.ts'
 import type { ServerSession } from '../http/server-session.ts'
 import { releaseWrittenChunk } from '../l4/release-chunk.ts'
 import type { Stream } from '../l4/stream.ts'
@@ -93,14 +95,6 @@ const DEFAULT_LIMITS: HeadLimits = {
 // the arrays it holds are replaced by each parse (they end up owned by the request header).
 const PARSED = new ParsedRequestHead()
 
-/**
- * @internal The settled promise that {@link Http1ServerSession.writeResponseHeader},
- * {@link Http1ServerSession.writeResponseBody} and `Http1ClientSession.writeRequestHeader`
- * return when the bytes were handed to the socket and nothing has to wait. A caller on a hot path may compare with it and skip the `await`
- * (an await on a settled promise still costs a microtask hop, about 0.6 us per request each).
- */
-export const WRITE_SETTLED: Promise<void> = Promise.resolve()
-
 // Shared settled promises for the common paths that need no waiting (no allocation per call).
 const RESOLVED: Promise<void> = WRITE_SETTLED
 const RESOLVED_UNDEFINED: Promise<undefined> = Promise.resolve(undefined)
@@ -152,19 +146,21 @@ function isInformational(status: number): boolean {
  *
  * A keep-alive loop looks like:
  * ```ts
- * let stream: Stream | undefined = new Stream(socket)
- * while (stream) {
- *   const session = new Http1ServerSession(stream, options)
+ * let connection: Stream | ReusedHttpStream | undefined = new Stream(socket)
+ * while (connection) {
+ *   const session = new Http1ServerSession(connection, options)
  *   if (!(await session.readRequest())) break
  *   await session.writeResponseHeader(response)
  *   await session.writeResponseBody(body, true)
- *   stream = await session.finish()
+ *   connection = await session.finish()
  * }
  * ```
  */
 export class Http1ServerSession implements ServerSession {
   /** The connection. */
   readonly stream: Stream
+  /** The connection with the state that persists between its requests. */
+  readonly connection: ReusedHttpStream
   #limits: HeadLimits
   #shutdownSignal: AbortSignal | undefined
   #readTimeoutMs: number
@@ -179,7 +175,7 @@ export class Http1ServerSession implements ServerSession {
   #minSendRate: number
   #request: RequestHeader | undefined
   #rawHead: Buffer | undefined
-  #keepaliveSeconds: number | undefined
+  #keepaliveMs: number | undefined
   #keepalivePreset: boolean
   #clientKeepalive: boolean
   #reusesRemaining: number | undefined
@@ -197,14 +193,18 @@ export class Http1ServerSession implements ServerSession {
   #finished: boolean
 
   /**
-   * Creates a session on a connection (fresh or handed over by a previous session's
-   * {@link Http1ServerSession.finish}).
-   * @param stream - the connection
+   * Creates a session on a connection: a fresh {@link Stream}, or the {@link ReusedHttpStream}
+   * a previous session's {@link Http1ServerSession.finish} handed over (its keep-alive timeout
+   * and request budget then apply).
+   * @param connection - the connection
    * @param options - limits and timeouts
    * @throws RangeError when an option is out of range
    */
-  constructor(stream: Stream, options?: Http1ServerOptions) {
+  constructor(connection: Stream | ReusedHttpStream, options?: Http1ServerOptions) {
+    const reused = connection instanceof ReusedHttpStream ? connection : undefined
+    const stream = reused === undefined ? (connection as Stream) : reused.stream
     this.stream = stream
+    this.connection = reused ?? new ReusedHttpStream(stream)
     this.#limits =
       options?.maxRequestLineBytes === undefined &&
       options?.maxHeaderBytes === undefined &&
@@ -250,16 +250,17 @@ export class Http1ServerSession implements ServerSession {
     this.#ignoreInfoResponses = false
     this.#abortOnClose = true
     this.#minSendRate = 0
-    if (stream.reuseCount === 0 && options?.keepaliveRequestLimit !== undefined) {
+    const persistent = this.connection
+    if (persistent.reuseCount === 0 && options?.keepaliveRequestLimit !== undefined) {
       const limit = checkCount('keepaliveRequestLimit', options.keepaliveRequestLimit, 1)
-      stream.keepaliveReusesRemaining = limit - 1
+      persistent.keepaliveReusesRemaining = limit - 1
     }
     this.#request = undefined
     this.#rawHead = undefined
-    this.#keepaliveSeconds = undefined
+    this.#keepaliveMs = undefined
     this.#keepalivePreset = false
     this.#clientKeepalive = false
-    this.#reusesRemaining = stream.keepaliveReusesRemaining
+    this.#reusesRemaining = persistent.keepaliveReusesRemaining
     this.#reader = new BodyReader('downstream')
     this.#writer = new BodyWriter('downstream')
     this.#responseWritten = undefined
@@ -325,12 +326,15 @@ export class Http1ServerSession implements ServerSession {
    * @param onReady - called once when the wait ends, `true` when bytes arrived
    */
   waitForRequest(onReady: (ready: boolean) => void): 'ready' | 'ended' | 'waiting' {
-    const stream = this.stream
-    const idleMs =
-      stream.reuseCount > 0
-        ? (stream.keepaliveTimeoutMs ?? this.#defaultKeepaliveMs)
-        : this.#readTimeoutMs
-    return stream.waitIdle(idleMs, this.#shutdownSignal, onReady)
+    return this.stream.waitIdle(this.#idleMs(), this.#shutdownSignal, onReady)
+  }
+
+  /** How long to wait for a request's first byte: keep-alive timeout once reused, else read. */
+  #idleMs(): number {
+    const persistent = this.connection
+    return persistent.reuseCount > 0
+      ? (persistent.keepaliveTimeoutMs ?? this.#defaultKeepaliveMs)
+      : this.#readTimeoutMs
   }
 
   async #readRequest(first: Buffer | undefined): Promise<boolean> {
@@ -338,12 +342,8 @@ export class Http1ServerSession implements ServerSession {
     let head = first ?? stream.tryRead()
     if (head === undefined) {
       const signal = this.#shutdownSignal
-      const idleMs =
-        stream.reuseCount > 0
-          ? (stream.keepaliveTimeoutMs ?? this.#defaultKeepaliveMs)
-          : this.#readTimeoutMs
       try {
-        head = await stream.readIdle(idleMs, signal)
+        head = await stream.readIdle(this.#idleMs(), signal)
       } catch {
         // Nothing was read yet: a timeout or a reset here is an ordinary end of the connection.
         head = undefined
@@ -556,8 +556,8 @@ export class Http1ServerSession implements ServerSession {
       headers.insert(hostIndex === -1 ? 'Host' : (names[hostIndex] as string), authority)
     }
     this.#clientKeepalive = !connectionClose && (version === 'HTTP/1.1' || connectionKeepalive)
-    if (!this.#clientKeepalive) this.#keepaliveSeconds = undefined
-    else if (!this.#keepalivePreset) this.#keepaliveSeconds = this.#defaultKeepaliveMs / 1000
+    if (!this.#clientKeepalive) this.#keepaliveMs = undefined
+    else if (!this.#keepalivePreset) this.#keepaliveMs = this.#defaultKeepaliveMs
     // RFC 9110 §7.8: Upgrade is hop-by-hop and means something only when Connection lists it.
     this.#upgradeRequest = upgrade && connectionUpgrade && version === 'HTTP/1.1'
     if (chunked) {
@@ -650,7 +650,7 @@ export class Http1ServerSession implements ServerSession {
       data = await reader.read(this.stream, this.#readTimeoutMs)
     } catch (error) {
       this.#bodyFailed = true
-      this.#keepaliveSeconds = undefined
+      this.#keepaliveMs = undefined
       throw error
     }
     if (data !== undefined) {
@@ -779,14 +779,14 @@ export class Http1ServerSession implements ServerSession {
       if (!this.#upgradeRequest)
         throw internalError('101 for a request that did not ask to upgrade')
       this.#upgraded = true
-      this.#keepaliveSeconds = undefined
+      this.#keepaliveMs = undefined
       this.#reader.initClose()
       writer.init('close')
       return !stream.write(response.toH1String())
     }
-    if (this.#closeOnEarlyResponse && !this.#reader.done) this.#keepaliveSeconds = undefined
+    if (this.#closeOnEarlyResponse && !this.#reader.done) this.#keepaliveMs = undefined
     // A server shutting down tells the client to go elsewhere for its next request.
-    if (this.#shutdownSignal?.aborted === true) this.#keepaliveSeconds = undefined
+    if (this.#shutdownSignal?.aborted === true) this.#keepaliveMs = undefined
     const headers = response.headers
     // One pass over the fields for everything framing needs (first values, as `get` returns).
     let te: string | undefined
@@ -850,10 +850,9 @@ export class Http1ServerSession implements ServerSession {
         }
       }
     }
-    if (writer.mode === 'close') this.#keepaliveSeconds = undefined
+    if (writer.mode === 'close') this.#keepaliveMs = undefined
     // An application that says `Connection: close` gets it.
-    if (connection !== undefined && hasToken(connection, 'close'))
-      this.#keepaliveSeconds = undefined
+    if (connection !== undefined && hasToken(connection, 'close')) this.#keepaliveMs = undefined
     if (!hasDate) headers.append('Date', getCachedDate())
     const connectionValue = this.#willKeepalive() ? 'keep-alive' : 'close'
     if (connection === undefined) headers.append('Connection', connectionValue)
@@ -951,10 +950,10 @@ export class Http1ServerSession implements ServerSession {
   /**
    * Finishes the exchange. Completes the response body, then, when keep-alive applies and the
    * response was complete, drains the unread request body (bounded by the total drain timeout
-   * and byte limit) and returns the stream for the next request. Otherwise closes the connection
+   * and byte limit) and returns the connection ({@link Http1ServerSession.connection}) for the next request. Otherwise closes the connection
    * and resolves `undefined`. Never rejects.
    */
-  finish(): Promise<Stream | undefined> {
+  finish(): Promise<ReusedHttpStream | undefined> {
     const next = this.finishNow()
     return next instanceof Promise ? next : Promise.resolve(next)
   }
@@ -964,7 +963,7 @@ export class Http1ServerSession implements ServerSession {
    * microtask) when nothing has to be waited for: no unread request body to drain and no full
    * socket buffer. Otherwise returns the promise `finish()` would. Never throws or rejects.
    */
-  finishNow(): Stream | undefined | Promise<Stream | undefined> {
+  finishNow(): ReusedHttpStream | undefined | Promise<ReusedHttpStream | undefined> {
     const stream = this.stream
     if (this.#finished) return undefined
     this.#finished = true
@@ -982,7 +981,7 @@ export class Http1ServerSession implements ServerSession {
     }
   }
 
-  async #finishAfterDrain(): Promise<Stream | undefined> {
+  async #finishAfterDrain(): Promise<ReusedHttpStream | undefined> {
     const stream = this.stream
     try {
       await stream.drain(this.#writeTimeoutMs)
@@ -995,7 +994,7 @@ export class Http1ServerSession implements ServerSession {
   }
 
   /** Decides reuse after the response was written; returns the stream or closes it. */
-  #handOver(): Stream | undefined | Promise<Stream | undefined> {
+  #handOver(): ReusedHttpStream | undefined | Promise<ReusedHttpStream | undefined> {
     const stream = this.stream
     if (
       this.#request === undefined ||
@@ -1017,7 +1016,7 @@ export class Http1ServerSession implements ServerSession {
     return this.#reuse()
   }
 
-  async #drainThenHandOver(): Promise<Stream | undefined> {
+  async #drainThenHandOver(): Promise<ReusedHttpStream | undefined> {
     const stream = this.stream
     try {
       if (!this.#reader.done && !(await this.#drainBounded())) {
@@ -1036,14 +1035,14 @@ export class Http1ServerSession implements ServerSession {
     }
   }
 
-  /** Hands the stream over to the next session. */
-  #reuse(): Stream {
-    const stream = this.stream
-    stream.reuseCount++
-    stream.keepaliveTimeoutMs = (this.#keepaliveSeconds as number) * 1000
+  /** Hands the connection over to the next session. */
+  #reuse(): ReusedHttpStream {
+    const persistent = this.connection
+    persistent.reuseCount++
+    persistent.keepaliveTimeoutMs = this.#keepaliveMs
     const remaining = this.#reusesRemaining
-    stream.keepaliveReusesRemaining = remaining === undefined ? undefined : remaining - 1
-    return stream
+    persistent.keepaliveReusesRemaining = remaining === undefined ? undefined : remaining - 1
+    return persistent
   }
 
   async #drainBounded(): Promise<boolean> {
@@ -1066,7 +1065,7 @@ export class Http1ServerSession implements ServerSession {
   }
 
   #willKeepalive(): boolean {
-    return this.#keepaliveSeconds !== undefined && this.#reusesRemaining !== 0
+    return this.#keepaliveMs !== undefined && this.#reusesRemaining !== 0
   }
 
   /** Sends `100 Continue` unless a response header was already written. */
@@ -1116,15 +1115,16 @@ export class Http1ServerSession implements ServerSession {
     if (this.#request === undefined) {
       // Set before the request is read: applied then, unless the client asks to close.
       this.#keepalivePreset = true
-      this.#keepaliveSeconds = seconds
+      this.#keepaliveMs = seconds === undefined ? undefined : seconds * 1000
       return
     }
-    this.#keepaliveSeconds = this.#clientKeepalive ? seconds : undefined
+    this.#keepaliveMs = this.#clientKeepalive && seconds !== undefined ? seconds * 1000 : undefined
   }
 
   /** The keep-alive timeout in seconds (`0` = none), or `undefined` when reuse is off. */
   getKeepalive(): number | undefined {
-    return this.#keepaliveSeconds
+    const ms = this.#keepaliveMs
+    return ms === undefined ? undefined : ms / 1000
   }
 
   /**
@@ -1223,7 +1223,7 @@ export class Http1ServerSession implements ServerSession {
 
   /** Closes the connection now (after flushing what was written). */
   shutdown(): void {
-    this.#keepaliveSeconds = undefined
+    this.#keepaliveMs = undefined
     this.stream.close()
   }
 
@@ -1259,7 +1259,7 @@ export class Http1ServerSession implements ServerSession {
     if (!noBodyExpected && !this.#reader.done) return this.readRequestBody()
     await this.stream.waitForEnd()
     if (this.#finished) return undefined
-    this.#keepaliveSeconds = undefined
+    this.#keepaliveMs = undefined
     if (!this.#abortOnClose) {
       // RFC 9112 §9.6: a half-closed client may still read the response; wait for the write
       // side to fail instead.

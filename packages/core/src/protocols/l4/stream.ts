@@ -56,18 +56,6 @@ export class Stream {
   readonly digest: Digest
   /** The source stamped on errors this stream raises: `'downstream'` for accepted sockets. */
   errorSource: ErrorSource
-  /** How many times this stream has been handed from a finished session to the next one. */
-  reuseCount: number
-  /**
-   * How long the next session waits for the first byte of a request on this reused connection
-   * (set by the session that hands the stream over); `undefined` = the next session's default.
-   */
-  keepaliveTimeoutMs: number | undefined
-  /**
-   * How many more requests this connection may serve (`undefined` = no limit); carried from
-   * one session to the next.
-   */
-  keepaliveReusesRemaining: number | undefined
   /**
    * @internal Called after bytes arrive (`'unexpected-data'`) or the connection ends, fails or
    * closes (`'closed'`) while a connection pool holds this stream idle. The pool sets it
@@ -114,9 +102,6 @@ export class Stream {
     this.id = nextStreamId++
     this.digest = new Digest(socket)
     this.errorSource = errorSource
-    this.reuseCount = 0
-    this.keepaliveTimeoutMs = undefined
-    this.keepaliveReusesRemaining = undefined
     this.idleWatcher = undefined
     this.#queue = []
     this.#queued = 0
