@@ -1,6 +1,8 @@
 import { timingSafeEqual } from 'node:crypto'
 import { HttpPeer, Server } from '@pingora-ts/core'
+import type { PingoraError } from '@pingora-ts/error'
 import type { RequestHeader, ResponseHeader } from '@pingora-ts/http'
+import { Inflight, type InflightGuard } from '@pingora-ts/limits'
 import {
   addForwardedHeaders,
   httpProxyService,
@@ -18,12 +20,20 @@ export interface GatewayOptions {
   readonly token: string
   /** This proxy's name in the `Via` header sent upstream. @defaultValue `'pingora-ts-gateway'` */
   readonly via?: string
+  /**
+   * Requests in flight per upstream past which the gateway answers 503 itself instead of piling
+   * more onto a slow origin.
+   * @defaultValue 1000
+   */
+  readonly maxInflightPerUpstream?: number
 }
 
 /** What the gateway remembers about one request. */
 export interface GatewayCtx {
   /** Which origin the request was routed to. */
   route: 'api' | 'web'
+  /** Counts this request against its upstream's in-flight limit until `logging` releases it. */
+  inflight: InflightGuard | undefined
 }
 
 /** Whether a path (without its query) is `/api` or below it (`/api/users`), but not `/apis`. */
@@ -35,13 +45,17 @@ export function isApiPath(path: string): boolean {
  * An API gateway, after Pingora's `gateway.rs`: `requestFilter` rejects requests without the
  * right bearer token with a 403 before any upstream work, `upstreamPeer` routes `/api/*` to the
  * API origin and everything else to the web origin, `upstreamRequestFilter` adds
- * `X-Forwarded-For` and `Via`, and `responseFilter` names the gateway in `Server`.
+ * `X-Forwarded-For` and `Via`, and `responseFilter` names the gateway in `Server`. Past
+ * `maxInflightPerUpstream` requests in flight to one origin, `requestFilter` answers 503.
  */
 export class Gateway implements ProxyHttp<GatewayCtx> {
   readonly #api: HttpPeer
   readonly #web: HttpPeer
   readonly #expected: Buffer
   readonly #via: string
+  readonly #maxInflight: number
+  // Keys are the two route names, so the sketch never collides: the counts are exact.
+  readonly #inflight = new Inflight({ slots: 64 })
 
   /**
    * Creates the gateway.
@@ -55,10 +69,11 @@ export class Gateway implements ProxyHttp<GatewayCtx> {
     this.#web = new HttpPeer(options.webUpstream, false, '')
     this.#expected = Buffer.from(`Bearer ${options.token}`)
     this.#via = options.via ?? 'pingora-ts-gateway'
+    this.#maxInflight = options.maxInflightPerUpstream ?? 1000
   }
 
   newCtx(): GatewayCtx {
-    return { route: 'web' }
+    return { route: 'web', inflight: undefined }
   }
 
   async requestFilter(session: Session, ctx: GatewayCtx): Promise<boolean> {
@@ -67,6 +82,13 @@ export class Gateway implements ProxyHttp<GatewayCtx> {
       return true // the response is written: skip straight to logging
     }
     ctx.route = isApiPath(session.requestHeader.path) ? 'api' : 'web'
+    const guard = this.#inflight.incr(ctx.route)
+    if (guard.count > this.#maxInflight) {
+      guard.release()
+      await session.respondError(503)
+      return true
+    }
+    ctx.inflight = guard
     return false
   }
 
@@ -84,6 +106,16 @@ export class Gateway implements ProxyHttp<GatewayCtx> {
     upstreamResponse.insertHeader('Server', this.#via)
   }
 
+  logging(_session: Session, _error: PingoraError | undefined, ctx: GatewayCtx): void {
+    // Runs once at the end of every request, success or failure; a guard releases only once.
+    ctx.inflight?.release()
+  }
+
+  /** Requests in flight to the origin of `route` now. */
+  inflight(route: GatewayCtx['route']): number {
+    return this.#inflight.get(route)
+  }
+
   #authorized(header: string | undefined): boolean {
     if (header === undefined) return false
     const got = Buffer.from(header)
@@ -96,6 +128,8 @@ export class Gateway implements ProxyHttp<GatewayCtx> {
 export interface RunningProxy {
   /** The port it listens on (127.0.0.1 unless told otherwise). */
   readonly port: number
+  /** The gateway's phases, to read its in-flight counts. */
+  readonly app: Gateway
   /** Stops it: closes the listener and every connection. */
   close(): Promise<void>
 }
@@ -111,9 +145,14 @@ export async function startGateway(
 ): Promise<RunningProxy> {
   const server = new Server()
   server.bootstrap()
-  const service = httpProxyService(server.configuration, new Gateway(options))
+  const app = new Gateway(options)
+  const service = httpProxyService(server.configuration, app)
   service.addTcp(listen)
   server.addService(service)
   await server.start()
-  return { port: service.boundAddress().port, close: () => server.shutdown({ graceful: false }) }
+  return {
+    port: service.boundAddress().port,
+    app,
+    close: () => server.shutdown({ graceful: false }),
+  }
 }

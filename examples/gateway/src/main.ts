@@ -2,11 +2,12 @@ import { parseArgs } from 'node:util'
 import { startGateway } from './gateway.ts'
 import { startEchoOrigin } from './origins.ts'
 
-const USAGE = `usage: gateway [--listen ADDR] [--api HOST:PORT] [--web HOST:PORT] [--token TOKEN]
+const USAGE = `usage: gateway [--listen ADDR] [--api HOST:PORT] [--web HOST:PORT] [--token TOKEN] [--max-inflight N]
   --listen ADDR     where to listen (default 127.0.0.1:6191)
   --api HOST:PORT   the origin for /api/* (default: an embedded echo origin)
   --web HOST:PORT   the origin for every other path (default: an embedded echo origin)
   --token TOKEN     the bearer token clients must send (default: secret)
+  --max-inflight N  requests in flight per origin before answering 503 (default 1000)
 `
 
 // `pnpm start -- --flag` passes the `--` through: skip it.
@@ -19,6 +20,7 @@ const { values } = parseArgs({
     api: { type: 'string' },
     web: { type: 'string' },
     token: { type: 'string', default: 'secret' },
+    'max-inflight': { type: 'string', default: '1000' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 })
@@ -30,7 +32,12 @@ if (values.help) {
 const api = values.api ?? (await startEchoOrigin('api')).address
 const web = values.web ?? (await startEchoOrigin('web')).address
 const gateway = await startGateway(
-  { apiUpstream: api, webUpstream: web, token: values.token },
+  {
+    apiUpstream: api,
+    webUpstream: web,
+    token: values.token,
+    maxInflightPerUpstream: Number(values['max-inflight']),
+  },
   values.listen,
 )
 const host = values.listen.slice(0, values.listen.lastIndexOf(':'))

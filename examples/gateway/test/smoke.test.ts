@@ -1,5 +1,8 @@
+import { EventEmitter, once } from 'node:events'
+import http from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { Agent, request } from 'undici'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest'
 import { type RunningProxy, startGateway } from '../src/gateway.ts'
 import { type LocalOrigin, startEchoOrigin } from '../src/origins.ts'
 
@@ -58,5 +61,67 @@ describe('gateway example', () => {
     const webEcho = (await toWeb.body.json()) as Echo
     expect(webEcho.origin).toBe('web')
     expect(webEcho.path).toBe('/apis/not-the-api')
+  })
+})
+
+describe('gateway in-flight limit per upstream', () => {
+  it('answers 503 past the limit of one upstream while the other still serves', async () => {
+    // An API origin that holds every request until the test lets it answer.
+    const held: http.ServerResponse[] = []
+    const arrived = new EventEmitter()
+    const slowApi = http.createServer((_request, response) => {
+      held.push(response)
+      arrived.emit('request')
+    })
+    slowApi.listen(0, '127.0.0.1')
+    await once(slowApi, 'listening')
+    onTestFinished(() => {
+      slowApi.closeAllConnections()
+      slowApi.close()
+    })
+    const web = await startEchoOrigin('web')
+    onTestFinished(web.close)
+    const gateway = await startGateway({
+      apiUpstream: `127.0.0.1:${(slowApi.address() as AddressInfo).port}`,
+      webUpstream: web.address,
+      token: 't',
+      maxInflightPerUpstream: 2,
+    })
+    onTestFinished(gateway.close)
+    const agent = new Agent()
+    onTestFinished(() => agent.close())
+    const get = (path: string) =>
+      request(`http://127.0.0.1:${gateway.port}${path}`, {
+        headers: { authorization: 'Bearer t' },
+        dispatcher: agent,
+      })
+
+    const bothArrived = new Promise<void>((resolve) => {
+      arrived.on('request', () => held.length === 2 && resolve())
+    })
+    const first = get('/api/1')
+    const second = get('/api/2')
+    await bothArrived
+    expect(gateway.app.inflight('api')).toBe(2)
+
+    const rejected = await get('/api/3')
+    expect(rejected.statusCode).toBe(503)
+    await rejected.body.dump()
+    const other = await get('/index.html')
+    expect(other.statusCode).toBe(200)
+    await other.body.dump()
+
+    for (const response of held) response.end('done')
+    for (const pending of [first, second]) {
+      const response = await pending
+      expect(response.statusCode).toBe(200)
+      expect(await response.body.text()).toBe('done')
+    }
+    // `logging` releases each guard once the request is over.
+    await vi.waitFor(() => expect(gateway.app.inflight('api')).toBe(0))
+    const third = get('/api/4')
+    await once(arrived, 'request')
+    held.at(-1)?.end('done')
+    expect((await third).statusCode).toBe(200)
   })
 })

@@ -32,17 +32,31 @@ export interface FailToProxy {
  * per request. Header phases, `upstreamPeer`, `failToProxy` and `logging` may return a promise;
  * the per-chunk response body filters and the retry decisions are synchronous by design.
  *
+ * Phases are declared as function-typed properties, not methods, so TypeScript checks their
+ * parameters strictly: a phase that swaps `ctx` and `error` (`failToConnect(session, peer,
+ * error, ctx)`) fails to compile even with the default `Ctx = unknown`. Implement them as
+ * methods of a class or an object literal as usual.
+ *
  * @example
  * ```ts
+ * import { HttpPeer } from '@pingora-ts/core'
+ * import { ErrorType, PingoraError } from '@pingora-ts/error'
+ * import type { RequestHeader } from '@pingora-ts/http'
+ * import type { LoadBalancer, RoundRobin } from '@pingora-ts/load-balancing'
+ * import type { ProxyHttp, Session } from '@pingora-ts/proxy'
+ *
  * class LB implements ProxyHttp<void> {
- *   constructor(readonly upstreams: LoadBalancer<RoundRobin>) {}
- *   newCtx() {}
- *   upstreamPeer(session: Session) {
+ *   readonly upstreams: LoadBalancer<RoundRobin>
+ *   constructor(upstreams: LoadBalancer<RoundRobin>) {
+ *     this.upstreams = upstreams
+ *   }
+ *   newCtx(): void {}
+ *   upstreamPeer(_session: Session): HttpPeer {
  *     const upstream = this.upstreams.select(Buffer.alloc(0), 256)
  *     if (!upstream) throw PingoraError.explain(ErrorType.HTTPStatus(502), 'no healthy upstream')
  *     return new HttpPeer(upstream, true, 'one.one.one.one')
  *   }
- *   upstreamRequestFilter(session: Session, upstreamRequest: RequestHeader) {
+ *   upstreamRequestFilter(_session: Session, upstreamRequest: RequestHeader): void {
  *     upstreamRequest.insertHeader('Host', 'one.one.one.one')
  *   }
  * }
@@ -53,7 +67,7 @@ export interface ProxyHttp<Ctx = unknown> {
    * Creates the per-request state shared by every phase of one request.
    * Runs first for each request.
    */
-  newCtx(): Ctx
+  newCtx: () => Ctx
 
   /**
    * Chooses where to send the request. Called once per attempt: again after a retryable
@@ -61,20 +75,20 @@ export interface ProxyHttp<Ctx = unknown> {
    * ({@link ProxyHttp.errorWhileProxy}). Throw a `PingoraError` to fail the request (e.g.
    * `ErrorType.HTTPStatus(502)` when no backend is healthy). Required.
    */
-  upstreamPeer(session: Session, ctx: Ctx): MaybePromise<HttpPeer>
+  upstreamPeer: (session: Session, ctx: Ctx) => MaybePromise<HttpPeer>
 
   /**
    * Adds downstream modules once, when the proxy is built. Default: none.
    * @see {@link HttpModules}
    */
-  initDownstreamModules?(modules: HttpModules): void
+  initDownstreamModules?: (modules: HttpModules) => void
 
   /**
    * Runs first for every request, before the downstream modules and
    * {@link ProxyHttp.requestFilter}. Throwing fails the request (→ `failToProxy`).
    * Default: nothing.
    */
-  earlyRequestFilter?(session: Session, ctx: Ctx): MaybePromise<void>
+  earlyRequestFilter?: (session: Session, ctx: Ctx) => MaybePromise<void>
 
   /**
    * Runs after the request header is read and the modules ran: reject, answer locally,
@@ -82,13 +96,13 @@ export interface ProxyHttp<Ctx = unknown> {
    * then skips to {@link ProxyHttp.logging}. Default: `false` (continue).
    * @see {@link ProxyHttp.earlyRequestFilter}, {@link ProxyHttp.proxyUpstreamFilter}
    */
-  requestFilter?(session: Session, ctx: Ctx): MaybePromise<boolean>
+  requestFilter?: (session: Session, ctx: Ctx) => MaybePromise<boolean>
 
   /**
    * Decides, after `requestFilter`, whether to go upstream at all. Return `false` to stop:
    * a `502` is sent unless a response was already written. Default: `true`.
    */
-  proxyUpstreamFilter?(session: Session, ctx: Ctx): MaybePromise<boolean>
+  proxyUpstreamFilter?: (session: Session, ctx: Ctx) => MaybePromise<boolean>
 
   /**
    * Runs after a connection to the upstream is made or taken from the pool.
@@ -97,24 +111,24 @@ export interface ProxyHttp<Ctx = unknown> {
    * @param digest - the upstream connection's facts (addresses, timing, TLS)
    * Default: nothing.
    */
-  connectedToUpstream?(
+  connectedToUpstream?: (
     session: Session,
     reused: boolean,
     peer: HttpPeer,
     digest: Digest | undefined,
     ctx: Ctx,
-  ): MaybePromise<void>
+  ) => MaybePromise<void>
 
   /**
    * Modifies the request header sent upstream (a copy of the client's, hop-by-hop headers
    * already removed). Runs for every attempt. Default: nothing.
    * @see {@link ProxyHttp.requestBodyFilter}
    */
-  upstreamRequestFilter?(
+  upstreamRequestFilter?: (
     session: Session,
     upstreamRequest: RequestHeader,
     ctx: Ctx,
-  ): MaybePromise<void>
+  ) => MaybePromise<void>
 
   /**
    * Sees every request body chunk before it goes upstream, after the upstream request header
@@ -122,29 +136,33 @@ export interface ProxyHttp<Ctx = unknown> {
    * forward nothing). When implemented, the upstream request uses chunked framing because the
    * length may change. Default: forward as is.
    */
-  requestBodyFilter?(
+  requestBodyFilter?: (
     session: Session,
     body: Uint8Array | undefined,
     endOfStream: boolean,
     ctx: Ctx,
-  ): MaybePromise<Uint8Array | undefined>
+  ) => MaybePromise<Uint8Array | undefined>
 
   /**
    * Modifies the upstream's response header before anything else sees it (and, later,
    * before it is cached). Default: nothing.
    * @see {@link ProxyHttp.responseFilter}
    */
-  upstreamResponseFilter?(
+  upstreamResponseFilter?: (
     session: Session,
     upstreamResponse: ResponseHeader,
     ctx: Ctx,
-  ): MaybePromise<void>
+  ) => MaybePromise<void>
 
   /**
    * Modifies the response header sent to the client. Runs for every response the proxy
    * relays. Default: nothing.
    */
-  responseFilter?(session: Session, upstreamResponse: ResponseHeader, ctx: Ctx): MaybePromise<void>
+  responseFilter?: (
+    session: Session,
+    upstreamResponse: ResponseHeader,
+    ctx: Ctx,
+  ) => MaybePromise<void>
 
   /**
    * Sees every upstream response body chunk (synchronous: hot path). Return the bytes to
@@ -152,31 +170,31 @@ export interface ProxyHttp<Ctx = unknown> {
    * `Content-Length` and is sent chunked. Default: forward as is.
    * @see {@link ProxyHttp.responseBodyFilter}
    */
-  upstreamResponseBodyFilter?(
+  upstreamResponseBodyFilter?: (
     session: Session,
     body: Uint8Array | undefined,
     endOfStream: boolean,
     ctx: Ctx,
-  ): Uint8Array | undefined
+  ) => Uint8Array | undefined
 
   /**
    * Sees every response body chunk sent to the client (synchronous: hot path). Return the
    * bytes to send, or `undefined` to send nothing for this chunk. When implemented, the
    * response loses its `Content-Length` and is sent chunked. Default: send as is.
    */
-  responseBodyFilter?(
+  responseBodyFilter?: (
     session: Session,
     body: Uint8Array | undefined,
     endOfStream: boolean,
     ctx: Ctx,
-  ): Uint8Array | undefined
+  ) => Uint8Array | undefined
 
   /**
    * Runs at the end of every request, success or failure (access logs, metrics).
    * @param error - the error that ended the request, if any
    * Default: nothing.
    */
-  logging?(session: Session, error: PingoraError | undefined, ctx: Ctx): MaybePromise<void>
+  logging?: (session: Session, error: PingoraError | undefined, ctx: Ctx) => MaybePromise<void>
 
   /**
    * Decides about a connect failure (nothing was sent upstream yet). Mark the error
@@ -184,7 +202,7 @@ export interface ProxyHttp<Ctx = unknown> {
    * `maxRetries` attempts. Return the (possibly new) error. Default: the error unchanged (not
    * retried).
    */
-  failToConnect?(session: Session, peer: HttpPeer, ctx: Ctx, error: PingoraError): PingoraError
+  failToConnect?: (session: Session, peer: HttpPeer, ctx: Ctx, error: PingoraError) => PingoraError
 
   /**
    * Decides about an error after the upstream connection was established. Default: add the
@@ -193,42 +211,42 @@ export interface ProxyHttp<Ctx = unknown> {
    * @param clientReused - whether the upstream connection (the proxy's client session) came
    *   from the pool, as in Pingora; pass it on to `defaultErrorWhileProxy`
    */
-  errorWhileProxy?(
+  errorWhileProxy?: (
     peer: HttpPeer,
     session: Session,
     error: PingoraError,
     ctx: Ctx,
     clientReused: boolean,
-  ): PingoraError
+  ) => PingoraError
 
   /**
    * Answers the client after a fatal error. Default: {@link defaultFailToProxy} (502 for
    * upstream errors, 504 for upstream timeouts, 400 for bad requests, 500 otherwise, the
    * error's own status for `HTTPStatus`; nothing when the client went away).
    */
-  failToProxy?(session: Session, error: PingoraError, ctx: Ctx): MaybePromise<FailToProxy>
+  failToProxy?: (session: Session, error: PingoraError, ctx: Ctx) => MaybePromise<FailToProxy>
 
   /**
    * Whether to skip the error event for this failure. Default: `false`.
    */
-  suppressErrorLog?(session: Session, ctx: Ctx, error: PingoraError): boolean
+  suppressErrorLog?: (session: Session, ctx: Ctx, error: PingoraError) => boolean
 
   /**
    * The one-line description of the request in error events. Default:
    * `METHOD PATH, Host: HOST`.
    */
-  requestSummary?(session: Session, ctx: Ctx): string
+  requestSummary?: (session: Session, ctx: Ctx) => string
 
   /**
    * Returns state to carry to the next request on the same keep-alive connection (passed
    * to {@link ProxyHttp.onConnectionReuse}). Runs after `logging` when the connection is
    * reusable. Default: nothing carried.
    */
-  persistConnectionContext?(session: Session, ctx: Ctx): unknown
+  persistConnectionContext?: (session: Session, ctx: Ctx) => unknown
 
   /**
    * Receives what {@link ProxyHttp.persistConnectionContext} returned for the previous
    * request on this connection. Runs before `earlyRequestFilter`. Default: nothing.
    */
-  onConnectionReuse?(session: Session, ctx: Ctx, previous: unknown): void
+  onConnectionReuse?: (session: Session, ctx: Ctx, previous: unknown) => void
 }

@@ -31,6 +31,24 @@ describe.skipIf(!hasRedisServer)('startRedis', () => {
     expect(await redis.command('GET', 'k')).toBeNull()
   })
 
+  it('pauses the server so commands stall, and resumes it', async () => {
+    const redis = await startRedis()
+    onTestFinished(redis.stop)
+    redis.pause()
+    let answered = false
+    const reply = redis.command('PING').then((value) => {
+      answered = true
+      return value
+    })
+    // A round trip to another local server completes while the paused one stays silent.
+    const other = await startRedis()
+    onTestFinished(other.stop)
+    expect(await other.command('PING')).toBe('PONG')
+    expect(answered).toBe(false)
+    redis.resume()
+    expect(await reply).toBe('PONG')
+  })
+
   it('stops twice without error', async () => {
     const redis = await startRedis()
     await redis.stop()

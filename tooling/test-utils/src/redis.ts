@@ -21,6 +21,10 @@ export interface StartedRedis {
   readonly command: (...args: (string | number)[]) => Promise<RespReply>
   /** Kills the server with SIGKILL (a crash: open connections reset) and waits for it to exit. */
   readonly kill: () => Promise<void>
+  /** Freezes the server (SIGSTOP): connections stay open but nothing answers, like a stalled Redis. */
+  readonly pause: () => void
+  /** Lets a paused server run again (SIGCONT). */
+  readonly resume: () => void
   /** Starts the server again on the same port (stopping it first if it runs); waits for PING. */
   readonly restart: () => Promise<void>
   /** Stops the server and removes its data folder; safe to call twice (`onTestFinished(r.stop)`). */
@@ -92,6 +96,8 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<Start
     ]
     if (options.cluster) {
       args.push('--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`)
+      // A lone node does not know its address; clients (ioredis Cluster) need it in CLUSTER SLOTS.
+      args.push('--cluster-announce-ip', '127.0.0.1')
     }
     const started = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] })
     child = started
@@ -99,17 +105,6 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<Start
     await log.waitFor(READY)
     await command('PING')
     if (options.cluster) await claimAllSlots(command, log)
-  }
-
-  for (let attempt = 1; ; attempt++) {
-    port = await freePort()
-    try {
-      await launch()
-      break
-    } catch (error) {
-      // Another process may have taken the port between our probe and redis's bind: retry.
-      if (attempt >= START_ATTEMPTS) throw error
-    }
   }
 
   const isRunning = () =>
@@ -123,6 +118,23 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<Start
     await exited
   }
 
+  for (let attempt = 1; ; attempt++) {
+    port = await freePort()
+    try {
+      await launch()
+      break
+    } catch (error) {
+      // Never leave a half-started server behind.
+      await halt('SIGKILL')
+      // Another process may have taken the port between our probe and redis's bind: retry.
+      if (attempt >= START_ATTEMPTS) {
+        process.removeListener('exit', killOnExit)
+        rmSync(dir, { recursive: true, force: true })
+        throw error
+      }
+    }
+  }
+
   let stopped = false
   return {
     host: '127.0.0.1',
@@ -131,6 +143,12 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<Start
     isRunning,
     command,
     kill: () => halt('SIGKILL'),
+    pause: () => {
+      child?.kill('SIGSTOP')
+    },
+    resume: () => {
+      child?.kill('SIGCONT')
+    },
     restart: async () => {
       await halt('SIGTERM')
       await launch()
