@@ -3,7 +3,7 @@ import { startTcpProxy } from './tcp-proxy.ts'
 
 const USAGE = `usage: tcp-proxy --upstream HOST:PORT [--upstream HOST:PORT ...] [--listen ADDR]
   --upstream HOST:PORT  a TCP upstream; several are used in round robin (default 127.0.0.1:6379)
-  --listen ADDR         where to listen (default 127.0.0.1:6194; port 0 picks a free one)
+  --listen ADDR         where to listen (default 127.0.0.1:6196; port 0 picks a free one)
   --idle-timeout MS     close connections idle this long (default 600000)
 `
 
@@ -13,7 +13,7 @@ if (argv[0] === '--') argv.shift()
 const { values } = parseArgs({
   args: argv,
   options: {
-    listen: { type: 'string', default: '127.0.0.1:6194' },
+    listen: { type: 'string', default: '127.0.0.1:6196' },
     upstream: { type: 'string', multiple: true },
     'idle-timeout': { type: 'string', default: '600000' },
     help: { type: 'boolean', short: 'h', default: false },

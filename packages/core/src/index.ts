@@ -1,7 +1,9 @@
 /**
  * Pingora's core for Node.js: the HTTP/1 protocol engine on raw sockets, listeners, services,
- * the `Server`, connectors and peers. Use it to build HTTP servers and proxies that control
- * every byte on the wire; `@pingora-ts/proxy` builds the programmable proxy on top of it.
+ * the `Server`, connectors and peers; and the L4 edge: `TcpProxy`, `UdpService`/`UdpProxy`,
+ * the PROXY protocol and connection filters (see docs/l4.md and examples/tcp-proxy). Use it to
+ * build HTTP servers and proxies that control every byte on the wire; `@pingora-ts/proxy`
+ * builds the programmable proxy on top of it.
  *
  * @packageDocumentation
  */
@@ -17,6 +19,15 @@ export {
 export { HttpServer, type ServeHttp, type ServeHttpResponse } from './apps/http-server.ts'
 export type { ServerApp } from './apps/server-app.ts'
 export { TcpProxy, type TcpProxyOptions, TcpProxySession } from './apps/tcp-proxy.ts'
+export {
+  DEFAULT_UDP_IDLE_TIMEOUT_MS,
+  DEFAULT_UDP_MAX_QUEUED_DATAGRAMS,
+  DEFAULT_UDP_MAX_SESSIONS,
+  UdpProxy,
+  type UdpProxyOptions,
+  UdpProxySession,
+  type UdpProxyStats,
+} from './apps/udp-proxy.ts'
 export {
   type CertKeyFiles,
   ConnectorOptions,
@@ -56,6 +67,10 @@ export {
   type PostAcceptHandshake,
 } from './listeners/listeners.ts'
 export { NetworkList } from './listeners/network-list.ts'
+export {
+  DEFAULT_PROXY_HEADER_TIMEOUT_MS,
+  type ProxyProtocolOptions,
+} from './listeners/proxy-protocol.ts'
 export type {
   HostPort,
   ListeningAddress,
@@ -95,12 +110,37 @@ export {
   RETRY_BUFFER_LIMIT,
 } from './protocols/http1/server.ts'
 export {
+  DEFAULT_H2_OPTIONS,
+  H2_PREFACE,
+  type H2Options,
+  type H2StreamHandler,
+  matchH2Preface,
+  resolveH2Options,
+  serveH2Connection,
+} from './protocols/http2/connection.ts'
+export { Http2ServerSession } from './protocols/http2/server.ts'
+export {
   DEFAULT_CLIENT_HELLO_PEEK_BYTES,
   DEFAULT_CLIENT_HELLO_PEEK_TIMEOUT_MS,
   type PeekClientHelloOptions,
   peekClientHello,
 } from './protocols/l4/peek-client-hello.ts'
 export { STREAM_LINGER_MS, STREAM_READ_HIGH_WATER, Stream } from './protocols/l4/stream.ts'
+export {
+  crc32c,
+  DEFAULT_PROXY_V2_MAX_BYTES,
+  encodeProxyHeader,
+  type ParsedProxyHeader,
+  PROXY_HEADER_INCOMPLETE,
+  PROXY_TLV,
+  PROXY_V1_MAX_BYTES,
+  PROXY_V2_HEADER_BYTES,
+  type ProxyHeader,
+  type ProxyHeaderInit,
+  type ProxyHeaderParseOptions,
+  type ProxyTlv,
+  parseProxyHeader,
+} from './protocols/proxy-protocol.ts'
 export {
   DEFAULT_GRACEFUL_SHUTDOWN_TIMEOUT_SECONDS,
   EXIT_TIMEOUT_SECONDS,
@@ -128,6 +168,13 @@ export {
 export { ListeningService, type ListeningServiceOptions } from './services/listening.ts'
 export { type Service, ServiceReadyNotifier } from './services/service.ts'
 export { ServiceHandle } from './services/service-handle.ts'
+export {
+  UDP_SEND_QUEUE_LIMIT,
+  UdpEndpoint,
+  type UdpServerApp,
+  UdpService,
+  type UdpSocketOptions,
+} from './services/udp.ts'
 export { BasicPeer } from './upstreams/basic-peer.ts'
 export { HttpPeer, type HttpPeerInit, type Scheme } from './upstreams/http-peer.ts'
 export {
@@ -142,5 +189,6 @@ export {
   type CaCertificates,
   PeerOptions,
   type PeerOptionsInit,
+  type ProxyProtocolSend,
   type Tracer,
 } from './upstreams/peer-options.ts'

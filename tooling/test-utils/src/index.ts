@@ -1,7 +1,8 @@
 /**
  * Test-only helpers for pingora-ts packages: the checked-in test PKI ({@link certs},
  * {@link readCert}), origin servers ({@link startOrigin}), raw TCP servers
- * ({@link startRawServer}) and `redis-server` processes ({@link startRedis}), all on
+ * ({@link startRawServer}), a raw HTTP/2 frame client ({@link RawH2Client}), `redis-server`
+ * processes ({@link startRedis}) and `haproxy` processes ({@link startHaproxy}), all on
  * `127.0.0.1` with an OS-assigned port.
  *
  * ```ts
@@ -12,6 +13,22 @@
  * @packageDocumentation
  */
 export { type CertPaths, certs, readCert } from './certs.ts'
+export {
+  H2_CLIENT_PREFACE,
+  H2_ERROR,
+  H2_FLAG,
+  H2_FRAME,
+  type H2Frame,
+  h2Frame,
+  h2GetFields,
+  h2RstStream,
+  h2Settings,
+  hpackIndexed,
+  hpackIndexedLiteral,
+  hpackLiteral,
+  RawH2Client,
+} from './h2-frames.ts'
+export { freePort, hasHaproxy, type StartedHaproxy, startHaproxy } from './haproxy.ts'
 export {
   type OriginHandler,
   type OriginOptions,

@@ -1,8 +1,8 @@
-import { PingoraError } from '@pingora-ts/error'
 import type { HttpProtocol } from '../protocols/http/common.ts'
-import type { ReusedHttpStream } from '../protocols/http/reused-http-stream.ts'
+import { ReusedHttpStream } from '../protocols/http/reused-http-stream.ts'
 import type { ServerSession } from '../protocols/http/server-session.ts'
 import { type Http1ServerOptions, Http1ServerSession } from '../protocols/http1/server.ts'
+import { type H2Options, matchH2Preface, serveH2Connection } from '../protocols/http2/connection.ts'
 import type { Stream } from '../protocols/l4/stream.ts'
 import type { ShutdownWatch } from '../server/shutdown-watch.ts'
 import type { ServerApp } from './server-app.ts'
@@ -12,6 +12,9 @@ import type { ServerApp } from './server-app.ts'
  * The sessions apply it in milliseconds (`DEFAULT_KEEPALIVE_TIMEOUT_MS`); kept for callers.
  */
 export const DEFAULT_KEEPALIVE_SECONDS = 60
+
+/** How long an h2c-enabled listener waits for the first bytes that tell the protocol. */
+const PREFACE_TIMEOUT_MS = 60_000
 
 /**
  * Options an {@link HttpServerApp} gives the HTTP server (Pingora's `HttpServerOptions`). Read
@@ -24,10 +27,13 @@ export const DEFAULT_KEEPALIVE_SECONDS = 60
 export interface HttpServerOptions
   extends Omit<Http1ServerOptions, 'shutdownSignal' | 'keepaliveRequestLimit'> {
   /**
-   * Serve HTTP/2 over cleartext (prior knowledge) next to HTTP/1. Not supported yet: HTTP/2
-   * needs the HTTP/2 engine. @defaultValue `false`
+   * Serve HTTP/2 over cleartext with prior knowledge next to HTTP/1.1 on the same plaintext
+   * listener: a connection whose first bytes are the HTTP/2 preface is served as HTTP/2, any
+   * other as HTTP/1. (TLS listeners choose by ALPN instead.) @defaultValue `false`
    */
   readonly h2c?: boolean
+  /** HTTP/2 settings and limits ({@link H2Options}); the defaults when absent. */
+  readonly h2?: H2Options | undefined
   /** Let CONNECT requests through to the app instead of rejecting them with 405. @defaultValue `false` */
   readonly allowConnectMethodProxying?: boolean
   /**
@@ -105,8 +111,9 @@ export function httpProtocolOf(stream: Stream): HttpProtocol {
  * processNew(stream) ─► httpProtocolOf ─┬─ 'h1' ─► ConnectionLoop: one Http1ServerSession per
  *                                       │          request, processNewHttp, finish() hands the
  *                                       │          ReusedHttpStream to the next session
- *                                       └─ 'h2' ─► (HTTP/2 engine: processNewHttp per stream;
- *                                                  not implemented: the connection is refused)
+ *                                       └─ 'h2' ─► serveH2Connection: nghttp2 owns the socket,
+ *                                                  one Http2ServerSession and one processNewHttp
+ *                                                  per stream, concurrently
  * ```
  *
  * On HTTP/1 it creates one `Http1ServerSession` per request on the same connection until the
@@ -136,17 +143,51 @@ export class HttpServerAppDriver implements ServerApp {
    * Serves the connection's requests until it is no longer reusable.
    * @param stream - the connection
    * @param shutdown - aborted when the server starts to shut down
-   * @throws PingoraError `H2Error` (through the promise) when ALPN chose HTTP/2, which is not
-   *   served yet
    */
   processNew(stream: Stream, shutdown: ShutdownWatch): Promise<Stream | undefined> {
-    if (httpProtocolOf(stream) === 'h2') return this.#serveHttp2(stream)
-    return this.#serveHttp1(stream, shutdown)
+    const serverOptions = this.app.serverOptions?.()
+    if (httpProtocolOf(stream) === 'h2') return this.#serveHttp2(stream, shutdown, serverOptions)
+    if (serverOptions?.h2c === true && stream.digest.tls === undefined) {
+      return this.#sniffPreface(stream, shutdown, serverOptions)
+    }
+    return this.#serveHttp1(stream, shutdown, serverOptions)
   }
 
-  #serveHttp1(stream: Stream, shutdown: ShutdownWatch): Promise<Stream | undefined> {
+  /**
+   * h2c with prior knowledge: reads until the first bytes tell the HTTP/2 preface from an
+   * HTTP/1 request line, puts them back, and serves the connection with that protocol.
+   */
+  async #sniffPreface(
+    stream: Stream,
+    shutdown: ShutdownWatch,
+    serverOptions: HttpServerOptions,
+  ): Promise<Stream | undefined> {
+    let seen: Buffer | undefined
+    for (;;) {
+      const chunk = await stream.read(
+        serverOptions.readTimeoutMs ?? PREFACE_TIMEOUT_MS,
+        'reading the first request',
+      )
+      if (chunk === undefined) {
+        if (seen !== undefined) stream.unread(seen)
+        break
+      }
+      seen = seen === undefined ? chunk : Buffer.concat([seen, chunk])
+      const match = matchH2Preface(seen)
+      if (match === 'more') continue
+      stream.unread(seen)
+      if (match === 'h2') return this.#serveHttp2(stream, shutdown, serverOptions)
+      break
+    }
+    return this.#serveHttp1(stream, shutdown, serverOptions)
+  }
+
+  #serveHttp1(
+    stream: Stream,
+    shutdown: ShutdownWatch,
+    serverOptions: HttpServerOptions | undefined,
+  ): Promise<Stream | undefined> {
     const app = this.app
-    const serverOptions = app.serverOptions?.()
     // One options object per connection, shared by its sessions.
     const options: Http1ServerOptions =
       serverOptions === undefined
@@ -157,11 +198,18 @@ export class HttpServerAppDriver implements ServerApp {
     })
   }
 
-  /** HTTP/2 needs the HTTP/2 engine: until it exists the connection is refused, not misread. */
-  #serveHttp2(stream: Stream): Promise<Stream | undefined> {
-    stream.close()
-    return Promise.reject(
-      PingoraError.explain('H2Error', 'ALPN negotiated h2, but HTTP/2 is not served yet'),
+  /** HTTP/2: nghttp2 owns the connection; the app serves each stream. */
+  #serveHttp2(
+    stream: Stream,
+    shutdown: ShutdownWatch,
+    serverOptions: HttpServerOptions | undefined,
+  ): Promise<undefined> {
+    const app = this.app
+    return serveH2Connection(
+      new ReusedHttpStream(stream),
+      (session) => app.processNewHttp(session, shutdown),
+      shutdown,
+      serverOptions?.h2,
     )
   }
 

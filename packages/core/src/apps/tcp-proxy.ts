@@ -6,6 +6,7 @@ import type { SocketAddress } from '../protocols/digest.ts'
 import { type PeekClientHelloOptions, peekClientHello } from '../protocols/l4/peek-client-hello.ts'
 import { releaseWrittenChunk } from '../protocols/l4/release-chunk.ts'
 import type { Stream } from '../protocols/l4/stream.ts'
+import { encodeProxyHeader } from '../protocols/proxy-protocol.ts'
 import type { ShutdownWatch } from '../server/shutdown-watch.ts'
 import type { Peer } from '../upstreams/peer.ts'
 import type { ServerApp } from './server-app.ts'
@@ -91,6 +92,13 @@ export interface TcpProxyOptions {
    * @defaultValue `false`
    */
   readonly peekClientHello?: boolean | PeekClientHelloOptions | undefined
+  /**
+   * Send a PROXY protocol header (version 1 or 2) announcing `session.clientAddr` and
+   * `session.serverAddr` first on each upstream connection, for upstreams behind
+   * `accept-proxy`. @defaultValue `undefined` (no header, unless the peer's
+   * `options.proxyProtocol` asks for one)
+   */
+  readonly sendProxyProtocol?: 1 | 2 | undefined
 }
 
 /**
@@ -107,7 +115,7 @@ export interface TcpProxyOptions {
  * ```ts
  * const proxy = new TcpProxy({ upstreamPeer: () => new BasicPeer('127.0.0.1:6379') })
  * const service = new ListeningService('redis proxy', proxy)
- * service.addTcp('127.0.0.1:6194')
+ * service.addTcp('127.0.0.1:6196')
  * ```
  */
 export class TcpProxy implements ServerApp {
@@ -152,7 +160,15 @@ export class TcpProxy implements ServerApp {
       }
       const peer = await this.#options.upstreamPeer(session)
       session.peer = peer
-      const upstream = await this.connector.newStream(peer)
+      const version = this.#options.sendProxyProtocol
+      const header =
+        version === undefined
+          ? undefined
+          : encodeProxyHeader(version, {
+              source: session.clientAddr,
+              destination: session.serverAddr,
+            })
+      const upstream = await this.connector.newStream(peer, undefined, undefined, header)
       session.upstream = upstream
       failure = await relay(session, downstream, upstream, this.#idleTimeoutMs)
     } catch (error) {

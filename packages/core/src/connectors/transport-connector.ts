@@ -6,6 +6,7 @@ import { setFastTimeout } from '@pingora-ts/timeout'
 import type { AlpnProtocols, ClientTlsConnectorOptions } from '@pingora-ts/tls'
 import { SocketReadSink } from '../protocols/l4/socket-read-sink.ts'
 import { Stream } from '../protocols/l4/stream.ts'
+import { encodeProxyHeader } from '../protocols/proxy-protocol.ts'
 import type { Peer } from '../upstreams/peer.ts'
 import type { BindTo } from '../upstreams/peer-options.ts'
 import {
@@ -88,6 +89,8 @@ export class TransportConnector {
    * @param alpnOverride - ALPN ids to offer instead of the peer's (the HTTP connector uses it)
    * @param defaultConnectionTimeoutMs - the per-step timeout when the peer sets neither
    *   `connectionTimeoutMs` nor `totalConnectionTimeoutMs` (the peer's options stay untouched)
+   * @param proxyHeader - a PROXY protocol header to send first (before TLS) instead of the one
+   *   `peer.options.proxyProtocol` describes (the TCP proxy uses it)
    * @throws PingoraError (source `'upstream'`) `ConnectTimedout`, `ConnectRefused`,
    *   `ConnectNoRoute`, `ConnectError`, `TLSHandshakeFailure`, `InvalidCert`,
    *   `TLSHandshakeTimedout`
@@ -96,6 +99,7 @@ export class TransportConnector {
     peer: Peer,
     alpnOverride?: AlpnProtocols,
     defaultConnectionTimeoutMs?: number,
+    proxyHeader?: Uint8Array,
   ): Promise<Stream> {
     const bindTo = bindToRandom(peer, this.options.bindToV4, this.options.bindToV6)
     const total = peer.options.totalConnectionTimeoutMs
@@ -103,7 +107,7 @@ export class TransportConnector {
       peer.options.connectionTimeoutMs ??
       (total === undefined ? defaultConnectionTimeoutMs : undefined)
     if (total === undefined) {
-      return this.#connect(peer, bindTo, alpnOverride, undefined, undefined, stepMs)
+      return this.#connect(peer, bindTo, alpnOverride, undefined, undefined, stepMs, proxyHeader)
     }
     const controller = new AbortController()
     const phase: ConnectPhase = { tls: false }
@@ -115,7 +119,15 @@ export class TransportConnector {
         }),
       )
     }, total)
-    const connecting = this.#connect(peer, bindTo, alpnOverride, controller.signal, phase, stepMs)
+    const connecting = this.#connect(
+      peer,
+      bindTo,
+      alpnOverride,
+      controller.signal,
+      phase,
+      stepMs,
+      proxyHeader,
+    )
     connecting.then(
       () => timer.cancel(),
       () => timer.cancel(),
@@ -215,11 +227,20 @@ export class TransportConnector {
     signal: AbortSignal | undefined,
     phase: ConnectPhase | undefined,
     timeoutMs: number | undefined,
+    proxyHeader: Uint8Array | undefined,
   ): Promise<Stream> {
     // Plain TCP is read through an `onread` sink (no Readable machinery per read); a TLS
     // socket reads the raw socket's handle itself.
     const sink = peer.isTls() || peer.address.kind === 'unix' ? undefined : new SocketReadSink()
     let socket: net.Socket | tls.TLSSocket = await connectL4(peer, bindTo, signal, sink, timeoutMs)
+    const proxyProtocol = peer.options.proxyProtocol
+    const header =
+      proxyHeader ??
+      (proxyProtocol === undefined
+        ? undefined
+        : encodeProxyHeader(proxyProtocol.version, proxyProtocol))
+    // The PROXY protocol header goes first on the wire, before any TLS record.
+    if (header !== undefined) socket.write(header)
     if (peer.isTls()) {
       if (phase !== undefined) phase.tls = true
       socket = await handshake(socket, peer, this.#tlsOptions, alpnOverride, signal, timeoutMs)

@@ -1,5 +1,6 @@
 import type net from 'node:net'
 import type { Stream } from '../protocols/l4/stream.ts'
+import { ProxyProtocolAcceptor, type ProxyProtocolOptions } from './proxy-protocol.ts'
 import { parseTcpAddress, type ServerAddress, type TcpSocketOptions } from './server-address.ts'
 
 /** How long a post-accept handshake may take before the connection is dropped (Pingora's 60 s). */
@@ -24,6 +25,14 @@ export interface ListenerConfig {
   readonly handshake?: PostAcceptHandshake | undefined
   /** The handshake's time limit, in ms. @defaultValue {@link HANDSHAKE_TIMEOUT_MS} */
   readonly handshakeTimeoutMs?: number | undefined
+  /**
+   * Accept the PROXY protocol (v1 and v2) on this endpoint: every connection from a trusted
+   * source must start with a header, read before the handshake; its addresses become the
+   * stream's `digest.peerAddr` / `localAddr`. Connections from untrusted sources, with a
+   * malformed header or too slow to send it are closed and published on
+   * `pingora:connection:rejected`. @defaultValue `undefined` (no PROXY protocol)
+   */
+  readonly proxyProtocol?: ProxyProtocolOptions | undefined
 }
 
 /**
@@ -115,6 +124,8 @@ function validateConfig(config: ListenerConfig): void {
       `Unknown server address kind: ${String((address as { kind: unknown }).kind)}`,
     )
   }
+  // Checks the options (throws on bad ones); the service compiles its own copy at start.
+  if (config.proxyProtocol !== undefined) new ProxyProtocolAcceptor(config.proxyProtocol)
   const timeoutMs = config.handshakeTimeoutMs
   if (timeoutMs !== undefined && (!Number.isFinite(timeoutMs) || timeoutMs <= 0)) {
     throw new RangeError(`handshakeTimeoutMs must be a positive number, got ${timeoutMs}`)

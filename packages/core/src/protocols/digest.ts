@@ -1,5 +1,6 @@
 import type net from 'node:net'
 import type { PeerCertificateIdentity } from '@pingora-ts/tls'
+import type { ProxyHeader } from './proxy-protocol.ts'
 
 /** A socket address as seen at connection time. */
 export interface SocketAddress {
@@ -39,10 +40,24 @@ export interface TlsDigest {
 export class Digest {
   /** When the connection was established (ms since the epoch). */
   readonly establishedAt: number
-  /** The local address of the socket, when known. */
-  readonly localAddr: SocketAddress | undefined
-  /** The peer address of the socket, when known. */
-  readonly peerAddr: SocketAddress | undefined
+  /**
+   * The local address of the socket, when known; on a listener that accepts the PROXY
+   * protocol, the original destination the header announced.
+   */
+  localAddr: SocketAddress | undefined
+  /**
+   * The peer address of the socket, when known; on a listener that accepts the PROXY
+   * protocol, the original client the header announced (so `X-Forwarded-For`, logs and
+   * limits see the real client).
+   */
+  peerAddr: SocketAddress | undefined
+  /**
+   * The socket's own peer address, whatever a PROXY protocol header said (there: the load
+   * balancer's address).
+   */
+  readonly socketPeerAddr: SocketAddress | undefined
+  /** The PROXY protocol header the connection started with (addresses, v2 TLVs), if any. */
+  proxyProtocol: ProxyHeader | undefined
   /** The TLS handshake digest; `undefined` for plain TCP. Set by the TLS code. */
   tls: TlsDigest | undefined
 
@@ -55,6 +70,8 @@ export class Digest {
     this.establishedAt = establishedAt
     this.localAddr = addressOf(socket.localAddress, socket.localPort, socket.localFamily)
     this.peerAddr = addressOf(socket.remoteAddress, socket.remotePort, socket.remoteFamily)
+    this.socketPeerAddr = this.peerAddr
+    this.proxyProtocol = undefined
     this.tls = undefined
   }
 }

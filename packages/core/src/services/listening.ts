@@ -9,6 +9,12 @@ import type { ConnectionFilter } from '../listeners/connection-filter.ts'
 import { bindServerAddress, listeningAddressOf } from '../listeners/l4.ts'
 import { HANDSHAKE_TIMEOUT_MS, type ListenerConfig, Listeners } from '../listeners/listeners.ts'
 import {
+  applyProxyHeader,
+  ProxyHeaderRejection,
+  ProxyProtocolAcceptor,
+  readProxyHeader,
+} from '../listeners/proxy-protocol.ts'
+import {
   formatHostPort,
   type ListeningAddress,
   type ServerAddress,
@@ -36,6 +42,7 @@ interface BoundEndpoint {
   readonly config: ListenerConfig
   readonly server: net.Server
   readonly address: ListeningAddress
+  readonly proxyProtocol: ProxyProtocolAcceptor | undefined
 }
 
 const NEVER_ABORTED = new AbortController().signal
@@ -300,15 +307,22 @@ export class ListeningService<A extends ServerApp | HttpServerApp = ServerApp | 
         continue
       }
       const server = result.value
-      endpoints.push({ config, server, address: listeningAddressOf(server, config.address) })
+      endpoints.push({
+        config,
+        server,
+        address: listeningAddressOf(server, config.address),
+        proxyProtocol:
+          config.proxyProtocol === undefined
+            ? undefined
+            : new ProxyProtocolAcceptor(config.proxyProtocol),
+      })
     }
     if (failure !== undefined) {
       for (const endpoint of endpoints) endpoint.server.close()
       throw failure
     }
     for (const endpoint of endpoints) {
-      const config = endpoint.config
-      endpoint.server.on('connection', (socket: net.Socket) => this.#accept(socket, config))
+      endpoint.server.on('connection', (socket: net.Socket) => this.#accept(socket, endpoint))
       endpoint.server.on('error', this.#onServerError)
     }
     this.#endpoints = endpoints
@@ -327,7 +341,7 @@ export class ListeningService<A extends ServerApp | HttpServerApp = ServerApp | 
     })
   }
 
-  #accept(socket: net.Socket, config: ListenerConfig): void {
+  #accept(socket: net.Socket, config: BoundEndpoint): void {
     if (this.#forced) {
       socket.destroy()
       return
@@ -365,7 +379,7 @@ export class ListeningService<A extends ServerApp | HttpServerApp = ServerApp | 
     })
   }
 
-  #filterThenServe(socket: net.Socket, config: ListenerConfig, filter: ConnectionFilter): void {
+  #filterThenServe(socket: net.Socket, config: BoundEndpoint, filter: ConnectionFilter): void {
     const address = socketAddressOf(socket)
     let verdict: boolean | Promise<boolean>
     try {
@@ -421,11 +435,20 @@ export class ListeningService<A extends ServerApp | HttpServerApp = ServerApp | 
     }
   }
 
-  async #serve(socket: net.Socket, config: ListenerConfig): Promise<void> {
+  async #serve(socket: net.Socket, endpoint: BoundEndpoint): Promise<void> {
     let stream: Stream | undefined
+    const config = endpoint.config
     try {
+      const proxyHeader =
+        endpoint.proxyProtocol === undefined
+          ? undefined
+          : await readProxyHeader(socket, endpoint.proxyProtocol)
+      // The header reader left the socket paused; the stream or the handshake attaches its
+      // reader in this same tick, before the resumed socket emits anything.
+      if (proxyHeader !== undefined) socket.resume()
       stream =
         config.handshake === undefined ? new Stream(socket) : await this.#handshake(socket, config)
+      if (proxyHeader !== undefined) applyProxyHeader(stream.digest, proxyHeader)
       const app = this.#app
       const shutdown = this.#shutdown
       let next = await app.processNew(stream, shutdown)
@@ -436,6 +459,10 @@ export class ListeningService<A extends ServerApp | HttpServerApp = ServerApp | 
       // Done with the connection (Pingora drops the stream here, which closes it).
       stream.close()
     } catch (error) {
+      if (error instanceof ProxyHeaderRejection) {
+        this.#reject(socket, error.reason, error.error)
+        return
+      }
       if (channels.connectionError.hasSubscribers) {
         channels.connectionError.publish({
           error: PingoraError.from(error, 'InternalError', 'serving a connection', 'internal'),

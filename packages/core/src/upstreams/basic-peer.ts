@@ -5,7 +5,7 @@ import {
   type PeerAddressInput,
   parsePeerAddress,
 } from './peer.ts'
-import { PeerOptions, type PeerOptionsInit } from './peer-options.ts'
+import { PeerOptions, type PeerOptionsInit, proxyProtocolKey } from './peer-options.ts'
 
 /**
  * The simplest peer: an address, an optional SNI and {@link PeerOptions} (Pingora's
@@ -53,9 +53,12 @@ export class BasicPeer implements Peer {
     return this.sni !== ''
   }
 
-  /** The reuse hash: the address alone. */
+  /** The reuse hash: the address, plus the PROXY protocol header to send when there is one. */
   reuseHash(): string {
-    return this.#hash
+    const proxyProtocol = this.options.proxyProtocol
+    return proxyProtocol === undefined
+      ? this.#hash
+      : `${this.#hash}\0${proxyProtocolKey(proxyProtocol)}`
   }
 
   /** `addr: 127.0.0.1:80`. */

@@ -8,7 +8,7 @@ import {
   type PeerAddressInput,
   parsePeerAddress,
 } from './peer.ts'
-import { PeerOptions, type PeerOptionsInit } from './peer-options.ts'
+import { PeerOptions, type PeerOptionsInit, proxyProtocolKey } from './peer-options.ts'
 
 /** The scheme spoken to an HTTP peer (Pingora's `Scheme`). */
 export type Scheme = 'http' | 'https'
@@ -181,7 +181,13 @@ export class HttpPeer implements Peer {
     const options = this.options
     const bindTo = options.bindTo
     const address = this.address
-    if (this.#scheme === 'http' && bindTo === undefined && Object.isFrozen(address)) {
+    const proxyProtocol = options.proxyProtocol
+    if (
+      this.#scheme === 'http' &&
+      bindTo === undefined &&
+      proxyProtocol === undefined &&
+      Object.isFrozen(address)
+    ) {
       // Plain HTTP: the key depends only on the address, the group key and maxH2Streams.
       // Reusing the string built for the same (frozen, cached) address keeps its hash, so the
       // pool's lookups do not flatten and hash a new string for every per-request peer.
@@ -204,6 +210,7 @@ export class HttpPeer implements Peer {
     // would cost a digest per peer, and peers are usually built per request.
     let key = `http\0${this.address.kind === 'unix' ? 'unix' : 'inet'}\0${addressKey(this)}\0${this.#scheme}\0${this.#groupKey}\0${options.maxH2Streams}`
     if (bindTo !== undefined) key += `\0bind=${bindTo.address}:${bindTo.port ?? 0}`
+    if (proxyProtocol !== undefined) key += `\0${proxyProtocolKey(proxyProtocol)}`
     // TLS settings only matter to TLS connections; leaving them out for plain HTTP lets peers
     // that differ only in (unused) TLS options share connections.
     if (this.#scheme === 'https') {

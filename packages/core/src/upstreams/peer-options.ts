@@ -1,5 +1,6 @@
 import { ALPN, type AlpnProtocols, type ClientTlsPeer } from '@pingora-ts/tls'
 import type { TcpKeepalive } from '../listeners/server-address.ts'
+import type { ProxyHeaderInit } from '../protocols/proxy-protocol.ts'
 
 /** Pingora's default ALPN preference (HTTP/1.1 only), frozen once and shared by every peer. */
 const DEFAULT_ALPN: AlpnProtocols = Object.freeze([...ALPN.H1])
@@ -13,6 +14,16 @@ export interface BindTo {
   readonly address: string
   /** The local port; 0 or absent lets the OS choose. @defaultValue `0` */
   readonly port?: number | undefined
+}
+
+/**
+ * A PROXY protocol header to send first on every new connection to a peer: the version and
+ * the client and destination addresses to announce (usually the downstream's
+ * `session.clientAddr` and `session.serverAddr`).
+ */
+export interface ProxyProtocolSend extends ProxyHeaderInit {
+  /** 1 (text) or 2 (binary). */
+  readonly version: 1 | 2
 }
 
 /** Hooks called around the life of each new upstream connection (Pingora's `Tracing`). */
@@ -68,6 +79,8 @@ export interface PeerOptionsInit {
   extraProxyHeaders?: Readonly<Record<string, string>> | undefined
   /** {@inheritDoc PeerOptions.tracer} */
   tracer?: Tracer | undefined
+  /** {@inheritDoc PeerOptions.proxyProtocol} */
+  proxyProtocol?: ProxyProtocolSend | undefined
 }
 
 /**
@@ -131,6 +144,7 @@ export class PeerOptions {
   #ca: CaCertificates | undefined
   #curves: string | undefined
   #maxH2Streams: number
+  #proxyProtocol: ProxyProtocolSend | undefined
   #version = 0
 
   /**
@@ -163,6 +177,7 @@ export class PeerOptions {
     this.#ca = init.ca
     this.#curves = init.curves
     this.#maxH2Streams = checkCount('maxH2Streams', init.maxH2Streams) ?? 1
+    this.#proxyProtocol = checkProxyProtocol(init.proxyProtocol)
   }
 
   /**
@@ -245,6 +260,20 @@ export class PeerOptions {
     this.#version++
   }
 
+  /**
+   * Send this PROXY protocol header (v1 or v2) first on every new connection, before TLS, so
+   * an upstream behind HAProxy-style `accept-proxy` sees the original client. A connection
+   * carrying a header is tied to the addresses in it: peers with different headers never
+   * share pooled connections. @defaultValue `undefined` (no header)
+   */
+  get proxyProtocol(): ProxyProtocolSend | undefined {
+    return this.#proxyProtocol
+  }
+  set proxyProtocol(value: ProxyProtocolSend | undefined) {
+    this.#proxyProtocol = checkProxyProtocol(value)
+    this.#version++
+  }
+
   /** How many HTTP/2 streams one connection may carry (reserved for HTTP/2). @defaultValue `1` */
   get maxH2Streams(): number {
     return this.#maxH2Streams
@@ -291,6 +320,24 @@ function checkKeepalive(value: TcpKeepalive | undefined): TcpKeepalive | undefin
     throw new RangeError('tcpKeepalive.idleMs must be a finite number >= 0, got undefined')
   }
   return value
+}
+
+function checkProxyProtocol(value: ProxyProtocolSend | undefined): ProxyProtocolSend | undefined {
+  if (value === undefined) return undefined
+  if (value.version !== 1 && value.version !== 2) {
+    throw new RangeError(`proxyProtocol.version must be 1 or 2, got ${String(value.version)}`)
+  }
+  return value
+}
+
+/**
+ * The reuse-hash part of a PROXY protocol header: its version and addresses.
+ * @internal
+ */
+export function proxyProtocolKey(value: ProxyProtocolSend): string {
+  const source = value.source
+  const destination = value.destination
+  return `pp${value.version}=${source?.address ?? ''}:${source?.port ?? ''}>${destination?.address ?? ''}:${destination?.port ?? ''}/${value.tlvs?.length ?? 0}`
 }
 
 function checkBindTo(value: BindTo | undefined): BindTo | undefined {

@@ -1,6 +1,6 @@
 // The seam between a connection and its requests: the protocol branch of HttpServerAppDriver and
 // the ReusedHttpStream that carries a connection's state from one request to the next.
-import tls from 'node:tls'
+import http2 from 'node:http2'
 import { ResponseHeader } from '@pingora-ts/http'
 import { TlsSettings } from '@pingora-ts/tls'
 import { Agent, request } from 'undici'
@@ -9,7 +9,7 @@ import type { HttpServerApp } from '../../src/apps/http-app.ts'
 import type { ReusedHttpStream } from '../../src/protocols/http/reused-http-stream.ts'
 import type { ServerSession } from '../../src/protocols/http/server-session.ts'
 import { ListeningService } from '../../src/services/listening.ts'
-import { certs, collectConnectionErrors, readPem } from '../tls/helpers.ts'
+import { certs, readPem } from '../tls/helpers.ts'
 import { portOf, startServer } from './helpers.ts'
 
 /** Answers 200 with the connection's reuse count and what the previous request left on it. */
@@ -50,29 +50,32 @@ describe('HttpServerAppDriver', () => {
     expect(service.connectionCount).toBe(1)
   })
 
-  it('refuses a TLS connection that negotiated h2 with an H2Error instead of reading it as HTTP/1', async () => {
-    const errors = collectConnectionErrors()
+  it('serves a TLS connection that negotiated h2 as HTTP/2 (one stream per request), not as HTTP/1', async () => {
     const seen: ReusedHttpStream[] = []
     const service = new ListeningService('seam-h2', connectionApp(seen))
     const settings = TlsSettings.intermediate(certs.localhost.cert, certs.localhost.key)
     settings.setAlpn(['h2', 'http/1.1'])
     service.addTlsWithSettings('127.0.0.1:0', undefined, settings)
     await startServer([service])
-    const socket = tls.connect({
-      port: portOf(service),
-      host: '127.0.0.1',
-      servername: 'localhost',
+    const client = http2.connect(`https://localhost:${portOf(service)}`, {
       ca: readPem(certs.ca),
-      ALPNProtocols: ['h2'],
-    })
-    const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()))
-    socket.on('error', () => undefined)
-    await new Promise<void>((resolve) => socket.once('secureConnect', () => resolve()))
-    expect(socket.alpnProtocol).toBe('h2')
-    const message = await errors.next()
-    expect(message.error).toMatchObject({ type: 'H2Error' })
-    await closed
-    // The app never saw a request on that connection.
-    expect(seen).toEqual([])
+      host: '127.0.0.1',
+    } as http2.SecureClientSessionOptions)
+    onTestFinished(() => client.destroy())
+    const get = (path: string) =>
+      new Promise<string>((resolve, reject) => {
+        const stream = client.request({ ':path': path })
+        let body = ''
+        stream.setEncoding('utf8')
+        stream.on('data', (chunk: string) => {
+          body += chunk
+        })
+        stream.on('end', () => resolve(body))
+        stream.on('error', reject)
+      })
+    expect(await get('/a')).toBe('0 undefined')
+    // The streams of one HTTP/2 connection share its ReusedHttpStream (and its context).
+    expect(await get('/b')).toBe('0 /a')
+    expect(new Set(seen).size).toBe(1)
   })
 })

@@ -1,4 +1,4 @@
-import type { RequestHeader, ResponseHeader } from '@pingora-ts/http'
+import type { HeaderMap, RequestHeader, ResponseHeader } from '@pingora-ts/http'
 import type { Digest, SocketAddress } from '../digest.ts'
 import type { ReusedHttpStream } from './reused-http-stream.ts'
 
@@ -69,8 +69,12 @@ export interface ServerSession {
    * @param data - the bytes written
    */
   releaseWrittenBody(data: Uint8Array): void
-  /** Writes response trailers where the protocol supports them (a no-op on HTTP/1). */
-  writeResponseTrailers(): Promise<void>
+  /**
+   * Writes response trailers where the protocol supports them: on HTTP/2 a HEADERS frame after
+   * the body (call it before or right after the last body write); a no-op on HTTP/1.
+   * @param trailers - the trailer fields; `undefined` for none
+   */
+  writeResponseTrailers(trailers?: HeaderMap): Promise<void>
   /** Finishes the response body (the last chunk for chunked encoding). */
   finishBody(): Promise<void>
   /**

@@ -55,7 +55,7 @@ export async function peekClientHello(
       if (chunk === undefined) return undefined
       buffered = buffered === undefined ? chunk : Buffer.concat([buffered, chunk])
       const result = parseClientHello(buffered)
-      if (result === undefined) return undefined
+      if (result === undefined || buffered.length > maxBytes) return undefined
       // The ticket is a view into bytes about to be relayed (and maybe freed): keep a copy.
       if (result !== INCOMPLETE) return { ...result, ticket: result.ticket?.slice() }
       if (buffered.length >= maxBytes) return undefined

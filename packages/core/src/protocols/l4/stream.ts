@@ -403,6 +403,33 @@ export class Stream {
   }
 
   /**
+   * Gives the socket to another protocol engine (the HTTP/2 session of `node:http2`): stops
+   * listening to it, pauses it, and puts the bytes already read but not consumed back into the
+   * socket's own buffer, where the new owner reads them first. The stream must not be used for
+   * I/O afterwards; its {@link Stream.digest} stays valid.
+   */
+  detach(): void {
+    const socket = this.socket
+    socket.off('data', this.#onData)
+    socket.off('end', this.#onEnd)
+    socket.off('error', this.#onError)
+    socket.off('close', this.#onClose)
+    socket.off('drain', this.#onDrain)
+    this.#closing = true
+    if (this.#readTimer !== undefined) clearFastTimeout(this.#readTimer)
+    if (this.#writeTimer !== undefined) clearFastTimeout(this.#writeTimer)
+    this.#readTimer = undefined
+    this.#writeTimer = undefined
+    socket.pause()
+    const queue = this.#queue
+    if (queue.length > 0) {
+      socket.unshift(queue.length === 1 ? (queue[0] as Buffer) : Buffer.concat(queue, this.#queued))
+    }
+    queue.length = 0
+    this.#queued = 0
+  }
+
+  /**
    * Resolves when the peer ends or the connection closes, without consuming queued bytes.
    * Used to notice a client that goes away while the response is being produced.
    */
