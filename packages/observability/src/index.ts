@@ -30,4 +30,5 @@ export {
   ProxyMetrics,
   type ProxyMetricsOptions,
 } from './proxy-metrics.ts'
+export { ProxyTracing, type ProxyTracingOptions } from './proxy-tracing.ts'
 export { type SentryClient, SentryReporter } from './sentry-reporter.ts'

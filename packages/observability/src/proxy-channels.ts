@@ -15,6 +15,7 @@ export const PROXY_CHANNELS = {
   upstreamResponded: 'pingora:upstream:responded',
   requestFinished: 'pingora:request:finished',
   proxyError: 'pingora:proxy:error',
+  upstreamFailed: 'pingora:upstream:failed',
 } as const
 
 /** @internal */
@@ -50,4 +51,16 @@ export interface ProxyErrorMessage {
   readonly status: number | undefined
   readonly retries: number
   readonly phase: string | undefined
+}
+/** @internal */
+export interface UpstreamFailedMessage {
+  readonly session: Session
+  readonly peer: HttpPeer
+  readonly error: PingoraError
+  readonly reused: boolean
+}
+
+/** When the current upstream attempt started (until the proxy's `SessionTiming` has it). @internal */
+export function attemptStart(session: Session): number | undefined {
+  return (session.timing as { upstreamAttemptStart?: number }).upstreamAttemptStart
 }
