@@ -59,6 +59,15 @@ const { values } = parseCommandLine({
       valueName: 'DEST',
       description: 'stdout, stderr, a file, syslog+udp://HOST:PORT or syslog+unix:PATH',
     },
+    tracing: {
+      type: 'string',
+      default: 'on',
+      valueName: 'on|off',
+      description: 'record spans (and propagate traceparent upstream), or off',
+      check: (value) => {
+        if (value !== 'on' && value !== 'off') throw new TypeError('expected on or off')
+      },
+    },
     otlp: {
       type: 'string',
       valueName: 'URL',
@@ -80,10 +89,12 @@ propagation.setGlobalPropagator(new W3CTraceContextPropagator())
 if (values.otlp !== undefined) {
   const exporter = new OTLPTraceExporter({ url: values.otlp })
   trace.setGlobalTracerProvider(
-    new TracerProvider({ spanProcessors: [new BatchSpanProcessor({ exporter })] }),
+    new TracerProvider({
+      spanProcessors: [new BatchSpanProcessor({ exporter, scheduledDelayMillis: 200 })],
+    }),
   )
 }
-new ProxyTracing().enable()
+if (values.tracing === 'on') new ProxyTracing().enable()
 
 const accessLog = values['access-log'] === 'off' ? undefined : values['access-log']
 new ProxyLogs({ accessLog, errorLog: values['error-log'] }).enable()

@@ -102,6 +102,15 @@ describe('examples/observability', () => {
     )
     expect(text).toMatch(/pingora_backend_healthy\{backend="127\.0\.0\.1:\d+"\} 1/)
     expect(text).toContain('process_cpu_seconds_total')
+    // Every metric the Grafana dashboard queries is one the example serves.
+    const dashboard = readFileSync(new URL('../grafana-dashboard.json', import.meta.url), 'utf8')
+    const queried = new Set(
+      [...dashboard.matchAll(/\b((?:pingora|process|nodejs)_[a-z0-9_]+)/g)].map((m) =>
+        (m[1] as string).replace(/_bucket$/, ''),
+      ),
+    )
+    expect(queried.size).toBeGreaterThan(15)
+    for (const name of queried) expect(text, name).toContain(`# TYPE ${name} `)
 
     const spans = await otlp.spans
     expect(spans.map((span) => span.kind).sort()).toEqual([2, 3])
