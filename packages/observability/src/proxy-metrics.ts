@@ -23,6 +23,7 @@ import {
   type Registry,
 } from 'prom-client'
 import {
+  attemptStart,
   PROXY_CHANNELS,
   type ProxyErrorMessage,
   type RequestFinishedMessage,
@@ -517,6 +518,11 @@ export class ProxyMetrics {
     if (message.reused) peer.reusedConnections++
     else {
       peer.newConnections++
+      const timing = session.timing
+      const start = attemptStart(session)
+      if (start !== undefined && timing.upstreamConnected !== undefined) {
+        peer.connectDuration.observe((timing.upstreamConnected - start) / 1000)
+      }
       if (message.peer.isTls()) this.#tlsCells[1] = (this.#tlsCells[1] as number) + 1
     }
     const previous = this.#activePeer.get(session)
