@@ -9,6 +9,7 @@
  * @packageDocumentation
  */
 
+export { CellHistogram, HistogramCell } from './cell-histogram.ts'
 export { CHANNEL_NAMES, channels, type LogDroppedMessage } from './diagnostics.ts'
 export {
   createLogDestination,

@@ -19,9 +19,9 @@ import {
   collectDefaultMetrics,
   register as defaultRegistry,
   Gauge,
-  Histogram,
   type Registry,
 } from 'prom-client'
+import { CellHistogram, type HistogramCell } from './cell-histogram.ts'
 import {
   attemptStart,
   PROXY_CHANNELS,
@@ -95,8 +95,6 @@ function statusClass(status: number | undefined): number {
   return (status / 100) | 0
 }
 
-type HistogramChild = ReturnType<Histogram<string>['labels']>
-
 /**
  * One peer's numbers. Counters and gauges are plain fields, copied into prom-client at scrape
  * time (its `inc(labels)` hashes the labels on every call); histograms get their label object
@@ -111,14 +109,14 @@ class PeerCells {
   reusedConnections = 0
   active = 0
   readonly responses = new Float64Array(STATUS_CLASSES.length)
-  readonly connectDuration: HistogramChild
-  readonly ttfb: HistogramChild
+  readonly connectDuration: HistogramCell
+  readonly ttfb: HistogramCell
 
   constructor(metrics: ProxyMetrics, label: string) {
     this.label = label
     this.labels = { peer: label }
-    this.connectDuration = metrics.upstreamConnectDuration.labels(label)
-    this.ttfb = metrics.upstreamTtfb.labels(label)
+    this.connectDuration = metrics.upstreamConnectDuration.cell(this.labels)
+    this.ttfb = metrics.upstreamTtfb.cell(this.labels)
   }
 }
 
@@ -130,7 +128,8 @@ class PeerCells {
  *
  * Recording a request allocates nothing of its own: counters are numbers in preallocated
  * cells (a method × status-class table, one cell set per peer, bounded by `maxPeers`) copied
- * into the registry when it is scraped, and histograms get their label objects once.
+ * into the registry when it is scraped, and histograms are {@link CellHistogram}s whose cells
+ * are resolved once per label set.
  *
  * @example
  * ```ts
@@ -146,7 +145,7 @@ export class ProxyMetrics {
   /** `http_requests_total{service,method,status_class}`. */
   readonly requests: Counter<string>
   /** `http_request_duration_seconds{service,status_class}`. */
-  readonly requestDuration: Histogram<string>
+  readonly requestDuration: CellHistogram
   /** `http_requests_in_flight{service}`. */
   readonly requestsInFlight: Gauge<string>
   /** `proxy_errors_total{service,error_type,error_source}`. */
@@ -162,9 +161,9 @@ export class ProxyMetrics {
   /** `upstream_active_connections{peer}`: upstream connections serving a request now. */
   readonly upstreamActive: Gauge<string>
   /** `upstream_connect_duration_seconds{peer}` (new connections only). */
-  readonly upstreamConnectDuration: Histogram<string>
+  readonly upstreamConnectDuration: CellHistogram
   /** `upstream_ttfb_seconds{peer}`: connection ready to response header received. */
-  readonly upstreamTtfb: Histogram<string>
+  readonly upstreamTtfb: CellHistogram
   /** `upstream_responses_total{peer,status_class}`. */
   readonly upstreamResponses: Counter<string>
   /** `upstream_pool_idle_connections{connector}` (from `observeConnector`). */
@@ -188,7 +187,7 @@ export class ProxyMetrics {
   readonly #maxPeers: number
   // Requests by [method * STATUS_CLASSES.length + status class].
   readonly #requestCells = new Float64Array((METHODS.length + 1) * STATUS_CLASSES.length)
-  readonly #durationChildren: HistogramChild[]
+  readonly #durationCells: HistogramCell[]
   #inFlight = 0
   #http2 = 0
   // [downstream, upstream]
@@ -238,12 +237,11 @@ export class ProxyMetrics {
         }
       },
     })
-    this.requestDuration = new Histogram({
+    this.requestDuration = new CellHistogram({
       name: `${prefix}http_request_duration_seconds`,
       help: 'Time from the request header read to the end of the exchange, in seconds.',
-      labelNames: ['service', 'status_class'],
       buckets,
-      registers,
+      registry,
     })
     this.requestsInFlight = new Gauge({
       name: `${prefix}http_requests_in_flight`,
@@ -317,19 +315,17 @@ export class ProxyMetrics {
         for (const cells of self.#peerList) this.set(cells.labels, cells.active)
       },
     })
-    this.upstreamConnectDuration = new Histogram({
+    this.upstreamConnectDuration = new CellHistogram({
       name: `${prefix}upstream_connect_duration_seconds`,
       help: 'Time to establish a new upstream connection (TCP and TLS), by peer, in seconds.',
-      labelNames: ['peer'],
       buckets,
-      registers,
+      registry,
     })
-    this.upstreamTtfb = new Histogram({
+    this.upstreamTtfb = new CellHistogram({
       name: `${prefix}upstream_ttfb_seconds`,
       help: 'Time from the upstream connection being ready to its response header, in seconds.',
-      labelNames: ['peer'],
       buckets,
-      registers,
+      registry,
     })
     this.upstreamResponses = new Counter({
       name: `${prefix}upstream_responses_total`,
@@ -428,7 +424,9 @@ export class ProxyMetrics {
         }
       },
     })
-    this.#durationChildren = STATUS_CLASSES.map((c) => this.requestDuration.labels(service, c))
+    this.#durationCells = STATUS_CLASSES.map((c) =>
+      this.requestDuration.cell({ service, status_class: c }),
+    )
   }
 
   /**
@@ -559,7 +557,7 @@ export class ProxyMetrics {
     this.#requestCells[cell] = (this.#requestCells[cell] as number) + 1
     const timing = session.timing
     const end = timing.end ?? performance.now()
-    this.#durationChildren[cls]?.observe((end - timing.start) / 1000)
+    this.#durationCells[cls]?.observe((end - timing.start) / 1000)
     const peer = this.#activePeer.get(session)
     if (peer !== undefined) {
       peer.active--
