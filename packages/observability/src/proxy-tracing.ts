@@ -1,6 +1,7 @@
 import diagnosticsChannel from 'node:diagnostics_channel'
 import {
   type Context,
+  isSpanContextValid,
   propagation,
   ROOT_CONTEXT,
   type Span,
@@ -99,11 +100,19 @@ export class ProxyTracing {
   }
 
   /**
-   * Subscribes to the diagnostics channels. Idempotent.
+   * Subscribes to the diagnostics channels, if an SDK is registered: call it after registering
+   * your tracer provider. Without one the API can only hand out no-op spans, so nothing is
+   * subscribed and requests pay nothing (a client's `traceparent` still reaches the upstream:
+   * the proxy forwards request headers as they are). Idempotent.
    * @returns this
    */
   enable(): this {
     if (this.#subscriptions.length > 0) return this
+    // The no-op API's spans have an invalid context; any SDK's have a valid one, sampled or not.
+    const probe = this.tracer.startSpan('probe')
+    const hasSdk = isSpanContextValid(probe.spanContext())
+    probe.end()
+    if (!hasSdk) return this
     this.#subscriptions = [
       [PROXY_CHANNELS.requestStarted, (m) => this.#onRequestStarted(m as RequestStartedMessage)],
       [
@@ -120,6 +129,11 @@ export class ProxyTracing {
     ]
     for (const [name, listener] of this.#subscriptions) diagnosticsChannel.subscribe(name, listener)
     return this
+  }
+
+  /** Whether {@link ProxyTracing.enable} subscribed (an SDK was registered). */
+  get enabled(): boolean {
+    return this.#subscriptions.length > 0
   }
 
   /** Unsubscribes from the channels (spans already started are ended with their requests). */
@@ -150,8 +164,8 @@ export class ProxyTracing {
       parent,
     )
     if (!span.isRecording()) {
-      // No SDK (or not sampled): nothing to record, but the client's trace still travels on.
-      this.#requests.set(session, { server: span, context: parent, client: undefined })
+      // Not sampled: nothing to record. The client's trace context still travels upstream
+      // (the request headers are forwarded as they are).
       return
     }
     const query = queryOf(header.uri)

@@ -11,6 +11,7 @@ import {
   TracerProvider,
 } from '@opentelemetry/sdk-trace'
 import { HttpPeer } from '@pingora-ts/core'
+import { channels } from '@pingora-ts/proxy'
 import { freePort, startOrigin } from '@pingora-ts/test-utils'
 import { startProxy } from '@pingora-ts/test-utils/proxy'
 import { request } from 'undici'
@@ -141,10 +142,12 @@ describe('ProxyTracing with the OTel SDK (in-memory exporter)', () => {
     expect(server?.parentSpanContext).toBeUndefined()
   })
 
-  test('without an SDK the API is a no-op: the client context still travels upstream', async () => {
+  test('without an SDK nothing is subscribed (nil cost); the client context still travels upstream', async () => {
     trace.disable()
     const tracing = new ProxyTracing().enable()
     onTestFinished(() => tracing.disable())
+    expect(tracing.enabled).toBe(false)
+    expect(channels.requestStarted.hasSubscribers).toBe(false)
     const origin = await startEchoOrigin()
     const proxy = await startProxy({
       newCtx: () => undefined,
