@@ -162,7 +162,7 @@ export class ProxyMetrics {
   readonly upstreamActive: Gauge<string>
   /** `upstream_connect_duration_seconds{peer}` (new connections only). */
   readonly upstreamConnectDuration: CellHistogram
-  /** `upstream_ttfb_seconds{peer}`: connection ready to response header received. */
+  /** `upstream_ttfb_seconds{peer}`: connection ready to response header, last attempt of each request. */
   readonly upstreamTtfb: CellHistogram
   /** `upstream_responses_total{peer,status_class}`. */
   readonly upstreamResponses: Counter<string>
@@ -530,11 +530,10 @@ export class ProxyMetrics {
   }
 
   #onUpstreamResponded(message: UpstreamRespondedMessage): void {
-    const peer = this.#peerCells(message.peer)
+    // The attempt's peer was resolved when it connected.
+    const peer = this.#activePeer.get(message.session) ?? this.#peerCells(message.peer)
     const cls = statusClass(message.response.status)
     peer.responses[cls] = (peer.responses[cls] as number) + 1
-    const connected = message.session.timing.upstreamConnected
-    if (connected !== undefined) peer.ttfb.observe((performance.now() - connected) / 1000)
   }
 
   #onProxyError(message: ProxyErrorMessage): void {
@@ -562,6 +561,13 @@ export class ProxyMetrics {
     if (peer !== undefined) {
       peer.active--
       this.#activePeer.delete(session)
+      // TTFB of the last attempt, from the engine's own stage times (no clock read here); a
+      // last attempt that failed before its response has no TTFB.
+      const connected = timing.upstreamConnected
+      const headers = timing.upstreamHeaders
+      if (connected !== undefined && headers !== undefined && headers >= connected) {
+        peer.ttfb.observe((headers - connected) / 1000)
+      }
     }
   }
 
