@@ -298,7 +298,8 @@ export class Http2Connector {
     const pending: Pending = {
       promise: this.#connect(key, peer, connected, connect, connectTimeoutMs),
       reserved: 1,
-      max: peer.options.maxH2Streams,
+      // What the server allowed on the peer's other connections, when known.
+      max: this.#live.get(key)?.[0]?.maxStreams ?? peer.options.maxH2Streams,
     }
     let list = this.#pending.get(key)
     if (list === undefined) {
