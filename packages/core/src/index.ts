@@ -78,6 +78,7 @@ export type {
   ListeningAddress,
   ServerAddress,
   TcpKeepalive,
+  TcpListeningAddress,
   TcpSocketOptions,
 } from './listeners/server-address.ts'
 export {
