@@ -172,6 +172,9 @@ export class ProxyH2<Ctx> {
       if (eos) break
     }
     await client.finishBody()
+    // The whole request is up; the response may stream on for long (gRPC server streaming):
+    // watch for the client resetting its stream meanwhile.
+    if (downstream.isHttp2()) watchClient(session, client)
   }
 }
 

@@ -5,7 +5,8 @@ import type { Digest } from '../digest.ts'
 import type { ClientSession } from '../http/client-session.ts'
 import { WRITE_SETTLED } from '../http/common.ts'
 
-const { NGHTTP2_CANCEL, NGHTTP2_NO_ERROR, NGHTTP2_REFUSED_STREAM } = http2.constants
+const { NGHTTP2_CANCEL, NGHTTP2_FLAG_END_STREAM, NGHTTP2_NO_ERROR, NGHTTP2_REFUSED_STREAM } =
+  http2.constants
 
 /**
  * What an {@link Http2ClientSession} needs from the connection it runs on: the `node:http2`
@@ -159,13 +160,16 @@ export class Http2ClientSession implements ClientSession {
 
   readonly #onResponse = (
     headers: http2.IncomingHttpHeaders & http2.IncomingHttpStatusHeader,
-    _flags: number,
+    flags: number,
     rawHeaders?: string[],
   ): void => {
     try {
       const response = ResponseHeader.fromH2Headers(headers, rawHeaders)
       this.#heads.push(response)
       this.#finalReceived = true
+      // HEADERS with END_STREAM (a gRPC trailers-only answer): the body is known to be empty
+      // now, so the response goes on downstream as one HEADERS frame with END_STREAM too.
+      if ((flags & NGHTTP2_FLAG_END_STREAM) !== 0) this.#bodyEnded = true
     } catch (error) {
       this.#fail(
         PingoraError.is(error)
