@@ -34,7 +34,8 @@ const ECHO = {
 } satisfies grpc.ServiceDefinition
 
 const Client = grpc.makeGenericClientConstructor(ECHO, 'Echo')
-type EchoClient = InstanceType<typeof Client> & Record<string, grpc.MethodDefinition<Buffer, Buffer>>
+type EchoClient = InstanceType<typeof Client> &
+  Record<string, grpc.MethodDefinition<Buffer, Buffer>>
 
 interface Handlers {
   unary?: grpc.handleUnaryCall<Buffer, Buffer>
@@ -45,19 +46,17 @@ interface Handlers {
 
 const BIG = { 'grpc.max_receive_message_length': 16 * 1024 * 1024 }
 
-async function grpcOrigin(
-  handlers: Handlers,
-  options: grpc.ServerOptions = {},
-): Promise<number> {
+async function grpcOrigin(handlers: Handlers, options: grpc.ServerOptions = {}): Promise<number> {
   const server = new grpc.Server({ ...BIG, ...options })
   const unimplemented = (_call: unknown, callback?: grpc.sendUnaryData<Buffer>) => {
     callback?.({ code: grpc.status.UNIMPLEMENTED })
   }
   server.addService(ECHO, {
     unary: handlers.unary ?? unimplemented,
-    serverStream: handlers.serverStream ?? ((call) => call.end()),
+    serverStream:
+      handlers.serverStream ?? ((call: grpc.ServerWritableStream<Buffer, Buffer>) => call.end()),
     clientStream: handlers.clientStream ?? unimplemented,
-    bidi: handlers.bidi ?? ((call) => call.end()),
+    bidi: handlers.bidi ?? ((call: grpc.ServerDuplexStream<Buffer, Buffer>) => call.end()),
   })
   const port = await new Promise<number>((resolve, reject) => {
     server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (error, p) =>
@@ -103,7 +102,8 @@ function unary(
     let done = 0
     let status: grpc.StatusObject | undefined
     const finish = () => {
-      if (++done === 2) resolve({ response: response as Buffer, headers, status: status as grpc.StatusObject })
+      if (++done === 2)
+        resolve({ response: response as Buffer, headers, status: status as grpc.StatusObject })
     }
     const call = (
       client.unary as unknown as (
@@ -217,7 +217,9 @@ describe('gRPC through the proxy', () => {
         callback({ code: grpc.status.NOT_FOUND, details: 'no such thing', metadata })
       },
     })
-    const error = (await unary(client, Buffer.from('q')).catch((e: unknown) => e)) as grpc.ServiceError
+    const error = (await unary(client, Buffer.from('q')).catch(
+      (e: unknown) => e,
+    )) as grpc.ServiceError
     expect(`${error.code} ${error.details}`).toBe(`${grpc.status.NOT_FOUND} no such thing`)
     expect(error.details).toBe('no such thing')
     expect(error.metadata.get('x-why')).toEqual(['missing'])
@@ -263,7 +265,9 @@ describe('gRPC through the proxy', () => {
       client.serverStream as unknown as (b: Buffer) => grpc.ClientReadableStream<Buffer>
     ).call(client, Buffer.from([1]))
     call.on('error', () => {})
-    const first = await new Promise<string>((resolve) => call.once('data', (b: Buffer) => resolve(b.toString())))
+    const first = await new Promise<string>((resolve) =>
+      call.once('data', (b: Buffer) => resolve(b.toString())),
+    )
     expect(first).toBe('first')
     await originStarted
     call.cancel()

@@ -178,9 +178,16 @@ export class PeerOptions {
     this.#verifyCert = init.verifyCert ?? true
     this.#verifyHostname = init.verifyHostname ?? true
     this.#alternativeCn = init.alternativeCn
-    this.#alpn = init.alpn === undefined ? DEFAULT_ALPN : checkAlpn(init.alpn)
-    this.#maxHttp = maxHttpOf(this.#alpn)
-    this.#minHttp = minHttpOf(this.#alpn)
+    if (init.alpn === undefined) {
+      // The usual per-request peer: HTTP/1.1 only, nothing to compute.
+      this.#alpn = DEFAULT_ALPN
+      this.#maxHttp = 1
+      this.#minHttp = 1
+    } else {
+      this.#alpn = checkAlpn(init.alpn)
+      this.#maxHttp = maxHttpOf(this.#alpn)
+      this.#minHttp = minHttpOf(this.#alpn)
+    }
     this.#ca = init.ca
     this.#curves = init.curves
     this.#maxH2Streams = checkCount('maxH2Streams', init.maxH2Streams) ?? 1
