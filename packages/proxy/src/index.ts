@@ -18,7 +18,7 @@ export {
   HttpModuleCtx,
   HttpModules,
 } from '@pingora-ts/core'
-export { defaultFailToProxy, errorStatus } from './fail-to-proxy.ts'
+export { defaultFailToProxy, errorStatus, failedRequestLine } from './fail-to-proxy.ts'
 export { addForwardedHeaders, removeHopByHopHeaders } from './hop-by-hop.ts'
 export {
   DEFAULT_UPSTREAM_TIMEOUT_MS,
