@@ -1,5 +1,5 @@
 import { GrpcWeb, HttpPeer, Server } from '@pingora-ts/core'
-import { httpProxyService, type ProxyHttp } from '@pingora-ts/proxy'
+import { failedRequestLine, httpProxyService, type ProxyHttp } from '@pingora-ts/proxy'
 
 /**
  * A proxy that bridges gRPC-web to gRPC: HTTP/1.1 (or HTTP/2) clients send
@@ -21,6 +21,9 @@ export function grpcWebProxy(upstream: string): ProxyHttp<undefined> {
       peer.options.maxH2Streams = 100
       return peer
     },
+    logging(session, error) {
+      if (error !== undefined) process.stderr.write(`${failedRequestLine(session, error)}\n`)
+    },
   }
 }
 
@@ -28,8 +31,11 @@ export function grpcWebProxy(upstream: string): ProxyHttp<undefined> {
 export interface RunningProxy {
   /** The port it listens on. */
   readonly port: number
-  /** Stops it: closes the listener and every connection. */
-  close(): Promise<void>
+  /**
+   * Stops it: closes the listener and every connection.
+   * @param graceful - let requests in flight finish (HTTP/2 clients get GOAWAY)
+   */
+  close(graceful?: boolean): Promise<void>
 }
 
 /**
@@ -50,5 +56,8 @@ export async function startGrpcWebProxy(
   service.addTcp(listen)
   server.addService(service)
   await server.start()
-  return { port: service.boundAddress().port, close: () => server.shutdown({ graceful: false }) }
+  return {
+    port: service.boundAddress().port,
+    close: (graceful = false) => server.shutdown({ graceful }),
+  }
 }

@@ -1,30 +1,36 @@
-import { parseArgs } from 'node:util'
+import { checkHostPort, exitCannotStart, parseCommandLine } from '@pingora-ts/core'
 import { startGrpcWebProxy } from './grpc-web-proxy.ts'
 
-const USAGE = `usage: grpc-web --upstream HOST:PORT [--listen ADDR]
-  --upstream HOST:PORT  the gRPC origin, spoken to in cleartext HTTP/2 (h2c)
-  --listen ADDR         where to listen for gRPC-web clients (default 127.0.0.1:6191)
-`
-
-// `pnpm start -- --flag` passes the `--` through: skip it.
-const argv = process.argv.slice(2)
-if (argv[0] === '--') argv.shift()
-const { values } = parseArgs({
-  args: argv,
+const { values } = parseCommandLine({
+  name: 'grpc-web',
+  version: '0.0.0',
+  summary: 'Bridges gRPC-web clients (HTTP/1.1 or h2c) to a gRPC origin over HTTP/2.',
+  serverOptions: false,
   options: {
-    listen: { type: 'string', default: '127.0.0.1:6191' },
-    upstream: { type: 'string' },
-    help: { type: 'boolean', short: 'h', default: false },
+    listen: {
+      type: 'string',
+      default: '127.0.0.1:6197',
+      valueName: 'ADDR',
+      description: 'where to listen for gRPC-web clients (port 0 picks a free one)',
+      check: checkHostPort,
+    },
+    upstream: {
+      type: 'string',
+      valueName: 'HOST:PORT',
+      description: 'the gRPC origin, spoken to in cleartext HTTP/2 (h2c); required',
+      check: checkHostPort,
+    },
   },
 })
-if (values.help || values.upstream === undefined) {
-  process.stdout.write(USAGE)
-  process.exit(values.help ? 0 : 2)
+
+const upstream = values.upstream
+if (upstream === undefined) {
+  process.stderr.write('grpc-web: --upstream HOST:PORT is required (the gRPC origin)\n')
+  process.exit(2)
 }
-const proxy = await startGrpcWebProxy(values.upstream, values.listen)
-process.stdout.write(`gRPC-web proxy on port ${proxy.port} -> gRPC ${values.upstream}\n`)
-const stop = (): void => {
-  void proxy.close().then(() => process.exit(0))
-}
-process.once('SIGINT', stop)
-process.once('SIGTERM', stop)
+const proxy = await startGrpcWebProxy(upstream, values.listen).catch(exitCannotStart)
+const host = values.listen.slice(0, values.listen.lastIndexOf(':'))
+process.stdout.write(`grpc-web proxy listening on http://${host}:${proxy.port} (gRPC origin: ${upstream})
+`)
+process.once('SIGINT', () => void proxy.close().then(() => process.exit(0)))
+process.once('SIGTERM', () => void proxy.close(true).then(() => process.exit(0)))
