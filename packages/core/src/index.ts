@@ -87,13 +87,13 @@ export {
   tlsHandshake,
   tlsListenerConfig,
 } from './listeners/tls.ts'
+export { encodeTrailerFrame, GrpcWeb, GrpcWebBridge } from './modules/grpc-web.ts'
 export {
   type HttpModule,
   type HttpModuleBuilder,
   HttpModuleCtx,
   HttpModules,
 } from './modules/http-modules.ts'
-export { encodeTrailerFrame, GrpcWeb, GrpcWebBridge } from './modules/grpc-web.ts'
 export { Digest, type SocketAddress, type TlsDigest } from './protocols/digest.ts'
 export type { ClientSession } from './protocols/http/client-session.ts'
 export { type HttpProtocol, WRITE_SETTLED } from './protocols/http/common.ts'
