@@ -17,6 +17,11 @@ export interface LbUpstreamOptions {
    * peer). @defaultValue a line on stderr
    */
   logFailure?: ((line: string) => void) | undefined
+  /**
+   * Speak HTTP/2 to the upstreams: ALPN `h2` over TLS, h2c with prior knowledge without it;
+   * up to 100 concurrent requests share one upstream connection.
+   */
+  upstreamH2?: boolean | undefined
 }
 
 function writeToStderr(line: string): void {
@@ -39,7 +44,12 @@ export class LB implements ProxyHttp<void> {
   upstreamPeer(_session: Session) {
     const upstream = this.upstreams.select(Buffer.alloc(0), 256) // hash doesn't matter for round robin
     if (!upstream) throw PingoraError.explain(ErrorType.HTTPStatus(502), 'no healthy upstream')
-    return new HttpPeer(upstream, this.options.tls, this.options.sni)
+    const peer = new HttpPeer(upstream, this.options.tls, this.options.sni)
+    if (this.options.upstreamH2 === true) {
+      peer.options.setHttpVersion(2, 2)
+      peer.options.maxH2Streams = 100
+    }
+    return peer
   }
   upstreamRequestFilter(_session: Session, upstreamRequest: RequestHeader) {
     if (this.options.host !== undefined) upstreamRequest.insertHeader('Host', this.options.host)
