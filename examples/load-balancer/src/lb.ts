@@ -13,6 +13,11 @@ export interface LbUpstreamOptions {
   /** Rewrite the `Host` header to this value, if set. */
   host: string | undefined
   /**
+   * The CA certificates (PEM) that verify TLS upstreams, instead of Node's roots (and
+   * `NODE_EXTRA_CA_CERTS`). @defaultValue Node's roots
+   */
+  ca?: string | undefined
+  /**
    * Where the one-line record of each failed request goes (status, request, error type,
    * peer). @defaultValue a line on stderr
    */
@@ -44,7 +49,11 @@ export class LB implements ProxyHttp<void> {
   upstreamPeer(_session: Session) {
     const upstream = this.upstreams.select(Buffer.alloc(0), 256) // hash doesn't matter for round robin
     if (!upstream) throw PingoraError.explain(ErrorType.HTTPStatus(502), 'no healthy upstream')
-    const peer = new HttpPeer(upstream, this.options.tls, this.options.sni)
+    const { tls, sni, ca } = this.options
+    const peer =
+      ca === undefined
+        ? new HttpPeer(upstream, tls, sni)
+        : new HttpPeer({ address: upstream, tls, sni, options: { ca } })
     if (this.options.upstreamH2 === true) {
       peer.options.setHttpVersion(2, 2)
       peer.options.maxH2Streams = 100
