@@ -109,10 +109,8 @@ export class ProxyTracing {
   enable(): this {
     if (this.#subscriptions.length > 0) return this
     // The no-op API's spans have an invalid context; any SDK's have a valid one, sampled or not.
-    const probe = this.tracer.startSpan('probe')
-    const hasSdk = isSpanContextValid(probe.spanContext())
-    probe.end()
-    if (!hasSdk) return this
+    // The probe is never ended, so no processor ever exports it.
+    if (!isSpanContextValid(this.tracer.startSpan('probe').spanContext())) return this
     this.#subscriptions = [
       [PROXY_CHANNELS.requestStarted, (m) => this.#onRequestStarted(m as RequestStartedMessage)],
       [
