@@ -17,6 +17,7 @@
  */
 export {
   CHANNEL_NAMES,
+  channels,
   type RedisFailedMessage,
   type RedisRecoveredMessage,
 } from './diagnostics.ts'

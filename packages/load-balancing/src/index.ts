@@ -13,6 +13,7 @@
 export { Backend, type BackendFamily } from './backend.ts'
 export {
   CHANNEL_NAMES,
+  channels,
   type HealthChangedMessage,
   type LoadBalancerErrorMessage,
 } from './diagnostics.ts'

@@ -18,6 +18,16 @@ export {
   HttpModuleCtx,
   HttpModules,
 } from '@pingora-ts/core'
+export {
+  CHANNEL_NAMES,
+  channels,
+  type ProxyErrorMessage,
+  type ProxyErrorPhase,
+  type RequestFinishedMessage,
+  type RequestStartedMessage,
+  type UpstreamConnectedMessage,
+  type UpstreamRespondedMessage,
+} from './diagnostics.ts'
 export { defaultFailToProxy, errorStatus } from './fail-to-proxy.ts'
 export { addForwardedHeaders, removeHopByHopHeaders } from './hop-by-hop.ts'
 export {

@@ -24,7 +24,7 @@ export {
   type ClientTlsPeer,
   clientTlsOptions,
 } from './client-tls.ts'
-export { TLS_CHANNELS, type TlsReloadMessage } from './diagnostics.ts'
+export { CHANNEL_NAMES, channels, TLS_CHANNELS, type TlsReloadMessage } from './diagnostics.ts'
 export {
   CLASSICAL_GROUPS,
   DEFAULT_MAX_VERSION,
