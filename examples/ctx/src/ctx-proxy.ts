@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks'
 import { HttpPeer, Server } from '@pingora-ts/core'
-import { PingoraError } from '@pingora-ts/error'
+import type { PingoraError } from '@pingora-ts/error'
 import { httpProxyService, type ProxyHttp, type Session } from '@pingora-ts/proxy'
 
 /** How many access-log entries {@link CtxProxy.accessLog} keeps (oldest dropped first). */
@@ -181,9 +181,9 @@ export async function startCtxProxy(
   service.addTcp(listen)
   server.addService(service)
   await server.start()
-  const [address] = service.listeningAddresses()
-  if (address?.kind !== 'tcp') {
-    throw PingoraError.internal('BindError', 'the proxy did not bind a TCP address')
+  return {
+    port: service.boundAddress().port,
+    app,
+    close: () => server.shutdown({ graceful: false }),
   }
-  return { port: address.port, app, close: () => server.shutdown({ graceful: false }) }
 }

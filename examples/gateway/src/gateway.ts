@@ -1,6 +1,6 @@
 import { timingSafeEqual } from 'node:crypto'
 import { HttpPeer, Server } from '@pingora-ts/core'
-import { PingoraError } from '@pingora-ts/error'
+import type { PingoraError } from '@pingora-ts/error'
 import type { RequestHeader, ResponseHeader } from '@pingora-ts/http'
 import { Inflight, type InflightGuard } from '@pingora-ts/limits'
 import {
@@ -150,9 +150,9 @@ export async function startGateway(
   service.addTcp(listen)
   server.addService(service)
   await server.start()
-  const [address] = service.listeningAddresses()
-  if (address?.kind !== 'tcp') {
-    throw PingoraError.internal('BindError', 'the gateway did not bind a TCP address')
+  return {
+    port: service.boundAddress().port,
+    app,
+    close: () => server.shutdown({ graceful: false }),
   }
-  return { port: address.port, app, close: () => server.shutdown({ graceful: false }) }
 }

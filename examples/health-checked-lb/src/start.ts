@@ -1,5 +1,4 @@
 import { backgroundService, Server } from '@pingora-ts/core'
-import { PingoraError } from '@pingora-ts/error'
 import { RequestHeader } from '@pingora-ts/http'
 import {
   type Backend,
@@ -78,13 +77,9 @@ export async function startHealthCheckedLb(options: HealthCheckedLbOptions): Pro
   proxy.addTcp(options.listen)
   server.addService(proxy)
   await server.start()
-  const endpoint = proxy.listeningAddresses().find((e) => e.kind === 'tcp')
-  if (endpoint === undefined || endpoint.kind !== 'tcp') {
-    throw PingoraError.explain('InternalError', 'the proxy has no TCP endpoint')
-  }
   let closing: Promise<void> | undefined
   return {
-    address: endpoint.address,
+    address: proxy.boundAddress().address,
     upstreams,
     healthCheck: check,
     close: () => {

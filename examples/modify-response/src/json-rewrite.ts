@@ -149,9 +149,5 @@ export async function startJsonRewrite(
   service.addTcp(listen)
   server.addService(service)
   await server.start()
-  const [address] = service.listeningAddresses()
-  if (address?.kind !== 'tcp') {
-    throw PingoraError.internal('BindError', 'the proxy did not bind a TCP address')
-  }
-  return { port: address.port, close: () => server.shutdown({ graceful: false }) }
+  return { port: service.boundAddress().port, close: () => server.shutdown({ graceful: false }) }
 }

@@ -1,5 +1,5 @@
 import { HttpPeer, Server } from '@pingora-ts/core'
-import { PingoraError } from '@pingora-ts/error'
+import type { PingoraError } from '@pingora-ts/error'
 import { httpProxyService, type ProxyHttp, type Session } from '@pingora-ts/proxy'
 
 /** Where the WebSocket proxy sends upgrades. */
@@ -93,9 +93,9 @@ export async function startWebSocketProxy(
   service.addTcp(listen)
   server.addService(service)
   await server.start()
-  const [address] = service.listeningAddresses()
-  if (address?.kind !== 'tcp') {
-    throw PingoraError.internal('BindError', 'the proxy did not bind a TCP address')
+  return {
+    port: service.boundAddress().port,
+    app,
+    close: () => server.shutdown({ graceful: false }),
   }
-  return { port: address.port, app, close: () => server.shutdown({ graceful: false }) }
 }

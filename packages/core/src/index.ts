@@ -77,6 +77,7 @@ export type {
   ListeningAddress,
   ServerAddress,
   TcpKeepalive,
+  TcpListeningAddress,
   TcpSocketOptions,
 } from './listeners/server-address.ts'
 export {

@@ -1,60 +1,10 @@
 import type http from 'node:http'
 import net from 'node:net'
-import { HttpPeer, PeerOptions, Server, type ServerConfFields } from '@pingora-ts/core'
-import {
-  type HttpProxy,
-  type HttpProxyOptions,
-  httpProxyService,
-  type ProxyHttp,
-} from '@pingora-ts/proxy'
+import { HttpPeer, PeerOptions } from '@pingora-ts/core'
 import { startOrigin, startRawServer } from '@pingora-ts/test-utils'
 import { onTestFinished } from 'vitest'
 
-/** A proxy started on 127.0.0.1:0 for one test. */
-export interface StartedProxy<Ctx> {
-  readonly port: number
-  readonly url: string
-  readonly proxy: HttpProxy<Ctx>
-  readonly server: Server
-  /** The listening service (its `connectionCount` counts open client connections). */
-  readonly service: ReturnType<typeof httpProxyService<Ctx>>
-  close(): Promise<void>
-}
-
-/**
- * Starts a proxy service running `app` on 127.0.0.1:0; stopped when the test finishes.
- * @param app - the phases
- * @param conf - server configuration overrides
- * @param options - proxy options
- */
-export async function startProxy<Ctx>(
-  app: ProxyHttp<Ctx>,
-  conf: Partial<ServerConfFields> = {},
-  options: HttpProxyOptions = {},
-): Promise<StartedProxy<Ctx>> {
-  const server = new Server({ configuration: { gracePeriodSeconds: 1, ...conf } })
-  server.bootstrap()
-  const service = httpProxyService(server.configuration, app, options)
-  service.addTcp('127.0.0.1:0')
-  server.addService(service)
-  await server.start()
-  const endpoint = service.listeningAddresses()[0]
-  if (endpoint === undefined || endpoint.kind !== 'tcp') throw new Error('no TCP endpoint')
-  let closed: Promise<void> | undefined
-  const close = () => {
-    closed ??= server.shutdown({ graceful: false })
-    return closed
-  }
-  onTestFinished(close)
-  return {
-    port: endpoint.port,
-    url: `http://127.0.0.1:${endpoint.port}`,
-    proxy: service.appLogic as HttpProxy<Ctx>,
-    server,
-    service,
-    close,
-  }
-}
+export { type StartedProxy, startProxy } from '@pingora-ts/test-utils/proxy'
 
 /**
  * Sends raw bytes to a port and resolves with everything received until the peer closes.

@@ -1,9 +1,10 @@
 import type http from 'node:http'
-import { type Digest, HttpPeer, type PeerOptionsInit, Server, TlsSettings } from '@pingora-ts/core'
+import { type Digest, HttpPeer, type PeerOptionsInit, TlsSettings } from '@pingora-ts/core'
 import type { PingoraError } from '@pingora-ts/error'
 import type { RequestHeader } from '@pingora-ts/http'
-import { httpProxyService, type ProxyHttp } from '@pingora-ts/proxy'
+import type { ProxyHttp } from '@pingora-ts/proxy'
 import { type CertPaths, certs, readCert, startOrigin } from '@pingora-ts/test-utils'
+import { startProxy } from '@pingora-ts/test-utils/proxy'
 import { Agent, request } from 'undici'
 import { describe, expect, it, onTestFinished } from 'vitest'
 
@@ -24,16 +25,7 @@ async function httpsOrigin(cert: CertPaths = certs.localhost, handler?: Handler)
 
 /** Starts `app` behind a TLS endpoint on 127.0.0.1:0; returns its port. */
 async function startTlsProxy<Ctx>(app: ProxyHttp<Ctx>, settings: TlsSettings): Promise<number> {
-  const server = new Server({ configuration: { gracePeriodSeconds: 1 } })
-  server.bootstrap()
-  const service = httpProxyService(server.configuration, app)
-  service.addTlsWithSettings('127.0.0.1:0', undefined, settings)
-  server.addService(service)
-  onTestFinished(() => server.shutdown({ graceful: false }))
-  await server.start()
-  const endpoint = service.listeningAddresses()[0]
-  if (endpoint?.kind !== 'tcp') throw new Error('no TCP endpoint')
-  return endpoint.port
+  return (await startProxy(app, {}, { tls: settings })).port
 }
 
 /** An undici agent trusting the test CA, optionally presenting the test client certificate. */

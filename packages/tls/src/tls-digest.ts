@@ -37,7 +37,8 @@ export interface TlsDigest {
   readonly alpn: string | undefined
   /**
    * Negotiated key exchange group (`'X25519MLKEM768'`, `'X25519'`...). Node exposes it on
-   * client sockets only (`getEphemeralKeyInfo`), so it is `undefined` on the server side.
+   * client sockets only (`getEphemeralKeyInfo`), so it is `undefined` on the server side; Node 22
+   * names (EC)DH groups only, so a post-quantum hybrid group is `undefined` there too.
    */
   readonly group: string | undefined
   /** Whether the session was resumed (ticket) rather than fully negotiated. */

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { LAYERS, type PackageJson, ROOT, readJson, workspaceDirs } from './repo.ts'
@@ -17,12 +18,12 @@ describe('packages/*/package.json', () => {
       expect(Object.keys(LAYERS)).toContain(dir)
     })
 
-    it('is a public Apache-2.0 ESM package without side effects on Node >= 20.18', () => {
+    it('is a public Apache-2.0 ESM package without side effects on Node >= 22.12', () => {
       expect(pkg.private).toBeUndefined()
       expect(pkg.license).toBe('Apache-2.0')
       expect(pkg.type).toBe('module')
       expect(pkg.sideEffects).toBe(false)
-      expect(pkg.engines?.node).toBe('>=20.18')
+      expect(pkg.engines?.node).toBe('>=22.12')
     })
 
     it('exports its sources under @pingora-ts/source first, then types, then the default', () => {
@@ -79,5 +80,29 @@ describe('private workspace packages', () => {
   it.each(privateDirs)('%s is private, so changesets never versions or publishes it', (dir) => {
     const pkg = readJson<PackageJson>(join(ROOT, dir, 'package.json'))
     expect(pkg.private).toBe(true)
+  })
+})
+
+describe('every workspace package (packages, examples, tooling)', () => {
+  const all = ['packages', 'examples', 'tooling'].flatMap((group) =>
+    workspaceDirs(group).map((dir) => `${group}/${dir}`),
+  )
+
+  it.each(all)('%s declares Node >= 22.12 (ADR 0018) and has a README', (dir) => {
+    const pkg = readJson<PackageJson>(join(ROOT, dir, 'package.json'))
+    expect(pkg.engines?.node).toBe('>=22.12')
+    expect(existsSync(join(ROOT, dir, 'README.md'))).toBe(true)
+  })
+
+  it.each(published)('packages/%s builds with the shared tsup preset', (dir) => {
+    const pkg = readJson<PackageJson & { scripts?: Record<string, string> }>(
+      join(ROOT, 'packages', dir, 'package.json'),
+    )
+    expect(pkg.scripts?.build).toBe('tsup --config ../../tsup.config.ts')
+    expect(existsSync(join(ROOT, 'packages', dir, 'tsup.config.ts'))).toBe(false)
+  })
+
+  it('the root declares the same Node floor', () => {
+    expect(readJson<PackageJson>(join(ROOT, 'package.json')).engines?.node).toBe('>=22.12')
   })
 })

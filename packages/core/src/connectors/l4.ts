@@ -1,7 +1,8 @@
 import net from 'node:net'
 import { PingoraError } from '@pingora-ts/error'
 import { type FastTimer, setFastTimeout } from '@pingora-ts/timeout'
-import type { SocketReadSink, Stream } from '../protocols/l4/stream.ts'
+import type { SocketReadSink } from '../protocols/l4/socket-read-sink.ts'
+import type { Stream } from '../protocols/l4/stream.ts'
 import type { Peer } from '../upstreams/peer.ts'
 import type { BindTo } from '../upstreams/peer-options.ts'
 

@@ -13,7 +13,11 @@ import {
 /** The listen backlog of every endpoint unless its options say otherwise (Pingora's value). */
 export const LISTENER_BACKLOG = 65535
 
-/** How many times binding a TCP address is tried while it is in use (Pingora's value). */
+/**
+ * How many times Pingora tries to bind a TCP address that is in use. A normal start does not
+ * retry (an address in use fails at once); this is for the graceful upgrade handover, where the
+ * old process still holds the address for a moment: pass it as `maxTry` there.
+ */
 export const TCP_LISTENER_MAX_TRY = 30
 
 /** The pause between two TCP bind attempts, in ms (Pingora's value). */
@@ -24,7 +28,10 @@ export const DEFAULT_UDS_MODE = 0o666
 
 /** How binding retries an address that is in use. */
 export interface BindRetryOptions {
-  /** How many attempts in total. @defaultValue {@link TCP_LISTENER_MAX_TRY} */
+  /**
+   * How many attempts in total. Only an upgrade handover should retry (with
+   * {@link TCP_LISTENER_MAX_TRY}). @defaultValue `1` (an address in use fails at once)
+   */
   readonly maxTry?: number
   /** The pause between attempts, in ms. @defaultValue {@link TCP_LISTENER_TRY_STEP_MS} */
   readonly tryStepMs?: number
@@ -52,8 +59,9 @@ export const REUSE_PORT_SUPPORTED =
 
 /**
  * Binds a listening socket for `address`: the socket inherited from an old process for the same
- * address when there is one (zero-downtime upgrade), else TCP with retries while the address is
- * in use, or a Unix socket after removing a stale file. Port of `pingora-core/src/listeners/l4.rs`.
+ * address when there is one (zero-downtime upgrade), else TCP (retried while the address is in use
+ * only when `options.maxTry` asks for it), or a Unix socket after removing a stale file. Port of
+ * `pingora-core/src/listeners/l4.rs`.
  * The returned server is listening but has no `connection` listener yet.
  * @param address - where to listen
  * @param options - how to retry a TCP address in use; the socket table
@@ -137,7 +145,7 @@ async function bindTcp(
       `Fail to bind to ${address}: reusePort needs Node.js >= 22.12, this is ${process.version}`,
     )
   }
-  const maxTry = retry.maxTry ?? TCP_LISTENER_MAX_TRY
+  const maxTry = retry.maxTry ?? 1
   const stepMs = retry.tryStepMs ?? TCP_LISTENER_TRY_STEP_MS
   const listenOptions: net.ListenOptions & { reusePort?: boolean } = {
     host,

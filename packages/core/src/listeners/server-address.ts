@@ -66,6 +66,9 @@ export type ListeningAddress =
       readonly path: string
     }
 
+/** A bound TCP endpoint's address (see {@link ListeningAddress}). */
+export type TcpListeningAddress = Extract<ListeningAddress, { readonly kind: 'tcp' }>
+
 /** A TCP address split into host and port. */
 export interface HostPort {
   /** The host name or IP address, without brackets. */

@@ -18,6 +18,7 @@ import {
   formatHostPort,
   type ListeningAddress,
   type ServerAddress,
+  type TcpListeningAddress,
   type TcpSocketOptions,
 } from '../listeners/server-address.ts'
 import { tlsListenerConfig } from '../listeners/tls.ts'
@@ -28,7 +29,10 @@ import type { Service, ServiceReadyNotifier } from './service.ts'
 
 /** Options of a {@link ListeningService}. */
 export interface ListeningServiceOptions {
-  /** How many times binding a TCP address in use is tried. @defaultValue `30` (Pingora) */
+  /**
+   * How many times binding a TCP address in use is tried. Only an upgrade handover should retry.
+   * @defaultValue `1` (an address in use fails at once)
+   */
   readonly bindMaxTry?: number
   /** The pause between bind attempts, in ms. @defaultValue `1000` (Pingora) */
   readonly bindTryStepMs?: number
@@ -62,7 +66,7 @@ const NEVER_ABORTED = new AbortController().signal
  * service.addTcp('127.0.0.1:0')
  * server.addService(service)
  * await server.start()
- * const [address] = service.listeningAddresses() // { kind: 'tcp', port: 41235, ... }
+ * const { port } = service.boundAddress() // { kind: 'tcp', port: 41235, ... }
  * ```
  */
 export class ListeningService<A extends ServerApp | HttpServerApp = ServerApp | HttpServerApp>
@@ -211,6 +215,29 @@ export class ListeningService<A extends ServerApp | HttpServerApp = ServerApp | 
   /** The addresses the endpoints are bound to (port 0 resolved), in order; empty before start. */
   listeningAddresses(): ListeningAddress[] {
     return this.#endpoints.map((endpoint) => endpoint.address)
+  }
+
+  /**
+   * The address the first TCP endpoint is bound to, with port 0 resolved: how a program or a
+   * test that listened on port 0 finds its port.
+   * @throws PingoraError `BindError` before the service is bound, or when it has no TCP endpoint
+   * @example
+   * ```ts
+   * service.addTcp('127.0.0.1:0')
+   * await server.start()
+   * const url = `http://${service.boundAddress().address}/`
+   * ```
+   */
+  boundAddress(): TcpListeningAddress {
+    for (const endpoint of this.#endpoints) {
+      if (endpoint.address.kind === 'tcp') return endpoint.address
+    }
+    throw PingoraError.internal(
+      'BindError',
+      this.#endpoints.length === 0
+        ? `service ${this.name} is not bound yet`
+        : `service ${this.name} has no TCP endpoint`,
+    )
   }
 
   /** How many connections are open right now. */

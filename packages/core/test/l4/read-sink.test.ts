@@ -2,7 +2,8 @@
 import { once } from 'node:events'
 import net from 'node:net'
 import { describe, expect, it, onTestFinished } from 'vitest'
-import { SocketReadSink, Stream } from '../../src/protocols/l4/stream.ts'
+import { SocketReadSink } from '../../src/protocols/l4/socket-read-sink.ts'
+import { Stream } from '../../src/protocols/l4/stream.ts'
 
 /** A server that runs `onSocket` for its one connection; closed when the test ends. */
 async function serve(onSocket: (socket: net.Socket) => void): Promise<number> {

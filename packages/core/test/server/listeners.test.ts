@@ -82,6 +82,32 @@ describe('TCP endpoints', () => {
     expect((await connectError(port, '127.0.0.1')).code).toBe('ECONNREFUSED')
   })
 
+  it('fails at once with a BindError when the address is in use (no retry by default)', async () => {
+    const occupant = net.createServer()
+    await new Promise<void>((resolve) => occupant.listen(0, '127.0.0.1', resolve))
+    onTestFinished(() => new Promise<void>((resolve) => occupant.close(() => resolve())))
+    const port = (occupant.address() as net.AddressInfo).port
+    const service = new ListeningService('busy', echoApp)
+    service.addTcp(`127.0.0.1:${port}`)
+    // With retries, this would still be waiting when the occupant is closed below.
+    const error = await startServer([service]).catch((e: unknown) => e)
+    expect(occupant.listening).toBe(true)
+    expect(error).toMatchObject({ type: 'BindError', source: 'internal' })
+    expect((error as PingoraError).message).not.toContain('\n')
+    expect((error as PingoraError).cause).toMatchObject({ code: 'EADDRINUSE' })
+  })
+
+  it('reads back the bound TCP address, and throws before start', async () => {
+    const service = new ListeningService('bound', echoApp)
+    service.addTcp('127.0.0.1:0')
+    expect(() => service.boundAddress()).toThrow(/not bound yet/)
+    await startServer([service])
+    const address = service.boundAddress()
+    expect(address).toEqual(service.listeningAddresses()[0])
+    expect(address.port).toBeGreaterThan(0)
+    expect(await echoOnce(await connect(address.port), 'bound')).toBe('bound')
+  })
+
   it('fails with a BindError when the address stays in use', async () => {
     const occupant = net.createServer()
     await new Promise<void>((resolve) => occupant.listen(0, '127.0.0.1', resolve))
