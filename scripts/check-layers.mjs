@@ -19,6 +19,7 @@ export const ALLOWED = {
   'load-balancing': ['core', 'error', 'http', 'timeout'],
   cache: ['core', 'http', 'error', 'timeout'],
   proxy: ['core', 'http', 'cache', 'error', 'timeout', 'pool', 'tls'],
+  observability: ['proxy', 'load-balancing', 'core', 'http', 'error'],
 }
 /** Packages that may appear as devDependencies only (tests and examples), per package. */
 export const DEV_ALLOWED = {

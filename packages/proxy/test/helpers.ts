@@ -4,7 +4,7 @@ import { HttpPeer, PeerOptions } from '@pingora-ts/core'
 import { startOrigin, startRawServer } from '@pingora-ts/test-utils'
 import { onTestFinished } from 'vitest'
 
-export { type StartedProxy, startProxy } from '@pingora-ts/test-utils/proxy'
+export { startProxy } from '@pingora-ts/test-utils/proxy'
 
 /**
  * Sends raw bytes to a port and resolves with everything received until the peer closes.
