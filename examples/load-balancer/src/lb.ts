@@ -2,7 +2,7 @@ import { HttpPeer } from '@pingora-ts/core'
 import { ErrorType, PingoraError } from '@pingora-ts/error'
 import type { RequestHeader } from '@pingora-ts/http'
 import type { LoadBalancer, RoundRobin } from '@pingora-ts/load-balancing'
-import type { ProxyHttp, Session } from '@pingora-ts/proxy'
+import { failedRequestLine, type ProxyHttp, type Session } from '@pingora-ts/proxy'
 
 /** Where the load balancer sends requests and how. */
 export interface LbUpstreamOptions {
@@ -12,6 +12,15 @@ export interface LbUpstreamOptions {
   sni: string
   /** Rewrite the `Host` header to this value, if set. */
   host: string | undefined
+  /**
+   * Where the one-line record of each failed request goes (status, request, error type,
+   * peer). @defaultValue a line on stderr
+   */
+  logFailure?: ((line: string) => void) | undefined
+}
+
+function writeToStderr(line: string): void {
+  process.stderr.write(`${line}\n`)
 }
 
 /**
@@ -34,5 +43,9 @@ export class LB implements ProxyHttp<void> {
   }
   upstreamRequestFilter(_session: Session, upstreamRequest: RequestHeader) {
     if (this.options.host !== undefined) upstreamRequest.insertHeader('Host', this.options.host)
+  }
+  logging(session: Session, error: PingoraError | undefined) {
+    if (error !== undefined)
+      (this.options.logFailure ?? writeToStderr)(failedRequestLine(session, error))
   }
 }

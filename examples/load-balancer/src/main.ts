@@ -1,4 +1,10 @@
-import { confField, defineConfSection, parseCommandLine, Server } from '@pingora-ts/core'
+import {
+  checkHostPort,
+  confField,
+  defineConfSection,
+  parseCommandLine,
+  Server,
+} from '@pingora-ts/core'
 import type { ResponseHeader } from '@pingora-ts/http'
 import { LoadBalancer, RoundRobin } from '@pingora-ts/load-balancing'
 import { httpProxyService, type Session } from '@pingora-ts/proxy'
@@ -24,19 +30,20 @@ Pingora's seed example, exactly:
       default: '127.0.0.1:6188',
       valueName: 'ADDR',
       description: 'where to listen (port 0 picks a free one)',
+      check: checkHostPort,
     },
     upstream: {
       type: 'string',
       multiple: true,
       valueName: 'HOST:PORT',
       description: 'an upstream (default: two embedded local origins)',
+      check: checkHostPort,
     },
     tls: { type: 'boolean', description: 'connect to the upstreams over TLS' },
     sni: {
       type: 'string',
-      default: '',
       valueName: 'NAME',
-      description: 'the SNI for TLS upstreams',
+      description: 'the SNI for TLS upstreams (default: none)',
     },
     host: {
       type: 'string',
@@ -57,7 +64,7 @@ if (upstreamAddrs.length === 0) {
 const server = new Server({ opt, configuration })
 server.bootstrap()
 const upstreams = LoadBalancer.tryFromIter(RoundRobin, upstreamAddrs)
-const options = { tls: values.tls === true, sni: values.sni, host: values.host }
+const options = { tls: values.tls === true, sni: values.sni ?? '', host: values.host }
 const responseVersion = sections.load_balancer.responseVersion
 const app =
   responseVersion === undefined
@@ -74,8 +81,7 @@ server.runForever()
 await server.start()
 for (const endpoint of lb.listeningAddresses()) {
   if (endpoint.kind !== 'tcp') continue
+  const url = `http://${endpoint.address}/`
   process.stdout.write(`load balancer listening on http://${endpoint.address}\n`)
-  process.stdout.write(
-    `try: curl -s http://${endpoint.address}/ (run it twice: the origins alternate)\n`,
-  )
+  process.stdout.write(`try (two requests: the origins alternate):\n  curl -s ${url} ${url}\n`)
 }

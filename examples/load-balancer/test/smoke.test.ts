@@ -22,18 +22,56 @@ afterEach(async () => {
   }
 })
 
-/** Starts the example and resolves with the address it prints. */
-async function startExample(args: string[]): Promise<{ child: ChildProcess; address: string }> {
+interface StartedExample {
+  readonly child: ChildProcess
+  readonly address: string
+  /** The line after `try ...:`, as printed. */
+  readonly tryLine: string
+  /** Everything it wrote to stderr so far. */
+  stderr(): string
+}
+
+/** Starts the example and resolves with the address and the `try` command it prints. */
+async function startExample(args: string[]): Promise<StartedExample> {
   const child = spawn(tsx, ['--conditions=@pingora-ts/source', main, ...args], {
-    stdio: ['ignore', 'pipe', 'inherit'],
+    stdio: ['ignore', 'pipe', 'pipe'],
   })
   children.push(child)
+  let err = ''
+  child.stderr?.setEncoding('utf8')
+  child.stderr?.on('data', (chunk: string) => {
+    err += chunk
+  })
+  let address: string | undefined
+  let tryNext = false
   const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream })
   for await (const line of lines) {
     const m = /listening on http:\/\/(\S+)/.exec(line)
-    if (m) return { child, address: m[1] as string }
+    if (m) address = m[1] as string
+    else if (line.startsWith('try')) tryNext = true
+    else if (tryNext && address !== undefined) {
+      return { child, address, tryLine: line, stderr: () => err }
+    }
   }
-  throw new Error('the example exited before listening')
+  throw new Error(`the example exited before listening: ${err}`)
+}
+
+/** Runs the example to its exit. */
+async function runExample(args: string[]): Promise<{ code: unknown; out: string; err: string }> {
+  const child = spawn(tsx, ['--conditions=@pingora-ts/source', main, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  children.push(child)
+  let out = ''
+  let err = ''
+  child.stdout?.on('data', (d: Buffer) => {
+    out += d.toString()
+  })
+  child.stderr?.on('data', (d: Buffer) => {
+    err += d.toString()
+  })
+  const [code] = await once(child, 'exit')
+  return { code, out, err }
 }
 
 describe('examples/load-balancer', () => {
@@ -53,13 +91,51 @@ describe('examples/load-balancer', () => {
     expect(new Set(seen)).toEqual(new Set(['origin-1', 'origin-2']))
   })
 
-  it('answers 502 when the only upstream refuses connections', async () => {
-    const { address } = await startExample(['--listen', '127.0.0.1:0', '--upstream', '127.0.0.1:1'])
-    const response = await request(`http://${address}/`)
+  it('answers 502 when the only upstream refuses connections, and logs it on one line', async () => {
+    const started = await startExample(['--listen', '127.0.0.1:0', '--upstream', '127.0.0.1:1'])
+    const response = await request(`http://${started.address}/missing`)
     expect(response.statusCode).toBe(502)
     expect(response.headers['cache-control']).toBe('private, no-store')
     await response.body.dump()
+    while (!started.stderr().includes('\n'))
+      await once(started.child.stderr as NodeJS.EventEmitter, 'data')
+    const [line, rest] = started.stderr().split('\n')
+    expect(line).toMatch(
+      /^502 GET \/missing, Host: 127\.0\.0\.1:\d+: ConnectRefused .*127\.0\.0\.1:1\b/,
+    )
+    expect(rest).toBe('')
   })
+
+  it('prints a try line that runs as pasted: two requests, the two origins', async () => {
+    const started = await startExample(['--listen', '127.0.0.1:0'])
+    expect(started.tryLine).toMatch(/^ {2}curl -s http:\/\/127\.0\.0\.1:\d+\/ http:/)
+    const shell = spawn('sh', ['-c', started.tryLine], { stdio: ['ignore', 'pipe', 'inherit'] })
+    let out = ''
+    shell.stdout?.on('data', (d: Buffer) => {
+      out += d.toString()
+    })
+    const [code] = await once(shell, 'exit')
+    expect(code).toBe(0)
+    expect(out).toMatch(
+      /^hello from origin-([12]) \(GET \/\)\nhello from origin-(?!\1)[12] \(GET \/\)\n$/,
+    )
+  })
+
+  it('says what is wrong in one line: a bad address exits 2 with the usage, a port in use exits 1', async () => {
+    const bad = await runExample(['--listen', 'nowhere'])
+    expect(bad.code).toBe(2)
+    expect(bad.err).toMatch(
+      /^load-balancer: --listen "nowhere": expected HOST:PORT.*\nusage: load-balancer/,
+    )
+    expect(bad.err).not.toContain('    at ')
+    const upstream = await runExample(['--upstream', '127.0.0.1'])
+    expect(upstream.code).toBe(2)
+    expect(upstream.err).toMatch(/^load-balancer: --upstream "127\.0\.0\.1": expected HOST:PORT/)
+    const first = await startExample(['--listen', '127.0.0.1:0'])
+    const taken = await runExample(['--listen', first.address])
+    expect(taken.code).toBe(1)
+    expect(taken.err).toMatch(/^cannot start: BindError .*EADDRINUSE.*\n$/)
+  }, 60_000)
 
   it('prints its usage with --help', async () => {
     const child = spawn(tsx, ['--conditions=@pingora-ts/source', main, '--help'], {
@@ -78,22 +154,7 @@ describe('examples/load-balancer', () => {
   })
 
   it('accepts the shared flags: a bad flag exits 2, -t checks the file, -c applies its section', async () => {
-    const run = async (args: string[]) => {
-      const child = spawn(tsx, ['--conditions=@pingora-ts/source', main, ...args], {
-        stdio: ['ignore', 'pipe', 'pipe'],
-      })
-      children.push(child)
-      let out = ''
-      let err = ''
-      child.stdout?.on('data', (d: Buffer) => {
-        out += d.toString()
-      })
-      child.stderr?.on('data', (d: Buffer) => {
-        err += d.toString()
-      })
-      const [code] = await once(child, 'exit')
-      return { code, out, err }
-    }
+    const run = runExample
     const bad = await run(['--', '--bogus'])
     expect(bad.code).toBe(2)
     expect(bad.err).toMatch(/^load-balancer: Unknown option '--bogus'.*\nusage: load-balancer/)

@@ -52,3 +52,24 @@ export async function defaultFailToProxy(
   }
   return { errorCode: code, canReuseDownstream: error.source === 'upstream' }
 }
+
+/**
+ * The one-line record of a failed request, for the `logging` phase of programs that log
+ * upstream failures: the status sent, the request, then the error (type, source, context
+ * naming the peer, cause): `502 GET /, Host: example.com: ConnectRefused Upstream context:
+ * connecting to 127.0.0.1:8000 ...`. The status is the response already written, else what
+ * {@link errorStatus} maps the error to (`-` when nothing was written and the client is gone).
+ * @param session - the proxy session
+ * @param error - the error `logging` received
+ * @example
+ * ```ts
+ * logging(session: Session, error: PingoraError | undefined) {
+ *   if (error !== undefined) process.stderr.write(`${failedRequestLine(session, error)}\n`)
+ * }
+ * ```
+ */
+export function failedRequestLine(session: Session, error: PingoraError): string {
+  const status = session.responseWritten?.status ?? errorStatus(error) ?? '-'
+  const message = error.message.replaceAll('\n', ' ')
+  return `${status} ${session.requestSummary()}: ${message}`
+}

@@ -28,7 +28,7 @@ export {
   type UpstreamConnectedMessage,
   type UpstreamRespondedMessage,
 } from './diagnostics.ts'
-export { defaultFailToProxy, errorStatus } from './fail-to-proxy.ts'
+export { defaultFailToProxy, errorStatus, failedRequestLine } from './fail-to-proxy.ts'
 export { addForwardedHeaders, removeHopByHopHeaders } from './hop-by-hop.ts'
 export {
   DEFAULT_UPSTREAM_TIMEOUT_MS,

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, expectTypeOf, it } from 'vitest'
 import { confField, defineConfSection } from './conf-section.ts'
-import { type CommandLineSpec, tryParseCommandLine } from './opt.ts'
+import { type CommandLineSpec, checkHostPort, tryParseCommandLine } from './opt.ts'
 
 const SPEC = {
   name: 'demo',
@@ -97,6 +97,52 @@ describe('tryParseCommandLine', () => {
       message: `${bad}:1: threads: must be an integer >= 1, got -1`,
       usage: undefined,
     })
+  })
+
+  it('checks address flags, the default and every repeated value, as a usage error', () => {
+    const spec = {
+      name: 'addr',
+      options: {
+        listen: {
+          type: 'string',
+          default: '127.0.0.1:6188',
+          description: 'l',
+          check: checkHostPort,
+        },
+        upstream: { type: 'string', multiple: true, description: 'u', check: checkHostPort },
+      },
+    } as const satisfies CommandLineSpec
+    const ok = tryParseCommandLine(spec, ['--upstream', '[::1]:80', '--upstream', 'origin:8080'])
+    expect(ok.kind).toBe('run')
+    for (const [args, message] of [
+      [['--listen', 'foo'], '--listen "foo": expected HOST:PORT or [IPV6]:PORT'],
+      [['--listen', '127.0.0.1:99999'], '--listen "127.0.0.1:99999": expected HOST:PORT'],
+      [['--upstream', 'a:1', '--upstream', 'b'], '--upstream "b": expected HOST:PORT'],
+      [['--upstream', '::1:80'], '--upstream "::1:80": expected HOST:PORT'],
+    ] as const) {
+      const outcome = tryParseCommandLine(spec, args)
+      if (outcome.kind !== 'error') throw new Error(`${args.join(' ')}: ${outcome.kind}`)
+      expect(outcome.message.startsWith(message), outcome.message).toBe(true)
+      expect(outcome.usage).toContain('usage: addr')
+    }
+  })
+
+  it('leaves out -c, -d, -u and -t for a program that does not honour them', () => {
+    const spec = {
+      name: 'plain',
+      serverOptions: false,
+      options: { listen: { type: 'string', default: ':0', description: 'where' } },
+    } as const satisfies CommandLineSpec
+    const help = tryParseCommandLine(spec, ['-h'])
+    if (help.kind !== 'help') throw new Error(help.kind)
+    expect(help.text).toContain('--listen')
+    expect(help.text).toContain('-h, --help')
+    expect(help.text).toContain('-V, --version')
+    for (const flag of ['--conf', '--daemon', '--upgrade', '--test']) {
+      expect(help.text).not.toContain(flag)
+      const outcome = tryParseCommandLine(spec, [flag])
+      expect(outcome).toMatchObject({ kind: 'error', message: `Unknown option '${flag}'` })
+    }
   })
 
   it('refuses a program flag that reuses a shared name', () => {

@@ -1,6 +1,8 @@
 import { parseArgs } from 'node:util'
+import { parseTcpAddress } from '../listeners/server-address.ts'
 import { ConfError, type ConfSection, type ConfValues } from './conf-section.ts'
 import { ServerConf } from './configuration.ts'
+import type { Server } from './server.ts'
 
 /**
  * The command-line options every program built on {@link Server} accepts (Pingora's `Opt`).
@@ -31,6 +33,12 @@ export interface CommandLineOption {
   readonly description: string
   /** The placeholder of its value in `--help` (string flags). @defaultValue `VALUE` */
   readonly valueName?: string
+  /**
+   * Checks each value of a string flag (the default too); a throw is a usage error whose
+   * message names the flag and the value (`--listen "foo": expected HOST:PORT...`).
+   * {@link checkHostPort} checks addresses.
+   */
+  readonly check?: (value: string) => void
 }
 
 /** A program's own flags, by long name. */
@@ -56,6 +64,14 @@ export interface CommandLineSpec<
   readonly sections?: S
   /** Unknown keys in the `-c` file are errors instead of warnings. @defaultValue `false` */
   readonly strict?: boolean
+  /**
+   * Whether the program accepts the server flags `-c/--conf`, `-d/--daemon`, `-u/--upgrade`
+   * and `-t/--test` (it then must pass {@link CommandLine.opt} and
+   * {@link CommandLine.configuration} to its {@link Server}). A program that does not honour
+   * them says `false`, and `--help` shows only the flags that work. `-h` and `-V` stay.
+   * @defaultValue `true`
+   */
+  readonly serverOptions?: boolean
 }
 
 type ScalarOf<O extends CommandLineOption> = O['type'] extends 'string' ? string : boolean
@@ -124,6 +140,52 @@ export const SHARED_OPTIONS: Readonly<Record<keyof Opt | 'help' | 'version', Com
   version: { type: 'boolean', short: 'V', description: 'print the version and exit' },
 }
 
+/** The server flags a program leaves out with `serverOptions: false`. */
+const SERVER_OPTION_NAMES: ReadonlySet<string> = new Set(['conf', 'daemon', 'upgrade', 'test'])
+
+function sharedOptionsOf(
+  spec: CommandLineSpec<CommandLineOptions, ConfSections>,
+): Array<[string, CommandLineOption]> {
+  const all = Object.entries(SHARED_OPTIONS)
+  return spec.serverOptions === false ? all.filter(([name]) => !SERVER_OPTION_NAMES.has(name)) : all
+}
+
+/**
+ * Checks that a value is `HOST:PORT` or `[IPV6]:PORT` with a port from 0 to 65535: the
+ * {@link CommandLineOption.check} of address flags (`--listen`, `--upstream`).
+ * @param value - the flag's value
+ * @throws TypeError naming the expected form
+ */
+export function checkHostPort(value: string): void {
+  try {
+    parseTcpAddress(value)
+  } catch {
+    throw new TypeError('expected HOST:PORT or [IPV6]:PORT, with a port from 0 to 65535')
+  }
+}
+
+/**
+ * Checks that a value is a whole number (`0`, `1000`): the {@link CommandLineOption.check} of
+ * counts and durations in ms.
+ * @param value - the flag's value
+ * @throws TypeError naming the expected form
+ */
+export function checkWholeNumber(value: string): void {
+  if (!/^\d{1,15}$/.test(value)) throw new TypeError('expected a whole number')
+}
+
+/**
+ * Ends the process after a failed start, the way {@link Server.runForever} does: prints
+ * `cannot start: <the error on one line>` to stderr (an address in use: `BindError ...
+ * EADDRINUSE`) and exits 1, with no stack trace. For mains that start their services
+ * themselves: `await startMyProxy().catch(exitCannotStart)`.
+ * @param error - why the start failed
+ */
+export function exitCannotStart(error: unknown): never {
+  process.stderr.write(`cannot start: ${oneLine(error)}\n`)
+  return process.exit(1)
+}
+
 /**
  * Parses a command line without side effects: the shared flags (`-c/--conf`, `-d/--daemon`,
  * `-u/--upgrade`, `-t/--test`, `-h/--help`, `-V/--version`) plus the program's own. A `--`
@@ -141,8 +203,12 @@ export function tryParseCommandLine<
 ): CommandLineOutcome<E, S> {
   const own = spec.options ?? ({} as E)
   const options: NonNullable<Parameters<typeof parseArgs>[0]>['options'] & object = {}
-  for (const [name, option] of [...Object.entries(SHARED_OPTIONS), ...Object.entries(own)]) {
-    if (name in options) {
+  for (const [name, option] of [...sharedOptionsOf(spec), ...Object.entries(own)]) {
+    // A program's flag may not take a shared name, even one `serverOptions: false` leaves out.
+    if (
+      name in options ||
+      (option !== SHARED_OPTIONS[name as keyof Opt] && name in SHARED_OPTIONS)
+    ) {
       throw new TypeError(`command-line option --${name} is already defined`)
     }
     const config: (typeof options)[string] = { type: option.type }
@@ -163,6 +229,10 @@ export function tryParseCommandLine<
   if (values.help === true) return { kind: 'help', text: usage }
   if (values.version === true)
     return { kind: 'version', text: `${spec.name} ${spec.version ?? 'unknown'}\n` }
+  for (const [name, option] of Object.entries(own)) {
+    const message = checkValues(name, option, values[name])
+    if (message !== undefined) return { kind: 'error', message, usage }
+  }
   const opt: Opt = {
     upgrade: values.upgrade === true,
     daemon: values.daemon === true,
@@ -256,7 +326,7 @@ export function parseCommandLine<
 export function usageText(spec: CommandLineSpec<CommandLineOptions, ConfSections>): string {
   const rows: Array<[string, string]> = []
   const own = spec.options ?? {}
-  for (const [name, option] of [...Object.entries(own), ...Object.entries(SHARED_OPTIONS)]) {
+  for (const [name, option] of [...Object.entries(own), ...sharedOptionsOf(spec)]) {
     const short = option.short === undefined ? '    ' : `-${option.short}, `
     const value = option.type === 'string' ? ` ${option.valueName ?? 'VALUE'}` : ''
     const repeat = option.multiple === true ? ' (repeatable)' : ''
@@ -271,6 +341,20 @@ export function usageText(spec: CommandLineSpec<CommandLineOptions, ConfSections
   if (spec.summary !== undefined) lines.push(spec.summary)
   for (const [flag, text] of rows) lines.push(`  ${flag.padEnd(width)}${text}`)
   return `${lines.join('\n')}\n`
+}
+
+/** The usage error of the first value of a flag its `check` refuses, if any. */
+function checkValues(name: string, option: CommandLineOption, value: unknown): string | undefined {
+  if (option.check === undefined) return undefined
+  for (const one of Array.isArray(value) ? value : [value]) {
+    if (typeof one !== 'string') continue
+    try {
+      option.check(one)
+    } catch (error) {
+      return `--${name} ${JSON.stringify(one)}: ${oneLine(error)}`
+    }
+  }
+  return undefined
 }
 
 function oneLine(error: unknown): string {

@@ -14,7 +14,7 @@ import {
   ServerConf,
   type ServerConfFields,
 } from './configuration.ts'
-import type { Opt } from './opt.ts'
+import { exitCannotStart, type Opt } from './opt.ts'
 import {
   type ShutdownSignalWatch,
   type ShutdownWatch,
@@ -249,8 +249,8 @@ export class Server {
    * - otherwise serves until SIGTERM (graceful shutdown), SIGINT (fast shutdown; a second one
    *   during a graceful shutdown ends it at once) or SIGQUIT/SIGHUP (graceful upgrade: see
    *   {@link Server.upgrade}), then exits 0. A daemon writes `pid_file` once listening and
-   *   removes it at exit unless an upgrade handed it on. A start failure is thrown as an
-   *   uncaught exception (exit code 1).
+   *   removes it at exit unless an upgrade handed it on. A start failure (an address in use:
+   *   `BindError`) prints `cannot start: <error>` on one line to stderr and exits 1.
    * In the first two cases {@link Server.start} never resolves, so code after it does not run.
    */
   runForever(): void {
@@ -290,12 +290,14 @@ export class Server {
     this.run({ shutdownSignal: watch }).then(
       () => process.exit(0),
       (error: unknown) => {
-        // Like Pingora's panic on a failed bind: crash loudly.
-        setImmediate(() => {
-          throw error
-        })
+        // Pingora panics on a failed bind; a program should say why in one line instead.
+        exitCannotStart(error)
       },
     )
+    // The process exits on a failed start (above): a later `await server.start()` in the
+    // program must not see the rejection first and crash with a stack trace.
+    const started = this.#startPromise
+    if (started !== undefined) this.#startPromise = started.catch(() => new Promise<void>(noop))
   }
 
   /** The primary of `threads` > 1: runs the workers, relays SIGTERM/SIGINT, owns the pid file. */

@@ -184,7 +184,7 @@ describe('process signals (runForever)', { timeout: 300_000 }, () => {
     expect(await exit).toEqual({ code: 0, signal: null })
   })
 
-  it('crashes with the BindError (exit code 1) when an endpoint cannot be bound', async () => {
+  it('exits 1 with the BindError on one line (no stack trace) when an endpoint cannot be bound', async () => {
     const occupant = net.createServer()
     await new Promise<void>((resolve) => occupant.listen(0, '127.0.0.1', resolve))
     onTestFinished(() => new Promise<void>((resolve) => occupant.close(() => resolve())))
@@ -202,7 +202,10 @@ describe('process signals (runForever)', { timeout: 300_000 }, () => {
     })
     const code = await new Promise<number | null>((resolve) => child.once('exit', resolve))
     expect(code).toBe(1)
-    expect(stderr).toContain('BindError')
+    expect(stderr).toMatch(
+      /^cannot start: BindError .*Fail to bind to 127\.0\.0\.1:\d+.*EADDRINUSE.*\n$/,
+    )
     expect(stderr).toContain(`Fail to bind to 127.0.0.1:${port}`)
+    expect(stderr.split('\n')).toHaveLength(2)
   })
 })
