@@ -1,7 +1,12 @@
 import { performance } from 'node:perf_hooks'
 import { HttpPeer, Server } from '@pingora-ts/core'
 import type { PingoraError } from '@pingora-ts/error'
-import { httpProxyService, type ProxyHttp, type Session } from '@pingora-ts/proxy'
+import {
+  failedRequestLine,
+  httpProxyService,
+  type ProxyHttp,
+  type Session,
+} from '@pingora-ts/proxy'
 
 /** How many access-log entries {@link CtxProxy.accessLog} keeps (oldest dropped first). */
 export const ACCESS_LOG_SIZE = 1000
@@ -17,6 +22,11 @@ export interface CtxProxyOptions {
   readonly betaUpstream: string
   /** Called with each access-log entry as it is written. @defaultValue none */
   readonly onAccessLog?: ((entry: AccessLogEntry) => void) | undefined
+  /**
+   * Where the one-line record of each failed request goes (status, request, error type and
+   * peer: `failedRequestLine`). @defaultValue a line on stderr
+   */
+  readonly logFailure?: ((line: string) => void) | undefined
 }
 
 /**
@@ -82,6 +92,7 @@ export class CtxProxy implements ProxyHttp<RequestCtx> {
   readonly #stable: HttpPeer
   readonly #beta: HttpPeer
   readonly #onAccessLog: ((entry: AccessLogEntry) => void) | undefined
+  readonly #logFailure: (line: string) => void
 
   /**
    * Creates the proxy.
@@ -91,6 +102,7 @@ export class CtxProxy implements ProxyHttp<RequestCtx> {
     this.#stable = new HttpPeer(options.upstream, false, '')
     this.#beta = new HttpPeer(options.betaUpstream, false, '')
     this.#onAccessLog = options.onAccessLog
+    this.#logFailure = options.logFailure ?? writeToStderr
   }
 
   newCtx(): RequestCtx {
@@ -144,11 +156,16 @@ export class CtxProxy implements ProxyHttp<RequestCtx> {
     if (this.accessLog.length >= ACCESS_LOG_SIZE) this.accessLog.shift()
     this.accessLog.push(entry)
     this.#onAccessLog?.(entry)
+    if (error !== undefined) this.#logFailure(failedRequestLine(session, error))
   }
 
   persistConnectionContext(_session: Session, ctx: RequestCtx): number {
     return ctx.connectionRequestNumber
   }
+}
+
+function writeToStderr(line: string): void {
+  process.stderr.write(`${line}\n`)
 }
 
 function clientIp(session: Session): string {
@@ -161,8 +178,11 @@ export interface RunningCtxProxy {
   readonly port: number
   /** The proxy's phases, with its counters and access log. */
   readonly app: CtxProxy
-  /** Stops it: closes the listener and every connection. */
-  close(): Promise<void>
+  /**
+   * Stops it: at once (closes the listener and every connection), or with `graceful` after
+   * the requests in flight finish.
+   */
+  close(graceful?: boolean): Promise<void>
 }
 
 /**
@@ -184,6 +204,6 @@ export async function startCtxProxy(
   return {
     port: service.boundAddress().port,
     app,
-    close: () => server.shutdown({ graceful: false }),
+    close: (graceful = false) => server.shutdown({ graceful }),
   }
 }

@@ -1,30 +1,34 @@
-import { parseArgs } from 'node:util'
+import { checkHostPort, exitCannotStart, parseCommandLine } from '@pingora-ts/core'
 import { startCtxProxy } from './ctx-proxy.ts'
 import { startEchoOrigin } from './origins.ts'
 
-const USAGE = `usage: ctx [--listen ADDR] [--upstream HOST:PORT] [--beta-upstream HOST:PORT]
-  --listen ADDR               where to listen (default 127.0.0.1:6190)
-  --upstream HOST:PORT        the origin for everyone (default: an embedded echo origin)
-  --beta-upstream HOST:PORT   the origin for requests with a beta-flag header (default: embedded)
-Prints one JSON access-log line per request.
-`
-
-// `pnpm start -- --flag` passes the `--` through: skip it.
-const argv = process.argv.slice(2)
-if (argv[0] === '--') argv.shift()
-const { values } = parseArgs({
-  args: argv,
+const { values } = parseCommandLine({
+  name: 'ctx',
+  version: '0.0.0',
+  summary: 'Routes beta users to their own origin; prints one JSON access-log line per request.',
+  serverOptions: false,
   options: {
-    listen: { type: 'string', default: '127.0.0.1:6190' },
-    upstream: { type: 'string' },
-    'beta-upstream': { type: 'string' },
-    help: { type: 'boolean', short: 'h', default: false },
+    listen: {
+      type: 'string',
+      default: '127.0.0.1:6190',
+      valueName: 'ADDR',
+      description: 'where to listen (port 0 picks a free one)',
+      check: checkHostPort,
+    },
+    upstream: {
+      type: 'string',
+      valueName: 'HOST:PORT',
+      description: 'the origin for everyone (default: an embedded echo origin)',
+      check: checkHostPort,
+    },
+    'beta-upstream': {
+      type: 'string',
+      valueName: 'HOST:PORT',
+      description: 'the origin for requests with a beta-flag header (default: embedded)',
+      check: checkHostPort,
+    },
   },
 })
-if (values.help) {
-  process.stdout.write(USAGE)
-  process.exit(0)
-}
 
 const upstream = values.upstream ?? (await startEchoOrigin('stable')).address
 const betaUpstream = values['beta-upstream'] ?? (await startEchoOrigin('beta')).address
@@ -35,15 +39,13 @@ const proxy = await startCtxProxy(
     onAccessLog: (entry) => process.stdout.write(`${JSON.stringify(entry)}\n`),
   },
   values.listen,
-)
+).catch(exitCannotStart)
 const host = values.listen.slice(0, values.listen.lastIndexOf(':'))
 const base = `http://${host}:${proxy.port}`
 process.stdout.write(`ctx proxy listening on ${base} (stable: ${upstream}, beta: ${betaUpstream})
-try: curl -s ${base}/ ${base}/        (two requests on one connection)
-     curl -s ${base}/ -H 'beta-flag: 1'
+try (each line can be pasted into a shell):
+  curl -s ${base}/ ${base}/      # two requests on one connection
+  curl -s ${base}/ -H 'beta-flag: 1'
 `)
-const stop = (): void => {
-  void proxy.close().then(() => process.exit(0))
-}
-process.once('SIGINT', stop)
-process.once('SIGTERM', stop)
+process.once('SIGINT', () => void proxy.close().then(() => process.exit(0)))
+process.once('SIGTERM', () => void proxy.close(true).then(() => process.exit(0)))

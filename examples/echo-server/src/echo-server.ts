@@ -25,8 +25,11 @@ export interface RunningEchoServer {
   readonly port: number
   /** The app (its counter). */
   readonly app: EchoApp
-  /** Stops it: closes the listener and every connection. */
-  close(): Promise<void>
+  /**
+   * Stops it: at once (closes the listener and every connection), or with `graceful` after the
+   * connections in flight finish.
+   */
+  close(graceful?: boolean): Promise<void>
 }
 
 /**
@@ -45,5 +48,5 @@ export async function startEchoServer(listen = '127.0.0.1:0'): Promise<RunningEc
   if (address?.kind !== 'tcp') {
     throw PingoraError.internal('BindError', 'the echo server did not bind a TCP address')
   }
-  return { port: address.port, app, close: () => server.shutdown({ graceful: false }) }
+  return { port: address.port, app, close: (graceful = false) => server.shutdown({ graceful }) }
 }

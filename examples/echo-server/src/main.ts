@@ -1,32 +1,27 @@
-import { parseArgs } from 'node:util'
+import { checkHostPort, exitCannotStart, parseCommandLine } from '@pingora-ts/core'
 import { startEchoServer } from './echo-server.ts'
 
-const USAGE = `usage: echo-server [--listen ADDR]
-  --listen ADDR   where to listen (default 127.0.0.1:6142; port 0 picks a free one)
-`
-
-// `pnpm start -- --flag` passes the `--` through: skip it.
-const argv = process.argv.slice(2)
-if (argv[0] === '--') argv.shift()
-const { values } = parseArgs({
-  args: argv,
+const { values } = parseCommandLine({
+  name: 'echo-server',
+  version: '0.0.0',
+  summary: 'A raw TCP echo server (Pingora ServerApp without HTTP).',
+  serverOptions: false,
   options: {
-    listen: { type: 'string', default: '127.0.0.1:6142' },
-    help: { type: 'boolean', short: 'h', default: false },
+    listen: {
+      type: 'string',
+      default: '127.0.0.1:6142',
+      valueName: 'ADDR',
+      description: 'where to listen (port 0 picks a free one)',
+      check: checkHostPort,
+    },
   },
 })
-if (values.help) {
-  process.stdout.write(USAGE)
-  process.exit(0)
-}
 
-const echo = await startEchoServer(values.listen)
+const echo = await startEchoServer(values.listen).catch(exitCannotStart)
 const host = values.listen.slice(0, values.listen.lastIndexOf(':'))
 process.stdout.write(`echo server listening on ${host}:${echo.port}
-try: printf 'hello\\n' | nc -q1 ${host} ${echo.port}
+try (can be pasted into a shell):
+  printf 'hello\\n' | nc -q1 ${host} ${echo.port}
 `)
-const stop = (): void => {
-  void echo.close().then(() => process.exit(0))
-}
-process.once('SIGINT', stop)
-process.once('SIGTERM', stop)
+process.once('SIGINT', () => void echo.close().then(() => process.exit(0)))
+process.once('SIGTERM', () => void echo.close(true).then(() => process.exit(0)))

@@ -5,6 +5,7 @@ import type { RequestHeader, ResponseHeader } from '@pingora-ts/http'
 import { Inflight, type InflightGuard } from '@pingora-ts/limits'
 import {
   addForwardedHeaders,
+  failedRequestLine,
   httpProxyService,
   type ProxyHttp,
   type Session,
@@ -26,6 +27,11 @@ export interface GatewayOptions {
    * @defaultValue 1000
    */
   readonly maxInflightPerUpstream?: number
+  /**
+   * Where the one-line record of each failed request goes (status, request, error type and
+   * peer: `failedRequestLine`). @defaultValue a line on stderr
+   */
+  readonly logFailure?: ((line: string) => void) | undefined
 }
 
 /** What the gateway remembers about one request. */
@@ -54,6 +60,7 @@ export class Gateway implements ProxyHttp<GatewayCtx> {
   readonly #expected: Buffer
   readonly #via: string
   readonly #maxInflight: number
+  readonly #logFailure: (line: string) => void
   // Keys are the two route names, so the sketch never collides: the counts are exact.
   readonly #inflight = new Inflight({ slots: 64 })
 
@@ -70,6 +77,7 @@ export class Gateway implements ProxyHttp<GatewayCtx> {
     this.#expected = Buffer.from(`Bearer ${options.token}`)
     this.#via = options.via ?? 'pingora-ts-gateway'
     this.#maxInflight = options.maxInflightPerUpstream ?? 1000
+    this.#logFailure = options.logFailure ?? writeToStderr
   }
 
   newCtx(): GatewayCtx {
@@ -106,9 +114,10 @@ export class Gateway implements ProxyHttp<GatewayCtx> {
     upstreamResponse.insertHeader('Server', this.#via)
   }
 
-  logging(_session: Session, _error: PingoraError | undefined, ctx: GatewayCtx): void {
+  logging(session: Session, error: PingoraError | undefined, ctx: GatewayCtx): void {
     // Runs once at the end of every request, success or failure; a guard releases only once.
     ctx.inflight?.release()
+    if (error !== undefined) this.#logFailure(failedRequestLine(session, error))
   }
 
   /** Requests in flight to the origin of `route` now. */
@@ -124,14 +133,21 @@ export class Gateway implements ProxyHttp<GatewayCtx> {
   }
 }
 
+function writeToStderr(line: string): void {
+  process.stderr.write(`${line}\n`)
+}
+
 /** A proxy started by one of the example's `start` functions. */
 export interface RunningProxy {
   /** The port it listens on (127.0.0.1 unless told otherwise). */
   readonly port: number
   /** The gateway's phases, to read its in-flight counts. */
   readonly app: Gateway
-  /** Stops it: closes the listener and every connection. */
-  close(): Promise<void>
+  /**
+   * Stops it: at once (closes the listener and every connection), or with `graceful` after
+   * the requests in flight finish.
+   */
+  close(graceful?: boolean): Promise<void>
 }
 
 /**
@@ -153,6 +169,6 @@ export async function startGateway(
   return {
     port: service.boundAddress().port,
     app,
-    close: () => server.shutdown({ graceful: false }),
+    close: (graceful = false) => server.shutdown({ graceful }),
   }
 }

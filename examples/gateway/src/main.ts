@@ -1,33 +1,55 @@
-import { parseArgs } from 'node:util'
+import {
+  checkHostPort,
+  checkWholeNumber,
+  exitCannotStart,
+  parseCommandLine,
+} from '@pingora-ts/core'
 import { startGateway } from './gateway.ts'
 import { startEchoOrigin } from './origins.ts'
 
-const USAGE = `usage: gateway [--listen ADDR] [--api HOST:PORT] [--web HOST:PORT] [--token TOKEN] [--max-inflight N]
-  --listen ADDR     where to listen (default 127.0.0.1:6191)
-  --api HOST:PORT   the origin for /api/* (default: an embedded echo origin)
-  --web HOST:PORT   the origin for every other path (default: an embedded echo origin)
-  --token TOKEN     the bearer token clients must send (default: secret)
-  --max-inflight N  requests in flight per origin before answering 503 (default 1000)
-`
-
-// `pnpm start -- --flag` passes the `--` through: skip it.
-const argv = process.argv.slice(2)
-if (argv[0] === '--') argv.shift()
-const { values } = parseArgs({
-  args: argv,
+const { values } = parseCommandLine({
+  name: 'gateway',
+  version: '0.0.0',
+  summary: 'An API gateway: bearer-token check, routing by path, in-flight limits per origin.',
+  serverOptions: false,
   options: {
-    listen: { type: 'string', default: '127.0.0.1:6191' },
-    api: { type: 'string' },
-    web: { type: 'string' },
-    token: { type: 'string', default: 'secret' },
-    'max-inflight': { type: 'string', default: '1000' },
-    help: { type: 'boolean', short: 'h', default: false },
+    listen: {
+      type: 'string',
+      default: '127.0.0.1:6191',
+      valueName: 'ADDR',
+      description: 'where to listen (port 0 picks a free one)',
+      check: checkHostPort,
+    },
+    api: {
+      type: 'string',
+      valueName: 'HOST:PORT',
+      description: 'the origin for /api/* (default: an embedded echo origin)',
+      check: checkHostPort,
+    },
+    web: {
+      type: 'string',
+      valueName: 'HOST:PORT',
+      description: 'the origin for every other path (default: an embedded echo origin)',
+      check: checkHostPort,
+    },
+    token: {
+      type: 'string',
+      default: 'secret',
+      valueName: 'TOKEN',
+      description: 'the bearer token clients must send',
+      check: (value) => {
+        if (value === '') throw new TypeError('must not be empty')
+      },
+    },
+    'max-inflight': {
+      type: 'string',
+      default: '1000',
+      valueName: 'N',
+      description: 'requests in flight per origin before answering 503',
+      check: checkWholeNumber,
+    },
   },
 })
-if (values.help) {
-  process.stdout.write(USAGE)
-  process.exit(0)
-}
 
 const api = values.api ?? (await startEchoOrigin('api')).address
 const web = values.web ?? (await startEchoOrigin('web')).address
@@ -39,16 +61,14 @@ const gateway = await startGateway(
     maxInflightPerUpstream: Number(values['max-inflight']),
   },
   values.listen,
-)
+).catch(exitCannotStart)
 const host = values.listen.slice(0, values.listen.lastIndexOf(':'))
 const base = `http://${host}:${gateway.port}`
 process.stdout.write(`gateway listening on ${base} (api: ${api}, web: ${web})
-try: curl -i ${base}/api/users                                   (403: no token)
-     curl -s ${base}/api/users -H 'Authorization: Bearer ${values.token}'  (api origin)
-     curl -s ${base}/index.html -H 'Authorization: Bearer ${values.token}' (web origin)
+try (each line can be pasted into a shell):
+  curl -i ${base}/api/users                                        # 403: no token
+  curl -s ${base}/api/users -H 'Authorization: Bearer ${values.token}'   # the api origin
+  curl -s ${base}/index.html -H 'Authorization: Bearer ${values.token}'  # the web origin
 `)
-const stop = (): void => {
-  void gateway.close().then(() => process.exit(0))
-}
-process.once('SIGINT', stop)
-process.once('SIGTERM', stop)
+process.once('SIGINT', () => void gateway.close().then(() => process.exit(0)))
+process.once('SIGTERM', () => void gateway.close(true).then(() => process.exit(0)))

@@ -87,7 +87,7 @@ describe('gateway in-flight limit per upstream', () => {
       token: 't',
       maxInflightPerUpstream: 2,
     })
-    onTestFinished(gateway.close)
+    onTestFinished(() => gateway.close())
     const agent = new Agent()
     onTestFinished(() => agent.close())
     const get = (path: string) =>

@@ -1,38 +1,65 @@
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { parseArgs } from 'node:util'
+import {
+  checkHostPort,
+  checkWholeNumber,
+  exitCannotStart,
+  parseCommandLine,
+} from '@pingora-ts/core'
 import { startHealthCheckedLb } from './start.ts'
 
-const USAGE = `usage: health-checked-lb [--listen ADDR] [--upstream HOST:PORT ...] [--check tcp|http]
-                         [--health-path PATH] [--interval-ms N] [--hash-header NAME]
-  --listen ADDR         where to listen (default 127.0.0.1:6188; port 0 picks a free one)
-  --upstream HOST:PORT  an upstream, repeatable (default: three embedded local origins)
-  --check tcp|http      health check: TCP connect, or GET --health-path answering 200 (default http)
-  --health-path PATH    the path the HTTP health check requests (default /health)
-  --interval-ms N       how often each upstream is checked (default 1000)
-  --hash-header NAME    the request header hashed to pick the upstream (default x-user);
-                        requests without it are hashed by client IP address
-`
-
-const { values } = parseArgs({
+const { values } = parseCommandLine({
+  name: 'health-checked-lb',
+  version: '0.0.0',
+  summary: `Consistent hashing over health-checked upstreams, with failover.
+Requests without the hash header are hashed by client IP address.`,
+  serverOptions: false,
   options: {
-    listen: { type: 'string', default: '127.0.0.1:6188' },
-    upstream: { type: 'string', multiple: true },
-    check: { type: 'string', default: 'http' },
-    'health-path': { type: 'string', default: '/health' },
-    'interval-ms': { type: 'string', default: '1000' },
-    'hash-header': { type: 'string', default: 'x-user' },
-    help: { type: 'boolean', short: 'h', default: false },
+    listen: {
+      type: 'string',
+      default: '127.0.0.1:6189',
+      valueName: 'ADDR',
+      description: 'where to listen (port 0 picks a free one)',
+      check: checkHostPort,
+    },
+    upstream: {
+      type: 'string',
+      multiple: true,
+      valueName: 'HOST:PORT',
+      description: 'an upstream (default: three embedded local origins)',
+      check: checkHostPort,
+    },
+    check: {
+      type: 'string',
+      default: 'http',
+      valueName: 'tcp|http',
+      description: 'health check: TCP connect, or GET --health-path answering 200',
+      check: (value) => {
+        if (value !== 'tcp' && value !== 'http') throw new TypeError('expected tcp or http')
+      },
+    },
+    'health-path': {
+      type: 'string',
+      default: '/health',
+      valueName: 'PATH',
+      description: 'the path the HTTP health check requests',
+    },
+    'interval-ms': {
+      type: 'string',
+      default: '1000',
+      valueName: 'N',
+      description: 'how often each upstream is checked',
+      check: checkWholeNumber,
+    },
+    'hash-header': {
+      type: 'string',
+      default: 'x-user',
+      valueName: 'NAME',
+      description: 'the request header hashed to pick the upstream',
+    },
   },
 })
-if (values.help) {
-  process.stdout.write(USAGE)
-  process.exit(0)
-}
-if (values.check !== 'tcp' && values.check !== 'http') {
-  process.stderr.write(USAGE)
-  process.exit(2)
-}
+const healthCheck = values.check === 'tcp' ? 'tcp' : 'http'
 
 /** An embedded origin: answers with its name; `/health` is 200 unless it is told to fail. */
 function startOrigin(name: string): Promise<string> {
@@ -59,15 +86,18 @@ if (upstreams.length === 0) {
 const running = await startHealthCheckedLb({
   upstreams,
   listen: values.listen,
-  healthCheck: values.check,
+  healthCheck,
   healthPath: values['health-path'],
   healthCheckFrequencyMs: Number(values['interval-ms']),
   hashHeader: values['hash-header'],
   onHealthChange: (backend, healthy) => {
     process.stdout.write(`upstream ${backend.addr} is ${healthy ? 'healthy' : 'unhealthy'}\n`)
   },
-})
-process.stdout.write(`load balancer listening on http://${running.address}\n`)
-process.once('SIGINT', () => {
-  void running.close().then(() => process.exit(0))
-})
+}).catch(exitCannotStart)
+process.stdout.write(`load balancer listening on http://${running.address}
+try (each line can be pasted into a shell):
+  curl -si -H 'X-User: alice' http://${running.address}/   # always the same origin for alice
+  curl -si -H 'X-User: bob' http://${running.address}/
+`)
+process.once('SIGINT', () => void running.close().then(() => process.exit(0)))
+process.once('SIGTERM', () => void running.close(true).then(() => process.exit(0)))

@@ -41,8 +41,11 @@ export interface RunningLb {
   readonly upstreams: LoadBalancer<Consistent>
   /** The health check; its thresholds are plain fields and may be tuned at run time. */
   readonly healthCheck: TcpHealthCheck | HttpHealthCheck
-  /** Stops the server (and the health checks). */
-  close(): Promise<void>
+  /**
+   * Stops the server (and the health checks): at once, or with `graceful` after the requests
+   * in flight finish.
+   */
+  close(graceful?: boolean): Promise<void>
 }
 
 function healthCheck(options: HealthCheckedLbOptions): TcpHealthCheck | HttpHealthCheck {
@@ -82,8 +85,8 @@ export async function startHealthCheckedLb(options: HealthCheckedLbOptions): Pro
     address: proxy.boundAddress().address,
     upstreams,
     healthCheck: check,
-    close: () => {
-      closing ??= server.shutdown({ graceful: false })
+    close: (graceful = false) => {
+      closing ??= server.shutdown({ graceful })
       return closing
     },
   }

@@ -143,7 +143,7 @@ export async function startLb(
     healthCheckFrequencyMs: 60_000,
     ...options,
   })
-  onTestFinished(running.close)
+  onTestFinished(() => running.close())
   return running
 }
 

@@ -13,6 +13,11 @@ export interface LbUpstreamOptions {
   /** Rewrite the `Host` header to this value, if set. */
   host: string | undefined
   /**
+   * The CA certificates (PEM) that verify TLS upstreams, instead of Node's roots (and
+   * `NODE_EXTRA_CA_CERTS`). @defaultValue Node's roots
+   */
+  ca?: string | undefined
+  /**
    * Where the one-line record of each failed request goes (status, request, error type,
    * peer). @defaultValue a line on stderr
    */
@@ -39,7 +44,9 @@ export class LB implements ProxyHttp<void> {
   upstreamPeer(_session: Session) {
     const upstream = this.upstreams.select(Buffer.alloc(0), 256) // hash doesn't matter for round robin
     if (!upstream) throw PingoraError.explain(ErrorType.HTTPStatus(502), 'no healthy upstream')
-    return new HttpPeer(upstream, this.options.tls, this.options.sni)
+    const { tls, sni, ca } = this.options
+    if (ca === undefined) return new HttpPeer(upstream, tls, sni)
+    return new HttpPeer({ address: upstream, tls, sni, options: { ca } })
   }
   upstreamRequestFilter(_session: Session, upstreamRequest: RequestHeader) {
     if (this.options.host !== undefined) upstreamRequest.insertHeader('Host', this.options.host)

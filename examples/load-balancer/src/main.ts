@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs'
 import {
   checkHostPort,
   confField,
@@ -45,6 +46,14 @@ Pingora's seed example, exactly:
       valueName: 'NAME',
       description: 'the SNI for TLS upstreams (default: none)',
     },
+    ca: {
+      type: 'string',
+      valueName: 'FILE',
+      description: "the CA certificates (PEM) that verify --tls upstreams (default: Node's roots)",
+      check: (file) => {
+        readFileSync(file)
+      },
+    },
     host: {
       type: 'string',
       valueName: 'NAME',
@@ -64,7 +73,12 @@ if (upstreamAddrs.length === 0) {
 const server = new Server({ opt, configuration })
 server.bootstrap()
 const upstreams = LoadBalancer.tryFromIter(RoundRobin, upstreamAddrs)
-const options = { tls: values.tls === true, sni: values.sni ?? '', host: values.host }
+const options = {
+  tls: values.tls === true,
+  sni: values.sni ?? '',
+  host: values.host,
+  ca: values.ca === undefined ? undefined : readFileSync(values.ca, 'utf8'),
+}
 const responseVersion = sections.load_balancer.responseVersion
 const app =
   responseVersion === undefined

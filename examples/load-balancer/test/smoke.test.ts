@@ -5,8 +5,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
+import { certs, startOrigin } from '@pingora-ts/test-utils'
 import { request } from 'undici'
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, onTestFinished } from 'vitest'
 
 const root = fileURLToPath(new URL('../../..', import.meta.url))
 const main = fileURLToPath(new URL('../src/main.ts', import.meta.url))
@@ -135,6 +136,25 @@ describe('examples/load-balancer', () => {
     const taken = await runExample(['--listen', first.address])
     expect(taken.code).toBe(1)
     expect(taken.err).toMatch(/^cannot start: BindError .*EADDRINUSE.*\n$/)
+  }, 60_000)
+
+  it('verifies --tls upstreams with the CA of --ca FILE (no NODE_EXTRA_CA_CERTS needed)', async () => {
+    const origin = await startOrigin((_request, response) => response.end('over tls'), {
+      protocol: 'https',
+    })
+    onTestFinished(origin.close)
+    const upstream = ['--upstream', `127.0.0.1:${origin.port}`, '--tls', '--sni', 'localhost']
+    const trusted = await startExample(['--listen', '127.0.0.1:0', ...upstream, '--ca', certs.ca])
+    const ok = await request(`http://${trusted.address}/`)
+    expect(ok.statusCode).toBe(200)
+    expect(await ok.body.text()).toBe('over tls')
+    const untrusted = await startExample(['--listen', '127.0.0.1:0', ...upstream])
+    const refused = await request(`http://${untrusted.address}/`)
+    expect(refused.statusCode).toBe(502)
+    await refused.body.dump()
+    const missing = await runExample(['--ca', '/nonexistent/ca.pem'])
+    expect(missing.code).toBe(2)
+    expect(missing.err).toMatch(/^load-balancer: --ca "\/nonexistent\/ca\.pem": ENOENT/)
   }, 60_000)
 
   it('prints its usage with --help', async () => {

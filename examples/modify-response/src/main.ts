@@ -1,31 +1,48 @@
-import { parseArgs } from 'node:util'
+import {
+  checkHostPort,
+  checkWholeNumber,
+  exitCannotStart,
+  parseCommandLine,
+} from '@pingora-ts/core'
 import { DEFAULT_MAX_BODY_BYTES, startJsonRewrite } from './json-rewrite.ts'
 import { startDemoOrigin } from './origin.ts'
 
-const USAGE = `usage: modify-response [--listen ADDR] [--upstream HOST:PORT] [--redact KEY ...] [--max-body-bytes N]
-  --listen ADDR         where to listen (default 127.0.0.1:6191)
-  --upstream HOST:PORT  the origin (default: an embedded demo origin)
-  --redact KEY          a key removed from JSON objects, repeatable (default: password, secret)
-  --max-body-bytes N    the largest JSON body rewritten (default ${DEFAULT_MAX_BODY_BYTES})
-`
-
-// `pnpm start -- --flag` passes the `--` through: skip it.
-const argv = process.argv.slice(2)
-if (argv[0] === '--') argv.shift()
-const { values } = parseArgs({
-  args: argv,
+const { values } = parseCommandLine({
+  name: 'modify-response',
+  version: '0.0.0',
+  summary: 'Rewrites JSON responses: removes the redacted keys at any depth.',
+  serverOptions: false,
   options: {
-    listen: { type: 'string', default: '127.0.0.1:6191' },
-    upstream: { type: 'string' },
-    redact: { type: 'string', multiple: true },
-    'max-body-bytes': { type: 'string' },
-    help: { type: 'boolean', short: 'h', default: false },
+    listen: {
+      type: 'string',
+      default: '127.0.0.1:6192',
+      valueName: 'ADDR',
+      description: 'where to listen (port 0 picks a free one)',
+      check: checkHostPort,
+    },
+    upstream: {
+      type: 'string',
+      valueName: 'HOST:PORT',
+      description: 'the origin (default: an embedded demo origin)',
+      check: checkHostPort,
+    },
+    redact: {
+      type: 'string',
+      multiple: true,
+      valueName: 'KEY',
+      description: 'a key removed from JSON objects (default: password, secret)',
+    },
+    'max-body-bytes': {
+      type: 'string',
+      valueName: 'N',
+      description: `the largest JSON body rewritten (default: ${DEFAULT_MAX_BODY_BYTES})`,
+      check: (value) => {
+        checkWholeNumber(value)
+        if (Number(value) < 1) throw new TypeError('must be at least 1')
+      },
+    },
   },
 })
-if (values.help) {
-  process.stdout.write(USAGE)
-  process.exit(0)
-}
 
 const upstream = values.upstream ?? (await startDemoOrigin()).address
 const maxBody = values['max-body-bytes']
@@ -36,15 +53,13 @@ const proxy = await startJsonRewrite(
     maxBodyBytes: maxBody === undefined ? undefined : Number(maxBody),
   },
   values.listen,
-)
+).catch(exitCannotStart)
 const host = values.listen.slice(0, values.listen.lastIndexOf(':'))
 const base = `http://${host}:${proxy.port}`
 process.stdout.write(`modify-response proxy listening on ${base} (origin: ${upstream})
-try: curl -s http://${upstream}/user   (the origin's JSON, secrets included)
-     curl -s ${base}/user   (the same through the proxy, secrets removed)
+try (each line can be pasted into a shell):
+  curl -s http://${upstream}/user   # the origin's JSON, secrets included
+  curl -s ${base}/user   # the same through the proxy, secrets removed
 `)
-const stop = (): void => {
-  void proxy.close().then(() => process.exit(0))
-}
-process.once('SIGINT', stop)
-process.once('SIGTERM', stop)
+process.once('SIGINT', () => void proxy.close().then(() => process.exit(0)))
+process.once('SIGTERM', () => void proxy.close(true).then(() => process.exit(0)))

@@ -1,44 +1,81 @@
-import { parseArgs } from 'node:util'
+import {
+  checkHostPort,
+  checkWholeNumber,
+  exitCannotStart,
+  parseCommandLine,
+} from '@pingora-ts/core'
 import { LocalRateLimiter, RedisRateLimiter } from '@pingora-ts/limits'
 import { Redis } from 'ioredis'
 import { startEchoOrigin } from './origins.ts'
 import { type ClientLimiter, startRateLimiter } from './rate-limiter.ts'
 
-const USAGE = `usage: rate-limiter [--listen ADDR] [--upstream HOST:PORT] [--limit N] [--window-ms MS]
-                    [--redis URL [--fallback-limit N] [--fail-closed] [--timeout-ms MS] [--batch-ms MS]]
-  --listen ADDR          where to listen (default 127.0.0.1:6194; port 0 picks a free one)
-  --upstream HOST:PORT   the origin (default: an embedded echo origin)
-  --limit N              requests per client per window (default 1)
-  --window-ms MS         the sliding window (default 1000)
-  --redis URL            share the limit through Redis (default: a limit per process)
-  --fallback-limit N     per-process limit while Redis is down (default: the limit)
-  --fail-closed          answer 429 while Redis is down instead of the fallback limit
-  --timeout-ms MS        longest wait for Redis per request (default 50)
-  --batch-ms MS          batching mode: decide locally, sync with Redis every MS
-`
-
-// `pnpm start -- --flag` passes the `--` through: skip it.
-const argv = process.argv.slice(2)
-if (argv[0] === '--') argv.shift()
-const { values } = parseArgs({
-  args: argv,
+const { values } = parseCommandLine({
+  name: 'rate-limiter',
+  version: '0.0.0',
+  summary:
+    'Per-client rate limits (429 with X-Rate-Limit-* headers), local or shared through Redis.',
+  serverOptions: false,
   options: {
-    listen: { type: 'string', default: '127.0.0.1:6194' },
-    upstream: { type: 'string' },
-    limit: { type: 'string', default: '1' },
-    'window-ms': { type: 'string', default: '1000' },
-    redis: { type: 'string' },
-    'fallback-limit': { type: 'string' },
-    'fail-closed': { type: 'boolean', default: false },
-    'timeout-ms': { type: 'string', default: '50' },
-    'batch-ms': { type: 'string' },
-    help: { type: 'boolean', short: 'h', default: false },
+    listen: {
+      type: 'string',
+      default: '127.0.0.1:6194',
+      valueName: 'ADDR',
+      description: 'where to listen (port 0 picks a free one)',
+      check: checkHostPort,
+    },
+    upstream: {
+      type: 'string',
+      valueName: 'HOST:PORT',
+      description: 'the origin (default: an embedded echo origin)',
+      check: checkHostPort,
+    },
+    limit: {
+      type: 'string',
+      default: '1',
+      valueName: 'N',
+      description: 'requests per client per window',
+      check: checkWholeNumber,
+    },
+    'window-ms': {
+      type: 'string',
+      default: '1000',
+      valueName: 'MS',
+      description: 'the sliding window',
+      check: checkWholeNumber,
+    },
+    redis: {
+      type: 'string',
+      valueName: 'URL',
+      description: 'share the limit through Redis (default: a limit per process)',
+      check: (value) => {
+        if (!/^rediss?:\/\//.test(value)) throw new TypeError('expected redis://HOST:PORT')
+      },
+    },
+    'fallback-limit': {
+      type: 'string',
+      valueName: 'N',
+      description: 'per-process limit while Redis is down (default: the limit)',
+      check: checkWholeNumber,
+    },
+    'fail-closed': {
+      type: 'boolean',
+      description: 'answer 429 while Redis is down instead of the fallback limit',
+    },
+    'timeout-ms': {
+      type: 'string',
+      default: '50',
+      valueName: 'MS',
+      description: 'longest wait for Redis per request',
+      check: checkWholeNumber,
+    },
+    'batch-ms': {
+      type: 'string',
+      valueName: 'MS',
+      description: 'batching mode: decide locally, sync with Redis every MS',
+      check: checkWholeNumber,
+    },
   },
 })
-if (values.help) {
-  process.stdout.write(USAGE)
-  process.exit(0)
-}
 
 const limit = Number(values.limit)
 const windowMs = Number(values['window-ms'])
@@ -56,7 +93,7 @@ if (values.redis === undefined) {
     windowMs,
     fallbackLimit:
       values['fallback-limit'] === undefined ? limit : Number(values['fallback-limit']),
-    failurePolicy: values['fail-closed'] ? 'closed' : 'open',
+    failurePolicy: values['fail-closed'] === true ? 'closed' : 'open',
     timeoutMs: Number(values['timeout-ms']),
     batch:
       values['batch-ms'] === undefined ? undefined : { syncIntervalMs: Number(values['batch-ms']) },
@@ -65,18 +102,19 @@ if (values.redis === undefined) {
 }
 
 const upstream = values.upstream ?? (await startEchoOrigin('origin')).address
-const proxy = await startRateLimiter({ upstream, limiter }, values.listen)
+const proxy = await startRateLimiter({ upstream, limiter }, values.listen).catch(exitCannotStart)
 const host = values.listen.slice(0, values.listen.lastIndexOf(':'))
 const base = `http://${host}:${proxy.port}`
 const shared = values.redis === undefined ? 'per process' : `shared through ${values.redis}`
 process.stdout.write(`rate limiter listening on ${base} (upstream ${upstream}, ${limit} per ${windowMs} ms per client, ${shared})
-try: curl -i ${base}/ -H 'appid: 1'   (twice within a second: 429 with X-Rate-Limit-* headers)
+try (can be pasted into a shell; the second answer within a second is a 429 with X-Rate-Limit-* headers):
+  curl -si ${base}/ -H 'appid: 1' ${base}/ -H 'appid: 1'
 `)
-const stop = (): void => {
-  void proxy.close().then(() => {
+const stop = (graceful: boolean): void => {
+  void proxy.close(graceful).then(() => {
     redis?.disconnect()
     process.exit(0)
   })
 }
-process.once('SIGINT', stop)
-process.once('SIGTERM', stop)
+process.once('SIGINT', () => stop(false))
+process.once('SIGTERM', () => stop(true))

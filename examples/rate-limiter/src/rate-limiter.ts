@@ -2,7 +2,12 @@ import { HttpPeer, Server } from '@pingora-ts/core'
 import { PingoraError } from '@pingora-ts/error'
 import { ResponseHeader } from '@pingora-ts/http'
 import type { RateLimitDecision } from '@pingora-ts/limits'
-import { httpProxyService, type ProxyHttp, type Session } from '@pingora-ts/proxy'
+import {
+  failedRequestLine,
+  httpProxyService,
+  type ProxyHttp,
+  type Session,
+} from '@pingora-ts/proxy'
 
 /**
  * What the proxy asks for each request: a {@link LocalRateLimiter} (synchronous) or a
@@ -19,6 +24,11 @@ export interface RateLimiterOptions {
   readonly upstream: string
   /** Decides per client. */
   readonly limiter: ClientLimiter
+  /**
+   * Where the one-line record of each failed request goes (status, request, error type and
+   * peer: `failedRequestLine`). @defaultValue a line on stderr
+   */
+  readonly logFailure?: ((line: string) => void) | undefined
 }
 
 /** The client key: the `appid` header when present, else the client's IP address. */
@@ -52,6 +62,7 @@ export async function respondTooManyRequests(
 export class RateLimiterProxy implements ProxyHttp<undefined> {
   readonly #peer: HttpPeer
   readonly #limiter: ClientLimiter
+  readonly #logFailure: (line: string) => void
 
   /**
    * Creates the proxy.
@@ -60,6 +71,7 @@ export class RateLimiterProxy implements ProxyHttp<undefined> {
   constructor(options: RateLimiterOptions) {
     this.#peer = new HttpPeer(options.upstream, false, '')
     this.#limiter = options.limiter
+    this.#logFailure = options.logFailure ?? writeToStderr
   }
 
   newCtx(): undefined {
@@ -76,14 +88,25 @@ export class RateLimiterProxy implements ProxyHttp<undefined> {
   upstreamPeer(): HttpPeer {
     return this.#peer
   }
+
+  logging(session: Session, error: PingoraError | undefined): void {
+    if (error !== undefined) this.#logFailure(failedRequestLine(session, error))
+  }
+}
+
+function writeToStderr(line: string): void {
+  process.stderr.write(`${line}\n`)
 }
 
 /** A proxy started by {@link startRateLimiter}. */
 export interface RunningProxy {
   /** The port it listens on. */
   readonly port: number
-  /** Stops it: closes the listener and every connection. */
-  close(): Promise<void>
+  /**
+   * Stops it: at once (closes the listener and every connection), or with `graceful` after
+   * the requests in flight finish.
+   */
+  close(graceful?: boolean): Promise<void>
 }
 
 /**
@@ -105,5 +128,5 @@ export async function startRateLimiter(
   if (address?.kind !== 'tcp') {
     throw PingoraError.internal('BindError', 'the rate limiter did not bind a TCP address')
   }
-  return { port: address.port, close: () => server.shutdown({ graceful: false }) }
+  return { port: address.port, close: (graceful = false) => server.shutdown({ graceful }) }
 }

@@ -24,8 +24,11 @@ export interface TcpProxyExampleOptions {
 export interface RunningTcpProxy {
   /** The port it listens on. */
   readonly port: number
-  /** Stops it: closes the listener and every connection. */
-  close(): Promise<void>
+  /**
+   * Stops it: at once (closes the listener and every connection), or with `graceful` after the
+   * connections in flight finish.
+   */
+  close(graceful?: boolean): Promise<void>
 }
 
 /**
@@ -66,5 +69,5 @@ export async function startTcpProxy(options: TcpProxyExampleOptions): Promise<Ru
   if (address?.kind !== 'tcp') {
     throw PingoraError.internal('BindError', 'the proxy did not bind a TCP address')
   }
-  return { port: address.port, close: () => server.shutdown({ graceful: false }) }
+  return { port: address.port, close: (graceful = false) => server.shutdown({ graceful }) }
 }

@@ -1,28 +1,40 @@
-import { parseArgs } from 'node:util'
+import {
+  checkHostPort,
+  checkWholeNumber,
+  exitCannotStart,
+  parseCommandLine,
+} from '@pingora-ts/core'
 import { startUdpProxy } from './udp-proxy.ts'
 
-const USAGE = `usage: udp-proxy [--upstream HOST:PORT ...] [--listen ADDR ...]
-  --upstream HOST:PORT  a UDP upstream; several are used in round robin per client (default 1.1.1.1:53)
-  --listen ADDR         where to listen; repeat for IPv4 and IPv6 (default 127.0.0.1:6195)
-  --idle-timeout MS     end a client's session after this much silence (default 30000)
-`
-
-// `pnpm start -- --flag` passes the `--` through: skip it.
-const argv = process.argv.slice(2)
-if (argv[0] === '--') argv.shift()
-const { values } = parseArgs({
-  args: argv,
+const { values } = parseCommandLine({
+  name: 'udp-proxy',
+  version: '0.0.0',
+  summary: 'A UDP proxy (DNS by default); prints one line per client session.',
+  serverOptions: false,
   options: {
-    listen: { type: 'string', multiple: true },
-    upstream: { type: 'string', multiple: true },
-    'idle-timeout': { type: 'string', default: '30000' },
-    help: { type: 'boolean', short: 'h', default: false },
+    upstream: {
+      type: 'string',
+      multiple: true,
+      valueName: 'HOST:PORT',
+      description: 'a UDP upstream; round robin per client (default: 1.1.1.1:53)',
+      check: checkHostPort,
+    },
+    listen: {
+      type: 'string',
+      multiple: true,
+      valueName: 'ADDR',
+      description: 'where to listen; repeat for IPv4 and IPv6 (default: 127.0.0.1:6195)',
+      check: checkHostPort,
+    },
+    'idle-timeout': {
+      type: 'string',
+      default: '30000',
+      valueName: 'MS',
+      description: "end a client's session after this much silence",
+      check: checkWholeNumber,
+    },
   },
 })
-if (values.help) {
-  process.stdout.write(USAGE)
-  process.exit(0)
-}
 
 const listen = values.listen ?? ['127.0.0.1:6195']
 const upstreams = values.upstream ?? ['1.1.1.1:53']
@@ -31,12 +43,10 @@ const proxy = await startUdpProxy({
   listen,
   idleTimeoutMs: Number(values['idle-timeout']),
   onLog: (line) => process.stdout.write(`${line}\n`),
-})
+}).catch(exitCannotStart)
 process.stdout.write(`udp proxy listening on ${listen.join(', ')} -> ${upstreams.join(', ')}
-try: dig @127.0.0.1 -p ${proxy.ports[0]} example.com
+try (can be pasted into a shell):
+  dig @127.0.0.1 -p ${proxy.ports[0]} example.com
 `)
-const stop = (): void => {
-  void proxy.close().then(() => process.exit(0))
-}
-process.once('SIGINT', stop)
-process.once('SIGTERM', stop)
+process.once('SIGINT', () => void proxy.close().then(() => process.exit(0)))
+process.once('SIGTERM', () => void proxy.close(true).then(() => process.exit(0)))

@@ -20,8 +20,11 @@ export interface RunningUdpProxy {
   readonly ports: readonly number[]
   /** The proxy app (its counters). */
   readonly app: UdpProxy
-  /** Stops it: closes the sockets and ends every session. */
-  close(): Promise<void>
+  /**
+   * Stops it: at once (closes the sockets and ends every session), or with `graceful` after the
+   * connections in flight finish.
+   */
+  close(graceful?: boolean): Promise<void>
 }
 
 /**
@@ -59,6 +62,6 @@ export async function startUdpProxy(options: UdpProxyExampleOptions): Promise<Ru
   return {
     ports: service.listeningAddresses().map((address) => address.port),
     app,
-    close: () => server.shutdown({ graceful: false }),
+    close: (graceful = false) => server.shutdown({ graceful }),
   }
 }
