@@ -30,6 +30,8 @@ describe('ServerConf', () => {
       version: 1,
       daemon: false,
       errorLog: undefined,
+      accessLog: undefined,
+      logLevel: 'info',
       pidFile: '/tmp/pingora.pid',
       upgradeSock: '/tmp/pingora_upgrade.sock',
       user: undefined,
@@ -54,6 +56,8 @@ describe('ServerConf', () => {
 version: 1
 daemon: true
 error_log: /var/log/p.err
+access_log: syslog+udp://127.0.0.1:514
+log_level: warn
 pid_file: /run/p.pid
 upgrade_sock: /run/p.sock
 user: nobody
@@ -77,6 +81,8 @@ daemon_ready_timeout_seconds: 30
       version: 1,
       daemon: true,
       errorLog: '/var/log/p.err',
+      accessLog: 'syslog+udp://127.0.0.1:514',
+      logLevel: 'warn',
       pidFile: '/run/p.pid',
       upgradeSock: '/run/p.sock',
       user: 'nobody',

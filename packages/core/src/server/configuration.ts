@@ -30,6 +30,13 @@ export const SERVER_CONF_FIELDS = {
   errorLog: confField.optionalString(
     'The file stdout and stderr are appended to when daemonized; unset: they are discarded.',
   ),
+  accessLog: confField.optionalString(
+    'Where `@pingora-ts/observability` writes the access log: a file, `stdout`, `stderr`, `syslog+udp://host:port` or `syslog+unix:/path`; unset: no access log.',
+  ),
+  logLevel: confField.string(
+    'info',
+    'The least level `@pingora-ts/observability` writes to the error log (`error_log`, else stderr): `trace`, `debug`, `info`, `warn`, `error`, `fatal` or `silent`.',
+  ),
   pidFile: confField.string(
     '/tmp/pingora.pid',
     'The pid file of the running instance: written once listening, moved to the new process by an upgrade, removed on exit.',
