@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { LAYERS, type PackageJson, ROOT, readJson, workspaceDirs } from './repo.ts'
@@ -54,8 +54,11 @@ describe('packages/*/package.json', () => {
       )
     })
 
-    it('publishes publicly with provenance from its own repository folder', () => {
-      expect(pkg.publishConfig).toEqual({ access: 'public', provenance: true })
+    it('publishes publicly from its own repository folder (provenance: the release workflow)', () => {
+      // Provenance is asked for by the release workflow (NPM_CONFIG_PROVENANCE, checked below),
+      // not in publishConfig, which would override it and make every publish outside GitHub
+      // Actions fail, the registry install test's included.
+      expect(pkg.publishConfig).toEqual({ access: 'public' })
       expect(pkg.repository?.directory).toBe(`packages/${dir}`)
     })
 
@@ -64,6 +67,15 @@ describe('packages/*/package.json', () => {
         if (name.startsWith('@pingora-ts/')) expect(range, name).toBe('workspace:^')
       }
     })
+  })
+})
+
+describe('the release workflow', () => {
+  it('publishes with provenance (NPM_CONFIG_PROVENANCE) through changeset publish', () => {
+    const workflow = readFileSync(join(ROOT, '.github', 'workflows', 'release.yml'), 'utf8')
+    expect(workflow).toContain('NPM_CONFIG_PROVENANCE: "true"')
+    expect(workflow).toContain('id-token: write')
+    expect(workflow).toContain('publish-script: pnpm run release')
   })
 })
 
