@@ -1,6 +1,7 @@
 import {
   type ClientSession,
   DEFAULT_UPSTREAM_TIMEOUT_MS,
+  type Http2ClientSession,
   HttpConnector,
   HttpModules,
   type HttpPeer,
@@ -23,6 +24,7 @@ import { DownstreamWriter } from './downstream-writer.ts'
 import { defaultFailToProxy } from './fail-to-proxy.ts'
 import { isThenable, toError } from './proxy-common.ts'
 import { ProxyH1 } from './proxy-h1.ts'
+import { ProxyH2 } from './proxy-h2.ts'
 import type { FailToProxy, ProxyHttp } from './proxy-trait.ts'
 import { Session } from './session.ts'
 
@@ -99,6 +101,8 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
   private readonly writer: DownstreamWriter<Ctx>
   /** The HTTP/1 upstream exchange. */
   private readonly h1: ProxyH1<Ctx>
+  /** The HTTP/2 upstream exchange. */
+  private readonly h2: ProxyH2<Ctx>
 
   /**
    * Builds the engine.
@@ -120,6 +124,7 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
       inner.earlyRequestFilter !== undefined || inner.requestFilter !== undefined
     this.writer = new DownstreamWriter(inner)
     this.h1 = new ProxyH1(inner, this.clientUpstream, this.writer)
+    this.h2 = new ProxyH2(inner, this.clientUpstream, this.writer)
   }
 
   /** The downstream server options. */
@@ -431,6 +436,9 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
     const pooled = this.clientUpstream.reusedHttpSession(peer)
     if (pooled !== undefined) {
       session.timing.upstreamConnected = performance.now()
+      if (pooled.protocol === 'h2') {
+        return this.h2.proxy(session, ctx, peer, pooled as Http2ClientSession, true)
+      }
       return this.h1.proxy(session, ctx, peer, pooled, true)
     }
     return this.connectAndProxy(session, ctx, peer)
@@ -454,6 +462,9 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
       return error
     }
     session.timing.upstreamConnected = performance.now()
+    if (client.protocol === 'h2') {
+      return await this.h2.proxy(session, ctx, peer, client as Http2ClientSession, client.reused)
+    }
     return await this.h1.proxy(session, ctx, peer, client, false)
   }
 }
