@@ -84,10 +84,22 @@ class MemorySocket extends Duplex {
  *   server would reject it
  * @example
  * ```ts
+ * import type { ProxyHttp, Session } from '@pingora-ts/proxy'
  * import { createTestSession } from '@pingora-ts/proxy/testing'
  *
+ * const myProxy = {
+ *   newCtx: () => undefined,
+ *   upstreamPeer: () => {
+ *     throw new Error('not called here')
+ *   },
+ *   async requestFilter(session: Session): Promise<boolean> {
+ *     await session.respondError(403)
+ *     return true
+ *   },
+ * } satisfies ProxyHttp<undefined>
+ *
  * const { session, written } = await createTestSession('GET /admin HTTP/1.1\r\nHost: a\r\n\r\n')
- * const handled = await myProxy.requestFilter(session, myProxy.newCtx())
+ * const handled = await myProxy.requestFilter(session)
  * // handled === true, written() starts with 'HTTP/1.1 403'
  * ```
  */
