@@ -8,6 +8,7 @@
  * Use it through `@pingora-ts/core`'s listeners and connectors, or directly with
  * `tls.createServer(settings.toServerOptions())`. See the package README.
  *
+ * @module @pingora-ts/tls
  * @packageDocumentation
  */
 export { ALPN, type AlpnProtocols } from './alpn.ts'
