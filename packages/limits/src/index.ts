@@ -13,6 +13,7 @@
  * A leaf package: no runtime dependency. The Redis limiter takes any client with `evalsha` and
  * `eval` (an ioredis `Redis` or `Cluster` as is).
  *
+ * @module @pingora-ts/limits
  * @packageDocumentation
  */
 export {

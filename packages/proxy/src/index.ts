@@ -8,6 +8,7 @@
  * Compose it with `@pingora-ts/load-balancing` for upstream selection; see
  * `examples/load-balancer`.
  *
+ * @module @pingora-ts/proxy
  * @packageDocumentation
  */
 
