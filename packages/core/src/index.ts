@@ -5,6 +5,7 @@
  * build HTTP servers and proxies that control every byte on the wire; `@pingora-ts/proxy`
  * builds the programmable proxy on top of it.
  *
+ * @module @pingora-ts/core
  * @packageDocumentation
  */
 

@@ -205,7 +205,7 @@ export class DownstreamWriter<Ctx> {
       }
     }
     if (first !== undefined && source.isBodyDone() && source.responseTrailers === undefined) {
-      session.upstreamBodyBytesReceived += first.length
+      session.addUpstreamBodyBytes(first.length)
       const written = downstream.writeResponse(response, first)
       return written === WRITE_SETTLED ? undefined : written
     }
@@ -304,7 +304,7 @@ export class DownstreamWriter<Ctx> {
       }
       let written: Promise<void>
       if (data !== undefined) {
-        session.upstreamBodyBytesReceived += data.length
+        session.addUpstreamBodyBytes(data.length)
         if (!filtered && source.isBodyDone() && source.responseTrailers === undefined) {
           // The last piece: it and the end of the body leave in one write, one pass fewer.
           written = downstream.writeResponseBody(data, true)

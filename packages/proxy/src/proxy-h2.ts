@@ -1,6 +1,7 @@
 import type { Http2ClientSession, HttpConnector, HttpPeer } from '@pingora-ts/core'
 import { ErrorType, PingoraError } from '@pingora-ts/error'
 import type { RequestHeader, ResponseHeader } from '@pingora-ts/http'
+import { channels } from './diagnostics.ts'
 import type { DownstreamWriter } from './downstream-writer.ts'
 import { removeHopByHopHeaders } from './hop-by-hop.ts'
 import { isThenable, toError } from './proxy-common.ts'
@@ -53,6 +54,9 @@ export class ProxyH2<Ctx> {
     const downstream = session.downstreamSession
     let bodyTask: Promise<void> | undefined
     let bodyError: unknown
+    if (channels.upstreamConnected.hasSubscribers) {
+      channels.upstreamConnected.publish({ session, peer, reused, digest: client.digest })
+    }
     try {
       if (inner.connectedToUpstream !== undefined) {
         const r = inner.connectedToUpstream(session, reused, peer, client.digest, ctx)
@@ -79,7 +83,7 @@ export class ProxyH2<Ctx> {
         if (isThenable(r)) await r
       }
       await client.writeRequestHeader(request, !hasBody)
-      session.upstreamHeaderSent = true
+      session.markUpstreamHeaderSent()
       if (hasBody) {
         bodyTask = this.#sendRequestBody(session, ctx, client).catch((e: unknown) => {
           bodyError = e
@@ -112,6 +116,9 @@ export class ProxyH2<Ctx> {
         throw e
       }
       session.timing.upstreamHeaders = performance.now()
+      if (channels.upstreamResponded.hasSubscribers) {
+        channels.upstreamResponded.publish({ session, peer, response })
+      }
       const writing = this.#writer.write(session, ctx, request.method, response, client, true)
       if (writing !== undefined) await writing
       if (bodyTask !== undefined) {

@@ -7,12 +7,12 @@ import type { Session } from './session.ts'
 export type MaybePromise<T> = T | Promise<T>
 
 /**
- * What {@link ProxyHttp.failToProxy} decided: the status sent to the client (`0` = nothing
- * was sent) and whether the client connection may serve another request.
+ * What {@link ProxyHttp.failToProxy} decided: the status sent to the client (`undefined` when
+ * nothing was sent) and whether the client connection may serve another request.
  */
 export interface FailToProxy {
-  /** The status code written to the client, or `0` when no response was written. */
-  errorCode: number
+  /** The status code written to the client, or `undefined` when no response was written. */
+  errorCode: number | undefined
   /** Whether the downstream connection may be kept alive. */
   canReuseDownstream: boolean
 }
