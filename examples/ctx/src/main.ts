@@ -1,6 +1,6 @@
 import { checkHostPort, exitCannotStart, parseCommandLine } from '@pingora-ts/core'
+import { startEchoOrigin } from '@pingora-ts/example-origins'
 import { startCtxProxy } from './ctx-proxy.ts'
-import { startEchoOrigin } from './origins.ts'
 
 const { values } = parseCommandLine({
   name: 'ctx',

@@ -1,7 +1,7 @@
+import { type LocalOrigin, startEchoOrigin } from '@pingora-ts/example-origins'
 import { Client } from 'undici'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type AccessLogEntry, type RunningCtxProxy, startCtxProxy } from '../src/ctx-proxy.ts'
-import { type LocalOrigin, startEchoOrigin } from '../src/origins.ts'
 
 describe('ctx example', () => {
   let stable: LocalOrigin

@@ -4,8 +4,8 @@ import {
   exitCannotStart,
   parseCommandLine,
 } from '@pingora-ts/core'
+import { startEchoOrigin } from '@pingora-ts/example-origins'
 import { startGateway } from './gateway.ts'
-import { startEchoOrigin } from './origins.ts'
 
 const { values } = parseCommandLine({
   name: 'gateway',

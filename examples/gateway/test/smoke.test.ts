@@ -1,10 +1,10 @@
 import { EventEmitter, once } from 'node:events'
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { type LocalOrigin, startEchoOrigin } from '@pingora-ts/example-origins'
 import { Agent, request } from 'undici'
 import { afterAll, beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest'
 import { type RunningProxy, startGateway } from '../src/gateway.ts'
-import { type LocalOrigin, startEchoOrigin } from '../src/origins.ts'
 
 interface Echo {
   origin: string

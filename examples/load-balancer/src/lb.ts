@@ -22,6 +22,11 @@ export interface LbUpstreamOptions {
    * peer). @defaultValue a line on stderr
    */
   logFailure?: ((line: string) => void) | undefined
+  /**
+   * Speak HTTP/2 to the upstreams: ALPN `h2` over TLS, h2c with prior knowledge without it;
+   * up to 100 concurrent requests share one upstream connection.
+   */
+  upstreamH2?: boolean | undefined
 }
 
 function writeToStderr(line: string): void {
@@ -45,8 +50,15 @@ export class LB implements ProxyHttp<void> {
     const upstream = this.upstreams.select(Buffer.alloc(0), 256) // hash doesn't matter for round robin
     if (!upstream) throw PingoraError.explain(ErrorType.HTTPStatus(502), 'no healthy upstream')
     const { tls, sni, ca } = this.options
-    if (ca === undefined) return new HttpPeer(upstream, tls, sni)
-    return new HttpPeer({ address: upstream, tls, sni, options: { ca } })
+    const peer =
+      ca === undefined
+        ? new HttpPeer(upstream, tls, sni)
+        : new HttpPeer({ address: upstream, tls, sni, options: { ca } })
+    if (this.options.upstreamH2 === true) {
+      peer.options.setHttpVersion(2, 2)
+      peer.options.maxH2Streams = 100
+    }
+    return peer
   }
   upstreamRequestFilter(_session: Session, upstreamRequest: RequestHeader) {
     if (this.options.host !== undefined) upstreamRequest.insertHeader('Host', this.options.host)

@@ -5,6 +5,7 @@ import {
   defineConfSection,
   parseCommandLine,
   Server,
+  TlsSettings,
 } from '@pingora-ts/core'
 import type { ResponseHeader } from '@pingora-ts/http'
 import { LoadBalancer, RoundRobin } from '@pingora-ts/load-balancing'
@@ -59,13 +60,44 @@ Pingora's seed example, exactly:
       valueName: 'NAME',
       description: 'rewrite the Host header sent upstream',
     },
+    h2c: {
+      type: 'boolean',
+      description: 'accept HTTP/2 with prior knowledge (h2c) beside HTTP/1.1 on the listener',
+    },
+    'tls-cert': {
+      type: 'string',
+      valueName: 'FILE',
+      description: 'terminate TLS with this PEM certificate (ALPN h2 and http/1.1)',
+    },
+    'tls-key': {
+      type: 'string',
+      valueName: 'FILE',
+      description: 'the PEM private key of --tls-cert',
+    },
+    'upstream-h2': {
+      type: 'boolean',
+      description: 'speak HTTP/2 to the upstreams: h2c with prior knowledge, or ALPN h2 with --tls',
+    },
   },
   sections: { load_balancer: LOAD_BALANCER_SECTION },
 })
 
+const tlsCert = values['tls-cert']
+const tlsKey = values['tls-key']
+if ((tlsCert === undefined) !== (tlsKey === undefined)) {
+  process.stderr.write('load-balancer: --tls-cert and --tls-key go together\n')
+  process.exit(2)
+}
+const upstreamH2 = values['upstream-h2'] === true
+
 let upstreamAddrs = values.upstream ?? []
 if (upstreamAddrs.length === 0) {
-  const origins = await Promise.all([startLocalOrigin('origin-1'), startLocalOrigin('origin-2')])
+  // With --upstream-h2 the embedded origins speak h2c (there is no TLS to negotiate it).
+  const h2c = upstreamH2 && values.tls !== true
+  const origins = await Promise.all([
+    startLocalOrigin('origin-1', h2c),
+    startLocalOrigin('origin-2', h2c),
+  ])
   upstreamAddrs = origins.map((o) => o.address)
   process.stdout.write(`embedded origins: ${upstreamAddrs.join(', ')}\n`)
 }
@@ -78,6 +110,7 @@ const options = {
   sni: values.sni ?? '',
   host: values.host,
   ca: values.ca === undefined ? undefined : readFileSync(values.ca, 'utf8'),
+  upstreamH2,
 }
 const responseVersion = sections.load_balancer.responseVersion
 const app =
@@ -88,14 +121,26 @@ const app =
           upstreamResponse.insertHeader('X-Lb-Version', responseVersion)
         }
       })(upstreams, options)
-const lb = httpProxyService(server.configuration, app)
-lb.addTcp(values.listen)
+const lb = httpProxyService(
+  server.configuration,
+  app,
+  values.h2c === true ? { serverOptions: { h2c: true } } : {},
+)
+if (tlsCert !== undefined && tlsKey !== undefined) {
+  const settings = TlsSettings.intermediate(tlsCert, tlsKey)
+  settings.enableH2() // ALPN: h2, http/1.1
+  lb.addTlsWithSettings(values.listen, undefined, settings)
+} else {
+  lb.addTcp(values.listen)
+}
 server.addService(lb)
 server.runForever()
 await server.start()
 for (const endpoint of lb.listeningAddresses()) {
   if (endpoint.kind !== 'tcp') continue
-  const url = `http://${endpoint.address}/`
-  process.stdout.write(`load balancer listening on http://${endpoint.address}\n`)
-  process.stdout.write(`try (two requests: the origins alternate):\n  curl -s ${url} ${url}\n`)
+  const scheme = tlsCert === undefined ? 'http' : 'https'
+  const url = `${scheme}://${endpoint.address}/`
+  const curl = tlsCert === undefined ? 'curl -s' : 'curl -sk'
+  process.stdout.write(`load balancer listening on ${url.slice(0, -1)}\n`)
+  process.stdout.write(`try (two requests: the origins alternate):\n  ${curl} ${url} ${url}\n`)
 }

@@ -4,9 +4,9 @@ import {
   exitCannotStart,
   parseCommandLine,
 } from '@pingora-ts/core'
+import { startEchoOrigin } from '@pingora-ts/example-origins'
 import { LocalRateLimiter, RedisRateLimiter } from '@pingora-ts/limits'
 import { Redis } from 'ioredis'
-import { startEchoOrigin } from './origins.ts'
 import { type ClientLimiter, startRateLimiter } from './rate-limiter.ts'
 
 const { values } = parseCommandLine({

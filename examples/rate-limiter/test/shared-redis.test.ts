@@ -2,10 +2,10 @@ import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
+import { startEchoOrigin } from '@pingora-ts/example-origins'
 import { hasRedisServer, startRedis } from '@pingora-ts/test-utils'
 import { Agent, request } from 'undici'
 import { afterEach, describe, expect, it, onTestFinished } from 'vitest'
-import { startEchoOrigin } from '../src/origins.ts'
 
 const root = fileURLToPath(new URL('../../..', import.meta.url))
 const main = fileURLToPath(new URL('../src/main.ts', import.meta.url))

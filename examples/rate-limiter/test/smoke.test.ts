@@ -1,7 +1,7 @@
+import { type LocalOrigin, startEchoOrigin } from '@pingora-ts/example-origins'
 import { LocalRateLimiter } from '@pingora-ts/limits'
 import { Agent, request } from 'undici'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { type LocalOrigin, startEchoOrigin } from '../src/origins.ts'
 import { type RunningProxy, startRateLimiter } from '../src/rate-limiter.ts'
 
 describe('rate-limiter example', () => {

@@ -4,6 +4,7 @@
  * machine, the cache lock, and memory, disk and Redis storage. The TypeScript counterpart of
  * `pingora-cache` (plus `pingora-memory-cache` and TinyUFO).
  *
+ * @module @pingora-ts/cache
  * @packageDocumentation
  */
 export {

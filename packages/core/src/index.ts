@@ -5,11 +5,11 @@
  * build HTTP servers and proxies that control every byte on the wire; `@pingora-ts/proxy`
  * builds the programmable proxy on top of it.
  *
+ * @module @pingora-ts/core
  * @packageDocumentation
  */
 
 export {
-  DEFAULT_KEEPALIVE_SECONDS,
   type HttpServerApp,
   HttpServerAppDriver,
   type HttpServerOptions,
@@ -37,6 +37,7 @@ export {
   DEFAULT_POOL_SIZE,
 } from './connectors/connector-options.ts'
 export { DEFAULT_UPSTREAM_TIMEOUT_MS, HttpConnector } from './connectors/http-connector.ts'
+export { DEFAULT_H2_WINDOW_SIZE, type H2PoolStats } from './connectors/http2-connector.ts'
 export { type ConnectorStats, TransportConnector } from './connectors/transport-connector.ts'
 export {
   CHANNEL_NAMES,
@@ -86,6 +87,7 @@ export {
   tlsHandshake,
   tlsListenerConfig,
 } from './listeners/tls.ts'
+export { encodeTrailerFrame, GrpcWeb, GrpcWebBridge } from './modules/grpc-web.ts'
 export {
   type HttpModule,
   type HttpModuleBuilder,
@@ -116,6 +118,7 @@ export {
   Http1ServerSession,
   RETRY_BUFFER_LIMIT,
 } from './protocols/http1/server.ts'
+export { type Http2ClientOptions, Http2ClientSession } from './protocols/http2/client.ts'
 export {
   DEFAULT_H2_OPTIONS,
   H2_PREFACE,

@@ -5,6 +5,7 @@
  *
  * Use `PingoraError.is(e)` rather than `instanceof`: it works across two copies of the package.
  *
+ * @module @pingora-ts/error
  * @packageDocumentation
  */
 export {

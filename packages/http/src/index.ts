@@ -10,6 +10,7 @@
  * `fromRaw` in parsers (trusted), `toH1Wire` / `toH2Headers` to send them. See the package
  * README for an API sketch and benchmark numbers.
  *
+ * @module @pingora-ts/http
  * @packageDocumentation
  */
 export { canonicalReason } from './canonical-reason.ts'

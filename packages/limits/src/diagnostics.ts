@@ -3,7 +3,8 @@ import type { RedisRateLimiter } from './redis-rate-limiter.ts'
 
 /**
  * The `node:diagnostics_channel` channels `@pingora-ts/limits` publishes on; the package never
- * logs. Subscribe with `diagnosticsChannel.subscribe(name, listener)`.
+ * logs. Subscribe with `diagnosticsChannel.subscribe(name, listener)` or through
+ * {@link channels}.
  */
 export const CHANNEL_NAMES = {
   /** A {@link RedisRateLimiter} stopped using Redis after an error or timeout ({@link RedisFailedMessage}). */
@@ -26,7 +27,10 @@ export interface RedisRecoveredMessage {
   readonly limiter: RedisRateLimiter
 }
 
-/** @internal */
-export const redisFailedChannel = diagnosticsChannel.channel(CHANNEL_NAMES.redisFailed)
-/** @internal */
-export const redisRecoveredChannel = diagnosticsChannel.channel(CHANNEL_NAMES.redisRecovered)
+/** The channel objects, ready to publish on or subscribe to (the same form as core's). */
+export const channels = {
+  /** See {@link CHANNEL_NAMES.redisFailed}. */
+  redisFailed: diagnosticsChannel.channel(CHANNEL_NAMES.redisFailed),
+  /** See {@link CHANNEL_NAMES.redisRecovered}. */
+  redisRecovered: diagnosticsChannel.channel(CHANNEL_NAMES.redisRecovered),
+} as const

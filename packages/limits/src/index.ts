@@ -13,10 +13,12 @@
  * A leaf package: no runtime dependency. The Redis limiter takes any client with `evalsha` and
  * `eval` (an ioredis `Redis` or `Cluster` as is).
  *
+ * @module @pingora-ts/limits
  * @packageDocumentation
  */
 export {
   CHANNEL_NAMES,
+  channels,
   type RedisFailedMessage,
   type RedisRecoveredMessage,
 } from './diagnostics.ts'

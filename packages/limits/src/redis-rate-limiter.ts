@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { redisFailedChannel, redisRecoveredChannel } from './diagnostics.ts'
+import { channels } from './diagnostics.ts'
 import { LocalRateLimiter } from './local-rate-limiter.ts'
 import { decide, type RateLimitDecision, slidingEstimate } from './rate-limit-decision.ts'
 
@@ -371,7 +371,7 @@ export class RedisRateLimiter {
     }
     if (!this.healthy) {
       this.healthy = true
-      if (redisRecoveredChannel.hasSubscribers) redisRecoveredChannel.publish({ limiter: this })
+      if (channels.redisRecovered.hasSubscribers) channels.redisRecovered.publish({ limiter: this })
     }
     return outcome
   }
@@ -398,7 +398,7 @@ export class RedisRateLimiter {
     this.retryAt = this.now() + this.retryIntervalMs
     if (!this.healthy) return
     this.healthy = false
-    if (redisFailedChannel.hasSubscribers) redisFailedChannel.publish({ limiter: this, error })
+    if (channels.redisFailed.hasSubscribers) channels.redisFailed.publish({ limiter: this, error })
   }
 
   private redisKey(key: string): string {

@@ -3,7 +3,8 @@ import type { Backend } from './backend.ts'
 
 /**
  * The `node:diagnostics_channel` channels `@pingora-ts/load-balancing` publishes on; the package
- * never logs. Subscribe with `diagnosticsChannel.subscribe(name, listener)`.
+ * never logs. Subscribe with `diagnosticsChannel.subscribe(name, listener)` or through
+ * {@link channels}.
  */
 export const CHANNEL_NAMES = {
   /** A backend's health flipped ({@link HealthChangedMessage}). */
@@ -30,7 +31,10 @@ export interface LoadBalancerErrorMessage {
   readonly error: unknown
 }
 
-/** @internal */
-export const healthChangedChannel = diagnosticsChannel.channel(CHANNEL_NAMES.healthChanged)
-/** @internal */
-export const loadBalancerErrorChannel = diagnosticsChannel.channel(CHANNEL_NAMES.loadBalancerError)
+/** The channel objects, ready to publish on or subscribe to (the same form as core's). */
+export const channels = {
+  /** See {@link CHANNEL_NAMES.healthChanged}. */
+  healthChanged: diagnosticsChannel.channel(CHANNEL_NAMES.healthChanged),
+  /** See {@link CHANNEL_NAMES.loadBalancerError}. */
+  loadBalancerError: diagnosticsChannel.channel(CHANNEL_NAMES.loadBalancerError),
+} as const

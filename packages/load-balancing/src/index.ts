@@ -8,11 +8,13 @@
  * connect to. Run the load balancer as a background service (`lb.start(signal)`) to refresh
  * discovery and health checks. See `examples/health-checked-lb`.
  *
+ * @module @pingora-ts/load-balancing
  * @packageDocumentation
  */
 export { Backend, type BackendFamily } from './backend.ts'
 export {
   CHANNEL_NAMES,
+  channels,
   type HealthChangedMessage,
   type LoadBalancerErrorMessage,
 } from './diagnostics.ts'

@@ -1,10 +1,6 @@
 import type { BackgroundService, ServiceReadyNotifier } from '@pingora-ts/core'
 import { Backend } from './backend.ts'
-import {
-  healthChangedChannel,
-  type LoadBalancerErrorMessage,
-  loadBalancerErrorChannel,
-} from './diagnostics.ts'
+import { channels, type LoadBalancerErrorMessage } from './diagnostics.ts'
 import { type DiscoveryResult, type ServiceDiscovery, Static } from './discovery.ts'
 import { BackendState, type HealthCheck } from './health-check.ts'
 import type {
@@ -485,8 +481,8 @@ async function checkOne(
     failure = error
   }
   if (state === undefined || !state.observe(success, check.healthThreshold(success))) return
-  if (healthChangedChannel.hasSubscribers) {
-    healthChangedChannel.publish({ backend, healthy: success, error: failure })
+  if (channels.healthChanged.hasSubscribers) {
+    channels.healthChanged.publish({ backend, healthy: success, error: failure })
   }
   if (check.healthStatusChange === undefined) return
   try {
@@ -497,8 +493,8 @@ async function checkOne(
 }
 
 function publishError(phase: LoadBalancerErrorMessage['phase'], error: unknown): void {
-  if (loadBalancerErrorChannel.hasSubscribers) {
-    loadBalancerErrorChannel.publish({ phase, error } satisfies LoadBalancerErrorMessage)
+  if (channels.loadBalancerError.hasSubscribers) {
+    channels.loadBalancerError.publish({ phase, error } satisfies LoadBalancerErrorMessage)
   }
 }
 

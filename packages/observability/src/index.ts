@@ -6,6 +6,7 @@
  * request path of a proxy that does not turn it on. See `docs/observability.md` and
  * `examples/observability`.
  *
+ * @module @pingora-ts/observability
  * @packageDocumentation
  */
 

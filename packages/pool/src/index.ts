@@ -8,6 +8,7 @@
  * `node:net`/`node:tls` sockets. `@pingora-ts/core`'s connectors use it to reuse upstream
  * connections by peer hash; see `docs/pooling.md`.
  *
+ * @module @pingora-ts/pool
  * @packageDocumentation
  */
 export {

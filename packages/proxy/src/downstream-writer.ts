@@ -1,5 +1,5 @@
 import { WRITE_SETTLED } from '@pingora-ts/core'
-import type { ResponseHeader } from '@pingora-ts/http'
+import type { HeaderMap, ResponseHeader } from '@pingora-ts/http'
 import { removeHopByHopHeaders } from './hop-by-hop.ts'
 import { isThenable } from './proxy-common.ts'
 import type { ProxyHttp } from './proxy-trait.ts'
@@ -20,6 +20,8 @@ export interface ResponseBodySource {
   readResponseBody(): Promise<Uint8Array | undefined>
   /** Whether the whole body has been read. */
   isBodyDone(): boolean
+  /** Trailers that followed the body (HTTP/2 upstreams), read once the body is done. */
+  readonly responseTrailers?: HeaderMap | undefined
 }
 
 /**
@@ -148,13 +150,15 @@ export class DownstreamWriter<Ctx> {
     if (filtersBody && method !== 'HEAD' && response.status !== 204 && response.status !== 304) {
       response.removeHeader('Content-Length')
     }
-    const noBody = source.isBodyDone()
+    // A body that already ended still has its trailers to deliver (an HTTP/2 upstream's
+    // HEADERS, trailers, END_STREAM with no DATA: a gRPC error).
+    const noBody = source.isBodyDone() && source.responseTrailers === undefined
     // A graceful shutdown started while this request was in flight: tell the client.
     if (session.isProcessShuttingDown()) session.downstreamSession.setKeepalive(undefined)
     if (filtersBody || modules.modules.length > 0) {
       return this.#writeFiltered(session, ctx, response, source, noBody, filtersBody, fromUpstream)
     }
-    return this.#writeUnfiltered(session, ctx, response, source, noBody)
+    return this.#writeUnfiltered(session, ctx, response, source, noBody, fromUpstream)
   }
 
   async #writeFiltered(
@@ -174,7 +178,7 @@ export class DownstreamWriter<Ctx> {
       await this.relayBody(session, ctx, source, noBody, undefined, fromUpstream)
       return
     }
-    const written = this.#writeUnfiltered(session, ctx, response, source, noBody)
+    const written = this.#writeUnfiltered(session, ctx, response, source, noBody, fromUpstream)
     if (written !== undefined) await written
   }
 
@@ -188,6 +192,7 @@ export class DownstreamWriter<Ctx> {
     response: ResponseHeader,
     source: ResponseBodySource,
     noBody: boolean,
+    fromUpstream: boolean,
   ): Promise<void> | undefined {
     const downstream = session.downstreamSession
     let first: Uint8Array | undefined
@@ -199,8 +204,8 @@ export class DownstreamWriter<Ctx> {
         firstError = e
       }
     }
-    if (first !== undefined && source.isBodyDone()) {
-      session.upstreamBodyBytesReceived += first.length
+    if (first !== undefined && source.isBodyDone() && source.responseTrailers === undefined) {
+      session.addUpstreamBodyBytes(first.length)
       const written = downstream.writeResponse(response, first)
       return written === WRITE_SETTLED ? undefined : written
     }
@@ -208,7 +213,7 @@ export class DownstreamWriter<Ctx> {
     if (firstError === undefined && noBody) {
       return written === WRITE_SETTLED ? undefined : written
     }
-    return this.#relayAfterHeader(session, ctx, source, written, first, firstError)
+    return this.#relayAfterHeader(session, ctx, source, written, first, firstError, fromUpstream)
   }
 
   async #relayAfterHeader(
@@ -218,12 +223,48 @@ export class DownstreamWriter<Ctx> {
     written: Promise<void>,
     first: Uint8Array | undefined,
     firstError: unknown,
+    fromUpstream: boolean,
   ): Promise<void> {
     if (written !== WRITE_SETTLED) await written
     // A framing error in those bytes surfaces after the header, as on any later read.
     if (firstError !== undefined) throw firstError
-    // Unfiltered by construction: no body phase applies here.
-    await this.relayBody(session, ctx, source, false, first, false)
+    // Unfiltered by construction: no body phase applies here (`fromUpstream` only selects the
+    // upstream trailer phase, if trailers come).
+    await this.relayBody(session, ctx, source, false, first, fromUpstream)
+  }
+
+  /**
+   * The end of a body that came with trailers: `upstreamResponseTrailerFilter` (upstream
+   * only), `responseTrailerFilter` and the modules' trailer filters, whose bytes go out as a
+   * last body piece; then the trailers themselves (HTTP/2 HEADERS, or the HTTP/1.1 last chunk
+   * when the client sent `TE: trailers`).
+   */
+  async #writeTrailers(
+    session: Session,
+    ctx: Ctx,
+    trailers: HeaderMap,
+    fromUpstream: boolean,
+  ): Promise<void> {
+    const inner = this.#inner
+    const downstream = session.downstreamSession
+    if (fromUpstream && inner.upstreamResponseTrailerFilter !== undefined) {
+      inner.upstreamResponseTrailerFilter(session, trailers, ctx)
+    }
+    let extra: Uint8Array | undefined
+    if (inner.responseTrailerFilter !== undefined) {
+      extra = inner.responseTrailerFilter(session, trailers, ctx)
+    }
+    const modules = session.downstreamModulesCtx
+    if (modules.modules.length > 0) {
+      const more = modules.responseTrailerFilter(trailers)
+      if (more !== undefined) extra = extra === undefined ? more : Buffer.concat([extra, more])
+    }
+    if (extra !== undefined && extra.length > 0) {
+      const written = downstream.writeResponseBody(extra, false)
+      if (written !== WRITE_SETTLED) await written
+    }
+    const written = downstream.writeResponseTrailers(trailers)
+    if (written !== WRITE_SETTLED) await written
   }
 
   /**
@@ -263,8 +304,8 @@ export class DownstreamWriter<Ctx> {
       }
       let written: Promise<void>
       if (data !== undefined) {
-        session.upstreamBodyBytesReceived += data.length
-        if (!filtered && source.isBodyDone()) {
+        session.addUpstreamBodyBytes(data.length)
+        if (!filtered && source.isBodyDone() && source.responseTrailers === undefined) {
           // The last piece: it and the end of the body leave in one write, one pass fewer.
           written = downstream.writeResponseBody(data, true)
           if (written !== WRITE_SETTLED) await written
@@ -277,6 +318,17 @@ export class DownstreamWriter<Ctx> {
       if (upstreamFilter !== undefined) data = upstreamFilter.call(inner, session, data, eos, ctx)
       if (filter !== undefined) data = filter.call(inner, session, data, eos, ctx)
       if (hasModules) data = modules.responseBodyFilter(data, eos)
+      if (eos) {
+        const trailers = source.responseTrailers
+        if (trailers !== undefined) {
+          if (data !== undefined) {
+            written = downstream.writeResponseBody(data, false)
+            if (written !== WRITE_SETTLED) await written
+            data = undefined
+          }
+          await this.#writeTrailers(session, ctx, trailers, fromUpstream)
+        }
+      }
       written = downstream.writeResponseBody(data, eos)
       if (written !== WRITE_SETTLED) await written
       // Unfiltered, the proxy is the only user of each piece: free its read buffer (ADR 0009).

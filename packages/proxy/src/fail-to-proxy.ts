@@ -8,17 +8,18 @@ const CLIENT_GONE = new Set(['ReadError', 'WriteError', 'ConnectionClosed', 'Rea
 /**
  * The status a fatal error maps to (Pingora's mapping, plus 504 for upstream timeouts as
  * nginx does): the error's own status for `HTTPStatus`/`CustomCode` types; upstream errors →
- * 502 (timeouts → 504); downstream read/write/closed errors → `0` (nobody to answer); other
+ * 502 (timeouts → 504); downstream read/write/closed errors → `undefined` (nobody to
+ * answer); other
  * downstream errors → 400; internal and unset → 500.
  * @param error - the error
  */
-export function errorStatus(error: PingoraError): number {
+export function errorStatus(error: PingoraError): number | undefined {
   if (error.status !== undefined) return error.status
   switch (error.source) {
     case 'upstream':
       return UPSTREAM_TIMEOUTS.has(error.type) ? 504 : 502
     case 'downstream':
-      return CLIENT_GONE.has(error.type) ? 0 : 400
+      return CLIENT_GONE.has(error.type) ? undefined : 400
     default:
       return 500
   }
@@ -40,14 +41,14 @@ export async function defaultFailToProxy(
   const code = errorStatus(error)
   // A 1xx (e.g. 100 Continue) may precede the error: only a final header rules out an answer.
   const written = session.responseWritten
-  if (code === 0 || (written !== undefined && written.status >= 200)) {
-    return { errorCode: 0, canReuseDownstream: false }
+  if (code === undefined || (written !== undefined && written.status >= 200)) {
+    return { errorCode: undefined, canReuseDownstream: false }
   }
   try {
     await session.respondError(code)
   } catch (e) {
     if (!PingoraError.is(e)) throw e
-    return { errorCode: 0, canReuseDownstream: false }
+    return { errorCode: undefined, canReuseDownstream: false }
   }
   return { errorCode: code, canReuseDownstream: error.source === 'upstream' }
 }
@@ -56,8 +57,8 @@ export async function defaultFailToProxy(
  * The one-line record of a failed request, for the `logging` phase of programs that log
  * upstream failures: the status sent, the request, then the error (type, source, context
  * naming the peer, cause): `502 GET /, Host: example.com: ConnectRefused Upstream context:
- * connecting to 127.0.0.1:8000 ...`. The status is the response already written (`0` when
- * none was and the client is gone), else what {@link errorStatus} maps the error to.
+ * connecting to 127.0.0.1:8000 ...`. The status is the response already written, else what
+ * {@link errorStatus} maps the error to (`-` when nothing was written and the client is gone).
  * @param session - the proxy session
  * @param error - the error `logging` received
  * @example
@@ -68,7 +69,7 @@ export async function defaultFailToProxy(
  * ```
  */
 export function failedRequestLine(session: Session, error: PingoraError): string {
-  const status = session.responseWritten?.status ?? errorStatus(error)
+  const status = session.responseWritten?.status ?? errorStatus(error) ?? '-'
   const message = error.message.replaceAll('\n', ' ')
   return `${status} ${session.requestSummary()}: ${message}`
 }

@@ -1,7 +1,7 @@
-import { channel } from 'node:diagnostics_channel'
 import {
   type ClientSession,
   DEFAULT_UPSTREAM_TIMEOUT_MS,
+  type Http2ClientSession,
   HttpConnector,
   HttpModules,
   type HttpPeer,
@@ -14,10 +14,17 @@ import {
   type ShutdownWatch,
 } from '@pingora-ts/core'
 import { ErrorType, type PingoraError } from '@pingora-ts/error'
+import {
+  channels,
+  type ProxyErrorMessage,
+  publishPhaseError,
+  publishRequestFinished,
+} from './diagnostics.ts'
 import { DownstreamWriter } from './downstream-writer.ts'
 import { defaultFailToProxy } from './fail-to-proxy.ts'
 import { isThenable, toError } from './proxy-common.ts'
 import { ProxyH1 } from './proxy-h1.ts'
+import { ProxyH2 } from './proxy-h2.ts'
 import type { FailToProxy, ProxyHttp } from './proxy-trait.ts'
 import { Session } from './session.ts'
 
@@ -30,10 +37,10 @@ export { defaultErrorWhileProxy } from './proxy-h1.ts'
 export { DEFAULT_UPSTREAM_TIMEOUT_MS }
 
 /**
- * Diagnostics channel of failed requests (Pingora's error log line): receives
- * `{ summary, error, status, retries }` unless `suppressErrorLog` says otherwise.
+ * The diagnostics channel of failed requests, `pingora:proxy:error`.
+ * @deprecated use `channels.proxyError` (the same channel object).
  */
-export const proxyErrorChannel = channel('pingora:proxy:error')
+export const proxyErrorChannel = channels.proxyError
 
 /** Options of {@link HttpProxy} beyond the server configuration. */
 export interface HttpProxyOptions {
@@ -94,6 +101,8 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
   private readonly writer: DownstreamWriter<Ctx>
   /** The HTTP/1 upstream exchange. */
   private readonly h1: ProxyH1<Ctx>
+  /** The HTTP/2 upstream exchange. */
+  private readonly h2: ProxyH2<Ctx>
 
   /**
    * Builds the engine.
@@ -115,6 +124,7 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
       inner.earlyRequestFilter !== undefined || inner.requestFilter !== undefined
     this.writer = new DownstreamWriter(inner)
     this.h1 = new ProxyH1(inner, this.clientUpstream, this.writer)
+    this.h2 = new ProxyH2(inner, this.clientUpstream, this.writer)
   }
 
   /** The downstream server options. */
@@ -169,6 +179,7 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
       clientReused,
       shutdown,
     )
+    if (channels.requestStarted.hasSubscribers) channels.requestStarted.publish({ session })
     const inner = this.inner
     let ctx: Ctx
     try {
@@ -176,10 +187,9 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
     } catch (e) {
       // Without a ctx no phase can run: answer 500, report the error, close.
       const error = toError(e, ErrorType.InternalError, 'newCtx failed', 'internal')
-      if (proxyErrorChannel.hasSubscribers) {
-        proxyErrorChannel.publish({ summary: session.requestSummary(), error, retries: 0 })
-      }
+      publishPhaseError(session, 'newCtx', error)
       await defaultFailToProxy(session, error).catch(() => undefined)
+      if (channels.requestFinished.hasSubscribers) publishRequestFinished(session, error, false)
       downstream.setKeepalive(undefined)
       await downstream.finish()
       return undefined
@@ -223,7 +233,7 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
       }
       // The first attempt is awaited here directly (no async frame per request in between);
       // only a failed one goes through the retry loop.
-      session.retries++
+      session.countAttempt()
       const error = await this.proxyToUpstream(session, ctx)
       result = error === undefined ? RESPONDED : await this.retryOrFail(session, ctx, error)
     }
@@ -234,11 +244,16 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
       try {
         const r = inner.logging(session, error, ctx)
         if (isThenable(r)) await r
-      } catch {
-        // A failing logging phase must not break the connection handling.
+      } catch (e) {
+        // The exchange is over: the connection handling goes on, the failure is reported.
+        publishPhaseError(session, 'logging', e)
       }
     }
-    if (result.kind === 'failed' && !result.reuseDownstream) {
+    const reuseDownstream = result.kind !== 'failed' || result.reuseDownstream
+    if (channels.requestFinished.hasSubscribers) {
+      publishRequestFinished(session, error, reuseDownstream)
+    }
+    if (!reuseDownstream) {
       downstream.setKeepalive(undefined)
       await downstream.finish()
       return undefined
@@ -248,8 +263,9 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
     if (reused !== undefined && inner.persistConnectionContext !== undefined) {
       try {
         reused.context = inner.persistConnectionContext(session, ctx)
-      } catch {
+      } catch (e) {
         // Nothing to carry over: the next request starts without it.
+        publishPhaseError(session, 'persistConnectionContext', e)
       }
     }
     return reused
@@ -257,18 +273,34 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
 
   /** Publishes a failed request on the error channel unless `suppressErrorLog` says not to. */
   private reportError(session: Session, ctx: Ctx, error: PingoraError): void {
+    // A throwing hook is reported under its own name; it never keeps `logging` and the
+    // connection handling from running.
     const inner = this.inner
-    try {
-      if (inner.suppressErrorLog?.(session, ctx, error) === true) return
-      if (!proxyErrorChannel.hasSubscribers) return
-      proxyErrorChannel.publish({
-        summary: inner.requestSummary?.(session, ctx) ?? session.requestSummary(),
-        error,
-        retries: session.retries,
-      })
-    } catch {
-      // A failing hook must not keep `logging` and the connection handling from running.
+    if (inner.suppressErrorLog !== undefined) {
+      try {
+        if (inner.suppressErrorLog(session, ctx, error)) return
+      } catch (e) {
+        publishPhaseError(session, 'suppressErrorLog', e)
+      }
     }
+    if (!channels.proxyError.hasSubscribers) return
+    let summary: string | undefined
+    if (inner.requestSummary !== undefined) {
+      try {
+        summary = inner.requestSummary(session, ctx)
+      } catch (e) {
+        publishPhaseError(session, 'requestSummary', e)
+      }
+    }
+    const message: ProxyErrorMessage = {
+      session,
+      summary: summary ?? session.requestSummary(),
+      error,
+      status: session.responseWritten?.status,
+      retries: session.retries,
+      phase: undefined,
+    }
+    channels.proxyError.publish(message)
   }
 
   /**
@@ -335,7 +367,7 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
       if (error.retry !== true) break
       if (session.downstreamSession.retryBufferTruncated()) break
       if (session.retries >= this.maxRetries) break
-      session.retries++
+      session.countAttempt()
       const next = await this.proxyToUpstream(session, ctx)
       if (next === undefined) return RESPONDED
       error = next
@@ -352,11 +384,18 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
       } else {
         result = await defaultFailToProxy(session, error)
       }
-    } catch {
-      result = { errorCode: 0, canReuseDownstream: false }
+    } catch (e) {
+      // The user's answer failed: report it and answer as the default would (nothing more is
+      // written when a response already started).
+      publishPhaseError(session, 'failToProxy', e)
+      try {
+        result = await defaultFailToProxy(session, error)
+      } catch {
+        result = { errorCode: undefined, canReuseDownstream: false }
+      }
     }
     const written = session.responseWritten
-    if (written !== undefined && written.status >= 200 && result.errorCode === 0) {
+    if (written !== undefined && written.status >= 200 && result.errorCode === undefined) {
       // The response had started when the request failed: close the connection so the client
       // sees a truncated response, never one that looks complete (no final chunk).
       session.downstreamSession.shutdown()
@@ -397,6 +436,9 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
     const pooled = this.clientUpstream.reusedHttpSession(peer)
     if (pooled !== undefined) {
       session.timing.upstreamConnected = performance.now()
+      if (pooled.protocol === 'h2') {
+        return this.h2.proxy(session, ctx, peer, pooled as Http2ClientSession, true)
+      }
       return this.h1.proxy(session, ctx, peer, pooled, true)
     }
     return this.connectAndProxy(session, ctx, peer)
@@ -420,6 +462,9 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
       return error
     }
     session.timing.upstreamConnected = performance.now()
+    if (client.protocol === 'h2') {
+      return await this.h2.proxy(session, ctx, peer, client as Http2ClientSession, client.reused)
+    }
     return await this.h1.proxy(session, ctx, peer, client, false)
   }
 }

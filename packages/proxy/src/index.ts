@@ -8,6 +8,7 @@
  * Compose it with `@pingora-ts/load-balancing` for upstream selection; see
  * `examples/load-balancer`.
  *
+ * @module @pingora-ts/proxy
  * @packageDocumentation
  */
 
@@ -18,6 +19,16 @@ export {
   HttpModuleCtx,
   HttpModules,
 } from '@pingora-ts/core'
+export {
+  CHANNEL_NAMES,
+  channels,
+  type ProxyErrorMessage,
+  type ProxyErrorPhase,
+  type RequestFinishedMessage,
+  type RequestStartedMessage,
+  type UpstreamConnectedMessage,
+  type UpstreamRespondedMessage,
+} from './diagnostics.ts'
 export { defaultFailToProxy, errorStatus, failedRequestLine } from './fail-to-proxy.ts'
 export { addForwardedHeaders, removeHopByHopHeaders } from './hop-by-hop.ts'
 export {

@@ -6,6 +6,7 @@ import {
 } from '@pingora-ts/core'
 import { ErrorType, PingoraError } from '@pingora-ts/error'
 import type { RequestHeader, ResponseHeader } from '@pingora-ts/http'
+import { channels } from './diagnostics.ts'
 import type { DownstreamWriter } from './downstream-writer.ts'
 import { removeHopByHopHeaders } from './hop-by-hop.ts'
 import { ignoreClosed, isThenable, toError } from './proxy-common.ts'
@@ -57,6 +58,9 @@ export class ProxyH1<Ctx> {
     const inner = this.#inner
     const options = peer.options
     let reusable: boolean
+    if (channels.upstreamConnected.hasSubscribers) {
+      channels.upstreamConnected.publish({ session, peer, reused, digest: client.digest })
+    }
     try {
       if (inner.connectedToUpstream !== undefined) {
         const r = inner.connectedToUpstream(session, reused, peer, client.digest, ctx)
@@ -83,7 +87,7 @@ export class ProxyH1<Ctx> {
       }
       const written = client.writeRequestHeader(request)
       if (written !== WRITE_SETTLED) await written
-      session.upstreamHeaderSent = true
+      session.markUpstreamHeaderSent()
 
       // Request body: streamed up concurrently with reading the response (the origin may
       // answer early). A failure on the client side tears down the upstream exchange.
@@ -115,6 +119,9 @@ export class ProxyH1<Ctx> {
         throw e
       }
       session.timing.upstreamHeaders = performance.now()
+      if (channels.upstreamResponded.hasSubscribers) {
+        channels.upstreamResponded.publish({ session, peer, response })
+      }
 
       if (response.status === 101) {
         if (!isUpgrade || !client.isUpgraded()) {

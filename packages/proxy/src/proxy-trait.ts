@@ -1,18 +1,18 @@
 import type { Digest, HttpModules, HttpPeer } from '@pingora-ts/core'
 import type { PingoraError } from '@pingora-ts/error'
-import type { RequestHeader, ResponseHeader } from '@pingora-ts/http'
+import type { HeaderMap, RequestHeader, ResponseHeader } from '@pingora-ts/http'
 import type { Session } from './session.ts'
 
 /** A value or a promise of it: phases may be synchronous; only a thenable is awaited. */
 export type MaybePromise<T> = T | Promise<T>
 
 /**
- * What {@link ProxyHttp.failToProxy} decided: the status sent to the client (`0` = nothing
- * was sent) and whether the client connection may serve another request.
+ * What {@link ProxyHttp.failToProxy} decided: the status sent to the client (`undefined` when
+ * nothing was sent) and whether the client connection may serve another request.
  */
 export interface FailToProxy {
-  /** The status code written to the client, or `0` when no response was written. */
-  errorCode: number
+  /** The status code written to the client, or `undefined` when no response was written. */
+  errorCode: number | undefined
   /** Whether the downstream connection may be kept alive. */
   canReuseDownstream: boolean
 }
@@ -185,6 +185,29 @@ export interface ProxyHttp<Ctx = unknown> {
     session: Session,
     body: Uint8Array | undefined,
     endOfStream: boolean,
+    ctx: Ctx,
+  ) => Uint8Array | undefined
+
+  /**
+   * Modifies the trailers the upstream sent after its response body (HTTP/2: gRPC's
+   * `grpc-status`, `grpc-message` and trailing metadata). Runs once, after the last body chunk,
+   * only when the upstream sent trailers; synchronous (end of the body relay). Default: nothing.
+   * @see {@link ProxyHttp.responseTrailerFilter}
+   */
+  upstreamResponseTrailerFilter?: (session: Session, upstreamTrailers: HeaderMap, ctx: Ctx) => void
+
+  /**
+   * Modifies the trailers sent to the client, right after
+   * {@link ProxyHttp.upstreamResponseTrailerFilter}; synchronous. Return bytes to send as a last
+   * body piece before the end (how a bridge such as gRPC-web puts trailers in the body), or
+   * `undefined`. The trailers then reach an HTTP/2 client as a HEADERS frame, an HTTP/1.1 client
+   * in the last chunk only if it sent `TE: trailers` (otherwise they are dropped). Default:
+   * nothing.
+   * @see {@link ProxyHttp.responseBodyFilter}
+   */
+  responseTrailerFilter?: (
+    session: Session,
+    upstreamTrailers: HeaderMap,
     ctx: Ctx,
   ) => Uint8Array | undefined
 

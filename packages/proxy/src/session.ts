@@ -19,12 +19,11 @@ export class Session {
   readonly downstreamModulesCtx: HttpModuleCtx
   /** Whether the downstream connection served a request before this one. */
   readonly clientReused: boolean
-  /** How many upstream attempts were made so far for this request. */
-  retries: number
-  /** Upstream response body bytes received so far. */
-  upstreamBodyBytesReceived: number
-  /** Whether the upstream request header was already sent (body filters run after this). */
-  upstreamHeaderSent: boolean
+  // Engine-owned counters: read-only to phases (getters below), written only by the engine
+  // through the @internal methods. All set in the constructor, so the shape never changes.
+  #retries: number
+  #upstreamBodyBytesReceived: number
+  #upstreamHeaderSent: boolean
   /**
    * The request's cache state. Reserved: always `undefined` until the cache phases land; the
    * slot exists from the constructor on so a `Session` never changes shape.
@@ -44,12 +43,52 @@ export class Session {
     this.downstreamSession = downstream
     this.downstreamModulesCtx = modules
     this.clientReused = clientReused
-    this.retries = 0
-    this.upstreamBodyBytesReceived = 0
-    this.upstreamHeaderSent = false
+    this.#retries = 0
+    this.#upstreamBodyBytesReceived = 0
+    this.#upstreamHeaderSent = false
     this.cache = undefined
     this.timing = new SessionTiming(performance.now())
     this.shuttingDown = shutdown
+  }
+
+  /** How many upstream attempts were made so far for this request (read-only; the engine counts). */
+  get retries(): number {
+    return this.#retries
+  }
+
+  /** Upstream response body bytes received so far (read-only; the engine counts). */
+  get upstreamBodyBytesReceived(): number {
+    return this.#upstreamBodyBytesReceived
+  }
+
+  /** Whether the upstream request header was already sent (body filters run after this). */
+  get upstreamHeaderSent(): boolean {
+    return this.#upstreamHeaderSent
+  }
+
+  /**
+   * Counts one more upstream attempt.
+   * @internal engine only
+   */
+  countAttempt(): void {
+    this.#retries++
+  }
+
+  /**
+   * Adds received upstream body bytes.
+   * @param length - bytes received
+   * @internal engine only
+   */
+  addUpstreamBodyBytes(length: number): void {
+    this.#upstreamBodyBytesReceived += length
+  }
+
+  /**
+   * Records that the upstream request header was sent.
+   * @internal engine only
+   */
+  markUpstreamHeaderSent(): void {
+    this.#upstreamHeaderSent = true
   }
 
   /** The client's request header; changes affect what is sent upstream. */

@@ -102,7 +102,7 @@ describe('phase arguments in Pingora order', () => {
       upstreamPeer: peerless,
       // @ts-expect-error: failToProxy is (session, error, ctx)
       failToProxy: (_s: Session, _ctx: unknown, _error: PingoraError): FailToProxy => ({
-        errorCode: 0,
+        errorCode: undefined,
         canReuseDownstream: false,
       }),
     } satisfies ProxyHttp
@@ -130,5 +130,22 @@ describe('phase arguments in Pingora order', () => {
       logging(_session: Session, _error: PingoraError | undefined, _ctx: string): void {}
     }
     expectTypeOf<WrongCtx>().not.toBeAny()
+  })
+})
+
+describe('engine-owned counters are read-only to phases', () => {
+  test('retries, byte counters and upstreamHeaderSent cannot be assigned', () => {
+    const phase = (session: Session): number => {
+      // @ts-expect-error: the engine counts attempts
+      session.retries = 0
+      // @ts-expect-error: the engine counts received bytes
+      session.upstreamBodyBytesReceived += 1
+      // @ts-expect-error: the engine records when the header was sent
+      session.upstreamHeaderSent = true
+      // @ts-expect-error: read from the downstream session
+      session.bodyBytesSent = 0
+      return session.retries + session.upstreamBodyBytesReceived
+    }
+    expectTypeOf(phase).returns.toBeNumber()
   })
 })

@@ -31,9 +31,9 @@ describe('Session shape', () => {
     const modules = new HttpModules()
     const fresh = new Session(await downstreamSession(), modules.buildCtx(), false, undefined)
     const used = new Session(await downstreamSession(), modules.buildCtx(), true, undefined)
-    used.retries++
-    used.upstreamBodyBytesReceived += 10
-    used.upstreamHeaderSent = true
+    used.countAttempt()
+    used.addUpstreamBodyBytes(10)
+    used.markUpstreamHeaderSent()
     used.cache = { kind: 'placeholder' }
     used.timing.upstreamConnected = 1
     used.timing.upstreamHeaders = 2

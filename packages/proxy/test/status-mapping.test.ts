@@ -5,14 +5,14 @@ import { origin, peerFor, rawClient, startProxy } from './helpers.ts'
 
 describe('default status mapping', () => {
   it('maps errors to statuses: HTTPStatus, 504 timeouts, 502 upstream, 400/none downstream, 500', () => {
-    const cases: [PingoraError, number][] = [
+    const cases: [PingoraError, number | undefined][] = [
       [PingoraError.explain(ErrorType.HTTPStatus(429), 'limited'), 429],
       [PingoraError.upstream('ReadTimedout'), 504],
       [PingoraError.upstream('WriteTimedout'), 504],
       [PingoraError.upstream('ConnectTimedout'), 504],
       [PingoraError.upstream('ConnectRefused'), 502],
       [PingoraError.downstream('InvalidHTTPHeader'), 400],
-      [PingoraError.downstream('ConnectionClosed'), 0],
+      [PingoraError.downstream('ConnectionClosed'), undefined],
       [PingoraError.internal('InternalError'), 500],
     ]
     expect(cases.map(([e]) => errorStatus(e))).toEqual(cases.map(([, status]) => status))

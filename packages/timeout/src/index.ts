@@ -11,6 +11,7 @@
  * This package is a leaf: it does not depend on `@pingora-ts/error`. `@pingora-ts/core` maps
  * {@link TimeoutError} to a `PingoraError` of type `ConnectTimedout`/`ReadTimedout`.
  *
+ * @module @pingora-ts/timeout
  * @packageDocumentation
  */
 export { sleep, type TimeoutOptions, timeout } from './timeout.ts'

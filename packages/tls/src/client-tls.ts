@@ -4,7 +4,7 @@ import { isIP } from 'node:net'
 import tls from 'node:tls'
 import { resolveGroups } from './profile.ts'
 import { tlsConfigError } from './tls-error.ts'
-import type { PemSource } from './tls-settings.ts'
+import type { PemSource } from './tls-options.ts'
 
 /** A client certificate and key for upstream mTLS, in PEM (not paths). */
 export interface ClientCertKey {

@@ -1,10 +1,11 @@
 import diagnostics from 'node:diagnostics_channel'
 
 /**
- * Names of the `node:diagnostics_channel` channels this package publishes to. Subscribe with
- * `diagnostics_channel.subscribe(TLS_CHANNELS.reloaded, fn)`.
+ * The `node:diagnostics_channel` channels `@pingora-ts/tls` publishes on; the package never
+ * logs. Subscribe with `diagnostics_channel.subscribe(CHANNEL_NAMES.reloaded, fn)` or through
+ * {@link channels}.
  */
-export const TLS_CHANNELS = {
+export const CHANNEL_NAMES = {
   /** A reload built and swapped in new certificates. Message: {@link TlsReloadMessage}. */
   reloaded: 'pingora:tls:reloaded',
   /** A reload failed; the previous certificates stay in use. Message: {@link TlsReloadMessage}. */
@@ -15,7 +16,13 @@ export const TLS_CHANNELS = {
   certificateCallbackFailed: 'pingora:tls:certificate-callback-failed',
 } as const
 
-/** Message published on {@link TLS_CHANNELS}' reload channels. */
+/**
+ * The same names under this package's earlier export name.
+ * @deprecated use {@link CHANNEL_NAMES} (the name every package uses).
+ */
+export const TLS_CHANNELS = CHANNEL_NAMES
+
+/** Message published on {@link CHANNEL_NAMES}' reload channels. */
 export interface TlsReloadMessage {
   /** The `TlsSettings` that reloaded. */
   readonly settings: object
@@ -23,13 +30,23 @@ export interface TlsReloadMessage {
   readonly error: Error | undefined
 }
 
+/** The channel objects, ready to publish on or subscribe to (the same form as core's). */
+export const channels = {
+  /** See {@link CHANNEL_NAMES.reloaded}. */
+  reloaded: diagnostics.channel(CHANNEL_NAMES.reloaded),
+  /** See {@link CHANNEL_NAMES.reloadFailed}. */
+  reloadFailed: diagnostics.channel(CHANNEL_NAMES.reloadFailed),
+  /** See {@link CHANNEL_NAMES.ticketKeysRotated}. */
+  ticketKeysRotated: diagnostics.channel(CHANNEL_NAMES.ticketKeysRotated),
+  /** See {@link CHANNEL_NAMES.certificateCallbackFailed}. */
+  certificateCallbackFailed: diagnostics.channel(CHANNEL_NAMES.certificateCallbackFailed),
+} as const
+
 /** @internal */
-export const reloadedChannel = diagnostics.channel(TLS_CHANNELS.reloaded)
+export const reloadedChannel = channels.reloaded
 /** @internal */
-export const reloadFailedChannel = diagnostics.channel(TLS_CHANNELS.reloadFailed)
+export const reloadFailedChannel = channels.reloadFailed
 /** @internal */
-export const ticketKeysRotatedChannel = diagnostics.channel(TLS_CHANNELS.ticketKeysRotated)
+export const ticketKeysRotatedChannel = channels.ticketKeysRotated
 /** @internal */
-export const certificateCallbackFailedChannel = diagnostics.channel(
-  TLS_CHANNELS.certificateCallbackFailed,
-)
+export const certificateCallbackFailedChannel = channels.certificateCallbackFailed

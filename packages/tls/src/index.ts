@@ -8,6 +8,7 @@
  * Use it through `@pingora-ts/core`'s listeners and connectors, or directly with
  * `tls.createServer(settings.toServerOptions())`. See the package README.
  *
+ * @module @pingora-ts/tls
  * @packageDocumentation
  */
 export { ALPN, type AlpnProtocols } from './alpn.ts'
@@ -24,7 +25,7 @@ export {
   type ClientTlsPeer,
   clientTlsOptions,
 } from './client-tls.ts'
-export { TLS_CHANNELS, type TlsReloadMessage } from './diagnostics.ts'
+export { CHANNEL_NAMES, channels, TLS_CHANNELS, type TlsReloadMessage } from './diagnostics.ts'
 export {
   CLASSICAL_GROUPS,
   DEFAULT_MAX_VERSION,
@@ -45,17 +46,17 @@ export {
   tlsDigest,
 } from './tls-digest.ts'
 export { TLS_CONFIG_ERROR, tlsErrorToPingora } from './tls-error.ts'
+export type {
+  CertificateCallback,
+  CertificateRequest,
+  CertificateResult,
+  CertKeyPair,
+  ClientAuthMode,
+  ClientAuthOptions,
+  HandshakeCompleteCallback,
+  PemSource,
+  TlsSettingsOptions,
+  WatchFilesOptions,
+} from './tls-options.ts'
 export { TlsSessionCache } from './tls-session-cache.ts'
-export {
-  type CertificateCallback,
-  type CertificateRequest,
-  type CertificateResult,
-  type CertKeyPair,
-  type ClientAuthMode,
-  type ClientAuthOptions,
-  type HandshakeCompleteCallback,
-  type PemSource,
-  TlsSettings,
-  type TlsSettingsOptions,
-  type WatchFilesOptions,
-} from './tls-settings.ts'
+export { TlsSettings } from './tls-settings.ts'

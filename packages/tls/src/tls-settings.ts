@@ -29,107 +29,29 @@ import {
 } from './profile.ts'
 import { type TlsDigest, tlsDigest } from './tls-digest.ts'
 import { tlsConfigError } from './tls-error.ts'
-
-/**
- * PEM material: a `Buffer` or string holding PEM text, or a string that is a file path (any
- * string not starting with `-----BEGIN`). Paths are read when settings are built and on
- * {@link TlsSettings.reload}.
- */
-export type PemSource = string | Buffer
-
-/** A certificate chain (leaf first) with its private key, given in PEM (see {@link PemSource}). */
-export interface CertKeyPair {
-  /** Leaf certificate followed by intermediates. */
-  readonly cert: PemSource
-  /** Private key of the leaf. */
-  readonly key: PemSource
-}
-
-/** What a certificate callback is told about the handshake it serves. */
-export interface CertificateRequest {
-  /** SNI server name the client sent (lower case). */
-  readonly servername: string
-  /** The server socket in its handshake, when `node:tls` provides it. */
-  readonly socket: tls.TLSSocket | undefined
-}
-
-/**
- * What a certificate callback returns: a ready `SecureContext`, PEM cert and key (built into a
- * context with these settings and cached), or `undefined` to use the default certificate.
- */
-export type CertificateResult = tls.SecureContext | CertKeyPair | undefined
-
-/**
- * Picks the certificate for a handshake (Pingora's `TlsAccept::certificate_callback`). Runs
- * during the handshake, which waits for the returned promise; a rejection fails the handshake.
- * It is called for server names that match no certificate added with
- * {@link TlsSettings.addCertificate}.
- */
-export type CertificateCallback = (
-  servername: string,
-  request: CertificateRequest,
-) => CertificateResult | Promise<CertificateResult>
-
-/**
- * Derives per-connection data after a downstream handshake completes (Pingora's
- * `TlsAccept::handshake_complete_callback`). Its return value becomes the digest's
- * `extension`; a throw or rejection fails the connection.
- */
-export type HandshakeCompleteCallback = (socket: tls.TLSSocket, digest: TlsDigest) => unknown
-
-/** Client certificate (mTLS) policy: `'request'` asks for one, `'require'` refuses clients without a valid one. */
-export type ClientAuthMode = 'request' | 'require'
-
-/** Client certificate verification settings. */
-export interface ClientAuthOptions {
-  /** CA certificates that client certificates must chain to. */
-  readonly ca: PemSource | readonly PemSource[]
-  /** Whether a valid client certificate is optional or mandatory. @defaultValue `'require'` */
-  readonly mode?: ClientAuthMode
-}
-
-/**
- * Options for {@link TlsSettings}. Most have a setter too (`setMinVersion`, `setGroups`,
- * `setClientAuth`...); the session and timeout options are fixed at construction.
- */
-export interface TlsSettingsOptions {
-  /** Default certificate chain, used when no SNI name matches. */
-  cert?: PemSource
-  /** Private key of the default certificate. */
-  key?: PemSource
-  /** Lowest TLS version accepted. @defaultValue `'TLSv1.2'` */
-  minVersion?: tls.SecureVersion
-  /** Highest TLS version accepted. @defaultValue `'TLSv1.3'` */
-  maxVersion?: tls.SecureVersion
-  /** OpenSSL cipher string (TLS 1.3 suites and TLS 1.2 ciphers). @defaultValue {@link MOZILLA_INTERMEDIATE_CIPHERS} */
-  ciphers?: string
-  /** Key exchange groups in preference order. @defaultValue `defaultGroups()` (post-quantum first when supported) */
-  groups?: readonly string[]
-  /** ALPN preference. @defaultValue `ALPN.H1` */
-  alpn?: AlpnProtocols
-  /** Client certificate verification (mTLS). @defaultValue none */
-  clientAuth?: ClientAuthOptions
-  /** Issue session tickets so clients can resume. @defaultValue `true` */
-  sessionTickets?: boolean
-  /** Lifetime of a resumable session. @defaultValue `3_600_000` (1 hour) */
-  sessionTimeoutMs?: number
-  /** How often the session ticket key is replaced; `0` never. @defaultValue `43_200_000` (12 hours) */
-  ticketKeyRotationMs?: number
-  /** Handshake timeout applied by `tls.createServer`. @defaultValue {@link TLS_HANDSHAKE_TIMEOUT_MS} */
-  handshakeTimeoutMs?: number
-  /** Dynamic certificate lookup. @defaultValue none */
-  certificateCallback?: CertificateCallback
-  /** Derives per-connection data after the handshake. @defaultValue none */
-  handshakeCompleteCallback?: HandshakeCompleteCallback
-  /** Called when a reload (explicit or from {@link TlsSettings.watchFiles}) fails. */
-  onReloadError?: (error: PingoraError) => void
-}
-
-/** Options for {@link TlsSettings.watchFiles}. */
-export interface WatchFilesOptions {
-  /** Quiet time after the last file change before reloading. @defaultValue `200` */
-  debounceMs?: number
-}
+import type {
+  CertificateCallback,
+  CertificateResult,
+  CertKeyPair,
+  ClientAuthOptions,
+  HandshakeCompleteCallback,
+  PemSource,
+  TlsSettingsOptions,
+  WatchFilesOptions,
+} from './tls-options.ts'
+import {
+  caList,
+  checkCiphers,
+  checkClientAuth,
+  checkMs,
+  checkName,
+  checkPair,
+  checkPath,
+  checkVersion,
+  isPath,
+  pemOf,
+  VERSIONS,
+} from './tls-validators.ts'
 
 interface Material {
   readonly cert: Buffer
@@ -166,10 +88,6 @@ type SniCallback = (
   cb: (error: Error | null, ctx?: tls.SecureContext) => void,
 ) => void
 
-const VERSIONS: readonly tls.SecureVersion[] = ['TLSv1', 'TLSv1.1', 'TLSv1.2', 'TLSv1.3']
-const PEM_PREFIX = '-----BEGIN'
-const HOSTNAME =
-  /^(\*\.)?[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)*$/
 /** Bound on contexts built from certificate-callback results. */
 const CALLBACK_CACHE_SIZE = 1024
 const TICKET_KEY_BYTES = 48
@@ -948,20 +866,6 @@ function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
   return typeof (value as { then?: unknown } | undefined)?.then === 'function'
 }
 
-function isPath(source: PemSource): source is string {
-  return typeof source === 'string' && !source.trimStart().startsWith(PEM_PREFIX)
-}
-
-function pemOf(source: PemSource): Buffer {
-  if (typeof source !== 'string') return source
-  if (isPath(source)) throw new TypeError('certificate callback results must be PEM, not paths')
-  return Buffer.from(source)
-}
-
-function caList(ca: PemSource | readonly PemSource[]): readonly PemSource[] {
-  return Array.isArray(ca) ? ca : [ca as PemSource]
-}
-
 function checkMaterial(material: Material, pair: CertKeyPair): void {
   const label = isPath(pair.cert) ? pair.cert : 'PEM certificate'
   let matches: boolean
@@ -971,79 +875,6 @@ function checkMaterial(material: Material, pair: CertKeyPair): void {
     throw tlsConfigError(`invalid certificate or key for ${label}`, error)
   }
   if (!matches) throw tlsConfigError(`certificate and private key do not match for ${label}`)
-}
-
-function checkPem(value: unknown, what: string): PemSource {
-  if (typeof value === 'string' ? value.length === 0 : !Buffer.isBuffer(value)) {
-    throw new TypeError(`${what} must be a PEM string, a Buffer or a file path`)
-  }
-  return value as PemSource
-}
-
-function checkPair(cert: PemSource, key: PemSource): CertKeyPair {
-  return { cert: checkPem(cert, 'cert'), key: checkPem(key, 'key') }
-}
-
-function checkPath(path: string): string {
-  if (typeof path !== 'string' || path.length === 0)
-    throw new TypeError('path must be a non-empty string')
-  return path
-}
-
-function checkName(name: string): string {
-  const lower = typeof name === 'string' ? name.toLowerCase() : ''
-  if (lower.length > 253 || !HOSTNAME.test(lower)) {
-    throw new TypeError(`invalid server name: ${String(name)}`)
-  }
-  return lower
-}
-
-function checkVersion(version: tls.SecureVersion): tls.SecureVersion {
-  if (!VERSIONS.includes(version)) throw new RangeError(`unknown TLS version: ${String(version)}`)
-  return version
-}
-
-function checkCiphers(ciphers: string): string {
-  if (typeof ciphers !== 'string' || ciphers.length === 0) {
-    throw new TypeError('ciphers must be a non-empty string')
-  }
-  try {
-    tls.createSecureContext({ ciphers })
-  } catch {
-    throw new RangeError(`no usable cipher in: ${ciphers}`)
-  }
-  return ciphers
-}
-
-function checkClientAuth(options: ClientAuthOptions): ClientAuthOptions {
-  if (typeof options !== 'object' || options === null) {
-    throw new TypeError('clientAuth must be an object')
-  }
-  const mode = options.mode ?? 'require'
-  if (mode !== 'request' && mode !== 'require') {
-    throw new RangeError(`clientAuth.mode must be 'request' or 'require', got ${String(mode)}`)
-  }
-  const cas = caList(options.ca)
-  if (cas.length === 0) throw new TypeError('clientAuth.ca must not be empty')
-  for (const ca of cas) checkPem(ca, 'clientAuth.ca')
-  return { ca: [...cas], mode }
-}
-
-/** Largest delay Node timers accept; beyond it they fire after 1 ms. */
-const MAX_TIMER_MS = 2_147_483_647
-
-function checkMs(name: string, value: number, min: number): number {
-  if (
-    typeof value !== 'number' ||
-    !Number.isInteger(value) ||
-    value < min ||
-    value > MAX_TIMER_MS
-  ) {
-    throw new RangeError(
-      `${name} must be an integer from ${min} to ${MAX_TIMER_MS}, got ${String(value)}`,
-    )
-  }
-  return value
 }
 
 /** Adds {@link SERVER_SECURE_OPTIONS} to a context built elsewhere (its native handle). */

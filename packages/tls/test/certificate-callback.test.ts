@@ -4,7 +4,8 @@ import tls from 'node:tls'
 import { certs, readCert } from '@pingora-ts/test-utils'
 import { describe, expect, it, onTestFinished } from 'vitest'
 import { TLS_CHANNELS } from '../src/diagnostics.ts'
-import { type CertificateRequest, TlsSettings } from '../src/tls-settings.ts'
+import type { CertificateRequest } from '../src/tls-options.ts'
+import { TlsSettings } from '../src/tls-settings.ts'
 import { connect, servedCert, startTlsServer } from './helpers.ts'
 
 const ca = readCert('ca.pem')

@@ -3,7 +3,8 @@ import { X509Certificate } from 'node:crypto'
 import { promisify } from 'node:util'
 import { certs, readCert } from '@pingora-ts/test-utils'
 import { describe, expect, it } from 'vitest'
-import { type ClientAuthMode, TlsSettings } from '../src/tls-settings.ts'
+import type { ClientAuthMode } from '../src/tls-options.ts'
+import { TlsSettings } from '../src/tls-settings.ts'
 import { connect, startTlsServer } from './helpers.ts'
 
 const ca = readCert('ca.pem')

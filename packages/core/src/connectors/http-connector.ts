@@ -1,10 +1,30 @@
+import type tls from 'node:tls'
+import { PingoraError } from '@pingora-ts/error'
 import { ALPN } from '@pingora-ts/tls'
 import type { ClientSession } from '../protocols/http/client-session.ts'
 import { Http1ClientSession } from '../protocols/http1/client.ts'
+import { Http2ClientSession } from '../protocols/http2/client.ts'
 import type { Stream } from '../protocols/l4/stream.ts'
 import type { Peer } from '../upstreams/peer.ts'
 import type { ConnectorOptionsInput } from './connector-options.ts'
-import { type ConnectorStats, TransportConnector } from './transport-connector.ts'
+import { type H2PoolStats, Http2Connector } from './http2-connector.ts'
+import {
+  type ConnectedSocket,
+  type ConnectorStats,
+  TransportConnector,
+} from './transport-connector.ts'
+
+/** How many peers' "answered HTTP/1.1 to ALPN h2" are remembered (oldest forgotten first). */
+const PREFER_H1_LIMIT = 4096
+
+/** A TLS connection whose ALPN chose HTTP/1.1: the socket, for whoever opened it. */
+class H1Negotiated extends Error {
+  connected: ConnectedSocket | undefined
+  constructor(connected: ConnectedSocket) {
+    super('ALPN chose HTTP/1.1')
+    this.connected = connected
+  }
+}
 
 /**
  * The upstream connect, read and write timeout {@link HttpConnector} applies when the peer sets
@@ -15,12 +35,22 @@ export const DEFAULT_UPSTREAM_TIMEOUT_MS = 60_000
 
 /**
  * Hands out HTTP sessions to peers over pooled connections (Pingora's
- * `connectors::http::Connector`, `pingora-core/src/connectors/http/mod.rs` and `v1.rs`).
+ * `connectors::http::Connector`, `pingora-core/src/connectors/http/mod.rs`, `v1.rs` and
+ * `v2.rs`).
  *
  * Sessions are handed out as the protocol-neutral {@link ClientSession} (`protocol` tells
- * which). Only HTTP/1.x is spoken for now: a peer whose `alpn` offers `h2` is connected
- * offering `http/1.1` only (HTTP/2 will plug in at {@link HttpConnector.newHttpSession}). A
- * connection goes back to the pool only after a clean, fully read exchange.
+ * which). The peer's ALPN (`PeerOptions.alpn`, or `setHttpVersion(max, min)`) decides the
+ * protocol, as in Pingora:
+ *
+ * | peer ALPN           | TLS peer                                           | cleartext peer          |
+ * | ------------------- | -------------------------------------------------- | ----------------------- |
+ * | `http/1.1` (default)| HTTP/1.1                                           | HTTP/1.1                |
+ * | `h2`, `http/1.1`    | ALPN decides; an HTTP/1.1 answer is remembered     | HTTP/1.1                |
+ * | `h2`                | HTTP/2 (the handshake fails without it)            | h2c, prior knowledge    |
+ *
+ * HTTP/1 connections go back to the pool only after a clean, fully read exchange. HTTP/2
+ * connections are multiplexed: up to min(`maxH2Streams`, the server's
+ * SETTINGS_MAX_CONCURRENT_STREAMS) streams share one connection (see {@link HttpConnector.h2Stats}).
  *
  * Timeouts the peer leaves unset (connect, read, write) are {@link DEFAULT_UPSTREAM_TIMEOUT_MS};
  * the connector applies them without writing into the peer's options.
@@ -39,6 +69,9 @@ export const DEFAULT_UPSTREAM_TIMEOUT_MS = 60_000
 export class HttpConnector {
   /** The transport connector (TCP/TLS connections and the pool) underneath. */
   readonly transport: TransportConnector
+  readonly #h2: Http2Connector
+  /** Peers (reuse hashes) whose ALPN answer was HTTP/1.1: offered only `http/1.1` next time. */
+  readonly #preferH1 = new Set<string>()
 
   /**
    * Creates a connector.
@@ -47,12 +80,14 @@ export class HttpConnector {
    */
   constructor(options?: ConnectorOptionsInput) {
     this.transport = new TransportConnector(options)
+    this.#h2 = new Http2Connector(Math.max(1, this.transport.options.keepalivePoolSize))
   }
 
   /**
-   * Returns an HTTP session to the peer on a pooled connection when one is idle, else on a
-   * new one. Resolves `[session, reused]`. The session takes the peer's read and write
-   * timeouts (else the defaults) and its `allowH1ResponseInvalidContentLength`.
+   * Returns an HTTP session to the peer on a pooled connection when one is idle (or, for
+   * HTTP/2, has a free stream), else on a new one. Resolves `[session, reused]`. The session
+   * takes the peer's read and write timeouts (else the defaults) and its
+   * `allowH1ResponseInvalidContentLength`.
    * @param peer - where and how to connect
    * @throws PingoraError the connect errors of {@link TransportConnector.newStream}
    */
@@ -63,25 +98,90 @@ export class HttpConnector {
   }
 
   /**
-   * Opens a new connection to the peer and returns a session on it; never looks in the pool
-   * (Pingora's `new_http_session`). Call it after {@link HttpConnector.reusedHttpSession}
-   * found nothing, so a pool miss probes the pool once.
+   * Returns a session on a new connection to the peer (Pingora's `new_http_session`); never
+   * takes an idle HTTP/1 connection from the pool. For HTTP/2 it shares a connection that
+   * another request is opening when that one has room, so concurrent requests to a new peer
+   * open ceil(requests / streams per connection) connections, not one each. Call it after
+   * {@link HttpConnector.reusedHttpSession} found nothing.
    * @param peer - where and how to connect
-   * @throws PingoraError the connect errors of {@link TransportConnector.newStream}
+   * @throws PingoraError the connect errors of {@link TransportConnector.newStream}; `H2Error`
+   *   or `ConnectTimedout` when the HTTP/2 handshake fails
    */
   async newHttpSession(peer: Peer): Promise<ClientSession> {
-    // TODO(h2): when the peer offers h2, try a reused H2 connection first and open an H2
-    // session when ALPN picks h2 (Pingora's h1/h2 split in `connectors/http/mod.rs`).
-    const stream = await this.transport.newStream(peer, h1Alpn(peer), DEFAULT_UPSTREAM_TIMEOUT_MS)
-    return newSession(stream, peer, false)
+    const options = peer.options
+    if (options.maxHttpVersion() === 1 || (!peer.isTls() && options.minHttpVersion() === 1)) {
+      const stream = await this.transport.newStream(peer, h1Alpn(peer), DEFAULT_UPSTREAM_TIMEOUT_MS)
+      return newSession(stream, peer, false)
+    }
+    const h2Only = options.minHttpVersion() === 2
+    if (!h2Only && this.#preferH1.has(peer.reuseHash())) {
+      const stream = await this.transport.newStream(peer, ALPN.H1, DEFAULT_UPSTREAM_TIMEOUT_MS)
+      return newSession(stream, peer, false)
+    }
+    const connect = async (): Promise<ConnectedSocket> => {
+      const connected = await this.transport.newSocket(peer, undefined, DEFAULT_UPSTREAM_TIMEOUT_MS)
+      if (peer.isTls() && (connected.socket as tls.TLSSocket).alpnProtocol !== 'h2') {
+        if (h2Only) {
+          connected.socket.destroy()
+          throw new PingoraError('H2Error', {
+            source: 'upstream',
+            context: `${peer.toString()} did not choose h2 in ALPN`,
+          })
+        }
+        this.#rememberH1(peer.reuseHash())
+        throw new H1Negotiated(connected)
+      }
+      return connected
+    }
+    try {
+      return await this.#h2.session(
+        peer,
+        undefined,
+        connect,
+        options.connectionTimeoutMs ??
+          options.totalConnectionTimeoutMs ??
+          DEFAULT_UPSTREAM_TIMEOUT_MS,
+        options.readTimeoutMs ?? DEFAULT_UPSTREAM_TIMEOUT_MS,
+        options.writeTimeoutMs ?? DEFAULT_UPSTREAM_TIMEOUT_MS,
+      )
+    } catch (error) {
+      if (!(error instanceof H1Negotiated)) throw error
+      // The origin speaks HTTP/1.1 only: whoever opened the connection uses it; requests that
+      // were waiting to share it open their own.
+      const connected = error.connected
+      error.connected = undefined
+      const stream =
+        connected === undefined
+          ? await this.transport.newStream(peer, ALPN.H1, DEFAULT_UPSTREAM_TIMEOUT_MS)
+          : this.transport.wrapSocket(connected)
+      return newSession(stream, peer, false)
+    }
+  }
+
+  #rememberH1(key: string): void {
+    const set = this.#preferH1
+    if (set.has(key)) return
+    if (set.size >= PREFER_H1_LIMIT) set.delete(set.values().next().value as string)
+    set.add(key)
   }
 
   /**
-   * Returns an HTTP session on an idle pooled connection to the peer, or `undefined` when
-   * there is none (Pingora's `reused_http_session`); never connects.
+   * Returns an HTTP session on a pooled connection to the peer, or `undefined` when there is
+   * none (Pingora's `reused_http_session`); never connects. For HTTP/2 peers, a stream on a
+   * connection with room (busy connections first, then idle ones); then, unless the peer is
+   * HTTP/2 only, an idle HTTP/1 connection.
    * @param peer - the peer; its reuse hash selects the connections
    */
   reusedHttpSession(peer: Peer): ClientSession | undefined {
+    const options = peer.options
+    if (options.maxHttpVersion() === 2 && (peer.isTls() || options.minHttpVersion() === 2)) {
+      const h2 = this.#h2.reusedSession(
+        peer,
+        options.readTimeoutMs ?? DEFAULT_UPSTREAM_TIMEOUT_MS,
+        options.writeTimeoutMs ?? DEFAULT_UPSTREAM_TIMEOUT_MS,
+      )
+      if (h2 !== undefined || options.minHttpVersion() === 2) return h2
+    }
     const stream = this.transport.reusedStream(peer)
     return stream === undefined ? undefined : newSession(stream, peer, true)
   }
@@ -95,6 +195,11 @@ export class HttpConnector {
    *   @defaultValue the peer's `idleTimeoutMs`
    */
   releaseHttpSession(session: ClientSession, peer: Peer, idleTimeoutMs?: number): void {
+    if (session instanceof Http2ClientSession) {
+      // The connection stays in the HTTP/2 pool; an unfinished stream is reset.
+      session.finish()
+      return
+    }
     if (!(session instanceof Http1ClientSession)) {
       // Only this connector's own sessions go back to its pool.
       session.shutdown()
@@ -109,9 +214,18 @@ export class HttpConnector {
     )
   }
 
-  /** Closes every idle pooled connection (for shutdown). */
+  /**
+   * Closes every idle pooled connection (for shutdown); HTTP/2 connections still carrying
+   * streams close after their last one.
+   */
   closeIdle(): void {
     this.transport.closeIdle()
+    this.#h2.closeIdle()
+  }
+
+  /** The HTTP/2 pool's counters: connections, streams, reuse. */
+  h2Stats(): H2PoolStats {
+    return this.#h2.stats()
   }
 
   /** How many idle connections were dropped because they received unexpected bytes. */
@@ -139,7 +253,7 @@ function newSession(stream: Stream, peer: Peer, reused: boolean): Http1ClientSes
   })
 }
 
-/** The ALPN to offer on new TLS connections: HTTP/1.1 only until HTTP/2 is supported. */
+/** The ALPN to offer on a new HTTP/1 connection: the peer's own unless it names `h2`. */
 function h1Alpn(peer: Peer): typeof ALPN.H1 | undefined {
   const alpn = peer.options.alpn
   return peer.isTls() && alpn.includes('h2') ? ALPN.H1 : undefined

@@ -101,13 +101,62 @@ export class TransportConnector {
     defaultConnectionTimeoutMs?: number,
     proxyHeader?: Uint8Array,
   ): Promise<Stream> {
+    return this.#open(peer, alpnOverride, defaultConnectionTimeoutMs, proxyHeader, true).then(
+      this.#wrap,
+    )
+  }
+
+  /**
+   * Opens a new connection to the peer like {@link TransportConnector.newStream} but hands
+   * back the connected socket itself (TLS done, nothing read from it yet) for a protocol engine
+   * that reads the socket on its own (`node:http2`), or for {@link TransportConnector.wrapSocket}
+   * once the negotiated ALPN says HTTP/1.
+   * @param peer - where and how to connect
+   * @param alpnOverride - ALPN ids to offer instead of the peer's
+   * @param defaultConnectionTimeoutMs - the per-step timeout when the peer sets none
+   * @throws PingoraError the errors of {@link TransportConnector.newStream}
+   * @internal
+   */
+  newSocket(
+    peer: Peer,
+    alpnOverride?: AlpnProtocols,
+    defaultConnectionTimeoutMs?: number,
+  ): Promise<ConnectedSocket> {
+    return this.#open(peer, alpnOverride, defaultConnectionTimeoutMs, undefined, false)
+  }
+
+  /**
+   * Wraps a socket from {@link TransportConnector.newSocket} into a {@link Stream}.
+   * @param connected - the socket and its peer
+   * @internal
+   */
+  wrapSocket(connected: ConnectedSocket): Stream {
+    return this.#wrap(connected)
+  }
+
+  #open(
+    peer: Peer,
+    alpnOverride: AlpnProtocols | undefined,
+    defaultConnectionTimeoutMs: number | undefined,
+    proxyHeader: Uint8Array | undefined,
+    useSink: boolean,
+  ): Promise<ConnectedSocket> {
     const bindTo = bindToRandom(peer, this.options.bindToV4, this.options.bindToV6)
     const total = peer.options.totalConnectionTimeoutMs
     const stepMs =
       peer.options.connectionTimeoutMs ??
       (total === undefined ? defaultConnectionTimeoutMs : undefined)
     if (total === undefined) {
-      return this.#connect(peer, bindTo, alpnOverride, undefined, undefined, stepMs, proxyHeader)
+      return this.#connect(
+        peer,
+        bindTo,
+        alpnOverride,
+        undefined,
+        undefined,
+        stepMs,
+        proxyHeader,
+        useSink,
+      )
     }
     const controller = new AbortController()
     const phase: ConnectPhase = { tls: false }
@@ -127,6 +176,7 @@ export class TransportConnector {
       phase,
       stepMs,
       proxyHeader,
+      useSink,
     )
     connecting.then(
       () => timer.cancel(),
@@ -228,10 +278,12 @@ export class TransportConnector {
     phase: ConnectPhase | undefined,
     timeoutMs: number | undefined,
     proxyHeader: Uint8Array | undefined,
-  ): Promise<Stream> {
+    useSink: boolean,
+  ): Promise<ConnectedSocket> {
     // Plain TCP is read through an `onread` sink (no Readable machinery per read); a TLS
-    // socket reads the raw socket's handle itself.
-    const sink = peer.isTls() || peer.address.kind === 'unix' ? undefined : new SocketReadSink()
+    // socket reads the raw socket's handle itself, and so does an engine given the raw socket.
+    const sink =
+      !useSink || peer.isTls() || peer.address.kind === 'unix' ? undefined : new SocketReadSink()
     let socket: net.Socket | tls.TLSSocket = await connectL4(peer, bindTo, signal, sink, timeoutMs)
     const proxyProtocol = peer.options.proxyProtocol
     const header =
@@ -245,16 +297,21 @@ export class TransportConnector {
       if (phase !== undefined) phase.tls = true
       socket = await handshake(socket, peer, this.#tlsOptions, alpnOverride, signal, timeoutMs)
     }
-    const stream = new Stream(socket, 'upstream')
-    sink?.attach(stream)
-    socket.off('error', parkErrors)
-    if (peer.isTls()) stream.digest.tls = tlsDigestOf(socket as tls.TLSSocket, peer.sni)
     this.#newConnections++
     const tracer = peer.options.tracer
     if (tracer !== undefined) {
       tracer.onConnected()
       socket.once('close', () => tracer.onDisconnected())
     }
+    return { socket, peer, sink }
+  }
+
+  readonly #wrap = (connected: ConnectedSocket): Stream => {
+    const { socket, peer, sink } = connected
+    const stream = new Stream(socket, 'upstream')
+    sink?.attach(stream)
+    socket.off('error', parkErrors)
+    if (peer.isTls()) stream.digest.tls = tlsDigestOf(socket as tls.TLSSocket, peer.sni)
     return stream
   }
 
@@ -289,6 +346,20 @@ export class TransportConnector {
   }
 }
 
+/**
+ * A freshly connected socket (TCP, TLS done) not yet read by anyone: what
+ * {@link TransportConnector.newSocket} resolves.
+ * @internal
+ */
+export interface ConnectedSocket {
+  /** The socket; a `tls.TLSSocket` for TLS peers (its `alpnProtocol` says what was chosen). */
+  readonly socket: net.Socket | tls.TLSSocket
+  /** The peer it is connected to. */
+  readonly peer: Peer
+  /** The `onread` sink of a plain TCP socket read by a {@link Stream}, else `undefined`. */
+  readonly sink: SocketReadSink | undefined
+}
+
 interface ConnectPhase {
   tls: boolean
 }
@@ -320,7 +391,11 @@ function toFresh(stream: Stream): [Stream, boolean] {
   return [stream, false]
 }
 
-function tlsDigestOf(socket: tls.TLSSocket, sni: string): NonNullable<Stream['digest']['tls']> {
+/** @internal The TLS facts of a connected client socket. */
+export function tlsDigestOf(
+  socket: tls.TLSSocket,
+  sni: string,
+): NonNullable<Stream['digest']['tls']> {
   const cipher = socket.getCipher()
   const alpn = socket.alpnProtocol
   return {

@@ -1,4 +1,4 @@
-import type { RequestHeader, ResponseHeader } from '@pingora-ts/http'
+import type { HeaderMap, RequestHeader, ResponseHeader } from '@pingora-ts/http'
 
 /** A hook result that may be a promise; the caller awaits only promises. */
 type MaybePromise<T> = T | Promise<T>
@@ -22,6 +22,12 @@ export interface HttpModule {
   responseHeaderFilter?(response: ResponseHeader, endOfStream: boolean): MaybePromise<void>
   /** Sees each response body chunk sent to the client; returns the bytes to send. */
   responseBodyFilter?(body: Uint8Array | undefined, endOfStream: boolean): Uint8Array | undefined
+  /**
+   * Sees the response trailers (when the upstream sent some), after `responseTrailerFilter`;
+   * may change them, and returns bytes to send as a last body piece (gRPC-web puts the
+   * trailers in the body this way) or `undefined`.
+   */
+  responseTrailerFilter?(trailers: HeaderMap): Uint8Array | undefined
 }
 
 /** Makes one {@link HttpModule} instance per request. */
@@ -94,6 +100,20 @@ export class HttpModuleCtx {
     for (const m of this.modules) {
       if (m.requestHeaderFilter) await m.requestHeaderFilter(request)
     }
+  }
+
+  /**
+   * @internal Runs every module's trailer filter; their bytes are joined in run order.
+   */
+  responseTrailerFilter(trailers: HeaderMap): Uint8Array | undefined {
+    let out: Uint8Array | undefined
+    for (const m of this.modules) {
+      if (m.responseTrailerFilter === undefined) continue
+      const bytes = m.responseTrailerFilter(trailers)
+      if (bytes === undefined || bytes.length === 0) continue
+      out = out === undefined ? bytes : Buffer.concat([out, bytes])
+    }
+    return out
   }
 
   /** @internal */

@@ -120,11 +120,14 @@ export class PeerOptions {
    * the probe interval or count; the OS defaults apply). @defaultValue `undefined` (off)
    */
   tcpKeepalive: TcpKeepalive | undefined
-  /** HTTP/2 ping interval, in ms (reserved for the HTTP/2 connector). @defaultValue `undefined` */
+  /**
+   * Send a PING on each idle HTTP/2 connection this often, in ms, and close the connection
+   * when no answer comes within the same time. @defaultValue `undefined` (no pings)
+   */
   h2PingIntervalMs: number | undefined
-  /** HTTP/2 stream window size in bytes (reserved; 8 MiB when unset). @defaultValue `undefined` */
+  /** HTTP/2 stream receive window in bytes; 8 MiB when unset. @defaultValue `undefined` */
   h2StreamWindowSize: number | undefined
-  /** HTTP/2 connection window size in bytes (reserved; 8 MiB when unset). @defaultValue `undefined` */
+  /** HTTP/2 connection receive window in bytes; 8 MiB when unset. @defaultValue `undefined` */
   h2ConnectionWindowSize: number | undefined
   /**
    * Treat a response with an invalid `Content-Length` as close-delimited instead of failing.
@@ -141,6 +144,8 @@ export class PeerOptions {
   #verifyHostname: boolean
   #alternativeCn: string | undefined
   #alpn: AlpnProtocols
+  #maxHttp: 1 | 2
+  #minHttp: 1 | 2
   #ca: CaCertificates | undefined
   #curves: string | undefined
   #maxH2Streams: number
@@ -173,7 +178,16 @@ export class PeerOptions {
     this.#verifyCert = init.verifyCert ?? true
     this.#verifyHostname = init.verifyHostname ?? true
     this.#alternativeCn = init.alternativeCn
-    this.#alpn = init.alpn === undefined ? DEFAULT_ALPN : checkAlpn(init.alpn)
+    if (init.alpn === undefined) {
+      // The usual per-request peer: HTTP/1.1 only, nothing to compute.
+      this.#alpn = DEFAULT_ALPN
+      this.#maxHttp = 1
+      this.#minHttp = 1
+    } else {
+      this.#alpn = checkAlpn(init.alpn)
+      this.#maxHttp = maxHttpOf(this.#alpn)
+      this.#minHttp = minHttpOf(this.#alpn)
+    }
     this.#ca = init.ca
     this.#curves = init.curves
     this.#maxH2Streams = checkCount('maxH2Streams', init.maxH2Streams) ?? 1
@@ -236,6 +250,8 @@ export class PeerOptions {
   }
   set alpn(value: AlpnProtocols) {
     this.#alpn = checkAlpn(value)
+    this.#maxHttp = maxHttpOf(this.#alpn)
+    this.#minHttp = minHttpOf(this.#alpn)
     this.#version++
   }
 
@@ -274,7 +290,40 @@ export class PeerOptions {
     this.#version++
   }
 
-  /** How many HTTP/2 streams one connection may carry (reserved for HTTP/2). @defaultValue `1` */
+  /**
+   * Chooses the HTTP versions to speak to the peer (Pingora's `set_http_version(max, min)`), by
+   * setting {@link PeerOptions.alpn}: `(1, 1)` HTTP/1.1 only, `(2, 1)` HTTP/2 preferred with
+   * HTTP/1.1 allowed (TLS only: a cleartext peer is then spoken to in HTTP/1.1), `(2, 2)` HTTP/2
+   * only (over TLS by ALPN, in cleartext as h2c with prior knowledge).
+   * @param max - the highest version, 1 or 2
+   * @param min - the lowest version, 1 or 2, at most `max`
+   * @throws RangeError when a version is not 1 or 2 or `min > max`
+   */
+  setHttpVersion(max: 1 | 2, min: 1 | 2): void {
+    if ((max !== 1 && max !== 2) || (min !== 1 && min !== 2) || min > max) {
+      throw new RangeError(
+        `setHttpVersion(max, min) takes 1 or 2 with min <= max, got (${String(max)}, ${String(min)})`,
+      )
+    }
+    this.alpn = max === 1 ? ALPN.H1 : min === 2 ? ALPN.H2 : ALPN.H2H1
+  }
+
+  /**
+   * The highest HTTP version {@link PeerOptions.alpn} allows: 2 when it offers `h2`.
+   */
+  maxHttpVersion(): 1 | 2 {
+    return this.#maxHttp
+  }
+
+  /** The lowest HTTP version {@link PeerOptions.alpn} allows: 2 when it offers only `h2`. */
+  minHttpVersion(): 1 | 2 {
+    return this.#minHttp
+  }
+
+  /**
+   * How many HTTP/2 streams one connection may carry at once; the server's
+   * SETTINGS_MAX_CONCURRENT_STREAMS lowers it further. @defaultValue `1`
+   */
   get maxH2Streams(): number {
     return this.#maxH2Streams
   }
@@ -282,6 +331,18 @@ export class PeerOptions {
     this.#maxH2Streams = checkCount('maxH2Streams', value) ?? 1
     this.#version++
   }
+}
+
+function isH2(id: string): boolean {
+  return id === 'h2'
+}
+
+function maxHttpOf(alpn: AlpnProtocols): 1 | 2 {
+  return alpn.includes('h2') ? 2 : 1
+}
+
+function minHttpOf(alpn: AlpnProtocols): 1 | 2 {
+  return alpn.length > 0 && alpn.every(isH2) ? 2 : 1
 }
 
 function checkMs(name: string, value: number | undefined): number | undefined {

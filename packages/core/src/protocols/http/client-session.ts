@@ -1,11 +1,11 @@
-import type { RequestHeader, ResponseHeader } from '@pingora-ts/http'
+import type { HeaderMap, RequestHeader, ResponseHeader } from '@pingora-ts/http'
 import type { Digest } from '../digest.ts'
 import type { HttpProtocol } from './common.ts'
 
 /**
  * The protocol-neutral upstream (origin-facing) HTTP session: write one request, read one
- * response. Implemented by {@link Http1ClientSession} (`protocol: 'h1'`; HTTP/2 later with
- * `protocol: 'h2'`). Port of the `HttpSession` enum in
+ * response. Implemented by {@link Http1ClientSession} (`protocol: 'h1'`) and
+ * {@link Http2ClientSession} (`protocol: 'h2'`). Port of the `HttpSession` enum in
  * `pingora-core/src/protocols/http/client.rs`. Get one from `HttpConnector` and give it back
  * with `HttpConnector.releaseHttpSession`: the connection underneath belongs to the connector,
  * so callers never touch it directly.
@@ -63,6 +63,12 @@ export interface ClientSession {
   tryReadResponseBody(): Buffer | undefined
   /** The latest response header read. */
   readonly responseHeader: ResponseHeader | undefined
+  /**
+   * The response trailers once the body has ended (an HTTP/2 HEADERS frame after the DATA);
+   * `undefined` when there are none. HTTP/1 responses never carry them here (chunked
+   * trailers are read and discarded, as in Pingora).
+   */
+  readonly responseTrailers: HeaderMap | undefined
   /** Whether the response was a `101` and the connection is now a raw byte stream. */
   isUpgraded(): boolean
   /** Whether the whole response body has been read. */

@@ -32,8 +32,7 @@ import type { ReusedHttpStream } from './reused-http-stream.ts'
  *    connection: `finish` resolves `undefined`).
  * 6. Protocol-specific members are no-ops where they mean nothing, never errors: on HTTP/2
  *    `setKeepalive`, `setKeepaliveReusesRemaining` and `setCloseOnResponseBeforeDownstreamFinish`
- *    do nothing, `isUpgradeRequest`/`wasUpgraded` are `false`, `writeResponseTrailers` sends
- *    trailers (a no-op on HTTP/1), and `writeResponse` may write the header and body as two
+ *    do nothing, `isUpgradeRequest`/`wasUpgraded` are `false`, and `writeResponse` may write the header and body as two
  *    frames. HTTP/1-only fast paths that are not part of this contract
  *    (`Http1ServerSession.waitForRequest`, the idle wait of the keep-alive loop) stay on the
  *    HTTP/1 class.
@@ -100,8 +99,10 @@ export interface ServerSession {
    */
   releaseWrittenBody(data: Uint8Array): void
   /**
-   * Writes response trailers where the protocol supports them: on HTTP/2 a HEADERS frame after
-   * the body (call it before or right after the last body write); a no-op on HTTP/1.
+   * Writes response trailers where the protocol and the client allow them: on HTTP/2 a HEADERS
+   * frame after the body; on HTTP/1.1 the last chunk of a chunked body carries them when the
+   * client sent `TE: trailers` (else they are dropped). Call it before the last body write
+   * (`writeResponseBody(..., true)`), which then ends the stream.
    * @param trailers - the trailer fields; `undefined` for none
    */
   writeResponseTrailers(trailers?: HeaderMap): Promise<void>

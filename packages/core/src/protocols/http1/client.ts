@@ -633,6 +633,11 @@ export class Http1ClientSession implements ClientSession, StreamReadListener {
     }
   }
 
+  /** Always `undefined`: chunked trailers are read and dropped on HTTP/1. */
+  get responseTrailers(): undefined {
+    return undefined
+  }
+
   /** Whether the response is a 101 and the connection is now a raw byte stream. */
   isUpgraded(): boolean {
     return this.#upgraded

@@ -99,6 +99,21 @@ const PARSED = new ParsedRequestHead()
 // Shared settled promises for the common paths that need no waiting (no allocation per call).
 const RESOLVED: Promise<void> = WRITE_SETTLED
 const RESOLVED_UNDEFINED: Promise<undefined> = Promise.resolve(undefined)
+/** Fields never sent as trailers: framing, routing and authentication (RFC 9110 §6.5.1). */
+const TRAILER_FORBIDDEN = [
+  'content-length',
+  'transfer-encoding',
+  'host',
+  'content-type',
+  'content-encoding',
+  'trailer',
+  'te',
+  'connection',
+  'keep-alive',
+  'upgrade',
+  'authorization',
+  'set-cookie',
+] as const
 const RESOLVED_TRUE: Promise<boolean> = Promise.resolve(true)
 const RESOLVED_FALSE: Promise<boolean> = Promise.resolve(false)
 
@@ -945,9 +960,34 @@ export class Http1ServerSession implements ServerSession {
     return ok
   }
 
-  /** A no-op: response trailers are not written on HTTP/1 (as in Pingora). */
-  writeResponseTrailers(): Promise<void> {
-    return Promise.resolve()
+  /**
+   * Ends a chunked response body with trailer fields (RFC 9112 §7.1.2), when the client said
+   * it accepts them (`TE: trailers`, RFC 9110 §10.1.4); otherwise the trailers are dropped and
+   * nothing is written. Call it instead of the last `writeResponseBody(..., true)`: it writes
+   * the last chunk itself. A response framed by `Content-Length` (or already finished) cannot
+   * carry trailers: they are dropped.
+   * @param trailers - the trailer fields; `undefined` or empty writes nothing
+   * @throws PingoraError `WriteError`, `WriteTimedout` (source `downstream`)
+   */
+  writeResponseTrailers(trailers?: HeaderMap): Promise<void> {
+    const writer = this.#writer
+    if (
+      trailers === undefined ||
+      trailers.size === 0 ||
+      !this.#finalWritten ||
+      writer.finished ||
+      writer.mode !== 'chunked'
+    ) {
+      return RESOLVED
+    }
+    const te = this.#request?.headers.get('te')
+    if (te === undefined || !hasToken(te, 'trailers')) return RESOLVED
+    const fields = trailers.clone()
+    // Fields that frame or route the message never belong in trailers (RFC 9110 §6.5.1).
+    for (const name of TRAILER_FORBIDDEN) fields.remove(name)
+    writer.finish()
+    const written = this.stream.write(`0\r\n${fields.toH1String()}\r\n`)
+    return written ? RESOLVED : this.stream.drain(this.#writeTimeoutMs)
   }
 
   /** Finishes the response body: writes the last chunk for chunked responses. */

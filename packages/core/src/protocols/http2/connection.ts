@@ -7,6 +7,9 @@ import { Http2ServerSession } from './server.ts'
 
 const { NGHTTP2_NO_ERROR, NGHTTP2_INTERNAL_ERROR, NGHTTP2_ENHANCE_YOUR_CALM } = http2.constants
 
+/** How long a graceful shutdown waits for the PING answer between its two GOAWAY frames. */
+const GOAWAY_PING_WAIT_MS = 1_000
+
 /** The largest stream id (2^31 - 1): the first GOAWAY of a graceful shutdown names it. */
 const MAX_STREAM_ID = 2 ** 31 - 1
 
@@ -238,14 +241,26 @@ export function serveH2Connection(
     }
     const onShutdown = (): void => {
       if (session.closed || session.destroyed) return
+      const closeNow = (): void => {
+        if (!session.closed && !session.destroyed) session.close()
+      }
       try {
         session.goaway(NGHTTP2_NO_ERROR, MAX_STREAM_ID)
-        const sent = session.ping((error) => {
-          if (error === null && !session.destroyed) session.close()
+        // The second GOAWAY (from close) waits one PING round trip, but not longer than
+        // GOAWAY_PING_WAIT_MS: some clients (node:http2) never answer a PING after a GOAWAY,
+        // and the connection would then stay open until the grace period ends.
+        const fallback = setTimeout(closeNow, GOAWAY_PING_WAIT_MS)
+        fallback.unref()
+        const sent = session.ping(() => {
+          clearTimeout(fallback)
+          closeNow()
         })
-        if (!sent) session.close()
+        if (!sent) {
+          clearTimeout(fallback)
+          closeNow()
+        }
       } catch {
-        session.close()
+        closeNow()
       }
     }
     session.on('error', () => {

@@ -13,7 +13,7 @@ import { generateErrorResponse } from '../http/error-resp.ts'
 import type { ReusedHttpStream } from '../http/reused-http-stream.ts'
 import type { ServerSession } from '../http/server-session.ts'
 
-const { NGHTTP2_CANCEL, NGHTTP2_NO_ERROR, NGHTTP2_INTERNAL_ERROR } = http2.constants
+const { NGHTTP2_CANCEL, NGHTTP2_NO_ERROR } = http2.constants
 
 /** How much of a request body a session keeps for a retry (as HTTP/1's 64 KiB). */
 const RETRY_BUFFER_LIMIT = 64 * 1024
@@ -25,6 +25,16 @@ function downstreamError(type: ErrorType, context: string, cause?: unknown): Pin
 }
 
 function noop(): void {}
+
+/**
+ * Resets a stream whose response is not complete with RST_STREAM(INTERNAL_ERROR) and no
+ * END_STREAM. `node:http2`'s `close(code)` ends the writable side first (an empty DATA frame
+ * with END_STREAM) and resets after, so the client would take a cut response for a whole one;
+ * `destroy(error)` resets at once.
+ */
+function resetStream(stream: http2.ServerHttp2Stream): void {
+  stream.destroy(downstreamError('WriteError', 'response not completed'))
+}
 
 /** Fields HTTP/2 forbids (RFC 9113 §8.2.2); `te` is not allowed in trailers either. */
 function isConnectionSpecific(lowerName: string): boolean {
@@ -469,7 +479,7 @@ export class Http2ServerSession implements ServerSession {
     const stream = this.#stream
     if (stream.destroyed || stream.closed) return
     if (!this.#ended) {
-      stream.close(this.#finalWritten ? NGHTTP2_CANCEL : NGHTTP2_INTERNAL_ERROR)
+      resetStream(stream)
       return
     }
     if (!this.#bodyDone && !stream.readableEnded) {
@@ -594,10 +604,15 @@ export class Http2ServerSession implements ServerSession {
     return this.#responseWritten
   }
 
-  /** Resets this stream (RST_STREAM CANCEL); the connection's other streams go on. */
+  /**
+   * Resets this stream (RST_STREAM); the connection's other streams go on. A response not yet
+   * complete is never ended cleanly: the client sees a reset, not a short body.
+   */
   shutdown(): void {
     const stream = this.#stream
-    if (!stream.destroyed && !stream.closed) stream.close(NGHTTP2_CANCEL)
+    if (stream.destroyed || stream.closed) return
+    if (this.#ended) stream.close(NGHTTP2_CANCEL)
+    else resetStream(stream)
   }
 
   /** Always `true`. */
