@@ -10,7 +10,6 @@
  */
 
 export {
-  DEFAULT_KEEPALIVE_SECONDS,
   type HttpServerApp,
   HttpServerAppDriver,
   type HttpServerOptions,

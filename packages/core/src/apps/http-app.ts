@@ -7,12 +7,6 @@ import type { Stream } from '../protocols/l4/stream.ts'
 import type { ShutdownWatch } from '../server/shutdown-watch.ts'
 import type { ServerApp } from './server-app.ts'
 
-/**
- * How long an idle keep-alive connection waits for its next request, in seconds (Pingora's 60).
- * The sessions apply it in milliseconds (`DEFAULT_KEEPALIVE_TIMEOUT_MS`); kept for callers.
- */
-export const DEFAULT_KEEPALIVE_SECONDS = 60
-
 /** How long an h2c-enabled listener waits for the first bytes that tell the protocol. */
 const PREFACE_TIMEOUT_MS = 60_000
 

@@ -1,3 +1,4 @@
+import cluster from 'node:cluster'
 import { closeSync, linkSync, renameSync, unlinkSync } from 'node:fs'
 import type net from 'node:net'
 import type { ServerAddress } from './server-address.ts'
@@ -10,6 +11,14 @@ import type { ServerAddress } from './server-address.ts'
 export const LISTEN_FDS_ENV = 'PINGORA_LISTEN_FDS'
 
 /**
+ * The environment variable that gives worker processes (`threads` > 1) the listening sockets
+ * their primary inherited in an upgrade: the same JSON list, with the primary's descriptor
+ * numbers. A worker listens on `{ fd }` and `node:cluster` opens that descriptor in the primary
+ * and shares it, so the worker never closes these numbers itself (they are not its own).
+ */
+export const PRIMARY_LISTEN_FDS_ENV = 'PINGORA_PRIMARY_LISTEN_FDS'
+
+/**
  * The listening sockets of this process by address key (Pingora's `Fds` table in
  * `server/transfer_fd/mod.rs`): the ones inherited from an old process, waiting to be used by
  * the endpoint with the same address, and the ones bound here, to hand on at the next upgrade.
@@ -20,19 +29,31 @@ export const LISTEN_FDS_ENV = 'PINGORA_LISTEN_FDS'
 export class ListenFds {
   readonly #inherited: Map<string, number>
   readonly #bound: Map<string, net.Server>
+  readonly #owned: boolean
 
   /**
    * Creates the table.
    * @param inherited - sockets inherited from an old process, by key
+   * @param owned - whether the descriptors are this process's own (`false` in a worker, whose
+   *   table names its primary's descriptors: {@link ListenFds.closeUnused} then only forgets them)
    */
-  constructor(inherited: Iterable<readonly [string, number]> = []) {
+  constructor(inherited: Iterable<readonly [string, number]> = [], owned = true) {
     this.#inherited = new Map(inherited)
     this.#bound = new Map()
+    this.#owned = owned
   }
 
   /** Whether this process inherited listening sockets (it is the new side of an upgrade). */
   get hasInherited(): boolean {
     return this.#inherited.size > 0
+  }
+
+  /**
+   * The inherited sockets no endpoint took yet, as `[key, fd]` pairs (what a primary hands its
+   * workers in {@link PRIMARY_LISTEN_FDS_ENV}).
+   */
+  inheritedEntries(): Array<[string, number]> {
+    return [...this.#inherited]
   }
 
   /**
@@ -51,11 +72,13 @@ export class ListenFds {
    * addresses), so they do not stay open for ever.
    */
   closeUnused(): void {
-    for (const fd of this.#inherited.values()) {
-      try {
-        closeSync(fd)
-      } catch {
-        // Already closed: nothing to release.
+    if (this.#owned) {
+      for (const fd of this.#inherited.values()) {
+        try {
+          closeSync(fd)
+        } catch {
+          // Already closed: nothing to release.
+        }
       }
     }
     this.#inherited.clear()
@@ -138,7 +161,10 @@ export function fdOf(server: net.Server): number | undefined {
 }
 
 function fromEnvironment(): ListenFds {
-  const raw = process.env[LISTEN_FDS_ENV]
+  // A worker's table names its primary's descriptors (see PRIMARY_LISTEN_FDS_ENV).
+  const primary = cluster.isWorker ? process.env[PRIMARY_LISTEN_FDS_ENV] : undefined
+  delete process.env[PRIMARY_LISTEN_FDS_ENV]
+  const raw = primary ?? process.env[LISTEN_FDS_ENV]
   if (raw === undefined) return new ListenFds()
   // Read once: a process this one starts must not believe it inherited these too.
   delete process.env[LISTEN_FDS_ENV]
@@ -152,7 +178,7 @@ function fromEnvironment(): ListenFds {
         Number.isInteger(pair[1]) &&
         (pair[1] as number) > 2,
     )
-    return new ListenFds(valid)
+    return new ListenFds(valid, primary === undefined)
   } catch {
     return new ListenFds()
   }

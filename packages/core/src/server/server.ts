@@ -3,7 +3,7 @@ import { setMaxListeners } from 'node:events'
 import { openSync } from 'node:fs'
 import { PingoraError } from '@pingora-ts/error'
 import { channels } from '../diagnostics.ts'
-import { processListenFds } from '../listeners/listen-fds.ts'
+import { PRIMARY_LISTEN_FDS_ENV, processListenFds } from '../listeners/listen-fds.ts'
 import { DependencyGraph } from '../services/dependency-graph.ts'
 import { type Service, ServiceReadyNotifier } from '../services/service.ts'
 import { ServiceHandle } from '../services/service-handle.ts'
@@ -33,7 +33,15 @@ import {
   UpgradeSocket,
   writePidFile,
 } from './upgrade.ts'
-import { reportWorkerReady, superviseWorkers, workerIndex } from './workers.ts'
+import {
+  reportWorkerReady,
+  superviseWorkers,
+  UPGRADE_REQUEST_MESSAGE,
+  UPGRADE_RESULT_MESSAGE,
+  WORKER_INDEX_ENV,
+  type WorkerSupervisor,
+  workerIndex,
+} from './workers.ts'
 
 /**
  * Where the server is in its life (Pingora's `ExecutionPhase`); published on
@@ -300,7 +308,13 @@ export class Server {
     if (started !== undefined) this.#startPromise = started.catch(() => new Promise<void>(noop))
   }
 
-  /** The primary of `threads` > 1: runs the workers, relays SIGTERM/SIGINT, owns the pid file. */
+  /**
+   * The primary of `threads` > 1: runs the workers, relays SIGTERM/SIGINT, owns the pid file and
+   * `upgrade_sock`. A graceful upgrade (SIGQUIT, SIGHUP, `-u`) goes through a worker, which holds
+   * the listening sockets: it starts the new program with them inherited; once that one (a new
+   * primary, with new workers on the same sockets) is ready, this one drains its workers and
+   * exits.
+   */
   #superviseWorkers(): void {
     const conf = this.configuration
     const watch = new UnixShutdownSignalWatch()
@@ -308,27 +322,12 @@ export class Server {
     const shutdownRequested = new Promise<'graceful' | 'fast'>((resolve) => {
       request = resolve
     })
-    void (async () => {
-      for (;;) {
-        const signal = await watch.recv()
-        if (signal === 'GracefulUpgrade') {
-          publishServerError(
-            PingoraError.internal(
-              'InternalError',
-              'graceful upgrade is not supported with threads > 1 yet (the workers keep serving)',
-            ),
-            'graceful upgrade',
-          )
-          continue
-        }
-        this.#setPhase(signal === 'FastShutdown' ? 'ShutdownStarted' : 'GracefulTerminate')
-        request(signal === 'FastShutdown' ? 'fast' : 'graceful')
-        if (signal === 'FastShutdown') return
-      }
-    })()
-    superviseWorkers({
+    // Sockets this primary inherited in an upgrade: its workers listen on them through it.
+    const inherited = processListenFds.inheritedEntries()
+    const supervisor = superviseWorkers({
       count: conf.threads,
       shutdownRequested,
+      env: inherited.length > 0 ? { [PRIMARY_LISTEN_FDS_ENV]: JSON.stringify(inherited) } : {},
       onReady: () => {
         try {
           this.#becomeRunningInstance()
@@ -337,13 +336,112 @@ export class Server {
         }
         this.#setPhase('Running')
         reportReady()
+        if (conf.upgradeSock !== undefined) {
+          const socket = new UpgradeSocket(conf.upgradeSock, (command) => upgrade(command))
+          socket.open().then(
+            () => {
+              this.#upgradeSocket = socket
+            },
+            (error: unknown) => publishServerError(error, 'cannot listen on upgrade_sock'),
+          )
+        }
       },
-    }).then(() => {
+    })
+    const upgrade = (command: UpgradeCommand): Promise<Successor> => {
+      if (this.#upgrading !== undefined) {
+        return Promise.reject(
+          PingoraError.internal('InternalError', 'an upgrade is already under way'),
+        )
+      }
+      if (this.#phase !== 'Running') {
+        return Promise.reject(
+          PingoraError.internal('InternalError', `cannot upgrade a server in phase ${this.#phase}`),
+        )
+      }
+      const upgrading = this.#upgradeThroughWorker(command, supervisor, () => request('graceful'))
+      this.#upgrading = upgrading
+      const clear = (): void => {
+        this.#upgrading = undefined
+      }
+      upgrading.then(clear, clear)
+      return upgrading
+    }
+    void (async () => {
+      for (;;) {
+        const signal = await watch.recv()
+        if (signal === 'GracefulUpgrade') {
+          upgrade(currentCommand()).catch(noop)
+          continue
+        }
+        this.#setPhase(signal === 'FastShutdown' ? 'ShutdownStarted' : 'GracefulTerminate')
+        request(signal === 'FastShutdown' ? 'fast' : 'graceful')
+        if (signal === 'FastShutdown') return
+      }
+    })()
+    supervisor.done.then(() => {
       watch.close()
+      this.#upgradeSocket?.close()
       if (this.#pidFile !== undefined) removeOwnPidFile(this.#pidFile)
       this.#setPhase('Terminated')
       process.exit(0)
     }, noop)
+  }
+
+  /** The primary's side of an upgrade: a worker starts the successor, then the workers drain. */
+  async #upgradeThroughWorker(
+    command: UpgradeCommand,
+    supervisor: WorkerSupervisor,
+    drain: () => void,
+  ): Promise<Successor> {
+    this.#setPhase('GracefulUpgradeTransferringFds')
+    // The new primary listens on upgrade_sock itself: free the path (reopened on failure).
+    const socket = this.#upgradeSocket
+    socket?.close()
+    const answer = await supervisor.askUpgrade({ command })
+    if (answer.pid === undefined) {
+      this.#setPhase('Running')
+      if (socket !== undefined) await socket.open().catch(noop)
+      const error = PingoraError.internal(
+        'InternalError',
+        `upgrade failed: ${answer.error ?? 'no answer'}`,
+      )
+      publishServerError(error, 'graceful upgrade failed')
+      throw error
+    }
+    // The new primary owns the pid file now (it wrote it before reporting ready).
+    this.#pidFile = undefined
+    this.#upgradeSocket = undefined
+    this.#setPhase('GracefulUpgradeCloseTimeout')
+    drain()
+    return { pid: answer.pid }
+  }
+
+  /**
+   * A worker's side of an upgrade of `threads` > 1: on its primary's request, starts the new
+   * program with this worker's listening sockets inherited and answers with its pid once ready.
+   */
+  #serveUpgradeRequests(): void {
+    process.on('message', (message: unknown) => {
+      const request = message as { type?: unknown; command?: UpgradeCommand } | null
+      if (request?.type !== UPGRADE_REQUEST_MESSAGE || request.command === undefined) return
+      const env = { ...request.command.env }
+      // The successor is a primary of its own, not a worker of ours.
+      delete env.NODE_UNIQUE_ID
+      delete env[WORKER_INDEX_ENV]
+      spawnSuccessor({ ...request.command, env }, processListenFds.listening(), {
+        timeoutMs: UPGRADE_READY_TIMEOUT_MS,
+        detached: this.configuration.daemon,
+      }).then(
+        (successor) => {
+          // Closing our listeners must not remove the Unix socket files the new process uses.
+          this.#handedOver = true
+          process.send?.({ type: UPGRADE_RESULT_MESSAGE, pid: successor.pid })
+        },
+        (error: unknown) => {
+          process.send?.({ type: UPGRADE_RESULT_MESSAGE, error: errorLine(error) })
+        },
+      )
+    })
   }
 
   async #daemonize(): Promise<void> {
@@ -395,6 +493,7 @@ export class Server {
     // Last: once the old process (or the launching command) hears this, it lets go.
     if (cluster.isWorker) {
       reportWorkerReady()
+      if (this.#forever) this.#serveUpgradeRequests()
       return
     }
     reportReady()

@@ -38,6 +38,35 @@ export interface WorkerSupervisorOptions {
   readonly onReady: () => void
   /** Resolves with the shutdown to perform: graceful (SIGTERM to workers) or fast (SIGINT). */
   readonly shutdownRequested: Promise<'graceful' | 'fast'>
+  /** Extra environment of every worker (the listening sockets the primary inherited). */
+  readonly env?: Readonly<Record<string, string>>
+}
+
+/** The message a primary sends the worker that is to start its successor (an upgrade). */
+export const UPGRADE_REQUEST_MESSAGE = 'pingora:worker:upgrade'
+/** The worker's answer to {@link UPGRADE_REQUEST_MESSAGE}. */
+export const UPGRADE_RESULT_MESSAGE = 'pingora:worker:upgrade-result'
+
+/** What a worker answers a primary's upgrade request with. */
+export interface WorkerUpgradeResult {
+  readonly type: typeof UPGRADE_RESULT_MESSAGE
+  /** The new primary's pid once it reported ready. */
+  readonly pid?: number
+  /** Why the upgrade failed. */
+  readonly error?: string
+}
+
+/** The supervisor of the worker processes. */
+export interface WorkerSupervisor {
+  /** Resolves once every worker exited after the shutdown was requested. */
+  readonly done: Promise<void>
+  /**
+   * Asks one ready worker to start the successor program with the listening sockets it holds
+   * (the primary has none of its own: `node:cluster` keeps them private) and relays its answer.
+   * @param message - the request, passed to the worker as is
+   * @returns the worker's answer
+   */
+  askUpgrade(message: object): Promise<WorkerUpgradeResult>
 }
 
 /**
@@ -48,7 +77,7 @@ export interface WorkerSupervisorOptions {
  * `pingora:worker:exit`. Resolves once a requested shutdown has ended every worker.
  * @param options - worker count, readiness callback, shutdown request
  */
-export function superviseWorkers(options: WorkerSupervisorOptions): Promise<void> {
+export function superviseWorkers(options: WorkerSupervisorOptions): WorkerSupervisor {
   // Shared handles: the primary binds, the workers accept (no accept loop in the primary).
   cluster.schedulingPolicy = cluster.SCHED_NONE
   const slots: Array<Worker | undefined> = []
@@ -59,7 +88,7 @@ export function superviseWorkers(options: WorkerSupervisorOptions): Promise<void
   const timers = new Set<NodeJS.Timeout>()
 
   const start = (index: number): void => {
-    const worker = cluster.fork({ [WORKER_INDEX_ENV]: String(index) })
+    const worker = cluster.fork({ ...options.env, [WORKER_INDEX_ENV]: String(index) })
     const startedAt = Date.now()
     slots[index] = worker
     worker.on('message', (message: unknown) => {
@@ -72,6 +101,7 @@ export function superviseWorkers(options: WorkerSupervisorOptions): Promise<void
     })
     worker.once('exit', (code, signal) => {
       slots[index] = undefined
+      ready.delete(index)
       const lived = Date.now() - startedAt
       failures[index] = lived >= WORKER_STABLE_MS ? 0 : (failures[index] ?? 0) + 1
       const restartInMs = stopping
@@ -117,5 +147,27 @@ export function superviseWorkers(options: WorkerSupervisorOptions): Promise<void
     }
     for (const worker of live) worker.process.kill(kind === 'graceful' ? 'SIGTERM' : 'SIGINT')
   })
-  return done
+  const askUpgrade = (message: object): Promise<WorkerUpgradeResult> => {
+    const index = slots.findIndex((slot, i) => slot !== undefined && ready.has(i))
+    const worker = index === -1 ? undefined : slots[index]
+    if (worker === undefined || stopping) {
+      return Promise.resolve({ type: UPGRADE_RESULT_MESSAGE, error: 'no ready worker' })
+    }
+    return new Promise<WorkerUpgradeResult>((resolve) => {
+      const onMessage = (answer: unknown): void => {
+        if ((answer as WorkerUpgradeResult | null)?.type !== UPGRADE_RESULT_MESSAGE) return
+        worker.off('message', onMessage)
+        worker.off('exit', onExit)
+        resolve(answer as WorkerUpgradeResult)
+      }
+      const onExit = (): void => {
+        worker.off('message', onMessage)
+        resolve({ type: UPGRADE_RESULT_MESSAGE, error: 'the worker exited during the upgrade' })
+      }
+      worker.on('message', onMessage)
+      worker.once('exit', onExit)
+      worker.send({ ...message, type: UPGRADE_REQUEST_MESSAGE })
+    })
+  }
+  return { done, askUpgrade }
 }

@@ -1,5 +1,9 @@
 import { type ChildProcess, spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { mkdtempSync, readFileSync } from 'node:fs'
 import net from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it, onTestFinished } from 'vitest'
 import { connect, readAll } from './helpers.ts'
@@ -18,10 +22,10 @@ interface Child {
   ended: Promise<void>
 }
 
-async function startChild(threads = 1): Promise<Child> {
+async function startChild(threads = 1, env: Record<string, string> = {}): Promise<Child> {
   const child = spawn(process.execPath, [...NODE_ARGS, FIXTURE], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, THREADS: String(threads) },
+    env: { ...process.env, THREADS: String(threads), ...env },
   })
   const pids = new Set<number>()
   onTestFinished(() => {
@@ -182,6 +186,94 @@ describe('process signals (runForever)', { timeout: 300_000 }, () => {
     expect(finished.length).toBeGreaterThan(0)
     expect(lost + finished.length).toBe(replies.length)
     expect(await exit).toEqual({ code: 0, signal: null })
+  })
+
+  it('threads: 2 upgraded three times (SIGQUIT, SIGHUP, -u): each new primary and its workers take the port over under load, nothing is refused or reset, the old ones drain and exit 0', async () => {
+    const upgradeSock = join(mkdtempSync(join(tmpdir(), 'pingora-threads-')), 'upgrade.sock')
+    const { child, port, printed, exit, ended } = await startChild(2, { UPGRADE_SOCK: upgradeSock })
+    const workerLine = (nth: number): Promise<number> =>
+      printed(`{"port":${port},"pid"`, nth).then(
+        (line) => (JSON.parse(line) as { pid: number }).pid,
+      )
+    const primaries: number[] = []
+    onTestFinished(() => {
+      for (const pid of primaries) {
+        try {
+          process.kill(pid, 'SIGKILL')
+        } catch {
+          // Already gone.
+        }
+      }
+    })
+    // The parent of a worker: its primary (killed at the end of the test whatever happens).
+    const parentOf = (pid: number): number => {
+      const parent = Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ')[1])
+      expect(parent).toBeGreaterThan(1)
+      if (!primaries.includes(parent)) primaries.push(parent)
+      return parent
+    }
+    const first = [await workerLine(1), await workerLine(2)]
+    await printed(`phase Running ${child.pid}`)
+    // A request held on a first-generation worker: it must finish after the upgrade.
+    const held = await connect(port)
+    const heldReply = readAll(held)
+    held.write('GET /slow HTTP/1.1\r\nHost: x\r\n\r\n')
+    await printed('entered')
+    // Steady load, a new connection per request, until the second upgrade is over.
+    let stop = false
+    let failures = 0
+    const servedBy: number[] = []
+    const load = (async () => {
+      while (!stop) {
+        const answer = await get(port, '/').catch(() => '')
+        const pid = Number(/fast (\d+)$/.exec(answer)?.[1])
+        if (Number.isInteger(pid) && pid > 0) servedBy.push(pid)
+        else failures++
+      }
+    })()
+    process.kill(child.pid as number, 'SIGQUIT')
+    const second = [await workerLine(3), await workerLine(4)]
+    const secondPrimary = parentOf(second[0] as number)
+    expect(secondPrimary).not.toBe(child.pid)
+    expect(parentOf(second[1] as number)).toBe(secondPrimary)
+    expect(await heldReply).toContain('finished after shutdown started')
+    expect(await exit).toEqual({ code: 0, signal: null })
+    process.kill(secondPrimary, 'SIGHUP')
+    const third = [await workerLine(5), await workerLine(6)]
+    const thirdPrimary = parentOf(third[0] as number)
+    expect([child.pid, secondPrimary]).not.toContain(thirdPrimary)
+    await printed(`phase Terminated ${secondPrimary}`)
+    // Pingora's `-u`: a new program asks the running primary on upgrade_sock to hand over.
+    const asking = spawn(process.execPath, [...NODE_ARGS, FIXTURE, '-u'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, THREADS: '2', UPGRADE_SOCK: upgradeSock },
+    })
+    let asked = ''
+    asking.stdout?.on('data', (chunk: Buffer) => {
+      asked += chunk.toString()
+    })
+    asking.stderr?.on('data', (chunk: Buffer) => {
+      asked += chunk.toString()
+    })
+    const [askCode] = await once(asking, 'exit')
+    expect(askCode, asked).toBe(0)
+    const fourth = [await workerLine(7), await workerLine(8)]
+    const fourthPrimary = parentOf(fourth[0] as number)
+    expect(asked).toContain(`upgraded: the new process ${fourthPrimary} is ready\n`)
+    await printed(`phase Terminated ${thirdPrimary}`)
+    const before = servedBy.length
+    while (servedBy.length < before + 20) await new Promise((resolve) => setImmediate(resolve))
+    stop = true
+    await load
+    process.stdout.write(
+      `threads upgrade: ${servedBy.length} requests, ${failures} failed, served by ${new Set(servedBy).size} workers\n`,
+    )
+    expect(failures).toBe(0)
+    // The last requests reach the fourth generation only.
+    for (const pid of servedBy.slice(-20)) expect(fourth).toContain(pid)
+    expect(servedBy.some((pid) => first.includes(pid))).toBe(true)
+    process.kill(fourthPrimary, 'SIGTERM')
+    await ended
   })
 
   it('exits 1 with the BindError on one line (no stack trace) when an endpoint cannot be bound', async () => {
