@@ -19,6 +19,7 @@ export const CHANNEL_NAMES = {
 /**
  * The same names under this package's earlier export name.
  * @deprecated use {@link CHANNEL_NAMES} (the name every package uses).
+ * @alias
  */
 export const TLS_CHANNELS = CHANNEL_NAMES
 
