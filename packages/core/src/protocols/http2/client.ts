@@ -4,6 +4,7 @@ import { HeaderMap, type RequestHeader, ResponseHeader } from '@pingora-ts/http'
 import type { Digest } from '../digest.ts'
 import type { ClientSession } from '../http/client-session.ts'
 import { WRITE_SETTLED } from '../http/common.ts'
+import { waitForH2Drain } from './drain.ts'
 
 const { NGHTTP2_CANCEL, NGHTTP2_FLAG_END_STREAM, NGHTTP2_NO_ERROR, NGHTTP2_REFUSED_STREAM } =
   http2.constants
@@ -355,35 +356,18 @@ export class Http2ClientSession implements ClientSession {
   }
 
   #waitDrain(): Promise<void> {
-    const stream = this.#stream as http2.ClientHttp2Stream
     const timeoutMs = this.#writeTimeoutMs
-    return new Promise<void>((resolve, reject) => {
-      let timer: NodeJS.Timeout | undefined
-      const cleanup = (): void => {
-        if (timer !== undefined) clearTimeout(timer)
-        stream.off('drain', onDrain)
-        stream.off('close', onClose)
-      }
-      const onDrain = (): void => {
-        cleanup()
-        resolve()
-      }
-      const onClose = (): void => {
-        cleanup()
-        reject(this.#failure ?? upstreamError('WriteError', 'stream closed during the request'))
-      }
-      stream.on('drain', onDrain)
-      stream.on('close', onClose)
-      if (timeoutMs > 0) {
-        timer = setTimeout(() => {
-          cleanup()
-          const error = upstreamError('WriteTimedout', `writing the request body, ${timeoutMs}ms`)
-          this.#fail(error)
-          this.#reset()
-          reject(error)
-        }, timeoutMs)
-      }
-    })
+    return waitForH2Drain(
+      this.#stream as http2.ClientHttp2Stream,
+      timeoutMs,
+      () => this.#failure ?? upstreamError('WriteError', 'stream closed during the request'),
+      () => {
+        const error = upstreamError('WriteTimedout', `writing the request body, ${timeoutMs}ms`)
+        this.#fail(error)
+        this.#reset()
+        return error
+      },
+    )
   }
 
   /** Does nothing: HTTP/2 DATA frames copy the bytes. */

@@ -12,6 +12,7 @@ import { getCachedDate } from '../http/date.ts'
 import { generateErrorResponse } from '../http/error-resp.ts'
 import type { ReusedHttpStream } from '../http/reused-http-stream.ts'
 import type { ServerSession } from '../http/server-session.ts'
+import { waitForH2Drain } from './drain.ts'
 
 const { NGHTTP2_CANCEL, NGHTTP2_NO_ERROR } = http2.constants
 
@@ -373,32 +374,12 @@ export class Http2ServerSession implements ServerSession {
   }
 
   #waitDrain(): Promise<void> {
-    const stream = this.#stream
-    const timeoutMs = this.#writeTimeoutMs
-    return new Promise<void>((resolve, reject) => {
-      let timer: NodeJS.Timeout | undefined
-      const cleanup = (): void => {
-        if (timer !== undefined) clearTimeout(timer)
-        stream.off('drain', onDrain)
-        stream.off('close', onClose)
-      }
-      const onDrain = (): void => {
-        cleanup()
-        resolve()
-      }
-      const onClose = (): void => {
-        cleanup()
-        reject(downstreamError('WriteError', 'the client reset the stream during the response'))
-      }
-      stream.on('drain', onDrain)
-      stream.on('close', onClose)
-      if (timeoutMs !== undefined && timeoutMs > 0) {
-        timer = setTimeout(() => {
-          cleanup()
-          reject(downstreamError('WriteTimedout', 'writing the response body'))
-        }, timeoutMs)
-      }
-    })
+    return waitForH2Drain(
+      this.#stream,
+      this.#writeTimeoutMs,
+      () => downstreamError('WriteError', 'the client reset the stream during the response'),
+      () => downstreamError('WriteTimedout', 'writing the response body'),
+    )
   }
 
   /**
