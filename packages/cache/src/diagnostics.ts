@@ -9,7 +9,22 @@ export const CHANNEL_NAMES = {
   storageError: 'pingora:cache:storage-error',
   /** A storage dropped an entry it found corrupt or truncated. */
   storageCorrupt: 'pingora:cache:storage-corrupt',
+  /**
+   * A background refresh (stale-while-revalidate) ended, stored or not
+   * ({@link RefreshFinishedMessage}).
+   */
+  refreshFinished: 'pingora:cache:refresh-finished',
 } as const
+
+/** Message of {@link CHANNEL_NAMES.refreshFinished}. */
+export interface RefreshFinishedMessage {
+  /** The primary key of the refreshed entry. */
+  readonly primary: string
+  /** The phase the refresh ended in (`Miss` stored a new response, `Revalidated` a 304...). */
+  readonly phase: string
+  /** Why nothing was stored, when nothing was. */
+  readonly reason: string | undefined
+}
 
 /** Message of {@link CHANNEL_NAMES.storageError} and {@link CHANNEL_NAMES.storageCorrupt}. */
 export interface StorageErrorMessage {
@@ -25,6 +40,7 @@ export interface StorageErrorMessage {
 export const channels = {
   storageError: diagnosticsChannel.channel(CHANNEL_NAMES.storageError),
   storageCorrupt: diagnosticsChannel.channel(CHANNEL_NAMES.storageCorrupt),
+  refreshFinished: diagnosticsChannel.channel(CHANNEL_NAMES.refreshFinished),
 } as const
 
 /**

@@ -160,6 +160,11 @@ export class HttpCache {
     return this.#permit !== undefined || this.#lock === undefined
   }
 
+  /** The current time on this cache's clock (the `now` option), epoch ms. */
+  now(): number {
+    return this.#now()
+  }
+
   /** The largest body admitted, in bytes. */
   get maxFileSizeBytes(): number {
     return this.#maxFileSizeBytes

@@ -18,6 +18,7 @@ export { etagListMatchesWeak, notModifiedFilter, splitEtags, toNotModified } fro
 export {
   CHANNEL_NAMES,
   channels,
+  type RefreshFinishedMessage,
   type StorageErrorMessage,
 } from './diagnostics.ts'
 export { DiskStorage, type DiskStorageOptions } from './disk-storage.ts'

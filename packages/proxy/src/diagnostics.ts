@@ -88,6 +88,7 @@ export type ProxyErrorPhase =
   | 'persistConnectionContext'
   | 'requestSummary'
   | 'suppressErrorLog'
+  | 'shouldServeStale'
 
 /** Message of {@link CHANNEL_NAMES.proxyError}. */
 export interface ProxyErrorMessage {

@@ -22,6 +22,7 @@ import {
 } from './diagnostics.ts'
 import { DownstreamWriter } from './downstream-writer.ts'
 import { defaultFailToProxy } from './fail-to-proxy.ts'
+import { ProxyCache } from './proxy-cache.ts'
 import { isThenable, toError } from './proxy-common.ts'
 import { ProxyH1 } from './proxy-h1.ts'
 import { ProxyH2 } from './proxy-h2.ts'
@@ -99,6 +100,8 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
   private readonly filtersRequest: boolean
   /** The one downstream writer (responses from the upstream today, from the cache later). */
   private readonly writer: DownstreamWriter<Ctx>
+  /** The cache engine; `undefined` (nothing to pay) when the app has no `requestCacheFilter`. */
+  private readonly cache: ProxyCache<Ctx> | undefined
   /** The HTTP/1 upstream exchange. */
   private readonly h1: ProxyH1<Ctx>
   /** The HTTP/2 upstream exchange. */
@@ -123,8 +126,12 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
     this.filtersRequest =
       inner.earlyRequestFilter !== undefined || inner.requestFilter !== undefined
     this.writer = new DownstreamWriter(inner)
-    this.h1 = new ProxyH1(inner, this.clientUpstream, this.writer)
-    this.h2 = new ProxyH2(inner, this.clientUpstream, this.writer)
+    this.cache =
+      inner.requestCacheFilter !== undefined
+        ? new ProxyCache(inner, this.writer, this.clientUpstream)
+        : undefined
+    this.h1 = new ProxyH1(inner, this.clientUpstream, this.writer, this.cache)
+    this.h2 = new ProxyH2(inner, this.clientUpstream, this.writer, this.cache)
   }
 
   /** The downstream server options. */
@@ -138,7 +145,8 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
    *
    * ```text
    * read request ─► newCtx, onConnectionReuse ─► request-filter step (earlyRequestFilter,
-   *   modules, requestFilter) ─► [cache step: later] ─► upstream-filter step (proxyUpstreamFilter)
+   *   modules, requestFilter) ─► cache step (requestCacheFilter, key, lookup, lock; a hit is
+   *   answered here) ─► upstream-filter step (proxyUpstreamFilter)
    *   ─► upstream attempts (ProxyH1 → DownstreamWriter), retries ─► logging ─► finish
    * ```
    *
@@ -216,8 +224,10 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
     ) {
       result = await this.requestFilterStep(session, ctx)
     }
-    // TODO(#14): the cache step (requestCacheFilter, lookup, serving a hit through
-    // `this.writer` with `fromUpstream: false`) goes here, between the two filter steps.
+    // The cache step: one check when the app caches nothing.
+    if (result === CONTINUE && this.cache !== undefined) {
+      result = await this.cacheStep(this.cache, session, ctx)
+    }
     if (result === CONTINUE && inner.proxyUpstreamFilter !== undefined) {
       result = await this.upstreamFilterStep(session, ctx)
     }
@@ -237,6 +247,7 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
       const error = await this.proxyToUpstream(session, ctx)
       result = error === undefined ? RESPONDED : await this.retryOrFail(session, ctx, error)
     }
+    if (this.cache !== undefined) await this.cache.finish(session)
     session.timing.end = performance.now()
     const error = result.kind === 'failed' ? result.error : undefined
     if (error !== undefined) this.reportError(session, ctx, error)
@@ -332,6 +343,19 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
     return CONTINUE
   }
 
+  /** The cache step ({@link ProxyCache.cacheStep}): `responded` when the cache answered. */
+  private async cacheStep(cache: ProxyCache<Ctx>, session: Session, ctx: Ctx): Promise<StepResult> {
+    try {
+      return (await cache.cacheStep(session, ctx)) ? RESPONDED : CONTINUE
+    } catch (e) {
+      return this.handleError(
+        session,
+        ctx,
+        toError(e, ErrorType.InternalError, 'in a cache phase', 'internal'),
+      )
+    }
+  }
+
   /**
    * The upstream-filter step: `proxyUpstreamFilter`. When it declines, answers 502 unless it
    * wrote a response itself, and resolves `responded`.
@@ -343,6 +367,7 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
       const r = filter.call(this.inner, session, ctx)
       const go: boolean = isThenable(r) ? await r : r
       if (go) return CONTINUE
+      this.cache?.declined(session)
       if (session.responseWritten === undefined) await session.respondError(502)
       return RESPONDED
     } catch (e) {
@@ -371,6 +396,14 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
       const next = await this.proxyToUpstream(session, ctx)
       if (next === undefined) return RESPONDED
       error = next
+    }
+    // Stale-if-error: the stored response answers instead of the error.
+    if (this.cache !== undefined) {
+      try {
+        if (await this.cache.serveStaleOnError(session, ctx, error)) return RESPONDED
+      } catch (e) {
+        publishPhaseError(session, 'shouldServeStale', e)
+      }
     }
     return this.handleError(session, ctx, error)
   }

@@ -40,5 +40,16 @@ export {
   httpProxyService,
   proxyErrorChannel,
 } from './http-proxy.ts'
-export type { FailToProxy, MaybePromise, ProxyHttp } from './proxy-trait.ts'
-export { Session, SessionTiming } from './session.ts'
+export {
+  defaultCacheKey,
+  defaultCacheVaryFilter,
+  defaultResponseCacheFilter,
+} from './proxy-cache.ts'
+export type {
+  FailToProxy,
+  ForcedFreshness,
+  MaybePromise,
+  ProxyHttp,
+  PurgeStatus,
+} from './proxy-trait.ts'
+export { type CacheStatus, Session, SessionTiming } from './session.ts'

@@ -9,6 +9,7 @@ import type { RequestHeader, ResponseHeader } from '@pingora-ts/http'
 import { channels } from './diagnostics.ts'
 import type { DownstreamWriter } from './downstream-writer.ts'
 import { removeHopByHopHeaders } from './hop-by-hop.ts'
+import type { ProxyCache } from './proxy-cache.ts'
 import { ignoreClosed, isThenable, toError } from './proxy-common.ts'
 import type { ProxyHttp } from './proxy-trait.ts'
 import type { Session } from './session.ts'
@@ -27,16 +28,24 @@ export class ProxyH1<Ctx> {
   readonly #inner: ProxyHttp<Ctx>
   readonly #connector: HttpConnector
   readonly #writer: DownstreamWriter<Ctx>
+  readonly #cache: ProxyCache<Ctx> | undefined
 
   /**
    * @param inner - the user's phases
    * @param connector - the upstream connector (its pool takes reusable connections back)
    * @param writer - the downstream writer
+   * @param cache - the cache engine, when the app caches
    */
-  constructor(inner: ProxyHttp<Ctx>, connector: HttpConnector, writer: DownstreamWriter<Ctx>) {
+  constructor(
+    inner: ProxyHttp<Ctx>,
+    connector: HttpConnector,
+    writer: DownstreamWriter<Ctx>,
+    cache?: ProxyCache<Ctx>,
+  ) {
     this.#inner = inner
     this.#connector = connector
     this.#writer = writer
+    this.#cache = cache
   }
 
   /**
@@ -81,6 +90,7 @@ export class ProxyH1<Ctx> {
           request.insertHeader('Transfer-Encoding', 'chunked')
         }
       }
+      if (this.#cache !== undefined) this.#cache.upstreamRequestFilter(session, request)
       if (inner.upstreamRequestFilter !== undefined) {
         const r = inner.upstreamRequestFilter(session, request, ctx)
         if (isThenable(r)) await r
@@ -133,7 +143,11 @@ export class ProxyH1<Ctx> {
         reusable = await this.#tunnel(session, ctx, client, response)
       } else {
         // The downstream writer: response phases, framing, modules and the body relay.
-        const writing = this.#writer.write(session, ctx, request.method, response, client, true)
+        const cache = this.#cache
+        const writing =
+          cache?.involved(session) === true
+            ? cache.writeFromUpstream(session, ctx, response, client)
+            : this.#writer.write(session, ctx, request.method, response, client, true)
         if (writing !== undefined) await writing
         if (bodyTask !== undefined) {
           // The response is complete; the request body may still be flowing (an early answer).

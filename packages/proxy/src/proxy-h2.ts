@@ -4,6 +4,7 @@ import type { RequestHeader, ResponseHeader } from '@pingora-ts/http'
 import { channels } from './diagnostics.ts'
 import type { DownstreamWriter } from './downstream-writer.ts'
 import { removeHopByHopHeaders } from './hop-by-hop.ts'
+import type { ProxyCache } from './proxy-cache.ts'
 import { isThenable, toError } from './proxy-common.ts'
 import { defaultErrorWhileProxy } from './proxy-h1.ts'
 import type { ProxyHttp } from './proxy-trait.ts'
@@ -22,16 +23,24 @@ export class ProxyH2<Ctx> {
   readonly #inner: ProxyHttp<Ctx>
   readonly #connector: HttpConnector
   readonly #writer: DownstreamWriter<Ctx>
+  readonly #cache: ProxyCache<Ctx> | undefined
 
   /**
    * @param inner - the user's phases
    * @param connector - the upstream connector (its HTTP/2 pool owns the connection)
    * @param writer - the downstream writer
+   * @param cache - the cache engine, when the app caches
    */
-  constructor(inner: ProxyHttp<Ctx>, connector: HttpConnector, writer: DownstreamWriter<Ctx>) {
+  constructor(
+    inner: ProxyHttp<Ctx>,
+    connector: HttpConnector,
+    writer: DownstreamWriter<Ctx>,
+    cache?: ProxyCache<Ctx>,
+  ) {
     this.#inner = inner
     this.#connector = connector
     this.#writer = writer
+    this.#cache = cache
   }
 
   /**
@@ -78,6 +87,7 @@ export class ProxyH2<Ctx> {
       if (hasBody && (inner.requestBodyFilter !== undefined || modules.filtersRequestBody)) {
         request.removeHeader('Content-Length')
       }
+      if (this.#cache !== undefined) this.#cache.upstreamRequestFilter(session, request)
       if (inner.upstreamRequestFilter !== undefined) {
         const r = inner.upstreamRequestFilter(session, request, ctx)
         if (isThenable(r)) await r
@@ -119,7 +129,11 @@ export class ProxyH2<Ctx> {
       if (channels.upstreamResponded.hasSubscribers) {
         channels.upstreamResponded.publish({ session, peer, response })
       }
-      const writing = this.#writer.write(session, ctx, request.method, response, client, true)
+      const cache = this.#cache
+      const writing =
+        cache?.involved(session) === true
+          ? cache.writeFromUpstream(session, ctx, response, client)
+          : this.#writer.write(session, ctx, request.method, response, client, true)
       if (writing !== undefined) await writing
       if (bodyTask !== undefined) {
         if (!downstream.isBodyDone()) {

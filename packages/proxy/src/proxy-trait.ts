@@ -1,3 +1,4 @@
+import type { CacheKey, CacheMeta, HashHex, HitHandler, RespCacheable } from '@pingora-ts/cache'
 import type { Digest, HttpModules, HttpPeer } from '@pingora-ts/core'
 import type { PingoraError } from '@pingora-ts/error'
 import type { HeaderMap, RequestHeader, ResponseHeader } from '@pingora-ts/http'
@@ -18,10 +19,26 @@ export interface FailToProxy {
 }
 
 /**
+ * What {@link ProxyHttp.cacheHitFilter} may impose on a stored response found by a lookup:
+ * serve it as fresh, treat it as expired (revalidate), or ignore it (a miss).
+ */
+export type ForcedFreshness = 'ForceFresh' | 'ForceExpired' | 'ForceMiss'
+
+/**
+ * The outcome of a purge request ({@link ProxyHttp.isPurge}): `Found` (200), `NotFound`
+ * (404), `NoCache` (405: the cache is not enabled for the request), `Error` (500).
+ */
+export type PurgeStatus = 'Found' | 'NotFound' | 'NoCache' | 'Error'
+
+/**
  * The phases of a proxied HTTP request: implement the ones you need. Port of
  * `pingora-proxy/src/proxy_trait.rs`; the order is Pingora's (see `docs/phase.md`):
  *
- * `earlyRequestFilter` → downstream modules → `requestFilter` → `proxyUpstreamFilter` →
+ * `earlyRequestFilter` → downstream modules → `requestFilter` → cache phases
+ * (`requestCacheFilter` → `cacheKeyCallback` → `isPurge`/`purgeResponseFilter` → lookup with
+ * `cacheVaryFilter`, `cacheHitFilter` or `cacheMissFilter`, `shouldServeStale`; a hit is
+ * answered here through `cacheNotModifiedFilter`, `responseFilter` and `responseBodyFilter`) →
+ * `proxyUpstreamFilter` →
  * (`upstreamPeer` → connect → `connectedToUpstream` → `upstreamRequestFilter` →
  * `requestBodyFilter`* → `upstreamResponseFilter` → `responseFilter` →
  * `upstreamResponseBodyFilter`* / `responseBodyFilter`*), retried on retryable errors
@@ -98,8 +115,84 @@ export interface ProxyHttp<Ctx = unknown> {
   requestFilter?: (session: Session, ctx: Ctx) => MaybePromise<boolean>
 
   /**
-   * Decides, after `requestFilter`, whether to go upstream at all. Return `false` to stop:
-   * a `502` is sent unless a response was already written. Default: `true`.
+   * Turns the cache on for this request: call `session.cache.enable({ storage, lock,
+   * predictor, maxFileSizeBytes, now })`. Runs after `requestFilter`, synchronously. Enable
+   * it for every request the route may cache (unsafe methods included): the engine itself
+   * keeps the cache out of methods other than GET/HEAD, requests with a body or
+   * `Cache-Control: no-store` (status `'bypass'`), and uses the key of an unsafe request to
+   * invalidate the stored response after a 2xx/3xx answer (RFC 9111 section 4.4). Default: not
+   * implemented, the cache stays disabled and the proxy pays nothing for the cache phases.
+   * @see {@link ProxyHttp.cacheKeyCallback}, {@link Session.cacheStatus}, `docs/cache.md`
+   */
+  requestCacheFilter?: (session: Session, ctx: Ctx) => void
+
+  /**
+   * Builds the cache key of the request, once the cache is enabled. Synchronous. Default:
+   * {@link defaultCacheKey} (namespace `''`, primary `Host` + path and query); Pingora has no
+   * default. With a custom key, unsafe requests invalidate their own key but not the
+   * `Location`/`Content-Location` targets (those are computed from the default key only).
+   * @see {@link ProxyHttp.requestCacheFilter}
+   */
+  cacheKeyCallback?: (session: Session, ctx: Ctx) => CacheKey
+
+  /**
+   * Whether this request is a purge of its key. When `true` the stored response (and the
+   * request's `Vary` variant) is removed and a canned response sent (200 found, 404 not
+   * found, 405 cache not enabled, 500 storage error) after {@link ProxyHttp.purgeResponseFilter};
+   * the request does not go upstream. Synchronous. Default: `false` (no purge handler; a
+   * typical implementation: `session.requestHeader.method === 'PURGE'` plus an access check).
+   */
+  isPurge?: (session: Session, ctx: Ctx) => boolean
+
+  /**
+   * Modifies the canned response of a purge before it is sent. Synchronous; throwing sends a
+   * 500 instead. Default: nothing.
+   * @param status - what the purge found
+   * @param response - the response to send, modified in place
+   * @see {@link ProxyHttp.isPurge}
+   */
+  purgeResponseFilter?: (
+    session: Session,
+    ctx: Ctx,
+    status: PurgeStatus,
+    response: ResponseHeader,
+  ) => void
+
+  /**
+   * Computes the variance (secondary key) of a stored response for this request: the hash of
+   * the request fields its `Vary` names. Runs at lookup (on the primary entry) and at
+   * admission. Synchronous. Return `undefined` when the response does not vary. Default:
+   * {@link defaultCacheVaryFilter} (RFC 9111 section 4.1: every field `Vary` names, values
+   * joined); Pingora's default ignores `Vary`.
+   */
+  cacheVaryFilter?: (meta: CacheMeta, ctx: Ctx, request: RequestHeader) => HashHex | undefined
+
+  /**
+   * Runs after a lookup found a stored response (fresh or not): return a
+   * {@link ForcedFreshness} to override the freshness, or `undefined` to keep it. Default:
+   * `undefined`.
+   * @param meta - the stored response's meta
+   * @param hit - its body reader (do not read it here)
+   * @param isFresh - the freshness computed from the meta
+   */
+  cacheHitFilter?: (
+    session: Session,
+    meta: CacheMeta,
+    hit: HitHandler,
+    isFresh: boolean,
+    ctx: Ctx,
+  ) => MaybePromise<ForcedFreshness | undefined>
+
+  /**
+   * Runs when a lookup found nothing (or a lookup error): records the miss. Synchronous.
+   * Default: `session.cache.cacheMiss()`; an implementation should call it too.
+   */
+  cacheMissFilter?: (session: Session, ctx: Ctx) => void
+
+  /**
+   * Decides, after `requestFilter` and a cache miss (or when no cache is used), whether to go
+   * upstream at all. Return `false` to stop: a `502` is sent unless a response was already
+   * written, and the cache is disabled (`DeclinedToUpstream`). Default: `true`.
    */
   proxyUpstreamFilter?: (session: Session, ctx: Ctx) => MaybePromise<boolean>
 
@@ -154,8 +247,37 @@ export interface ProxyHttp<Ctx = unknown> {
   ) => MaybePromise<void>
 
   /**
+   * Decides whether the origin's response may be stored (also the merged header of a 304
+   * revalidation): return `{ cacheable: true, meta }` or `{ cacheable: false, reason }`.
+   * Runs after `upstreamResponseFilter` (its changes are stored), when the cache is enabled.
+   * Synchronous. Default: {@link defaultResponseCacheFilter} (RFC 9111: `no-store`,
+   * `private`, `Authorization`, `s-maxage`/`max-age`/`Expires`, heuristic freshness); Pingora's
+   * default stores nothing.
+   * @see {@link ProxyHttp.cacheVaryFilter}
+   */
+  responseCacheFilter?: (session: Session, response: ResponseHeader, ctx: Ctx) => RespCacheable
+
+  /**
+   * Whether a stored response should answer a conditional request with `304 Not Modified`
+   * (on hits, and on misses being stored). Synchronous. Default: `notModifiedFilter` of
+   * `@pingora-ts/cache` (`If-None-Match`, else `If-Modified-Since`; GET/HEAD; 200 only).
+   */
+  cacheNotModifiedFilter?: (session: Session, response: ResponseHeader, ctx: Ctx) => boolean
+
+  /**
+   * Whether to serve an expired stored response: with `error === undefined` for
+   * stale-while-revalidate (the response is served at once while a background request
+   * refreshes it), with the error for stale-if-error (the origin failed or answered 5xx).
+   * Only asked when the response's own stale windows allow it. Synchronous. Default:
+   * `error?.source === 'upstream'` (stale-if-error on, stale-while-revalidate off, as in
+   * Pingora).
+   */
+  shouldServeStale?: (session: Session, ctx: Ctx, error: PingoraError | undefined) => boolean
+
+  /**
    * Modifies the response header sent to the client. Runs for every response the proxy
-   * relays. Default: nothing.
+   * relays, cache hits included ({@link Session.cacheStatus} tells them apart). Default:
+   * nothing.
    */
   responseFilter?: (
     session: Session,

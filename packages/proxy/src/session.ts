@@ -1,8 +1,23 @@
+import { HttpCache } from '@pingora-ts/cache'
 import type { Digest, HttpModuleCtx, ServerSession, SocketAddress } from '@pingora-ts/core'
 import { generateErrorResponse } from '@pingora-ts/core'
 import type { RequestHeader, ResponseHeader } from '@pingora-ts/http'
 
 const EMPTY = Buffer.alloc(0)
+
+/**
+ * How the cache answered a request (see {@link Session.cacheStatus}), after nginx's
+ * `$upstream_cache_status`.
+ */
+export type CacheStatus =
+  | 'hit'
+  | 'miss'
+  | 'expired'
+  | 'revalidated'
+  | 'stale'
+  | 'updating'
+  | 'bypass'
+  | 'purge'
 
 /**
  * The proxy's view of one downstream request: the client's session plus proxy state. Every
@@ -24,11 +39,17 @@ export class Session {
   #retries: number
   #upstreamBodyBytesReceived: number
   #upstreamHeaderSent: boolean
+  #cache: HttpCache | undefined
   /**
-   * The request's cache state. Reserved: always `undefined` until the cache phases land; the
-   * slot exists from the constructor on so a `Session` never changes shape.
+   * How the cache answered this request, set by the engine before the response phases run:
+   * `'hit'`, `'miss'`, `'expired'` (refetched), `'revalidated'` (a 304 from the origin),
+   * `'stale'` (stale-if-error), `'updating'` (stale-while-revalidate), `'bypass'` (not looked
+   * up: predicted uncacheable, a method or header that rules the cache out, or a lock given
+   * up), `'purge'`; `undefined` when the cache was not enabled. Read it in `responseFilter`
+   * (an `X-Cache-Status` header) or `logging`. Read-only to phases.
+   * @see {@link ProxyHttp.requestCacheFilter}
    */
-  cache: unknown
+  cacheStatus: CacheStatus | undefined
   /** When this request reached each stage (see {@link SessionTiming}). */
   readonly timing: SessionTiming
   private readonly shuttingDown: AbortSignal | undefined
@@ -46,9 +67,29 @@ export class Session {
     this.#retries = 0
     this.#upstreamBodyBytesReceived = 0
     this.#upstreamHeaderSent = false
-    this.cache = undefined
+    this.#cache = undefined
+    this.cacheStatus = undefined
     this.timing = new SessionTiming(performance.now())
     this.shuttingDown = shutdown
+  }
+
+  /**
+   * The request's cache state machine (`@pingora-ts/cache`'s {@link HttpCache}): enable it in
+   * {@link ProxyHttp.requestCacheFilter} with `session.cache.enable({ storage, lock, ... })`;
+   * read `phase` and `noCacheReason` in later phases. Created on first use, so a proxy that
+   * never caches allocates nothing for it.
+   */
+  get cache(): HttpCache {
+    if (this.#cache === undefined) this.#cache = new HttpCache()
+    return this.#cache
+  }
+
+  /**
+   * The cache state if it was ever created (no allocation).
+   * @internal engine only
+   */
+  get cacheIfUsed(): HttpCache | undefined {
+    return this.#cache
   }
 
   /** How many upstream attempts were made so far for this request (read-only; the engine counts). */

@@ -1,5 +1,6 @@
 import net from 'node:net'
 import { setFlagsFromString } from 'node:v8'
+import { MemoryStorage } from '@pingora-ts/cache'
 import { Http1ServerSession, HttpModules, Stream } from '@pingora-ts/core'
 import { describe, expect, it, onTestFinished } from 'vitest'
 import { Session } from '../src/session.ts'
@@ -34,11 +35,13 @@ describe('Session shape', () => {
     used.countAttempt()
     used.addUpstreamBodyBytes(10)
     used.markUpstreamHeaderSent()
-    used.cache = { kind: 'placeholder' }
+    used.cache.enable({ storage: new MemoryStorage({ maxBytes: 1024 }) })
+    used.cacheStatus = 'hit'
     used.timing.upstreamConnected = 1
     used.timing.upstreamHeaders = 2
     used.timing.end = 3
-    expect(fresh.cache).toBeUndefined()
+    expect(fresh.cacheIfUsed).toBeUndefined()
+    expect(used.cacheIfUsed?.enabled).toBe(true)
     expect(fresh.timing.start).toBeGreaterThan(0)
     expect(fresh.timing.end).toBeUndefined()
     expect(haveSameMap(fresh, used)).toBe(true)

@@ -1,0 +1,155 @@
+// RFC 9111 section 3 (storing responses) and 4.4 (invalidation), through the proxy.
+import { describe, expect, it } from 'vitest'
+import { cachingProxy, client, countingOrigin, TestClock } from './cache-helpers.ts'
+
+describe('storing responses (RFC 9111 section 3)', () => {
+  it('never stores no-store', async () => {
+    const clock = new TestClock()
+    const origin = await countingOrigin((_req, res) => {
+      res.writeHead(200, { 'cache-control': 'no-store, max-age=60' })
+      res.end('secret')
+    })
+    const proxy = await cachingProxy(origin.port, { clock })
+    const get = client()
+    await get(proxy.url, '/ns')
+    expect((await get(proxy.url, '/ns')).cacheStatus).toBe('MISS')
+    expect(origin.calls).toBe(2)
+  })
+
+  it('never stores private responses in the shared cache', async () => {
+    const clock = new TestClock()
+    const origin = await countingOrigin((_req, res) => {
+      res.writeHead(200, { 'cache-control': 'private, max-age=60' })
+      res.end('mine')
+    })
+    const proxy = await cachingProxy(origin.port, { clock })
+    const get = client()
+    await get(proxy.url, '/private')
+    await get(proxy.url, '/private')
+    expect(origin.calls).toBe(2)
+  })
+
+  it('bypasses the cache for a request with Cache-Control: no-store', async () => {
+    const clock = new TestClock()
+    const origin = await countingOrigin((_req, res) => {
+      res.writeHead(200, { 'cache-control': 'max-age=60' })
+      res.end('x')
+    })
+    const proxy = await cachingProxy(origin.port, { clock })
+    const get = client()
+    const bypass = await get(proxy.url, '/b', { headers: { 'cache-control': 'no-store' } })
+    expect(bypass.cacheStatus).toBe('BYPASS')
+    expect((await get(proxy.url, '/b')).cacheStatus).toBe('MISS')
+  })
+
+  it('stores a response to an Authorization request only when public', async () => {
+    const clock = new TestClock()
+    const origin = await countingOrigin((req, res) => {
+      res.writeHead(200, {
+        'cache-control': req.url === '/public' ? 'public, max-age=60' : 'max-age=60',
+      })
+      res.end('auth')
+    })
+    const proxy = await cachingProxy(origin.port, { clock })
+    const get = client()
+    const auth = { authorization: 'Bearer x' }
+    await get(proxy.url, '/plain', { headers: auth })
+    expect((await get(proxy.url, '/plain', { headers: auth })).cacheStatus).toBe('MISS')
+    await get(proxy.url, '/public', { headers: auth })
+    expect((await get(proxy.url, '/public', { headers: auth })).cacheStatus).toBe('HIT')
+  })
+
+  it('answers HEAD from a GET entry and fills GET entries from a HEAD miss', async () => {
+    const clock = new TestClock()
+    const origin = await countingOrigin((req, res) => {
+      res.writeHead(200, { 'cache-control': 'max-age=60', 'content-length': 5 })
+      res.end(req.method === 'HEAD' ? undefined : 'hello')
+    })
+    const proxy = await cachingProxy(origin.port, { clock })
+    const get = client()
+    await get(proxy.url, '/g')
+    const head = await get(proxy.url, '/g', { method: 'HEAD' })
+    expect([head.status, head.cacheStatus, head.headers['content-length'], head.body]).toEqual([
+      200,
+      'HIT',
+      '5',
+      '',
+    ])
+    const headMiss = await get(proxy.url, '/h', { method: 'HEAD' })
+    expect([headMiss.cacheStatus, headMiss.body]).toEqual(['MISS', ''])
+    expect(origin.seen[1]?.method).toBe('GET')
+    const after = await get(proxy.url, '/h')
+    expect([after.cacheStatus, after.body]).toEqual(['HIT', 'hello'])
+    expect(origin.calls).toBe(2)
+  })
+
+  it('never answers a request with a body from a GET entry', async () => {
+    const clock = new TestClock()
+    const origin = await countingOrigin((req, res) => {
+      let body = ''
+      req.on('data', (chunk: Buffer) => {
+        body += chunk
+      })
+      req.on('end', () => {
+        res.writeHead(200, { 'cache-control': 'max-age=60' })
+        res.end(`got ${body}`)
+      })
+    })
+    const proxy = await cachingProxy(origin.port, { clock })
+    const get = client()
+    await get(proxy.url, '/q')
+    const withBody = await get(proxy.url, '/q', { method: 'GET', body: 'payload' })
+    expect([withBody.cacheStatus, withBody.body]).toEqual(['BYPASS', 'got payload'])
+    expect((await get(proxy.url, '/q')).body).toBe('got ')
+  })
+})
+
+describe('invalidation (RFC 9111 section 4.4)', () => {
+  for (const method of ['POST', 'PUT', 'DELETE']) {
+    it(`a successful ${method} invalidates the target and its Location`, async () => {
+      const clock = new TestClock()
+      let version = 1
+      const origin = await countingOrigin((req, res) => {
+        if (req.method !== 'GET') {
+          version++
+          req.resume()
+          res.writeHead(200, { location: '/other' })
+          res.end()
+          return
+        }
+        res.writeHead(200, { 'cache-control': 'max-age=600' })
+        res.end(`${req.url} v${version}`)
+      })
+      const proxy = await cachingProxy(origin.port, { clock })
+      const get = client()
+      await get(proxy.url, '/item')
+      await get(proxy.url, '/other')
+      expect((await get(proxy.url, '/item')).cacheStatus).toBe('HIT')
+      const unsafe = await get(proxy.url, '/item', { method, body: 'x' })
+      expect([unsafe.status, unsafe.cacheStatus]).toEqual([200, 'BYPASS'])
+      const item = await get(proxy.url, '/item')
+      const other = await get(proxy.url, '/other')
+      expect([item.cacheStatus, item.body]).toEqual(['MISS', '/item v2'])
+      expect([other.cacheStatus, other.body]).toEqual(['MISS', '/other v2'])
+    })
+  }
+
+  it('an unsafe request that fails invalidates nothing', async () => {
+    const clock = new TestClock()
+    const origin = await countingOrigin((req, res) => {
+      req.resume()
+      if (req.method === 'POST') {
+        res.writeHead(500)
+        res.end()
+        return
+      }
+      res.writeHead(200, { 'cache-control': 'max-age=600' })
+      res.end('kept')
+    })
+    const proxy = await cachingProxy(origin.port, { clock })
+    const get = client()
+    await get(proxy.url, '/kept')
+    await get(proxy.url, '/kept', { method: 'POST', body: 'x' })
+    expect((await get(proxy.url, '/kept')).cacheStatus).toBe('HIT')
+  })
+})
