@@ -673,6 +673,7 @@ class FillSource<Ctx> implements ResponseBodySource {
   readonly #cache: HttpCache | undefined
   #writing: Promise<void> | undefined
   #ended: boolean
+  #held: Uint8Array | undefined
   #tail: Uint8Array | undefined
 
   constructor(
@@ -693,6 +694,7 @@ class FillSource<Ctx> implements ResponseBodySource {
     this.#cache = cache
     this.#writing = undefined
     this.#ended = false
+    this.#held = undefined
     this.#tail = undefined
   }
 
@@ -705,6 +707,11 @@ class FillSource<Ctx> implements ResponseBodySource {
     const data = this.#client.tryReadResponseBody()
     if (data === undefined) return undefined
     const out = this.#take(data)
+    if (this.#holdsLast()) {
+      // The last piece waits for the fill to commit (readResponseBody ends it).
+      this.#held = out
+      return undefined
+    }
     return out.byteLength > 0 ? out : undefined
   }
 
@@ -716,15 +723,32 @@ class FillSource<Ctx> implements ResponseBodySource {
       }
       if (this.#ended) return this.#takeTail()
       const client = this.#client
+      if (this.#held !== undefined || client.isBodyDone()) {
+        await this.#end()
+        continue
+      }
       let data: Uint8Array | undefined = client.tryReadResponseBody()
-      if (data === undefined && !client.isBodyDone()) data = await client.readResponseBody()
+      if (data === undefined) data = await client.readResponseBody()
       if (data === undefined) {
         await this.#end()
         continue
       }
       const out = this.#take(data)
+      if (this.#holdsLast()) {
+        this.#held = out
+        continue
+      }
       if (out.byteLength > 0) return out
     }
+  }
+
+  /**
+   * Whether the piece just taken is the last one of a response being stored: it then goes
+   * out only once the entry is committed, so a client that saw the whole response finds it
+   * in the cache (storages without streaming partial writes show an entry only then).
+   */
+  #holdsLast(): boolean {
+    return this.#client.isBodyDone() && this.#cache !== undefined && this.#cache.enabled
   }
 
   isBodyDone(): boolean {
@@ -775,16 +799,17 @@ class FillSource<Ctx> implements ResponseBodySource {
     const cache = this.#cache
     if (cache?.enabled === true) await cache.finishFill()
     this.#ended = true
-    let tail: Uint8Array | undefined
+    const parts: Uint8Array[] = []
+    const held = this.#held
+    this.#held = undefined
+    if (held !== undefined && held.byteLength > 0) parts.push(held)
     if (!this.#discard) {
       if (last !== undefined && last.byteLength > 0) {
-        tail = this.#range === undefined ? last : this.#range.filter(last, false)
+        parts.push(this.#range === undefined ? last : this.#range.filter(last, false))
       }
-      if (this.#range !== undefined) {
-        const end = this.#range.filter(EMPTY, true)
-        if (end.byteLength > 0) tail = tail === undefined ? end : Buffer.concat([tail, end])
-      }
+      if (this.#range !== undefined) parts.push(this.#range.filter(EMPTY, true))
     }
-    this.#tail = tail !== undefined && tail.byteLength > 0 ? tail : undefined
+    const tail = parts.length === 1 ? (parts[0] as Uint8Array) : Buffer.concat(parts)
+    this.#tail = tail.byteLength > 0 ? tail : undefined
   }
 }

@@ -83,6 +83,25 @@ describe('storing responses (RFC 9111 section 3)', () => {
     expect(origin.calls).toBe(2)
   })
 
+  it('does not store an incomplete response (RFC 9111 section 3.3)', async () => {
+    const clock = new TestClock()
+    const origin = await countingOrigin((_req, res) => {
+      res.writeHead(200, { 'cache-control': 'max-age=60', 'content-length': 100 })
+      if (origin.calls === 1) {
+        // Half the body, then the connection drops.
+        res.write('x'.repeat(50), () => res.socket?.destroy())
+        return
+      }
+      res.end('y'.repeat(100))
+    })
+    const proxy = await cachingProxy(origin.port, { clock })
+    const get = client()
+    await expect(get(proxy.url, '/cut')).rejects.toThrow()
+    const second = await get(proxy.url, '/cut')
+    expect([second.cacheStatus, second.body]).toEqual(['MISS', 'y'.repeat(100)])
+    expect((await get(proxy.url, '/cut')).cacheStatus).toBe('HIT')
+  })
+
   it('never answers a request with a body from a GET entry', async () => {
     const clock = new TestClock()
     const origin = await countingOrigin((req, res) => {
