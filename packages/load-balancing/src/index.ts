@@ -4,6 +4,8 @@
  * `pingora-ketama`, plus what Pingora lacks: smooth weighted round robin, least connections,
  * power of two choices and DNS (A/AAAA/SRV) discovery.
  *
+ * {@link OutlierDetector} adds passive health checks (ejection of backends failing real traffic).
+ *
  * Use it from a proxy's `upstreamPeer` phase: `lb.select(key, 256)` returns the backend to
  * connect to. Run the load balancer as a background service (`lb.start(signal)`) to refresh
  * discovery and health checks. See `examples/health-checked-lb`.
@@ -17,6 +19,9 @@ export {
   channels,
   type HealthChangedMessage,
   type LoadBalancerErrorMessage,
+  type OutlierEjectedMessage,
+  type OutlierReason,
+  type OutlierReturnedMessage,
 } from './diagnostics.ts'
 export {
   DISCOVERY_ERROR,
@@ -38,6 +43,11 @@ export {
   type LoadBalancerOptions,
   type UpdateTimings,
 } from './load-balancer.ts'
+export {
+  type OutlierDetectionOptions,
+  OutlierDetector,
+  type OutlierResult,
+} from './outlier-detection.ts'
 export type {
   BackendIter,
   BackendSelection,
