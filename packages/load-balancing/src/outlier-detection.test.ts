@@ -147,7 +147,9 @@ describe('OutlierDetector', () => {
       'timeout',
     )
     expect(OutlierDetector.classify(PingoraError.upstream(ErrorType.ReadTimedout))).toBe('timeout')
-    expect(OutlierDetector.classify(PingoraError.upstream(ErrorType.ConnectionClosed))).toBe('reset')
+    expect(OutlierDetector.classify(PingoraError.upstream(ErrorType.ConnectionClosed))).toBe(
+      'reset',
+    )
     expect(OutlierDetector.classify(PingoraError.downstream(ErrorType.ConnectionClosed))).toBe(
       undefined,
     )

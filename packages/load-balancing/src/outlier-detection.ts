@@ -176,7 +176,10 @@ export class OutlierDetector {
     this.#windowMs = checkPositive('successRateWindowMs', options.successRateWindowMs ?? 10_000)
     this.#minimumRequests = Math.max(
       1,
-      checkNonNegativeInteger('successRateMinimumRequests', options.successRateMinimumRequests ?? 50),
+      checkNonNegativeInteger(
+        'successRateMinimumRequests',
+        options.successRateMinimumRequests ?? 50,
+      ),
     )
     this.#baseMs = checkPositive('baseEjectionTimeMs', options.baseEjectionTimeMs ?? 30_000)
     this.#maxMs = checkPositive('maxEjectionTimeMs', options.maxEjectionTimeMs ?? 300_000)

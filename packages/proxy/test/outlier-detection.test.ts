@@ -10,8 +10,8 @@ import {
   type Backend,
   CHANNEL_NAMES,
   LoadBalancer,
-  type OutlierEjectedMessage,
   OutlierDetector,
+  type OutlierEjectedMessage,
   RoundRobin,
 } from '@pingora-ts/load-balancing'
 import type { ProxyHttp } from '@pingora-ts/proxy'
@@ -106,7 +106,8 @@ describe('outlier detection through the proxy', () => {
       })
       const good = await cueOrigin('good')
       const bad = await cueOrigin('bad')
-      const badAddr = mode === 'refuse' ? `127.0.0.1:${await refusingPort()}` : `127.0.0.1:${bad.port}`
+      const badAddr =
+        mode === 'refuse' ? `127.0.0.1:${await refusingPort()}` : `127.0.0.1:${bad.port}`
       if (mode !== 'refuse') bad.state.mode = mode
       const ejected = subscribe<OutlierEjectedMessage>(CHANNEL_NAMES.outlierEjected)
       const returned = subscribe<{ backend: Backend }>(CHANNEL_NAMES.outlierReturned)
