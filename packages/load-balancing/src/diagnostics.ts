@@ -15,6 +15,8 @@ export const CHANNEL_NAMES = {
   outlierEjected: 'pingora:outlier:ejected',
   /** An ejected backend's time was up and it came back ({@link OutlierReturnedMessage}). */
   outlierReturned: 'pingora:outlier:returned',
+  /** A {@link CircuitBreaker} refused a request at a limit ({@link CircuitOverflowedMessage}). */
+  circuitOverflowed: 'pingora:circuit:overflowed',
 } as const
 
 /** Message of {@link CHANNEL_NAMES.healthChanged}. */
@@ -56,6 +58,17 @@ export interface OutlierReturnedMessage {
   readonly backend: Backend
 }
 
+/** The limit of a {@link CircuitBreaker} a request overflowed. */
+export type CircuitLimit = 'connections' | 'pending' | 'requests' | 'retries'
+
+/** Message of {@link CHANNEL_NAMES.circuitOverflowed}. */
+export interface CircuitOverflowedMessage {
+  /** The breaker's upstream name. */
+  readonly name: string
+  /** The limit reached. */
+  readonly limit: CircuitLimit
+}
+
 /** The channel objects, ready to publish on or subscribe to (the same form as core's). */
 export const channels = {
   /** See {@link CHANNEL_NAMES.healthChanged}. */
@@ -66,4 +79,6 @@ export const channels = {
   outlierEjected: diagnosticsChannel.channel(CHANNEL_NAMES.outlierEjected),
   /** See {@link CHANNEL_NAMES.outlierReturned}. */
   outlierReturned: diagnosticsChannel.channel(CHANNEL_NAMES.outlierReturned),
+  /** See {@link CHANNEL_NAMES.circuitOverflowed}. */
+  circuitOverflowed: diagnosticsChannel.channel(CHANNEL_NAMES.circuitOverflowed),
 } as const

@@ -4,7 +4,8 @@
  * `pingora-ketama`, plus what Pingora lacks: smooth weighted round robin, least connections,
  * power of two choices and DNS (A/AAAA/SRV) discovery.
  *
- * {@link OutlierDetector} adds passive health checks (ejection of backends failing real traffic).
+ * {@link OutlierDetector} adds passive health checks (ejection of backends failing real traffic),
+ * {@link CircuitBreaker} per-upstream limits that fail fast.
  *
  * Use it from a proxy's `upstreamPeer` phase: `lb.select(key, 256)` returns the backend to
  * connect to. Run the load balancer as a background service (`lb.start(signal)`) to refresh
@@ -15,7 +16,15 @@
  */
 export { Backend, type BackendFamily } from './backend.ts'
 export {
+  CircuitBreaker,
+  type CircuitBreakerOptions,
+  type CircuitBreakerStats,
+  CircuitTicket,
+} from './circuit-breaker.ts'
+export {
   CHANNEL_NAMES,
+  type CircuitLimit,
+  type CircuitOverflowedMessage,
   channels,
   type HealthChangedMessage,
   type LoadBalancerErrorMessage,
