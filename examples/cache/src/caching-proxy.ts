@@ -1,6 +1,7 @@
 import {
   CacheKey,
   CacheLock,
+  CacheMetaDefaults,
   type CacheStorage,
   DiskStorage,
   MemoryStorage,
@@ -8,7 +9,12 @@ import {
   RedisStorage,
 } from '@pingora-ts/cache'
 import { HttpPeer, Server } from '@pingora-ts/core'
-import { httpProxyService, type ProxyHttp, type Session } from '@pingora-ts/proxy'
+import {
+  defaultResponseCacheFilter,
+  httpProxyService,
+  type ProxyHttp,
+  type Session,
+} from '@pingora-ts/proxy'
 import { Redis } from 'ioredis'
 
 /** The default memory bound of the memory storage (256 MiB). */
@@ -34,6 +40,11 @@ export interface CachingProxyOptions {
   readonly staleWhileRevalidate?: boolean
   /** Answer `PURGE` requests from loopback clients by removing the entry. */
   readonly purge?: boolean
+  /**
+   * Freshness in seconds for 200, 301 and 404 responses that set none (nginx's
+   * `proxy_cache_valid`); `undefined`: only what the origin says (and RFC 9111's heuristic).
+   */
+  readonly defaultTtlSec?: number
 }
 
 /**
@@ -49,6 +60,13 @@ export function cachingProxy(options: CachingProxyOptions): ProxyHttp<undefined>
   const predictor = new Predictor()
   const maxFileSizeBytes = options.maxObjectBytes ?? DEFAULT_MAX_OBJECT_BYTES
   const storage = options.storage
+  const ttl = options.defaultTtlSec
+  const defaults =
+    ttl === undefined
+      ? undefined
+      : new CacheMetaDefaults((status) =>
+          status === 200 || status === 301 || status === 404 ? ttl : undefined,
+        )
   return {
     newCtx: () => undefined,
     upstreamPeer: () => peer,
@@ -65,6 +83,8 @@ export function cachingProxy(options: CachingProxyOptions): ProxyHttp<undefined>
       const ip = address !== undefined && 'ip' in address ? String(address.ip) : ''
       return ip === '127.0.0.1' || ip === '::1'
     },
+    responseCacheFilter: (session: Session, response) =>
+      defaultResponseCacheFilter(session, response, defaults),
     shouldServeStale: (_session, _ctx, error) =>
       error === undefined ? options.staleWhileRevalidate === true : error.source === 'upstream',
     responseFilter(session: Session, response) {

@@ -58,6 +58,12 @@ const { values } = parseCommandLine({
       description: `the largest response stored (default: ${DEFAULT_MAX_OBJECT_BYTES})`,
       check: positive,
     },
+    'default-ttl': {
+      type: 'string',
+      valueName: 'SEC',
+      description: 'freshness of 200/301/404 responses that set none (like proxy_cache_valid)',
+      check: positive,
+    },
     'stale-while-revalidate': {
       type: 'boolean',
       description: 'serve stale responses while refreshing them, when they allow it',
@@ -87,6 +93,7 @@ const proxy = await startCachingProxy(
     maxObjectBytes: maxObject === undefined ? undefined : Number(maxObject),
     staleWhileRevalidate: values['stale-while-revalidate'] === true,
     purge: values.purge === true,
+    defaultTtlSec: values['default-ttl'] === undefined ? undefined : Number(values['default-ttl']),
   },
   choice,
   values.listen,

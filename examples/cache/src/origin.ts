@@ -16,6 +16,7 @@ export interface LocalOrigin {
  * - `/time`: the time of the answer, fresh for 10 seconds (`max-age=10`), with an `ETag`
  *   (answers `If-None-Match` with 304);
  * - `/private`: `Cache-Control: private` (never stored by a shared cache);
+ * - `/plain`: no caching headers at all (stored only with a default freshness);
  * - anything else: 404, fresh for 60 seconds.
  */
 export function startDemoOrigin(): Promise<LocalOrigin> {
@@ -44,6 +45,11 @@ export function startDemoOrigin(): Promise<LocalOrigin> {
     if (url.pathname === '/private') {
       response.writeHead(200, { 'Cache-Control': 'private, max-age=60' })
       response.end('for one user only\n')
+      return
+    }
+    if (url.pathname === '/plain') {
+      response.writeHead(200, { 'Content-Type': 'text/plain' })
+      response.end('no caching headers\n')
       return
     }
     response.writeHead(404, { 'Cache-Control': 'max-age=60' })

@@ -103,6 +103,19 @@ describe('cache example', () => {
     expect(origin.requests()).toBe(1)
   }, 30_000)
 
+  it('gives --default-ttl freshness to responses that set none', async () => {
+    const origin = await demoOrigin()
+    const proxy = await startCachingProxy(
+      { upstream: origin.address, defaultTtlSec: 60 },
+      { kind: 'memory' },
+    )
+    onTestFinished(() => proxy.close())
+    const base = `http://127.0.0.1:${proxy.port}`
+    expect((await get(base, '/plain')).cache).toBe('MISS')
+    expect((await get(base, '/plain')).cache).toBe('HIT')
+    expect(origin.requests()).toBe(1)
+  })
+
   it('rejects --disk together with --redis', async () => {
     await expect(runMain(['--disk', '/tmp/x', '--redis', 'redis://127.0.0.1:1'])).rejects.toThrow(
       /exclusive/,

@@ -748,7 +748,7 @@ class FillSource<Ctx> implements ResponseBodySource {
    * in the cache (storages without streaming partial writes show an entry only then).
    */
   #holdsLast(): boolean {
-    return this.#client.isBodyDone() && this.#cache !== undefined && this.#cache.enabled
+    return this.#client.isBodyDone() && this.#cache?.enabled === true
   }
 
   isBodyDone(): boolean {
