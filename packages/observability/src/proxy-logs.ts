@@ -12,16 +12,16 @@ import {
   CHANNEL_NAMES as LB_CHANNELS,
   type LoadBalancerErrorMessage,
 } from '@pingora-ts/load-balancing'
-import type { Session } from '@pingora-ts/proxy'
-import pino from 'pino'
-import { createLogDestination, type LogDestination } from './log-destination.ts'
 import {
-  PROXY_CHANNELS,
+  CHANNEL_NAMES as PROXY_CHANNELS,
   type ProxyErrorMessage,
   type RequestFinishedMessage,
+  type Session,
   type UpstreamConnectedMessage,
   type UpstreamRespondedMessage,
-} from './proxy-channels.ts'
+} from '@pingora-ts/proxy'
+import pino from 'pino'
+import { createLogDestination, type LogDestination } from './log-destination.ts'
 
 /** The pino levels a logger may be set to. */
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent'
