@@ -3,11 +3,14 @@
 # proxying a 64 KiB JSON with `Accept-Encoding: gzip`, at gzip levels 1 and 6. Prints req/s and
 # CPU us per request of the proxy process (user + sys, /proc/PID/stat), proxy pinned to CPU 0,
 # wrk to CPU 1.  flock /tmp/bench.lock bash bench/compression/run.sh [-d 5] [-r 3]
+# Env: NODE (the node binary), PINGORA_BENCH_BUILD_DIR (bundle dir), NO_BUILD=1 (reuse it).
 set -uo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 secs=5 reps=3 origin=28190 port=28191
 while getopts d:r: o; do case $o in d) secs=$OPTARG ;; r) reps=$OPTARG ;; *) exit 2 ;; esac; done
 node=${NODE:-node}
+build=${PINGORA_BENCH_BUILD_DIR:-/tmp/pingora-ts-gzip-bench}
+[ "${NO_BUILD:-0}" = 1 ] || (cd "$here/../.." && PINGORA_BENCH_BUILD_DIR=$build node_modules/.bin/tsup --config bench/compression/tsup.config.ts) || exit 1
 wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; return 1; }
 tick_us=$(( 1000000 / $(getconf CLK_TCK) ))
 ticks() { local t=0; for p in $(pgrep -g "$1"); do local s; s=$(cat /proc/$p/stat 2>/dev/null) || continue; s=${s##*) }; read -r -a f <<< "$s"; t=$((t+f[11]+f[12])); done; echo "$t"; }
@@ -19,7 +22,7 @@ for rep in $(seq "$reps"); do
     for name in nginx pingora-ts; do
       case $name in
         nginx) cmd="bash $here/nginx.sh" ;;
-        pingora-ts) cmd="$node $here/proxy.mjs" ;;
+        pingora-ts) cmd="$node $build/gzip-proxy.js" ;;
       esac
       LEVEL=$level PORT=$port UPSTREAM=http://127.0.0.1:$origin setsid taskset -c 0 bash -c "exec $cmd" > "/tmp/bench-gzip-$name.log" 2>&1 < /dev/null &
       pid=$!

@@ -1,9 +1,14 @@
 // pingora-ts with the ResponseCompression module in front of $UPSTREAM, on $PORT, gzip level
-// $LEVEL (only gzip offered, as nginx's `gzip on`). Runs the built packages (pnpm build first).
-import { HttpPeer, Server } from '../../packages/core/dist/index.js'
-import { httpProxyService, ResponseCompressionBuilder } from '../../packages/proxy/dist/index.js'
+// $LEVEL (only gzip offered, as nginx's `gzip on`). Bundled from the sources by run.sh
+// (tsup.config.ts), run with plain node.
+import { HttpPeer, Server } from '../../packages/core/src/index.ts'
+import {
+  httpProxyService,
+  type ProxyHttp,
+  ResponseCompressionBuilder,
+} from '../../packages/proxy/src/index.ts'
 
-const upstream = new URL(process.env.UPSTREAM)
+const upstream = new URL(process.env.UPSTREAM ?? 'http://127.0.0.1:28190')
 const peer = new HttpPeer({ address: upstream.host, tls: false, sni: '' })
 const level = Number(process.env.LEVEL ?? 6)
 const app = {
@@ -14,7 +19,7 @@ const app = {
     )
   },
   upstreamPeer: () => peer,
-}
+} satisfies ProxyHttp<undefined>
 const server = new Server({ configuration: { gracePeriodSeconds: 0 } })
 server.bootstrap()
 const service = httpProxyService(server.configuration, app)
