@@ -41,5 +41,13 @@ export {
   httpProxyService,
   proxyErrorChannel,
 } from './http-proxy.ts'
+export {
+  acceptEncodingQuality,
+  type CompressionAlgorithm,
+  type CompressionLevels,
+  ResponseCompression,
+  ResponseCompressionBuilder,
+  type ResponseCompressionOptions,
+} from './modules/response-compression.ts'
 export type { FailToProxy, MaybePromise, ProxyHttp } from './proxy-trait.ts'
 export { Session, SessionTiming } from './session.ts'
