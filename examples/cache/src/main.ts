@@ -25,7 +25,7 @@ const { values } = parseCommandLine({
   options: {
     listen: {
       type: 'string',
-      default: '127.0.0.1:6198',
+      default: '127.0.0.1:6200',
       valueName: 'ADDR',
       description: 'where to listen (port 0 picks a free one)',
       check: checkHostPort,

@@ -280,7 +280,7 @@ export class LoadBalancer<S extends BackendSelection> implements BackgroundServi
       }
       const state = snapshot.states.get(hashKey)
       let ready = state === undefined ? noHealthCheck : state.isReady()
-      if (ready && outliers !== undefined && outliers.isEjected(backend)) ready = false
+      if (ready && outliers?.isEjected(backend) === true) ready = false
       if (accept(backend, ready)) return backend
     }
     return undefined
