@@ -30,7 +30,7 @@ it('keeps the client error rate under 0.1% once a failing backend is ejected, an
   const origins = await Promise.all(
     [0, 1, 2].map((i) =>
       origin((_req: http.IncomingMessage, res: http.ServerResponse) => {
-        hits[i]++
+        hits[i] = (hits[i] ?? 0) + 1
         if (i === 1 && bad) {
           res.statusCode = 503
           res.end('down')
