@@ -27,6 +27,7 @@ export {
   type RequestFinishedMessage,
   type RequestStartedMessage,
   type UpstreamConnectedMessage,
+  type UpstreamFailedMessage,
   type UpstreamRespondedMessage,
 } from './diagnostics.ts'
 export { defaultFailToProxy, errorStatus, failedRequestLine } from './fail-to-proxy.ts'

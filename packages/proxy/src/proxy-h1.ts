@@ -6,7 +6,7 @@ import {
 } from '@pingora-ts/core'
 import { ErrorType, PingoraError } from '@pingora-ts/error'
 import type { RequestHeader, ResponseHeader } from '@pingora-ts/http'
-import { channels } from './diagnostics.ts'
+import { channels, publishUpstreamFailed } from './diagnostics.ts'
 import type { DownstreamWriter } from './downstream-writer.ts'
 import { removeHopByHopHeaders } from './hop-by-hop.ts'
 import { ignoreClosed, isThenable, toError } from './proxy-common.ts'
@@ -159,6 +159,7 @@ export class ProxyH1<Ctx> {
       } else {
         error = defaultErrorWhileProxy(peer, session, error, reused)
       }
+      publishUpstreamFailed(session, peer, error, reused)
       return error
     }
     if (reusable) {

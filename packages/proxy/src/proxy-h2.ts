@@ -1,7 +1,7 @@
 import type { Http2ClientSession, HttpConnector, HttpPeer } from '@pingora-ts/core'
 import { ErrorType, PingoraError } from '@pingora-ts/error'
 import type { RequestHeader, ResponseHeader } from '@pingora-ts/http'
-import { channels } from './diagnostics.ts'
+import { channels, publishUpstreamFailed } from './diagnostics.ts'
 import type { DownstreamWriter } from './downstream-writer.ts'
 import { removeHopByHopHeaders } from './hop-by-hop.ts'
 import { isThenable, toError } from './proxy-common.ts'
@@ -139,6 +139,7 @@ export class ProxyH2<Ctx> {
       } else {
         error = defaultErrorWhileProxy(peer, session, error, reused)
       }
+      publishUpstreamFailed(session, peer, error, reused)
       return error
     }
     this.#connector.releaseHttpSession(client, peer)
