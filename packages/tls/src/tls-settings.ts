@@ -191,15 +191,24 @@ export class TlsSettings {
     if (options.groups !== undefined) this.#groups = resolveGroups(options.groups)
     if (options.alpn !== undefined) this.#alpn = checkAlpn(options.alpn)
     if (options.clientAuth !== undefined) this.#clientAuth = checkClientAuth(options.clientAuth)
-    if (options.sessionTimeoutMs !== undefined) {
-      this.#sessionTimeoutMs = checkMs('sessionTimeoutMs', options.sessionTimeoutMs, 1000)
-    }
-    if (options.ticketKeyRotationMs !== undefined) {
-      this.#ticketKeyRotationMs = checkMs('ticketKeyRotationMs', options.ticketKeyRotationMs, 0)
-    }
-    if (options.handshakeTimeoutMs !== undefined) {
-      this.#handshakeTimeoutMs = checkMs('handshakeTimeoutMs', options.handshakeTimeoutMs, 1)
-    }
+    this.#sessionTimeoutMs = checkMs(
+      'sessionTimeoutMs',
+      options.sessionTimeoutMs,
+      1000,
+      this.#sessionTimeoutMs,
+    )
+    this.#ticketKeyRotationMs = checkMs(
+      'ticketKeyRotationMs',
+      options.ticketKeyRotationMs,
+      0,
+      this.#ticketKeyRotationMs,
+    )
+    this.#handshakeTimeoutMs = checkMs(
+      'handshakeTimeoutMs',
+      options.handshakeTimeoutMs,
+      1,
+      this.#handshakeTimeoutMs,
+    )
     if (options.certificateCallback !== undefined) {
       this.setCertificateCallback(options.certificateCallback)
     }
@@ -489,7 +498,7 @@ export class TlsSettings {
    * @returns a function that stops watching
    */
   watchFiles(options: WatchFilesOptions = {}): () => void {
-    const debounceMs = checkMs('debounceMs', options.debounceMs ?? 200, 0)
+    const debounceMs = checkMs('debounceMs', options.debounceMs, 0, 200)
     const byDir = new Map<string, Set<string>>()
     for (const path of this.#paths()) {
       const dir = dirname(path)
