@@ -1066,11 +1066,14 @@ export class Http1ServerSession implements ServerSession {
   }
 
   /**
-   * Sets the keep-alive timeout: `undefined` disables reuse, `0` allows it without an idle
-   * timeout. Stays off when the client asked to close. May be called before
+   * Sets the keep-alive timeout in seconds (Pingora's `set_keepalive`; see
+   * {@link Http1ServerSession.setKeepaliveMs} for the same in milliseconds, like every other
+   * timeout here): `undefined` disables reuse, `0` allows it without an idle timeout. Stays off
+   * when the client asked to close. May be called before
    * {@link Http1ServerSession.readRequest}; the value then replaces the default once the request
    * is read.
    * @param seconds - idle seconds allowed before the next request
+   * @throws RangeError when `seconds` is negative or not a number
    */
   setKeepalive(seconds: number | undefined): void {
     if (
@@ -1079,13 +1082,27 @@ export class Http1ServerSession implements ServerSession {
     ) {
       throw new RangeError(`keepalive must be a non-negative number of seconds, got ${seconds}`)
     }
+    this.#applyKeepalive(seconds === undefined ? undefined : seconds * 1000)
+  }
+
+  /**
+   * Sets the keep-alive timeout in milliseconds: `undefined` disables reuse, `0` allows it
+   * without an idle timeout. Otherwise as {@link Http1ServerSession.setKeepalive}.
+   * @param ms - idle time allowed before the next request
+   * @throws RangeError when `ms` is not a finite number >= 0
+   */
+  setKeepaliveMs(ms: number | undefined): void {
+    this.#applyKeepalive(checkMs('keepaliveMs', ms, undefined))
+  }
+
+  #applyKeepalive(ms: number | undefined): void {
     if (this.#request === undefined) {
       // Set before the request is read: applied then, unless the client asks to close.
       this.#keepalivePreset = true
-      this.#keepaliveMs = seconds === undefined ? undefined : seconds * 1000
+      this.#keepaliveMs = ms
       return
     }
-    this.#keepaliveMs = this.#clientKeepalive && seconds !== undefined ? seconds * 1000 : undefined
+    this.#keepaliveMs = this.#clientKeepalive ? ms : undefined
   }
 
   /** The keep-alive timeout in seconds (`0` = none), or `undefined` when reuse is off. */

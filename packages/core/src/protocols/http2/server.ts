@@ -483,6 +483,9 @@ export class Http2ServerSession implements ServerSession {
   /** No effect: HTTP/2 connections are kept by the engine. */
   setKeepalive(_seconds: number | undefined): void {}
 
+  /** Does nothing: an HTTP/2 connection's lifetime is not one request's to decide. */
+  setKeepaliveMs(_ms: number | undefined): void {}
+
   /** Always `undefined`: keep-alive is the HTTP/2 engine's. */
   getKeepalive(): number | undefined {
     return undefined
