@@ -26,8 +26,8 @@ load "$n" "${PERF_CONNS:-1}" > /dev/null
 callgrind_control -d "$pid" > /dev/null 2>&1
 kill -KILL "$pid"; wait "$pid" 2>/dev/null || true
 # main thread (JS, libuv) and all threads (plus JIT compiler and GC helpers)
-main=$(cat "$out"/cg.*.1-01 2>/dev/null | awk '/^totals:/ { s += $2 } END { print s }')
-all=$(cat "$out"/cg.*.1-* 2>/dev/null | awk '/^totals:/ { s += $2 } END { print s }')
+main=$(cat "$out"/cg.*.1-01 2>/dev/null | awk '/^totals:/ { s += $2 } END { printf "%d", s }')
+all=$(cat "$out"/cg.*.1-* 2>/dev/null | awk '/^totals:/ { s += $2 } END { printf "%d", s }')
 echo "$dir $scenario: $(( main / n )) main-thread instructions/request, $(( all / n )) all threads ($n requests)"
 if [ -n "${PERF_KEEP:-}" ]; then
   cp "$out"/cg.*.1-01 "$PERF_KEEP"

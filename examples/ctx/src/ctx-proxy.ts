@@ -1,12 +1,7 @@
 import { performance } from 'node:perf_hooks'
 import { HttpPeer, Server } from '@pingora-ts/core'
 import type { PingoraError } from '@pingora-ts/error'
-import {
-  failedRequestLine,
-  httpProxyService,
-  type ProxyHttp,
-  type Session,
-} from '@pingora-ts/proxy'
+import { httpProxyService, type ProxyHttp, type Session } from '@pingora-ts/proxy'
 
 /** How many access-log entries {@link CtxProxy.accessLog} keeps (oldest dropped first). */
 export const ACCESS_LOG_SIZE = 1000
@@ -22,11 +17,6 @@ export interface CtxProxyOptions {
   readonly betaUpstream: string
   /** Called with each access-log entry as it is written. @defaultValue none */
   readonly onAccessLog?: ((entry: AccessLogEntry) => void) | undefined
-  /**
-   * Where the one-line record of each failed request goes (status, request, error type and
-   * peer: `failedRequestLine`). @defaultValue a line on stderr
-   */
-  readonly logFailure?: ((line: string) => void) | undefined
 }
 
 /**
@@ -92,7 +82,6 @@ export class CtxProxy implements ProxyHttp<RequestCtx> {
   readonly #stable: HttpPeer
   readonly #beta: HttpPeer
   readonly #onAccessLog: ((entry: AccessLogEntry) => void) | undefined
-  readonly #logFailure: (line: string) => void
 
   /**
    * Creates the proxy.
@@ -102,7 +91,6 @@ export class CtxProxy implements ProxyHttp<RequestCtx> {
     this.#stable = new HttpPeer(options.upstream, false, '')
     this.#beta = new HttpPeer(options.betaUpstream, false, '')
     this.#onAccessLog = options.onAccessLog
-    this.#logFailure = options.logFailure ?? writeToStderr
   }
 
   newCtx(): RequestCtx {
@@ -156,16 +144,11 @@ export class CtxProxy implements ProxyHttp<RequestCtx> {
     if (this.accessLog.length >= ACCESS_LOG_SIZE) this.accessLog.shift()
     this.accessLog.push(entry)
     this.#onAccessLog?.(entry)
-    if (error !== undefined) this.#logFailure(failedRequestLine(session, error))
   }
 
   persistConnectionContext(_session: Session, ctx: RequestCtx): number {
     return ctx.connectionRequestNumber
   }
-}
-
-function writeToStderr(line: string): void {
-  process.stderr.write(`${line}\n`)
 }
 
 function clientIp(session: Session): string {

@@ -1,5 +1,6 @@
 import { checkHostPort, exitCannotStart, parseCommandLine } from '@pingora-ts/core'
 import { startEchoOrigin } from '@pingora-ts/example-origins'
+import { ProxyLogs } from '@pingora-ts/observability'
 import { startCtxProxy } from './ctx-proxy.ts'
 
 const { values } = parseCommandLine({
@@ -40,6 +41,10 @@ const proxy = await startCtxProxy(
   },
   values.listen,
 ).catch(exitCannotStart)
+// From here on, the error log of @pingora-ts/observability on stderr: one line per failed
+// request (status, error type, peer), backend health flips, server and connection errors (a
+// failure to start is the one line of exitCannotStart above).
+new ProxyLogs().enable()
 const host = values.listen.slice(0, values.listen.lastIndexOf(':'))
 const base = `http://${host}:${proxy.port}`
 process.stdout.write(`ctx proxy listening on ${base} (stable: ${upstream}, beta: ${betaUpstream})

@@ -5,7 +5,6 @@ import type { RequestHeader, ResponseHeader } from '@pingora-ts/http'
 import { Inflight, type InflightGuard } from '@pingora-ts/limits'
 import {
   addForwardedHeaders,
-  failedRequestLine,
   httpProxyService,
   type ProxyHttp,
   type Session,
@@ -27,11 +26,6 @@ export interface GatewayOptions {
    * @defaultValue 1000
    */
   readonly maxInflightPerUpstream?: number
-  /**
-   * Where the one-line record of each failed request goes (status, request, error type and
-   * peer: `failedRequestLine`). @defaultValue a line on stderr
-   */
-  readonly logFailure?: ((line: string) => void) | undefined
 }
 
 /** What the gateway remembers about one request. */
@@ -60,7 +54,6 @@ export class Gateway implements ProxyHttp<GatewayCtx> {
   readonly #expected: Buffer
   readonly #via: string
   readonly #maxInflight: number
-  readonly #logFailure: (line: string) => void
   // Keys are the two route names, so the sketch never collides: the counts are exact.
   readonly #inflight = new Inflight({ slots: 64 })
 
@@ -77,7 +70,6 @@ export class Gateway implements ProxyHttp<GatewayCtx> {
     this.#expected = Buffer.from(`Bearer ${options.token}`)
     this.#via = options.via ?? 'pingora-ts-gateway'
     this.#maxInflight = options.maxInflightPerUpstream ?? 1000
-    this.#logFailure = options.logFailure ?? writeToStderr
   }
 
   newCtx(): GatewayCtx {
@@ -114,10 +106,9 @@ export class Gateway implements ProxyHttp<GatewayCtx> {
     upstreamResponse.insertHeader('Server', this.#via)
   }
 
-  logging(session: Session, error: PingoraError | undefined, ctx: GatewayCtx): void {
+  logging(_session: Session, _error: PingoraError | undefined, ctx: GatewayCtx): void {
     // Runs once at the end of every request, success or failure; a guard releases only once.
     ctx.inflight?.release()
-    if (error !== undefined) this.#logFailure(failedRequestLine(session, error))
   }
 
   /** Requests in flight to the origin of `route` now. */
@@ -131,10 +122,6 @@ export class Gateway implements ProxyHttp<GatewayCtx> {
     // Constant-time comparison, so response timing does not reveal how much of a guess matched.
     return got.length === this.#expected.length && timingSafeEqual(got, this.#expected)
   }
-}
-
-function writeToStderr(line: string): void {
-  process.stderr.write(`${line}\n`)
 }
 
 /** A proxy started by one of the example's `start` functions. */

@@ -5,6 +5,7 @@ import {
   parseCommandLine,
 } from '@pingora-ts/core'
 import { startEchoOrigin } from '@pingora-ts/example-origins'
+import { ProxyLogs } from '@pingora-ts/observability'
 import { startGateway } from './gateway.ts'
 
 const { values } = parseCommandLine({
@@ -62,6 +63,10 @@ const gateway = await startGateway(
   },
   values.listen,
 ).catch(exitCannotStart)
+// From here on, the error log of @pingora-ts/observability on stderr: one line per failed
+// request (status, error type, peer), backend health flips, server and connection errors (a
+// failure to start is the one line of exitCannotStart above).
+new ProxyLogs().enable()
 const host = values.listen.slice(0, values.listen.lastIndexOf(':'))
 const base = `http://${host}:${gateway.port}`
 process.stdout.write(`gateway listening on ${base} (api: ${api}, web: ${web})

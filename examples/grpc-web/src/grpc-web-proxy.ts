@@ -1,5 +1,5 @@
 import { GrpcWeb, HttpPeer, Server } from '@pingora-ts/core'
-import { failedRequestLine, httpProxyService, type ProxyHttp } from '@pingora-ts/proxy'
+import { httpProxyService, type ProxyHttp } from '@pingora-ts/proxy'
 
 /**
  * A proxy that bridges gRPC-web to gRPC: HTTP/1.1 (or HTTP/2) clients send
@@ -20,9 +20,6 @@ export function grpcWebProxy(upstream: string): ProxyHttp<undefined> {
       peer.options.setHttpVersion(2, 2)
       peer.options.maxH2Streams = 100
       return peer
-    },
-    logging(session, error) {
-      if (error !== undefined) process.stderr.write(`${failedRequestLine(session, error)}\n`)
     },
   }
 }

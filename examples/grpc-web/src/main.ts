@@ -1,4 +1,5 @@
 import { checkHostPort, exitCannotStart, parseCommandLine } from '@pingora-ts/core'
+import { ProxyLogs } from '@pingora-ts/observability'
 import { startGrpcWebProxy } from './grpc-web-proxy.ts'
 
 const { values } = parseCommandLine({
@@ -29,6 +30,10 @@ if (upstream === undefined) {
   process.exit(2)
 }
 const proxy = await startGrpcWebProxy(upstream, values.listen).catch(exitCannotStart)
+// From here on, the error log of @pingora-ts/observability on stderr: one line per failed
+// request (status, error type, peer), backend health flips, server and connection errors (a
+// failure to start is the one line of exitCannotStart above).
+new ProxyLogs().enable()
 const host = values.listen.slice(0, values.listen.lastIndexOf(':'))
 process.stdout.write(`grpc-web proxy listening on http://${host}:${proxy.port} (gRPC origin: ${upstream})
 `)

@@ -2,12 +2,7 @@ import { type Digest, HttpPeer } from '@pingora-ts/core'
 import { ErrorType, PingoraError } from '@pingora-ts/error'
 import type { ResponseHeader } from '@pingora-ts/http'
 import type { Backend, Consistent, LoadBalancer } from '@pingora-ts/load-balancing'
-import {
-  defaultErrorWhileProxy,
-  failedRequestLine,
-  type ProxyHttp,
-  type Session,
-} from '@pingora-ts/proxy'
+import { defaultErrorWhileProxy, type ProxyHttp, type Session } from '@pingora-ts/proxy'
 
 /** The request header hashed by default. */
 export const DEFAULT_HASH_HEADER = 'x-user'
@@ -57,11 +52,6 @@ export interface HealthCheckedLbProxyOptions {
   hashHeader?: string
   /** Attempts per request, the first included. @defaultValue `3` */
   maxTries?: number
-  /**
-   * Where the one-line record of each failed request goes (status, request, error type and
-   * peer: `failedRequestLine`). @defaultValue a line on stderr
-   */
-  logFailure?: ((line: string) => void) | undefined
 }
 
 /**
@@ -91,7 +81,6 @@ export class HealthCheckedLb implements ProxyHttp<FailoverCtx> {
   readonly hashHeader: string
   /** Attempts per request, the first included. */
   readonly maxTries: number
-  readonly #logFailure: (line: string) => void
 
   /**
    * Creates the proxy logic.
@@ -107,7 +96,6 @@ export class HealthCheckedLb implements ProxyHttp<FailoverCtx> {
     this.upstreams = upstreams
     this.hashHeader = (options.hashHeader ?? DEFAULT_HASH_HEADER).toLowerCase()
     this.maxTries = maxTries
-    this.#logFailure = options.logFailure ?? writeToStderr
   }
 
   newCtx(): FailoverCtx {
@@ -201,12 +189,4 @@ export class HealthCheckedLb implements ProxyHttp<FailoverCtx> {
       response.insertHeader('x-upstream-failed', failed)
     }
   }
-
-  logging(session: Session, error: PingoraError | undefined): void {
-    if (error !== undefined) this.#logFailure(failedRequestLine(session, error))
-  }
-}
-
-function writeToStderr(line: string): void {
-  process.stderr.write(`${line}\n`)
 }

@@ -6,6 +6,7 @@ import {
   exitCannotStart,
   parseCommandLine,
 } from '@pingora-ts/core'
+import { ProxyLogs } from '@pingora-ts/observability'
 import { startHealthCheckedLb } from './start.ts'
 
 const { values } = parseCommandLine({
@@ -94,6 +95,10 @@ const running = await startHealthCheckedLb({
     process.stdout.write(`upstream ${backend.addr} is ${healthy ? 'healthy' : 'unhealthy'}\n`)
   },
 }).catch(exitCannotStart)
+// From here on, the error log of @pingora-ts/observability on stderr: one line per failed
+// request (status, error type, peer), backend health flips, server and connection errors (a
+// failure to start is the one line of exitCannotStart above).
+new ProxyLogs().enable()
 process.stdout.write(`load balancer listening on http://${running.address}
 try (each line can be pasted into a shell):
   curl -si -H 'X-User: alice' http://${running.address}/   # always the same origin for alice

@@ -2,7 +2,7 @@ import { HttpPeer } from '@pingora-ts/core'
 import { ErrorType, PingoraError } from '@pingora-ts/error'
 import type { RequestHeader } from '@pingora-ts/http'
 import type { LoadBalancer, RoundRobin } from '@pingora-ts/load-balancing'
-import { failedRequestLine, type ProxyHttp, type Session } from '@pingora-ts/proxy'
+import type { ProxyHttp, Session } from '@pingora-ts/proxy'
 
 /** Where the load balancer sends requests and how. */
 export interface LbUpstreamOptions {
@@ -18,19 +18,10 @@ export interface LbUpstreamOptions {
    */
   ca?: string | undefined
   /**
-   * Where the one-line record of each failed request goes (status, request, error type,
-   * peer). @defaultValue a line on stderr
-   */
-  logFailure?: ((line: string) => void) | undefined
-  /**
    * Speak HTTP/2 to the upstreams: ALPN `h2` over TLS, h2c with prior knowledge without it;
    * up to 100 concurrent requests share one upstream connection.
    */
   upstreamH2?: boolean | undefined
-}
-
-function writeToStderr(line: string): void {
-  process.stderr.write(`${line}\n`)
 }
 
 /**
@@ -62,9 +53,5 @@ export class LB implements ProxyHttp<void> {
   }
   upstreamRequestFilter(_session: Session, upstreamRequest: RequestHeader) {
     if (this.options.host !== undefined) upstreamRequest.insertHeader('Host', this.options.host)
-  }
-  logging(session: Session, error: PingoraError | undefined) {
-    if (error !== undefined)
-      (this.options.logFailure ?? writeToStderr)(failedRequestLine(session, error))
   }
 }

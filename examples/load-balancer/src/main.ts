@@ -9,6 +9,7 @@ import {
 } from '@pingora-ts/core'
 import type { ResponseHeader } from '@pingora-ts/http'
 import { LoadBalancer, RoundRobin } from '@pingora-ts/load-balancing'
+import { ProxyLogs } from '@pingora-ts/observability'
 import { httpProxyService, type Session } from '@pingora-ts/proxy'
 import { LB } from './lb.ts'
 import { startLocalOrigin } from './origins.ts'
@@ -136,6 +137,10 @@ if (tlsCert !== undefined && tlsKey !== undefined) {
 server.addService(lb)
 server.runForever()
 await server.start()
+// From here on, the error log of @pingora-ts/observability on stderr: one line per failed
+// request (status, error type, peer), backend health flips, server and connection errors (a
+// failure to start is the one line above).
+new ProxyLogs().enable()
 for (const endpoint of lb.listeningAddresses()) {
   if (endpoint.kind !== 'tcp') continue
   const scheme = tlsCert === undefined ? 'http' : 'https'

@@ -1,12 +1,7 @@
 import { HttpPeer, Server } from '@pingora-ts/core'
 import { ErrorType, PingoraError } from '@pingora-ts/error'
 import type { ResponseHeader } from '@pingora-ts/http'
-import {
-  failedRequestLine,
-  httpProxyService,
-  type ProxyHttp,
-  type Session,
-} from '@pingora-ts/proxy'
+import { httpProxyService, type ProxyHttp, type Session } from '@pingora-ts/proxy'
 
 /** The largest JSON body buffered for rewriting unless configured (1 MiB). */
 export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024
@@ -23,11 +18,6 @@ export interface JsonRewriteOptions {
    * @defaultValue {@link DEFAULT_MAX_BODY_BYTES}
    */
   readonly maxBodyBytes?: number
-  /**
-   * Where the one-line record of each failed request goes (status, request, error type and
-   * peer: `failedRequestLine`). @defaultValue a line on stderr
-   */
-  readonly logFailure?: ((line: string) => void) | undefined
 }
 
 /** Per-request state: whether this response is rewritten, and its body so far. */
@@ -60,7 +50,6 @@ export function jsonRewrite(options: JsonRewriteOptions): ProxyHttp<JsonRewriteC
   }
   const peer = new HttpPeer(options.upstream, false, '')
   const redactKeys: ReadonlySet<string> = new Set(options.redactKeys)
-  const logFailure = options.logFailure ?? writeToStderr
 
   const shouldRewrite = (session: Session, response: ResponseHeader): boolean => {
     if (session.requestHeader.method === 'HEAD' || response.status !== 200) return false
@@ -119,15 +108,7 @@ export function jsonRewrite(options: JsonRewriteOptions): ProxyHttp<JsonRewriteC
       }
       return Buffer.from(JSON.stringify(redact(value, redactKeys)))
     },
-
-    logging: (session, error) => {
-      if (error !== undefined) logFailure(failedRequestLine(session, error))
-    },
   } satisfies ProxyHttp<JsonRewriteCtx>
-}
-
-function writeToStderr(line: string): void {
-  process.stderr.write(`${line}\n`)
 }
 
 /**

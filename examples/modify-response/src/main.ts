@@ -4,6 +4,7 @@ import {
   exitCannotStart,
   parseCommandLine,
 } from '@pingora-ts/core'
+import { ProxyLogs } from '@pingora-ts/observability'
 import { DEFAULT_MAX_BODY_BYTES, startJsonRewrite } from './json-rewrite.ts'
 import { startDemoOrigin } from './origin.ts'
 
@@ -54,6 +55,10 @@ const proxy = await startJsonRewrite(
   },
   values.listen,
 ).catch(exitCannotStart)
+// From here on, the error log of @pingora-ts/observability on stderr: one line per failed
+// request (status, error type, peer), backend health flips, server and connection errors (a
+// failure to start is the one line of exitCannotStart above).
+new ProxyLogs().enable()
 const host = values.listen.slice(0, values.listen.lastIndexOf(':'))
 const base = `http://${host}:${proxy.port}`
 process.stdout.write(`modify-response proxy listening on ${base} (origin: ${upstream})

@@ -6,6 +6,7 @@ import {
 } from '@pingora-ts/core'
 import { startEchoOrigin } from '@pingora-ts/example-origins'
 import { LocalRateLimiter, RedisRateLimiter } from '@pingora-ts/limits'
+import { ProxyLogs } from '@pingora-ts/observability'
 import { Redis } from 'ioredis'
 import { type ClientLimiter, startRateLimiter } from './rate-limiter.ts'
 
@@ -103,6 +104,10 @@ if (values.redis === undefined) {
 
 const upstream = values.upstream ?? (await startEchoOrigin('origin')).address
 const proxy = await startRateLimiter({ upstream, limiter }, values.listen).catch(exitCannotStart)
+// From here on, the error log of @pingora-ts/observability on stderr: one line per failed
+// request (status, error type, peer), backend health flips, server and connection errors (a
+// failure to start is the one line of exitCannotStart above).
+new ProxyLogs().enable()
 const host = values.listen.slice(0, values.listen.lastIndexOf(':'))
 const base = `http://${host}:${proxy.port}`
 const shared = values.redis === undefined ? 'per process' : `shared through ${values.redis}`

@@ -2,12 +2,7 @@ import { HttpPeer, Server } from '@pingora-ts/core'
 import { PingoraError } from '@pingora-ts/error'
 import { ResponseHeader } from '@pingora-ts/http'
 import type { RateLimitDecision } from '@pingora-ts/limits'
-import {
-  failedRequestLine,
-  httpProxyService,
-  type ProxyHttp,
-  type Session,
-} from '@pingora-ts/proxy'
+import { httpProxyService, type ProxyHttp, type Session } from '@pingora-ts/proxy'
 
 /**
  * What the proxy asks for each request: a {@link LocalRateLimiter} (synchronous) or a
@@ -24,11 +19,6 @@ export interface RateLimiterOptions {
   readonly upstream: string
   /** Decides per client. */
   readonly limiter: ClientLimiter
-  /**
-   * Where the one-line record of each failed request goes (status, request, error type and
-   * peer: `failedRequestLine`). @defaultValue a line on stderr
-   */
-  readonly logFailure?: ((line: string) => void) | undefined
 }
 
 /** The client key: the `appid` header when present, else the client's IP address. */
@@ -62,7 +52,6 @@ export async function respondTooManyRequests(
 export class RateLimiterProxy implements ProxyHttp<undefined> {
   readonly #peer: HttpPeer
   readonly #limiter: ClientLimiter
-  readonly #logFailure: (line: string) => void
 
   /**
    * Creates the proxy.
@@ -71,7 +60,6 @@ export class RateLimiterProxy implements ProxyHttp<undefined> {
   constructor(options: RateLimiterOptions) {
     this.#peer = new HttpPeer(options.upstream, false, '')
     this.#limiter = options.limiter
-    this.#logFailure = options.logFailure ?? writeToStderr
   }
 
   newCtx(): undefined {
@@ -88,14 +76,6 @@ export class RateLimiterProxy implements ProxyHttp<undefined> {
   upstreamPeer(): HttpPeer {
     return this.#peer
   }
-
-  logging(session: Session, error: PingoraError | undefined): void {
-    if (error !== undefined) this.#logFailure(failedRequestLine(session, error))
-  }
-}
-
-function writeToStderr(line: string): void {
-  process.stderr.write(`${line}\n`)
 }
 
 /** A proxy started by {@link startRateLimiter}. */

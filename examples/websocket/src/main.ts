@@ -1,4 +1,5 @@
 import { checkHostPort, exitCannotStart, parseCommandLine } from '@pingora-ts/core'
+import { ProxyLogs } from '@pingora-ts/observability'
 import { startEchoOrigin } from './echo-origin.ts'
 import { startWebSocketProxy } from './websocket-proxy.ts'
 
@@ -37,6 +38,10 @@ const upstream = values.upstream ?? (await startEchoOrigin()).address
 const proxy = await startWebSocketProxy({ upstream, path: values.path }, values.listen).catch(
   exitCannotStart,
 )
+// From here on, the error log of @pingora-ts/observability on stderr: one line per failed
+// request (status, error type, peer), backend health flips, server and connection errors (a
+// failure to start is the one line above).
+new ProxyLogs().enable()
 const host = values.listen.slice(0, values.listen.lastIndexOf(':'))
 const url = `ws://${host}:${proxy.port}${values.path}`
 // Node's global WebSocket is there on every supported Node (>= 22.12); the one-liner closes

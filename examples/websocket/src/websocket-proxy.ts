@@ -1,11 +1,6 @@
 import { HttpPeer, Server } from '@pingora-ts/core'
 import type { PingoraError } from '@pingora-ts/error'
-import {
-  failedRequestLine,
-  httpProxyService,
-  type ProxyHttp,
-  type Session,
-} from '@pingora-ts/proxy'
+import { httpProxyService, type ProxyHttp, type Session } from '@pingora-ts/proxy'
 
 /** Where the WebSocket proxy sends upgrades. */
 export interface WebSocketProxyOptions {
@@ -15,11 +10,6 @@ export interface WebSocketProxyOptions {
   readonly path?: string
   /** Called from `logging` each time a tunnel has ended. @defaultValue none */
   readonly onTunnelClosed?: (() => void) | undefined
-  /**
-   * Where the one-line record of each failed request goes (status, request, error type and
-   * peer: `failedRequestLine`). @defaultValue a line on stderr
-   */
-  readonly logFailure?: ((line: string) => void) | undefined
 }
 
 /** Per-request state. */
@@ -41,7 +31,6 @@ export class WebSocketProxy implements ProxyHttp<WebSocketCtx> {
   readonly #peer: HttpPeer
   readonly #path: string
   readonly #onTunnelClosed: (() => void) | undefined
-  readonly #logFailure: (line: string) => void
 
   /**
    * Creates the proxy.
@@ -51,7 +40,6 @@ export class WebSocketProxy implements ProxyHttp<WebSocketCtx> {
     this.#peer = new HttpPeer(options.upstream, false, '')
     this.#path = options.path ?? '/ws'
     this.#onTunnelClosed = options.onTunnelClosed
-    this.#logFailure = options.logFailure ?? writeToStderr
   }
 
   newCtx(): WebSocketCtx {
@@ -71,17 +59,12 @@ export class WebSocketProxy implements ProxyHttp<WebSocketCtx> {
     return this.#peer
   }
 
-  logging(session: Session, error: PingoraError | undefined, ctx: WebSocketCtx): void {
+  logging(session: Session, _error: PingoraError | undefined, ctx: WebSocketCtx): void {
     if (ctx.upgrade && session.responseWritten?.status === 101) {
       this.tunnelsClosed++
       this.#onTunnelClosed?.()
     }
-    if (error !== undefined) this.#logFailure(failedRequestLine(session, error))
   }
-}
-
-function writeToStderr(line: string): void {
-  process.stderr.write(`${line}\n`)
 }
 
 /** A proxy started by {@link startWebSocketProxy}. */

@@ -11,6 +11,12 @@ export const CHANNEL_NAMES = {
   healthChanged: 'pingora:health:changed',
   /** A background discovery run or a health-change callback failed ({@link LoadBalancerErrorMessage}). */
   loadBalancerError: 'pingora:load-balancer:error',
+  /** An {@link OutlierDetector} ejected a backend ({@link OutlierEjectedMessage}). */
+  outlierEjected: 'pingora:outlier:ejected',
+  /** An ejected backend's time was up and it came back ({@link OutlierReturnedMessage}). */
+  outlierReturned: 'pingora:outlier:returned',
+  /** A {@link CircuitBreaker} refused a request at a limit ({@link CircuitOverflowedMessage}). */
+  circuitOverflowed: 'pingora:circuit:overflowed',
 } as const
 
 /** Message of {@link CHANNEL_NAMES.healthChanged}. */
@@ -31,10 +37,48 @@ export interface LoadBalancerErrorMessage {
   readonly error: unknown
 }
 
+/** Which rule of an {@link OutlierDetector} ejected a backend. */
+export type OutlierReason = 'consecutive-5xx' | 'consecutive-connect-failure' | 'success-rate'
+
+/** Message of {@link CHANNEL_NAMES.outlierEjected}. */
+export interface OutlierEjectedMessage {
+  /** The ejected backend. */
+  readonly backend: Backend
+  /** The rule that ejected it. */
+  readonly reason: OutlierReason
+  /** How many times it has been ejected (after decay), this one included. */
+  readonly ejections: number
+  /** How long this ejection lasts, in ms. */
+  readonly durationMs: number
+}
+
+/** Message of {@link CHANNEL_NAMES.outlierReturned}. */
+export interface OutlierReturnedMessage {
+  /** The backend that came back. */
+  readonly backend: Backend
+}
+
+/** The limit of a {@link CircuitBreaker} a request overflowed. */
+export type CircuitLimit = 'connections' | 'pending' | 'requests' | 'retries'
+
+/** Message of {@link CHANNEL_NAMES.circuitOverflowed}. */
+export interface CircuitOverflowedMessage {
+  /** The breaker's upstream name. */
+  readonly name: string
+  /** The limit reached. */
+  readonly limit: CircuitLimit
+}
+
 /** The channel objects, ready to publish on or subscribe to (the same form as core's). */
 export const channels = {
   /** See {@link CHANNEL_NAMES.healthChanged}. */
   healthChanged: diagnosticsChannel.channel(CHANNEL_NAMES.healthChanged),
   /** See {@link CHANNEL_NAMES.loadBalancerError}. */
   loadBalancerError: diagnosticsChannel.channel(CHANNEL_NAMES.loadBalancerError),
+  /** See {@link CHANNEL_NAMES.outlierEjected}. */
+  outlierEjected: diagnosticsChannel.channel(CHANNEL_NAMES.outlierEjected),
+  /** See {@link CHANNEL_NAMES.outlierReturned}. */
+  outlierReturned: diagnosticsChannel.channel(CHANNEL_NAMES.outlierReturned),
+  /** See {@link CHANNEL_NAMES.circuitOverflowed}. */
+  circuitOverflowed: diagnosticsChannel.channel(CHANNEL_NAMES.circuitOverflowed),
 } as const

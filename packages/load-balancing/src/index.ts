@@ -4,6 +4,9 @@
  * `pingora-ketama`, plus what Pingora lacks: smooth weighted round robin, least connections,
  * power of two choices and DNS (A/AAAA/SRV) discovery.
  *
+ * {@link OutlierDetector} adds passive health checks (ejection of backends failing real traffic),
+ * {@link CircuitBreaker} per-upstream limits that fail fast.
+ *
  * Use it from a proxy's `upstreamPeer` phase: `lb.select(key, 256)` returns the backend to
  * connect to. Run the load balancer as a background service (`lb.start(signal)`) to refresh
  * discovery and health checks. See `examples/health-checked-lb`.
@@ -13,10 +16,21 @@
  */
 export { Backend, type BackendFamily } from './backend.ts'
 export {
+  CircuitBreaker,
+  type CircuitBreakerOptions,
+  type CircuitBreakerStats,
+  CircuitTicket,
+} from './circuit-breaker.ts'
+export {
   CHANNEL_NAMES,
+  type CircuitLimit,
+  type CircuitOverflowedMessage,
   channels,
   type HealthChangedMessage,
   type LoadBalancerErrorMessage,
+  type OutlierEjectedMessage,
+  type OutlierReason,
+  type OutlierReturnedMessage,
 } from './diagnostics.ts'
 export {
   DISCOVERY_ERROR,
@@ -38,6 +52,11 @@ export {
   type LoadBalancerOptions,
   type UpdateTimings,
 } from './load-balancer.ts'
+export {
+  type OutlierDetectionOptions,
+  OutlierDetector,
+  type OutlierResult,
+} from './outlier-detection.ts'
 export type {
   BackendIter,
   BackendSelection,

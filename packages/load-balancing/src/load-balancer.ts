@@ -3,6 +3,7 @@ import { Backend } from './backend.ts'
 import { channels, type LoadBalancerErrorMessage } from './diagnostics.ts'
 import { type DiscoveryResult, type ServiceDiscovery, Static } from './discovery.ts'
 import { BackendState, type HealthCheck } from './health-check.ts'
+import type { OutlierDetector } from './outlier-detection.ts'
 import type {
   BackendSelection,
   BackendSelectionBuilder,
@@ -29,6 +30,12 @@ export interface LoadBalancerOptions {
    * @defaultValue `Math.random`
    */
   random?: () => number
+  /**
+   * Passive health: backends this detector ejected are skipped by every select, on top of the
+   * active health check (either may keep a backend out). Feed it from the proxy
+   * (`outliers.observeRequest(...)` in `logging`). @defaultValue none
+   */
+  outlierDetection?: OutlierDetector
 }
 
 /** How long the last successful {@link LoadBalancer.update} took. */
@@ -131,6 +138,7 @@ export class LoadBalancer<S extends BackendSelection> implements BackgroundServi
   readonly #discovery: ServiceDiscovery
   readonly #random: () => number
   #healthCheck: HealthCheck | undefined
+  readonly #outliers: OutlierDetector | undefined
   #snapshot: Snapshot<S>
   #lastUpdateTiming: UpdateTimings | undefined
   /** Updates started and the newest one applied: a slow, older discovery never wins. */
@@ -158,6 +166,7 @@ export class LoadBalancer<S extends BackendSelection> implements BackgroundServi
     this.#discovery = discovery
     this.#random = options.random ?? Math.random
     this.#healthCheck = options.healthCheck
+    this.#outliers = options.outlierDetection
     this.#lastUpdateTiming = undefined
     let markReady: () => void = () => {}
     this.ready = new Promise<void>((resolve) => {
@@ -254,6 +263,7 @@ export class LoadBalancer<S extends BackendSelection> implements BackgroundServi
     const snapshot = this.#snapshot
     const iter = snapshot.selection.iter(key)
     const noHealthCheck = this.#healthCheck === undefined
+    const outliers = this.#outliers
     let firstKey: string | undefined
     // Created only when the first candidate is rejected: the common path allocates no set.
     let seen: Set<string> | undefined
@@ -269,7 +279,8 @@ export class LoadBalancer<S extends BackendSelection> implements BackgroundServi
         seen.add(hashKey)
       }
       const state = snapshot.states.get(hashKey)
-      const ready = state === undefined ? noHealthCheck : state.isReady()
+      let ready = state === undefined ? noHealthCheck : state.isReady()
+      if (ready && outliers?.isEjected(backend) === true) ready = false
       if (accept(backend, ready)) return backend
     }
     return undefined
@@ -309,13 +320,20 @@ export class LoadBalancer<S extends BackendSelection> implements BackgroundServi
   }
 
   /**
-   * Whether a backend may receive traffic: known, healthy and enabled (Pingora's
-   * `Backends::ready`). Unknown backends are ready only when there is no health check.
+   * Whether a backend may receive traffic: known, healthy, enabled (Pingora's
+   * `Backends::ready`) and not ejected by the outlier detector. Unknown backends are ready only
+   * when there is no health check.
    * @param backend - the backend
    */
   isReady(backend: Backend): boolean {
     const state = this.#snapshot.states.get(backend.hashKey())
-    return state === undefined ? this.#healthCheck === undefined : state.isReady()
+    const ready = state === undefined ? this.#healthCheck === undefined : state.isReady()
+    return ready && this.#outliers?.isEjected(backend) !== true
+  }
+
+  /** The outlier detector given in the options, if any. */
+  get outlierDetection(): OutlierDetector | undefined {
+    return this.#outliers
   }
 
   /**
@@ -440,6 +458,12 @@ export class LoadBalancer<S extends BackendSelection> implements BackgroundServi
       states.set(key, current.states.get(key) ?? new BackendState())
     }
     applyEnablement(states, result.enablement)
+    if (this.#outliers !== undefined) {
+      this.#outliers.setBackendCount(backends.length)
+      for (const old of current.backends) {
+        if (!states.has(old.hashKey())) this.#outliers.forget(old)
+      }
+    }
     this.#snapshot = this.#build(Object.freeze(backends), states, identity)
   }
 

@@ -12,16 +12,17 @@ import {
   CHANNEL_NAMES as LB_CHANNELS,
   type LoadBalancerErrorMessage,
 } from '@pingora-ts/load-balancing'
-import type { Session } from '@pingora-ts/proxy'
-import pino from 'pino'
-import { createLogDestination, type LogDestination } from './log-destination.ts'
 import {
-  PROXY_CHANNELS,
+  CHANNEL_NAMES as PROXY_CHANNELS,
   type ProxyErrorMessage,
   type RequestFinishedMessage,
+  type Session,
   type UpstreamConnectedMessage,
+  type UpstreamFailedMessage,
   type UpstreamRespondedMessage,
-} from './proxy-channels.ts'
+} from '@pingora-ts/proxy'
+import pino from 'pino'
+import { createLogDestination, type LogDestination } from './log-destination.ts'
 
 /** The pino levels a logger may be set to. */
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent'
@@ -65,7 +66,8 @@ interface UpstreamTrail {
  *   `logging` phase), with the fields of nginx's `combined` format plus the upstream's address,
  *   status and time, the request id, the cache status and the error type;
  * - the **error log**: a failed request or a throwing phase (`pingora:proxy:error`) with the
- *   error's type, source, retry decision and cause chain (Pingora's "Fail to proxy" line), server
+ *   error's type, source, retry decision and cause chain, the status sent and the peer of the
+ *   last failed upstream attempt (`upstream`) (Pingora's "Fail to proxy" line), server
  *   and connection errors, load-balancer failures and health flips.
  *
  * Destinations are asynchronous and bounded (see {@link createLogDestination}): a slow disk or
@@ -81,6 +83,8 @@ export class ProxyLogs {
   readonly #requestIdHeader: string
   readonly #cacheStatus: ((session: Session) => string | undefined) | undefined
   readonly #upstreams = new WeakMap<Session, UpstreamTrail>()
+  /** The peer of a request's last failed upstream attempt. */
+  readonly #failedPeers = new WeakMap<Session, string>()
   #subscriptions: Array<[string, (message: unknown) => void]> = []
 
   /**
@@ -144,6 +148,7 @@ export class ProxyLogs {
     if (this.#subscriptions.length > 0) return this
     const subscriptions: Array<[string, (message: unknown) => void]> = [
       [PROXY_CHANNELS.proxyError, (m) => this.#onProxyError(m as ProxyErrorMessage)],
+      [PROXY_CHANNELS.upstreamFailed, (m) => this.#onUpstreamFailed(m as UpstreamFailedMessage)],
       [CORE_CHANNELS.serverError, (m) => this.#onServerError(m as ServerErrorMessage)],
       [CORE_CHANNELS.connectionError, (m) => this.#onConnectionError(m as ConnectionErrorMessage)],
       [LB_CHANNELS.loadBalancerError, (m) => this.#onLbError(m as LoadBalancerErrorMessage)],
@@ -196,6 +201,26 @@ export class ProxyLogs {
     }
   }
 
+  #onUpstreamFailed(message: UpstreamFailedMessage): void {
+    const session = message.session
+    const addr = formatPeerAddress(message.peer.address)
+    // For the error log line of the request, if it fails in the end.
+    this.#failedPeers.set(session, addr)
+    if (this.access === undefined) return
+    const timing = session.timing
+    const connected = timing.upstreamConnected
+    const attempt = timing.upstreamAttemptStart
+    // A failed connect had no `upstreamConnected`: the access log lists the attempt now.
+    if (connected === undefined || (attempt !== undefined && connected < attempt)) {
+      const trail = this.#upstreams.get(session)
+      if (trail === undefined) this.#upstreams.set(session, { addr, status: '502' })
+      else {
+        trail.addr += `, ${addr}`
+        trail.status += ', 502'
+      }
+    }
+  }
+
   #onUpstreamResponded(message: UpstreamRespondedMessage): void {
     const trail = this.#upstreams.get(message.session)
     if (trail === undefined) return
@@ -235,11 +260,13 @@ export class ProxyLogs {
 
   #onProxyError(message: ProxyErrorMessage): void {
     const error = message.error
+    const upstream = this.#failedPeers.get(message.session)
     this.error.error(
       {
         summary: message.summary,
         status: message.status ?? 0,
         tries: message.retries,
+        upstream,
         phase: message.phase,
         ...describeError(error),
       },

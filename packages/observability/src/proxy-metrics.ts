@@ -13,7 +13,15 @@ import {
   type HealthChangedMessage,
   CHANNEL_NAMES as LB_CHANNELS,
 } from '@pingora-ts/load-balancing'
-import type { Session } from '@pingora-ts/proxy'
+import {
+  CHANNEL_NAMES as PROXY_CHANNELS,
+  type ProxyErrorMessage,
+  type RequestFinishedMessage,
+  type RequestStartedMessage,
+  type Session,
+  type UpstreamConnectedMessage,
+  type UpstreamRespondedMessage,
+} from '@pingora-ts/proxy'
 import {
   Counter,
   collectDefaultMetrics,
@@ -22,15 +30,6 @@ import {
   type Registry,
 } from 'prom-client'
 import { CellHistogram, type HistogramCell } from './cell-histogram.ts'
-import {
-  attemptStart,
-  PROXY_CHANNELS,
-  type ProxyErrorMessage,
-  type RequestFinishedMessage,
-  type RequestStartedMessage,
-  type UpstreamConnectedMessage,
-  type UpstreamRespondedMessage,
-} from './proxy-channels.ts'
 
 /** Something that reports pool statistics: a `TransportConnector` or an `HttpConnector`. */
 export interface ConnectorStatsSource {
@@ -517,7 +516,7 @@ export class ProxyMetrics {
     else {
       peer.newConnections++
       const timing = session.timing
-      const start = attemptStart(session)
+      const start = session.timing.upstreamAttemptStart
       if (start !== undefined && timing.upstreamConnected !== undefined) {
         peer.connectDuration.observe((timing.upstreamConnected - start) / 1000)
       }

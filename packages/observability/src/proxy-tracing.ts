@@ -15,17 +15,16 @@ import {
 import type { HttpPeer } from '@pingora-ts/core'
 import type { PingoraError } from '@pingora-ts/error'
 import type { RequestHeader } from '@pingora-ts/http'
-import type { Session } from '@pingora-ts/proxy'
 import {
-  attemptStart,
-  PROXY_CHANNELS,
+  CHANNEL_NAMES as PROXY_CHANNELS,
   type ProxyErrorMessage,
   type RequestFinishedMessage,
   type RequestStartedMessage,
+  type Session,
   type UpstreamConnectedMessage,
   type UpstreamFailedMessage,
   type UpstreamRespondedMessage,
-} from './proxy-channels.ts'
+} from '@pingora-ts/proxy'
 
 /** Options of {@link ProxyTracing}. */
 export interface ProxyTracingOptions {
@@ -196,7 +195,7 @@ export class ProxyTracing {
     // A previous attempt not already ended by `upstreamFailed` ends now.
     spans.client?.end()
     const header = session.requestHeader
-    const start = attemptStart(session) ?? session.timing.upstreamConnected
+    const start = session.timing.upstreamAttemptStart ?? session.timing.upstreamConnected
     const span = this.tracer.startSpan(
       header.method,
       {
@@ -236,7 +235,7 @@ export class ProxyTracing {
     let client = spans.client
     if (client === undefined) {
       // The attempt failed before it had a connection: its span covers the connect.
-      const start = attemptStart(session)
+      const start = session.timing.upstreamAttemptStart
       client = this.tracer.startSpan(
         session.requestHeader.method,
         {

@@ -9,7 +9,7 @@ import {
   CHANNEL_NAMES as LB_CHANNELS,
   type LoadBalancerErrorMessage,
 } from '@pingora-ts/load-balancing'
-import { PROXY_CHANNELS, type ProxyErrorMessage } from './proxy-channels.ts'
+import { CHANNEL_NAMES as PROXY_CHANNELS, type ProxyErrorMessage } from '@pingora-ts/proxy'
 
 /**
  * What {@link SentryReporter} needs of Sentry: `captureException` with a capture context. The

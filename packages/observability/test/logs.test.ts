@@ -48,6 +48,8 @@ describe('ProxyLogs error log', () => {
       error_type: 'ConnectRefused',
       error_source: 'upstream',
       summary: 'GET /missing?x=1, Host: example',
+      status: 502,
+      upstream: `127.0.0.1:${closedPort}`,
     })
     expect(typeof line.retry).toBe('boolean')
     expect(line.causes).toEqual(expect.arrayContaining([expect.stringContaining('ECONNREFUSED')]))

@@ -14,7 +14,8 @@ import type { Session } from './session.ts'
  * nobody listening, the request path allocates nothing for them.
  *
  * For one request the order is `requestStarted`, then per attempt `upstreamConnected` and
- * `upstreamResponded`, then `proxyError` when the request failed, then `requestFinished`
+ * `upstreamResponded` (or `upstreamFailed` when the attempt failed: before `upstreamConnected`
+ * when the connect failed), then `proxyError` when the request failed, then `requestFinished`
  * (after `logging`). A request answered by a filter has no upstream messages.
  */
 export const CHANNEL_NAMES = {
@@ -24,6 +25,12 @@ export const CHANNEL_NAMES = {
   upstreamConnected: 'pingora:upstream:connected',
   /** The upstream's final (non-1xx) response header arrived, before the response filters ({@link UpstreamRespondedMessage}). */
   upstreamResponded: 'pingora:upstream:responded',
+  /**
+   * An upstream attempt failed: the connect (after `failToConnect`) or the exchange (after
+   * `errorWhileProxy`); `error.retry` says whether the engine may try again
+   * ({@link UpstreamFailedMessage}).
+   */
+  upstreamFailed: 'pingora:upstream:failed',
   /** The request is over, after `logging` ({@link RequestFinishedMessage}). */
   requestFinished: 'pingora:request:finished',
   /**
@@ -61,6 +68,33 @@ export interface UpstreamRespondedMessage {
   readonly peer: HttpPeer
   /** The upstream's response header, as received (before `upstreamResponseFilter`). */
   readonly response: ResponseHeader
+}
+
+/** Message of {@link CHANNEL_NAMES.upstreamFailed}. */
+export interface UpstreamFailedMessage {
+  /** The request's session; `session.retries` is the failed attempt's number (1 = first). */
+  readonly session: Session
+  /** The peer of the failed attempt. */
+  readonly peer: HttpPeer
+  /** The attempt's error, as `failToConnect` or `errorWhileProxy` returned it. */
+  readonly error: PingoraError
+  /** Whether the failed attempt used a pooled connection (`false` when the connect failed). */
+  readonly reused: boolean
+}
+
+/**
+ * Publishes {@link CHANNEL_NAMES.upstreamFailed} when it has subscribers.
+ * @internal
+ */
+export function publishUpstreamFailed(
+  session: Session,
+  peer: HttpPeer,
+  error: PingoraError,
+  reused: boolean,
+): void {
+  if (!channels.upstreamFailed.hasSubscribers) return
+  const message: UpstreamFailedMessage = { session, peer, error, reused }
+  channels.upstreamFailed.publish(message)
 }
 
 /** Message of {@link CHANNEL_NAMES.requestFinished}. */
@@ -116,6 +150,8 @@ export const channels = {
   upstreamConnected: diagnosticsChannel.channel(CHANNEL_NAMES.upstreamConnected),
   /** See {@link CHANNEL_NAMES.upstreamResponded}. */
   upstreamResponded: diagnosticsChannel.channel(CHANNEL_NAMES.upstreamResponded),
+  /** See {@link CHANNEL_NAMES.upstreamFailed}. */
+  upstreamFailed: diagnosticsChannel.channel(CHANNEL_NAMES.upstreamFailed),
   /** See {@link CHANNEL_NAMES.requestFinished}. */
   requestFinished: diagnosticsChannel.channel(CHANNEL_NAMES.requestFinished),
   /** See {@link CHANNEL_NAMES.proxyError}. */

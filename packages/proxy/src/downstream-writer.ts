@@ -167,8 +167,14 @@ export class DownstreamWriter<Ctx> {
     }
     const noBody = noBodyIn(source)
     const modules = session.downstreamModulesCtx
-    if (modules.modules.length > 0) await modules.responseHeaderFilter(response, noBody)
-    if (filtersBody) {
+    let filters = filtersBody
+    if (modules.modules.length > 0) {
+      await modules.responseHeaderFilter(response, noBody)
+      // A module may start filtering the body from its header filter (compression decides
+      // there, and removes Content-Length itself when it changes the body).
+      if (!filters) filters = modules.filtersResponseBody
+    }
+    if (filters) {
       const written = session.downstreamSession.writeResponseHeader(response, false)
       if (written !== WRITE_SETTLED) await written
       await this.relayBody(session, ctx, source, noBody, undefined, fromUpstream)

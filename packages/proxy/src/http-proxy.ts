@@ -19,6 +19,7 @@ import {
   type ProxyErrorMessage,
   publishPhaseError,
   publishRequestFinished,
+  publishUpstreamFailed,
 } from './diagnostics.ts'
 import { DownstreamWriter } from './downstream-writer.ts'
 import { defaultFailToProxy } from './fail-to-proxy.ts'
@@ -433,9 +434,12 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
   ): Promise<PingoraError | undefined> {
     // An idle pooled connection is taken synchronously (no promise, no extra tick); only a
     // new connection is awaited.
+    const timing = session.timing
+    const now = performance.now()
+    timing.upstreamAttemptStart = now
     const pooled = this.clientUpstream.reusedHttpSession(peer)
     if (pooled !== undefined) {
-      session.timing.upstreamConnected = performance.now()
+      timing.upstreamConnected = now
       if (pooled.protocol === 'h2') {
         return this.h2.proxy(session, ctx, peer, pooled as Http2ClientSession, true)
       }
@@ -459,6 +463,7 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
       if (this.inner.failToConnect !== undefined) {
         error = this.inner.failToConnect(session, peer, ctx, error)
       }
+      publishUpstreamFailed(session, peer, error, false)
       return error
     }
     session.timing.upstreamConnected = performance.now()

@@ -27,6 +27,7 @@ export {
   type RequestFinishedMessage,
   type RequestStartedMessage,
   type UpstreamConnectedMessage,
+  type UpstreamFailedMessage,
   type UpstreamRespondedMessage,
 } from './diagnostics.ts'
 export { defaultFailToProxy, errorStatus, failedRequestLine } from './fail-to-proxy.ts'
@@ -40,5 +41,13 @@ export {
   httpProxyService,
   proxyErrorChannel,
 } from './http-proxy.ts'
+export {
+  acceptEncodingQuality,
+  type CompressionAlgorithm,
+  type CompressionLevels,
+  ResponseCompression,
+  ResponseCompressionBuilder,
+  type ResponseCompressionOptions,
+} from './modules/response-compression.ts'
 export type { FailToProxy, MaybePromise, ProxyHttp } from './proxy-trait.ts'
 export { Session, SessionTiming } from './session.ts'

@@ -230,6 +230,11 @@ export class Session {
 export class SessionTiming {
   /** The request header was read and the proxy session created. */
   readonly start: number
+  /**
+   * The last upstream attempt started (its peer was chosen; before the pool is probed or a
+   * connection is made): `upstreamConnected - upstreamAttemptStart` is its connect time.
+   */
+  upstreamAttemptStart: number | undefined
   /** An upstream connection was ready (taken from the pool or connected) for the last attempt. */
   upstreamConnected: number | undefined
   /** The upstream's final response header was read (last attempt). */
@@ -240,6 +245,7 @@ export class SessionTiming {
   /** @internal */
   constructor(start: number) {
     this.start = start
+    this.upstreamAttemptStart = undefined
     this.upstreamConnected = undefined
     this.upstreamHeaders = undefined
     this.end = undefined

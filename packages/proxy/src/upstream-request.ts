@@ -1,7 +1,7 @@
 import type { ClientSession, HttpPeer } from '@pingora-ts/core'
 import { ErrorType, PingoraError } from '@pingora-ts/error'
 import type { RequestHeader, ResponseHeader } from '@pingora-ts/http'
-import { channels } from './diagnostics.ts'
+import { channels, publishUpstreamFailed } from './diagnostics.ts'
 import { removeHopByHopHeaders } from './hop-by-hop.ts'
 import { isThenable, toError } from './proxy-common.ts'
 import type { ProxyHttp } from './proxy-trait.ts'
@@ -223,8 +223,9 @@ export async function sendRequestBody<Ctx>(
 }
 
 /**
- * The end of a failed exchange: closes the upstream session and runs `errorWhileProxy` (or
- * {@link defaultErrorWhileProxy}); returns the error it decided on.
+ * The end of a failed exchange: closes the upstream session, runs `errorWhileProxy` (or
+ * {@link defaultErrorWhileProxy}) and publishes `pingora:upstream:failed`; returns the error it
+ * decided on.
  * @param inner - the user's phases
  * @param session - the proxy session
  * @param ctx - the request's ctx
@@ -244,11 +245,14 @@ export function failedExchange<Ctx>(
   thrown: unknown,
 ): PingoraError {
   client.shutdown()
-  const error = toError(thrown, ErrorType.InternalError, 'while proxying', 'internal')
+  let error = toError(thrown, ErrorType.InternalError, 'while proxying', 'internal')
   if (inner.errorWhileProxy !== undefined) {
-    return inner.errorWhileProxy(peer, session, error, ctx, reused)
+    error = inner.errorWhileProxy(peer, session, error, ctx, reused)
+  } else {
+    error = defaultErrorWhileProxy(peer, session, error, reused)
   }
-  return defaultErrorWhileProxy(peer, session, error, reused)
+  publishUpstreamFailed(session, peer, error, reused)
+  return error
 }
 
 /**

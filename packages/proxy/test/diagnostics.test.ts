@@ -6,6 +6,7 @@ import {
   type ProxyHttp,
   type RequestFinishedMessage,
   type UpstreamConnectedMessage,
+  type UpstreamFailedMessage,
   type UpstreamRespondedMessage,
 } from '@pingora-ts/proxy'
 import { Agent, request } from 'undici'
@@ -110,9 +111,57 @@ describe('request lifecycle channels', () => {
     expect(finished?.error).toBe(error?.error)
     expect(events.map((e) => e.name)).toEqual([
       CHANNEL_NAMES.requestStarted,
+      CHANNEL_NAMES.upstreamFailed,
+      CHANNEL_NAMES.upstreamFailed,
       CHANNEL_NAMES.proxyError,
       CHANNEL_NAMES.requestFinished,
     ])
+    const failed = of<UpstreamFailedMessage>(events, CHANNEL_NAMES.upstreamFailed)
+    expect(failed.map((m) => [m.error.type, m.error.retry, m.reused, m.peer.address])).toEqual([
+      ['ConnectRefused', true, false, peerFor(1).address],
+      ['ConnectRefused', true, false, peerFor(1).address],
+    ])
+  })
+
+  it('publishes a failed exchange, then the retry that succeeded, with attempt times', async () => {
+    let seen = 0
+    const o = await origin((req, res) => {
+      seen++
+      // The first request's connection is cut before any response byte.
+      if (seen === 1) req.socket.destroy()
+      else res.end('second')
+    })
+    const events = record()
+    const p = await startProxy(
+      {
+        newCtx: () => undefined,
+        upstreamPeer: () => peerFor(o.port),
+        errorWhileProxy: (_peer, _session, error) => error.setRetry(true),
+      },
+      { maxRetries: 2 },
+    )
+    const res = await request(`${p.url}/retry`)
+    expect(await res.body.text()).toBe('second')
+    await expect.poll(() => of(events, CHANNEL_NAMES.requestFinished).length).toBe(1)
+    expect(events.map((e) => e.name)).toEqual([
+      CHANNEL_NAMES.requestStarted,
+      CHANNEL_NAMES.upstreamConnected,
+      CHANNEL_NAMES.upstreamFailed,
+      CHANNEL_NAMES.upstreamConnected,
+      CHANNEL_NAMES.upstreamResponded,
+      CHANNEL_NAMES.requestFinished,
+    ])
+    const [failed] = of<UpstreamFailedMessage>(events, CHANNEL_NAMES.upstreamFailed)
+    expect(failed?.reused).toBe(false)
+    expect(failed?.error.retry).toBe(true)
+    const [finished] = of<RequestFinishedMessage>(events, CHANNEL_NAMES.requestFinished)
+    expect(failed?.session).toBe(finished?.session)
+    expect(finished?.retries).toBe(2)
+    const timing = finished?.session.timing
+    expect(timing?.upstreamAttemptStart).toBeGreaterThanOrEqual(timing?.start ?? Infinity)
+    expect(timing?.upstreamConnected).toBeGreaterThanOrEqual(
+      timing?.upstreamAttemptStart ?? Infinity,
+    )
   })
 
   it('a request answered by requestFilter has no upstream messages', async () => {
