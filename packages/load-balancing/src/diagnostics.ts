@@ -17,6 +17,8 @@ export const CHANNEL_NAMES = {
   outlierReturned: 'pingora:outlier:returned',
   /** A {@link CircuitBreaker} refused a request at a limit ({@link CircuitOverflowedMessage}). */
   circuitOverflowed: 'pingora:circuit:overflowed',
+  /** A {@link RetryPolicy} refused a retry the failure allowed ({@link RetryDeniedMessage}). */
+  retryDenied: 'pingora:retry:denied',
 } as const
 
 /** Message of {@link CHANNEL_NAMES.healthChanged}. */
@@ -69,6 +71,14 @@ export interface CircuitOverflowedMessage {
   readonly limit: CircuitLimit
 }
 
+/** Message of {@link CHANNEL_NAMES.retryDenied}. */
+export interface RetryDeniedMessage {
+  /** Why: no attempt left, the deadline passed, or the retry budget is spent. */
+  readonly reason: 'attempts' | 'deadline' | 'budget'
+  /** What failed. */
+  readonly failure: 'connect' | 'reset' | 'status' | 'timeout' | 'other'
+}
+
 /** The channel objects, ready to publish on or subscribe to (the same form as core's). */
 export const channels = {
   /** See {@link CHANNEL_NAMES.healthChanged}. */
@@ -81,4 +91,6 @@ export const channels = {
   outlierReturned: diagnosticsChannel.channel(CHANNEL_NAMES.outlierReturned),
   /** See {@link CHANNEL_NAMES.circuitOverflowed}. */
   circuitOverflowed: diagnosticsChannel.channel(CHANNEL_NAMES.circuitOverflowed),
+  /** See {@link CHANNEL_NAMES.retryDenied}. */
+  retryDenied: diagnosticsChannel.channel(CHANNEL_NAMES.retryDenied),
 } as const

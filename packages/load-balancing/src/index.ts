@@ -5,7 +5,8 @@
  * power of two choices and DNS (A/AAAA/SRV) discovery.
  *
  * {@link OutlierDetector} adds passive health checks (ejection of backends failing real traffic),
- * {@link CircuitBreaker} per-upstream limits that fail fast.
+ * {@link CircuitBreaker} per-upstream limits that fail fast, {@link RetryPolicy} retries with
+ * backoff, a budget, per-attempt timeouts and a deadline.
  *
  * Use it from a proxy's `upstreamPeer` phase: `lb.select(key, 256)` returns the backend to
  * connect to. Run the load balancer as a background service (`lb.start(signal)`) to refresh
@@ -31,6 +32,7 @@ export {
   type OutlierEjectedMessage,
   type OutlierReason,
   type OutlierReturnedMessage,
+  type RetryDeniedMessage,
 } from './diagnostics.ts'
 export {
   DISCOVERY_ERROR,
@@ -57,6 +59,12 @@ export {
   OutlierDetector,
   type OutlierResult,
 } from './outlier-detection.ts'
+export {
+  type RetryFailure,
+  RetryPolicy,
+  type RetryPolicyOptions,
+  RetryState,
+} from './retry-policy.ts'
 export type {
   BackendIter,
   BackendSelection,
