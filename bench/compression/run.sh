@@ -6,12 +6,15 @@
 # Env: NODE (the node binary), PINGORA_BENCH_BUILD_DIR (bundle dir), NO_BUILD=1 (reuse it).
 set -uo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-secs=5 reps=3 origin=28190 port=28191
+secs=5 reps=3 origin=${GZIP_BENCH_ORIGIN_PORT:-28390} port=${GZIP_BENCH_PROXY_PORT:-28391}
 while getopts d:r: o; do case $o in d) secs=$OPTARG ;; r) reps=$OPTARG ;; *) exit 2 ;; esac; done
 node=${NODE:-node}
 build=${PINGORA_BENCH_BUILD_DIR:-/tmp/pingora-ts-gzip-bench}
 [ "${NO_BUILD:-0}" = 1 ] || (cd "$here/../.." && PINGORA_BENCH_BUILD_DIR=$build node_modules/.bin/tsup --config bench/compression/tsup.config.ts) || exit 1
 wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; return 1; }
+for p in $origin $port; do
+  if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "port $p is in use" >&2; exit 1; fi
+done
 tick_us=$(( 1000000 / $(getconf CLK_TCK) ))
 ticks() { local t=0; for p in $(pgrep -g "$1"); do local s; s=$(cat /proc/$p/stat 2>/dev/null) || continue; s=${s##*) }; read -r -a f <<< "$s"; t=$((t+f[11]+f[12])); done; echo "$t"; }
 PORT=$origin setsid taskset -c 1 "$node" "$here/origin.mjs" & origin_pid=$!
