@@ -2,10 +2,12 @@
 // Writes every ```ts block of docs/*.md and of every README (packages, examples, tooling, root)
 // to snippets/<source>--L<line>.ts, one module each, for `tsc -p tsconfig.snippets.json`. A block
 // of phase methods (the guide shows one phase at a time) is checked inside an object typed
-// `Partial<ProxyHttp<any>>`, with the usual names imported. A block preceded by
-// `<!-- docs-check: skip -->` is left out. The TSDoc examples of packages/*/src that are whole
-// modules (they import what they use, like the `ProxyHttp` example) are checked too. Prints how
-// many blocks it wrote.
+// `Partial<ProxyHttp<any>>`, with the usual names imported. An HTML comment before a block may
+// give it a hidden context (`<!-- docs-check: context ... -->`: imports and declarations put
+// before it), mark it as a program to run (`docs-check: run`) or leave it out
+// (`docs-check: skip (why)`). The TSDoc examples of packages/*/src that are whole modules (they
+// import what they use, like the `ProxyHttp` example) are checked too. Prints how many blocks it
+// wrote. See README.md.
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { dirname, join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -48,22 +50,77 @@ export function tsdocFiles() {
   return files.sort()
 }
 
-/** The checked blocks of one file: `{ line, code }`. */
+/**
+ * The HTML comment right before line `index` (directly, or after one blank line), without its
+ * `<!--` and `-->`, or `undefined`.
+ */
+function commentBefore(lines, index) {
+  let end = index - 1
+  if (end >= 0 && lines[end].trim() === '') end--
+  if (end < 0 || !lines[end].trim().endsWith('-->')) return undefined
+  let start = end
+  while (start >= 0 && !lines[start].includes('<!--')) start--
+  if (start < 0) return undefined
+  const text = lines.slice(start, end + 1).join('\n')
+  return text.slice(text.indexOf('<!--') + 4, text.lastIndexOf('-->'))
+}
+
+/**
+ * The checked blocks of one file: `{ line, code, context, run }`. The HTML comment before a
+ * block may say `docs-check: skip (why)` (left out), `docs-check: run` (a whole program, started
+ * by the run test) or `docs-check: context` followed by lines (imports, `declare const ...`)
+ * that are put before the block when it is checked, so a fragment compiles without showing them.
+ */
 export function blocksOf(text) {
   const blocks = []
   const lines = text.split('\n')
   for (let i = 0; i < lines.length; i++) {
     if (lines[i].trim() !== '```ts') continue
-    const skip = i >= 2 && lines[i - 1].trim() === '' && lines[i - 2].includes('docs-check: skip')
-    const skipTight = i >= 1 && lines[i - 1].includes('docs-check: skip')
+    const comment = commentBefore(lines, i)?.trim() ?? ''
     const start = i + 1
     let end = start
     while (end < lines.length && lines[end].trim() !== '```') end++
-    if (!skip && !skipTight)
-      blocks.push({ line: start + 1, code: lines.slice(start, end).join('\n') })
+    const code = lines.slice(start, end).join('\n')
     i = end
+    if (comment.startsWith('docs-check: skip')) continue
+    const context = comment.startsWith('docs-check: context')
+      ? comment.slice('docs-check: context'.length).replace(/^[^\n]*\n?/, '')
+      : ''
+    blocks.push({ line: start + 1, code, context, run: comment.startsWith('docs-check: run') })
   }
   return blocks
+}
+
+/**
+ * The module a block is checked as: its context before it (or in place of a `$BLOCK` line of the
+ * context, to put a fragment inside a function), phase fragments wrapped, and a
+ * `// @ts-expect-error` before every line the page says is a `// compile error` (before the next
+ * line when the comment stands alone), so those lines must really fail to compile.
+ */
+export function moduleOf({ code, context }) {
+  const expect = '// @ts-expect-error'
+  const marked = code
+    .split('\n')
+    .flatMap((line) => {
+      if (!/\/\/ compile error/i.test(line)) return [line]
+      return line.trim().startsWith('//') ? [line, expect] : [expect, line]
+    })
+    .join('\n')
+  const contextLines = context === '' ? [] : context.split('\n')
+  const at = contextLines.findIndex((line) => line.trim() === '$BLOCK')
+  if (at !== -1) {
+    // The block's imports go to the top: an import cannot stand inside a function.
+    const blockLines = marked.split('\n')
+    const isImport = (line) => line.startsWith('import ')
+    return [
+      ...blockLines.filter(isImport),
+      ...contextLines.slice(0, at),
+      ...blockLines.filter((line) => !isImport(line)),
+      ...contextLines.slice(at + 1),
+    ].join('\n')
+  }
+  const full = [...contextLines, marked].join('\n')
+  return isMemberFragment(code) ? wrapMembers(full) : full
 }
 
 /** The names a phase fragment may use without importing them, and where they come from. */
@@ -124,8 +181,9 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   let count = 0
   for (const file of markdownFiles()) {
     const name = relative(root, file).replaceAll('/', '__').replace(/\.md$/, '')
-    for (const { line, code } of blocksOf(readFileSync(file, 'utf8'))) {
-      const body = isMemberFragment(code) ? wrapMembers(code) : code
+    for (const block of blocksOf(readFileSync(file, 'utf8'))) {
+      const { line } = block
+      const body = moduleOf(block)
       writeFileSync(
         join(out, `${name}--L${line}.ts`),
         `// ${relative(root, file)}:${line}\n${body}\nexport {}\n`,
