@@ -96,7 +96,7 @@ export {
 } from './modules/http-modules.ts'
 export { Digest, type SocketAddress, type TlsDigest } from './protocols/digest.ts'
 export type { ClientSession } from './protocols/http/client-session.ts'
-export { type HttpProtocol, WRITE_SETTLED } from './protocols/http/common.ts'
+export { type HttpProtocol, RETRY_BUFFER_LIMIT, WRITE_SETTLED } from './protocols/http/common.ts'
 export { getCachedDate } from './protocols/http/date.ts'
 export { generateErrorResponse, SERVER_NAME } from './protocols/http/error-resp.ts'
 export { ReusedHttpStream } from './protocols/http/reused-http-stream.ts'
@@ -116,7 +116,6 @@ export {
   DEFAULT_TOTAL_DRAIN_TIMEOUT_MS,
   type Http1ServerOptions,
   Http1ServerSession,
-  RETRY_BUFFER_LIMIT,
 } from './protocols/http1/server.ts'
 export { type Http2ClientOptions, Http2ClientSession } from './protocols/http2/client.ts'
 export {

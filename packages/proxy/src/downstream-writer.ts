@@ -69,10 +69,15 @@ export class DownstreamWriter<Ctx> {
     fromUpstream: boolean,
   ): Promise<void> | undefined {
     const filtering = this.headerFilters(session, response, ctx, fromUpstream)
-    if (filtering !== undefined) {
-      return this.#writeAfter(filtering, session, ctx, method, response, source, fromUpstream)
+    if (filtering === undefined) {
+      const filtersBody = this.#filtersBody(session, fromUpstream)
+      this.#prepareHeader(session, method, response, filtersBody)
+      if (!filtersBody && session.downstreamModulesCtx.modules.length === 0) {
+        // The hot path: no phase, module or body filter.
+        return this.#writeUnfiltered(session, ctx, response, source, noBodyIn(source), fromUpstream)
+      }
     }
-    return this.#writePrepared(session, ctx, method, response, source, fromUpstream)
+    return this.#writeFiltered(filtering, session, ctx, method, response, source, fromUpstream)
   }
 
   /**
@@ -116,60 +121,51 @@ export class DownstreamWriter<Ctx> {
     }
   }
 
-  async #writeAfter(
-    filtering: Promise<void>,
-    session: Session,
-    ctx: Ctx,
-    method: string,
-    response: ResponseHeader,
-    source: ResponseBodySource,
-    fromUpstream: boolean,
-  ): Promise<void> {
-    await filtering
-    const written = this.#writePrepared(session, ctx, method, response, source, fromUpstream)
-    if (written !== undefined) await written
-  }
-
-  /** After the header phases: hop-by-hop, framing, shutdown, modules, then the body. */
-  #writePrepared(
-    session: Session,
-    ctx: Ctx,
-    method: string,
-    response: ResponseHeader,
-    source: ResponseBodySource,
-    fromUpstream: boolean,
-  ): Promise<void> | undefined {
+  /** Whether a body phase or module may change the body (and so its length). */
+  #filtersBody(session: Session, fromUpstream: boolean): boolean {
     const inner = this.#inner
-    const modules = session.downstreamModulesCtx
-    removeHopByHopHeaders(response.headers)
-    const filtersBody =
+    return (
       inner.responseBodyFilter !== undefined ||
       (fromUpstream && inner.upstreamResponseBodyFilter !== undefined) ||
-      modules.filtersResponseBody
+      session.downstreamModulesCtx.filtersResponseBody
+    )
+  }
+
+  /** After the header phases: hop-by-hop fields, framing, and a shutdown in progress. */
+  #prepareHeader(
+    session: Session,
+    method: string,
+    response: ResponseHeader,
+    filtersBody: boolean,
+  ): void {
+    removeHopByHopHeaders(response.headers)
     // A filter may change the length; HEAD, 204 and 304 keep theirs (it describes no body here).
     if (filtersBody && method !== 'HEAD' && response.status !== 204 && response.status !== 304) {
       response.removeHeader('Content-Length')
     }
-    // A body that already ended still has its trailers to deliver (an HTTP/2 upstream's
-    // HEADERS, trailers, END_STREAM with no DATA: a gRPC error).
-    const noBody = source.isBodyDone() && source.responseTrailers === undefined
     // A graceful shutdown started while this request was in flight: tell the client.
     if (session.isProcessShuttingDown()) session.downstreamSession.setKeepalive(undefined)
-    if (filtersBody || modules.modules.length > 0) {
-      return this.#writeFiltered(session, ctx, response, source, noBody, filtersBody, fromUpstream)
-    }
-    return this.#writeUnfiltered(session, ctx, response, source, noBody, fromUpstream)
   }
 
+  /**
+   * The path that may wait on a phase: the header phases (when `filtering` is their promise),
+   * the modules' header filters, then the body, filtered or not.
+   */
   async #writeFiltered(
+    filtering: Promise<void> | undefined,
     session: Session,
     ctx: Ctx,
+    method: string,
     response: ResponseHeader,
     source: ResponseBodySource,
-    noBody: boolean,
-    filtersBody: boolean,
     fromUpstream: boolean,
   ): Promise<void> {
+    const filtersBody = this.#filtersBody(session, fromUpstream)
+    if (filtering !== undefined) {
+      await filtering
+      this.#prepareHeader(session, method, response, filtersBody)
+    }
+    const noBody = noBodyIn(source)
     const modules = session.downstreamModulesCtx
     let filters = filtersBody
     if (modules.modules.length > 0) {
@@ -210,7 +206,7 @@ export class DownstreamWriter<Ctx> {
         firstError = e
       }
     }
-    if (first !== undefined && source.isBodyDone() && source.responseTrailers === undefined) {
+    if (first !== undefined && noBodyIn(source)) {
       session.addUpstreamBodyBytes(first.length)
       const written = downstream.writeResponse(response, first)
       return written === WRITE_SETTLED ? undefined : written
@@ -311,7 +307,7 @@ export class DownstreamWriter<Ctx> {
       let written: Promise<void>
       if (data !== undefined) {
         session.addUpstreamBodyBytes(data.length)
-        if (!filtered && source.isBodyDone() && source.responseTrailers === undefined) {
+        if (!filtered && noBodyIn(source)) {
           // The last piece: it and the end of the body leave in one write, one pass fewer.
           written = downstream.writeResponseBody(data, true)
           if (written !== WRITE_SETTLED) await written
@@ -342,4 +338,13 @@ export class DownstreamWriter<Ctx> {
       if (eos) break
     }
   }
+}
+
+/**
+ * Whether there is nothing of the body left to send: it already ended, and with no trailers to
+ * deliver (an HTTP/2 upstream's HEADERS, trailers, END_STREAM with no DATA is a gRPC error
+ * that still has its trailers to pass on).
+ */
+function noBodyIn(source: ResponseBodySource): boolean {
+  return source.isBodyDone() && source.responseTrailers === undefined
 }

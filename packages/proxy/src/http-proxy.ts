@@ -29,7 +29,7 @@ import { ProxyH2 } from './proxy-h2.ts'
 import type { FailToProxy, ProxyHttp } from './proxy-trait.ts'
 import { Session } from './session.ts'
 
-export { defaultErrorWhileProxy } from './proxy-h1.ts'
+export { defaultErrorWhileProxy } from './upstream-request.ts'
 /**
  * Upstream connect, read and write timeout applied when the peer sets none (nginx's 60 s); the
  * connector applies it (`HttpConnector`), the peer's options stay as the user wrote them.

@@ -5,13 +5,22 @@ import {
   WRITE_SETTLED,
 } from '@pingora-ts/core'
 import { ErrorType, PingoraError } from '@pingora-ts/error'
-import type { RequestHeader, ResponseHeader } from '@pingora-ts/http'
-import { channels, publishUpstreamFailed } from './diagnostics.ts'
+import type { ResponseHeader } from '@pingora-ts/http'
 import type { DownstreamWriter } from './downstream-writer.ts'
 import { removeHopByHopHeaders } from './hop-by-hop.ts'
-import { ignoreClosed, isThenable, toError } from './proxy-common.ts'
+import { ignoreClosed } from './proxy-common.ts'
 import type { ProxyHttp } from './proxy-trait.ts'
 import type { Session } from './session.ts'
+import {
+  failedExchange,
+  isFinalResponse,
+  prepareUpstreamRequest,
+  relayInformational,
+  sendRequestBody,
+  upstreamConnected,
+  upstreamRequestFilter,
+  upstreamResponded,
+} from './upstream-request.ts'
 
 /**
  * The HTTP/1 upstream exchange of the proxy (Pingora's `proxy_h1.rs`): request header and body
@@ -58,33 +67,15 @@ export class ProxyH1<Ctx> {
     const inner = this.#inner
     const options = peer.options
     let reusable: boolean
-    if (channels.upstreamConnected.hasSubscribers) {
-      channels.upstreamConnected.publish({ session, peer, reused, digest: client.digest })
-    }
     try {
-      if (inner.connectedToUpstream !== undefined) {
-        const r = inner.connectedToUpstream(session, reused, peer, client.digest, ctx)
-        if (isThenable(r)) await r
-      }
+      const connected = upstreamConnected(inner, session, ctx, peer, client, reused)
+      if (connected !== undefined) await connected
       const downstream = session.downstreamSession
-      const modules = session.downstreamModulesCtx
       const isUpgrade = downstream.isUpgradeRequest()
-      const request: RequestHeader = downstream.requestHeader.clone()
       const hasBody = !downstream.isBodyEmpty()
-      const filtersRequestBody = inner.requestBodyFilter !== undefined || modules.filtersRequestBody
-
-      removeHopByHopHeaders(request.headers, isUpgrade)
-      request.setVersion('HTTP/1.1')
-      if (hasBody && !isUpgrade) {
-        if (filtersRequestBody || request.getHeader('Content-Length') === undefined) {
-          request.removeHeader('Content-Length')
-          request.insertHeader('Transfer-Encoding', 'chunked')
-        }
-      }
-      if (inner.upstreamRequestFilter !== undefined) {
-        const r = inner.upstreamRequestFilter(session, request, ctx)
-        if (isThenable(r)) await r
-      }
+      const request = prepareUpstreamRequest(inner, session, false)
+      const filtering = upstreamRequestFilter(inner, session, request, ctx)
+      if (filtering !== undefined) await filtering
       const written = client.writeRequestHeader(request)
       if (written !== WRITE_SETTLED) await written
       session.markUpstreamHeaderSent()
@@ -94,7 +85,7 @@ export class ProxyH1<Ctx> {
       let bodyError: unknown
       let bodyTask: Promise<void> | undefined
       if (hasBody && !isUpgrade) {
-        bodyTask = this.#sendRequestBody(session, ctx, client).catch((e) => {
+        bodyTask = sendRequestBody(inner, session, ctx, client).catch((e) => {
           bodyError = e
           client.shutdown()
         })
@@ -104,24 +95,15 @@ export class ProxyH1<Ctx> {
       try {
         for (;;) {
           response = await client.readResponseHeader()
-          const status = response.status
-          if (status >= 100 && status < 200 && status !== 101) {
-            // 1xx: 100 only matters to a client that asked for it; 103 and others pass on.
-            if (status === 100 && downstream.getHeader('Expect') === undefined) continue
-            removeHopByHopHeaders(response.headers)
-            await downstream.writeResponseHeader(response)
-            continue
-          }
-          break
+          if (isFinalResponse(client, response)) break
+          const relayed = relayInformational(session, response)
+          if (relayed !== undefined) await relayed
         }
       } catch (e) {
         if (bodyError !== undefined) throw bodyError
         throw e
       }
-      session.timing.upstreamHeaders = performance.now()
-      if (channels.upstreamResponded.hasSubscribers) {
-        channels.upstreamResponded.publish({ session, peer, response })
-      }
+      upstreamResponded(session, peer, response)
 
       if (response.status === 101) {
         if (!isUpgrade || !client.isUpgraded()) {
@@ -152,15 +134,7 @@ export class ProxyH1<Ctx> {
         reusable = true
       }
     } catch (e) {
-      client.shutdown()
-      let error = toError(e, ErrorType.InternalError, 'while proxying', 'internal')
-      if (inner.errorWhileProxy !== undefined) {
-        error = inner.errorWhileProxy(peer, session, error, ctx, reused)
-      } else {
-        error = defaultErrorWhileProxy(peer, session, error, reused)
-      }
-      publishUpstreamFailed(session, peer, error, reused)
-      return error
+      return failedExchange(inner, session, ctx, peer, client, reused, e)
     }
     if (reusable) {
       this.#connector.releaseHttpSession(client, peer, options.idleTimeoutMs)
@@ -169,54 +143,6 @@ export class ProxyH1<Ctx> {
     }
     return undefined
   }
-
-  async #sendRequestBody(session: Session, ctx: Ctx, client: ClientSession): Promise<void> {
-    const inner = this.#inner
-    const downstream = session.downstreamSession
-    const modules = session.downstreamModulesCtx
-    const hasModules = modules.modules.length > 0
-    // Unfiltered, the proxy is the only user of each body piece (the retry buffer keeps a copy):
-    // its read buffer is freed once written instead of waiting for a GC (ADR 0009).
-    const owned = !hasModules && inner.requestBodyFilter === undefined
-    // A retried attempt replays what was buffered from the client first.
-    if (session.retries > 1) {
-      const replay = downstream.getRetryBuffer()
-      if (replay !== undefined && replay.length > 0) {
-        let out: Uint8Array | undefined = replay
-        // The end of the body is signalled by the read loop below (it reads `undefined`).
-        if (hasModules) out = modules.requestBodyFilter(out, false)
-        if (inner.requestBodyFilter !== undefined) {
-          const r = inner.requestBodyFilter(session, out, false, ctx)
-          out = isThenable(r) ? await r : r
-        }
-        if (out !== undefined && out.length > 0) await client.writeBody(out)
-      }
-    }
-    for (;;) {
-      let data: Uint8Array | undefined
-      try {
-        data = await downstream.readRequestBody()
-      } catch (e) {
-        throw toError(e, ErrorType.ReadError, 'reading the request body', 'downstream')
-      }
-      const eos = data === undefined
-      if (hasModules) data = modules.requestBodyFilter(data, eos)
-      if (inner.requestBodyFilter !== undefined) {
-        const r = inner.requestBodyFilter(session, data, eos, ctx)
-        data = isThenable(r) ? await r : r
-      }
-      if (data !== undefined && data.length > 0) {
-        await client.writeBody(data)
-        if (owned) client.releaseWrittenBody(data)
-      }
-      if (eos) break
-    }
-    await client.finishBody()
-  }
-
-  /**
-   * Relays the rest of the response body: pieces already received are taken synchronously,
-   * and only a write that has to wait (or a read of bytes not yet received) is awaited.
 
   /** After a 101: raw bytes both ways until either side closes; no reuse afterwards. */
   async #tunnel(
@@ -273,30 +199,4 @@ export class ProxyH1<Ctx> {
     }
     return false
   }
-}
-
-/**
- * The default `errorWhileProxy`: names the peer in the context and resolves a
- * `'reused-only'` retry: retry only when the upstream connection was reused, the request body
- * is still fully buffered and nothing was sent to the client yet.
- * @param peer - the peer
- * @param session - the proxy session
- * @param error - the error
- * @param reused - whether the upstream connection came from the pool
- */
-export function defaultErrorWhileProxy(
-  peer: HttpPeer,
-  session: Session,
-  error: PingoraError,
-  reused: boolean,
-): PingoraError {
-  error.withContext(`Peer: ${peer}`)
-  if (error.retry === 'reused-only') {
-    error.setRetry(
-      reused &&
-        !session.downstreamSession.retryBufferTruncated() &&
-        session.responseWritten === undefined,
-    )
-  }
-  return error
 }

@@ -1,13 +1,19 @@
 import type { Http2ClientSession, HttpConnector, HttpPeer } from '@pingora-ts/core'
 import { ErrorType, PingoraError } from '@pingora-ts/error'
-import type { RequestHeader, ResponseHeader } from '@pingora-ts/http'
-import { channels, publishUpstreamFailed } from './diagnostics.ts'
+import type { ResponseHeader } from '@pingora-ts/http'
 import type { DownstreamWriter } from './downstream-writer.ts'
-import { removeHopByHopHeaders } from './hop-by-hop.ts'
-import { isThenable, toError } from './proxy-common.ts'
-import { defaultErrorWhileProxy } from './proxy-h1.ts'
 import type { ProxyHttp } from './proxy-trait.ts'
 import type { Session } from './session.ts'
+import {
+  failedExchange,
+  isFinalResponse,
+  prepareUpstreamRequest,
+  relayInformational,
+  sendRequestBody,
+  upstreamConnected,
+  upstreamRequestFilter,
+  upstreamResponded,
+} from './upstream-request.ts'
 
 /**
  * The HTTP/2 upstream exchange of the proxy (Pingora's `proxy_h2.rs`), for HTTP/1.x and
@@ -54,41 +60,33 @@ export class ProxyH2<Ctx> {
     const downstream = session.downstreamSession
     let bodyTask: Promise<void> | undefined
     let bodyError: unknown
-    if (channels.upstreamConnected.hasSubscribers) {
-      channels.upstreamConnected.publish({ session, peer, reused, digest: client.digest })
-    }
     try {
-      if (inner.connectedToUpstream !== undefined) {
-        const r = inner.connectedToUpstream(session, reused, peer, client.digest, ctx)
-        if (isThenable(r)) await r
-      }
+      const connected = upstreamConnected(inner, session, ctx, peer, client, reused)
+      if (connected !== undefined) await connected
       if (downstream.isUpgradeRequest()) {
         throw PingoraError.explain(
           ErrorType.InvalidHTTPHeader,
           'an HTTP/1.1 upgrade cannot be proxied to an HTTP/2 upstream',
         )
       }
-      const modules = session.downstreamModulesCtx
-      const request: RequestHeader = downstream.requestHeader.clone()
       const hasBody = !downstream.isBodyEmpty()
-      const te = request.getHeader('te')
-      removeHopByHopHeaders(request.headers)
-      // RFC 9113 §8.2.2: `te: trailers` is the one TE an HTTP/2 request may carry; gRPC needs it.
-      if (te !== undefined && isTrailersOnly(te)) request.insertHeader('te', 'trailers')
-      if (hasBody && (inner.requestBodyFilter !== undefined || modules.filtersRequestBody)) {
-        request.removeHeader('Content-Length')
-      }
-      if (inner.upstreamRequestFilter !== undefined) {
-        const r = inner.upstreamRequestFilter(session, request, ctx)
-        if (isThenable(r)) await r
-      }
+      const request = prepareUpstreamRequest(inner, session, true)
+      const filtering = upstreamRequestFilter(inner, session, request, ctx)
+      if (filtering !== undefined) await filtering
       await client.writeRequestHeader(request, !hasBody)
       session.markUpstreamHeaderSent()
       if (hasBody) {
-        bodyTask = this.#sendRequestBody(session, ctx, client).catch((e: unknown) => {
-          bodyError = e
-          client.shutdown()
-        })
+        bodyTask = sendRequestBody(inner, session, ctx, client).then(
+          // The whole request is up; the response may stream on for long (gRPC server
+          // streaming): watch for the client resetting its stream meanwhile.
+          () => {
+            if (downstream.isHttp2()) watchClient(session, client)
+          },
+          (e: unknown) => {
+            bodyError = e
+            client.shutdown()
+          },
+        )
       } else if (downstream.isHttp2()) {
         // Nothing to send: watch the client stream instead, and reset ours if it is reset.
         // (An HTTP/1 client that leaves is noticed when the response is written to it.)
@@ -99,26 +97,15 @@ export class ProxyH2<Ctx> {
       try {
         for (;;) {
           response = await client.readResponseHeader()
-          const status = response.status
-          if (status >= 100 && status < 200) {
-            if (status === 101) {
-              throw PingoraError.upstream(ErrorType.H2Error, '101 response over HTTP/2')
-            }
-            if (status === 100 && downstream.getHeader('Expect') === undefined) continue
-            removeHopByHopHeaders(response.headers)
-            await downstream.writeResponseHeader(response)
-            continue
-          }
-          break
+          if (isFinalResponse(client, response)) break
+          const relayed = relayInformational(session, response)
+          if (relayed !== undefined) await relayed
         }
       } catch (e) {
         if (bodyError !== undefined) throw bodyError
         throw e
       }
-      session.timing.upstreamHeaders = performance.now()
-      if (channels.upstreamResponded.hasSubscribers) {
-        channels.upstreamResponded.publish({ session, peer, response })
-      }
+      upstreamResponded(session, peer, response)
       const writing = this.#writer.write(session, ctx, request.method, response, client, true)
       if (writing !== undefined) await writing
       if (bodyTask !== undefined) {
@@ -132,57 +119,10 @@ export class ProxyH2<Ctx> {
         }
       }
     } catch (e) {
-      client.shutdown()
-      let error = toError(e, ErrorType.InternalError, 'while proxying', 'internal')
-      if (inner.errorWhileProxy !== undefined) {
-        error = inner.errorWhileProxy(peer, session, error, ctx, reused)
-      } else {
-        error = defaultErrorWhileProxy(peer, session, error, reused)
-      }
-      publishUpstreamFailed(session, peer, error, reused)
-      return error
+      return failedExchange(inner, session, ctx, peer, client, reused, e)
     }
     this.#connector.releaseHttpSession(client, peer)
     return undefined
-  }
-
-  async #sendRequestBody(session: Session, ctx: Ctx, client: Http2ClientSession): Promise<void> {
-    const inner = this.#inner
-    const downstream = session.downstreamSession
-    const modules = session.downstreamModulesCtx
-    const hasModules = modules.modules.length > 0
-    if (session.retries > 1) {
-      const replay = downstream.getRetryBuffer()
-      if (replay !== undefined && replay.length > 0) {
-        let out: Uint8Array | undefined = replay
-        if (hasModules) out = modules.requestBodyFilter(out, false)
-        if (inner.requestBodyFilter !== undefined) {
-          const r = inner.requestBodyFilter(session, out, false, ctx)
-          out = isThenable(r) ? await r : r
-        }
-        if (out !== undefined && out.length > 0) await client.writeBody(out)
-      }
-    }
-    for (;;) {
-      let data: Uint8Array | undefined
-      try {
-        data = await downstream.readRequestBody()
-      } catch (e) {
-        throw toError(e, ErrorType.ReadError, 'reading the request body', 'downstream')
-      }
-      const eos = data === undefined
-      if (hasModules) data = modules.requestBodyFilter(data, eos)
-      if (inner.requestBodyFilter !== undefined) {
-        const r = inner.requestBodyFilter(session, data, eos, ctx)
-        data = isThenable(r) ? await r : r
-      }
-      if (data !== undefined && data.length > 0) await client.writeBody(data)
-      if (eos) break
-    }
-    await client.finishBody()
-    // The whole request is up; the response may stream on for long (gRPC server streaming):
-    // watch for the client resetting its stream meanwhile.
-    if (downstream.isHttp2()) watchClient(session, client)
   }
 }
 
@@ -195,9 +135,4 @@ function watchClient(session: Session, client: Http2ClientSession): void {
     if (!client.isBodyDone()) client.shutdown()
   }
   session.downstreamSession.readBodyOrIdle(true).then(reset, reset)
-}
-
-/** Whether a `TE` value is exactly `trailers` (the only value HTTP/2 allows). */
-function isTrailersOnly(value: string): boolean {
-  return value.trim().toLowerCase() === 'trailers'
 }

@@ -194,12 +194,22 @@ export class Session {
   }
 
   /**
-   * Sets the downstream keep-alive timeout; `undefined` closes the connection after this
-   * request.
+   * Sets the downstream keep-alive timeout in seconds (Pingora's `set_keepalive`); `undefined`
+   * closes the connection after this request.
    * @param seconds - idle seconds allowed between requests
    */
   setKeepalive(seconds: number | undefined): void {
     this.downstreamSession.setKeepalive(seconds)
+  }
+
+  /**
+   * Sets the downstream keep-alive timeout in milliseconds, like every other timeout;
+   * `undefined` closes the connection after this request. {@link Session.setKeepalive} is the
+   * same in seconds (Pingora's unit).
+   * @param ms - idle time allowed between requests
+   */
+  setKeepaliveMs(ms: number | undefined): void {
+    this.downstreamSession.setKeepaliveMs(ms)
   }
 
   /** Whether the server is shutting down (new responses close their connection). */

@@ -4,7 +4,7 @@
 // client resets and truncated upstream responses propagated as resets.
 import { once } from 'node:events'
 import http2 from 'node:http2'
-import type { AddressInfo } from 'node:net'
+import net, { type AddressInfo } from 'node:net'
 import { HttpPeer } from '@pingora-ts/core'
 import type { ProxyHttp } from '@pingora-ts/proxy'
 import { describe, expect, it, onTestFinished } from 'vitest'
@@ -227,6 +227,41 @@ describe('h1 client -> proxy -> h2c origin', () => {
     const response = await fetch(`${proxy.url}/slow`)
     expect(response.status).toBe(504)
     expect(await rst.promise).toBe(NGHTTP2_CANCEL)
+  })
+
+  it('a client gone during an upload resets the upstream stream with CANCEL, never END_STREAM', async () => {
+    const seen = deferred<{ code: number | undefined; ended: boolean; bytes: number }>()
+    const firstBytes = deferred<void>()
+    const origin = await h2cOrigin((stream) => {
+      let bytes = 0
+      let ended = false
+      let aborted = false
+      stream.on('aborted', () => {
+        aborted = true
+      })
+      stream.on('data', (d: Buffer) => {
+        bytes += d.length
+        firstBytes.resolve()
+      })
+      // node:http2 ends the readable side after a reset too, but only after 'aborted'.
+      stream.on('end', () => {
+        if (!aborted) ended = true
+      })
+      stream.on('close', () => seen.resolve({ code: stream.rstCode, ended, bytes }))
+    })
+    const proxy = await startProxy(app(origin.port))
+    // An HTTP/1.1 upload that stops half way: the client connection goes away.
+    const socket = net.connect(proxy.port, '127.0.0.1')
+    await once(socket, 'connect')
+    socket.write(
+      'POST /upload HTTP/1.1\r\nHost: example\r\nContent-Length: 100000\r\n\r\n' + 'x'.repeat(1000),
+    )
+    await firstBytes.promise
+    socket.destroy()
+    const result = await seen.promise
+    expect(result.code).toBe(NGHTTP2_CANCEL)
+    expect(result.ended).toBe(false)
+    expect(result.bytes).toBeLessThan(100000)
   })
 })
 

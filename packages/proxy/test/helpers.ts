@@ -107,7 +107,6 @@ export function peerFor(
   return new HttpPeer({
     address: `127.0.0.1:${port}`,
     tls: false,
-    sni: '',
     options: options === undefined ? undefined : new PeerOptions(options),
   })
 }

@@ -19,12 +19,26 @@ export interface ClientCertKey {
  * Core's `HttpPeer` maps onto it.
  */
 export interface ClientTlsPeer {
-  /** SNI to send; the empty string sends none and disables verification (as in Pingora). */
+  /**
+   * The server name to send (SNI) and to verify the certificate against; `''` sends none.
+   *
+   * With `''` and no explicit {@link ClientTlsPeer.verifyCert}, verification is off (Pingora's
+   * rule). That implicit switch is deprecated: say `verifyCert: false` to turn verification
+   * off. With `''` and `verifyCert: true`, the chain is verified and the host name is checked
+   * against `alternativeCn`; with no name to check, the handshake fails unless
+   * `verifyHostname: false`.
+   */
   readonly sni: string
-  /** Verify the certificate chain. @defaultValue `true` */
-  readonly verifyCert?: boolean
-  /** Verify that the certificate matches `sni` (or `alternativeCn`). @defaultValue `true` */
-  readonly verifyHostname?: boolean
+  /**
+   * Verify the certificate chain. @defaultValue `true`, but `false` when `sni` is `''`
+   * (deprecated: give it explicitly)
+   */
+  readonly verifyCert?: boolean | undefined
+  /**
+   * Verify that the certificate matches `sni` (or `alternativeCn`). Only applies when the chain
+   * is verified. @defaultValue `true`
+   */
+  readonly verifyHostname?: boolean | undefined
   /** Another name the certificate may match instead of `sni`. */
   readonly alternativeCn?: string
   /** Trusted CAs for this peer, PEM. @defaultValue the connector's `caFile`, else the system store */
@@ -69,8 +83,8 @@ export function clientTlsOptions(
 ): tls.ConnectionOptions {
   if (typeof peer?.sni !== 'string') throw new TypeError('peer.sni must be a string')
   const sni = peer.sni
-  // Pingora: an empty SNI turns verification off entirely.
-  const verifyCert = sni !== '' && peer.verifyCert !== false
+  // Pingora: an empty SNI turns verification off entirely, unless `verifyCert` says otherwise.
+  const verifyCert = peer.verifyCert ?? sni !== ''
   const verifyHostname = verifyCert && peer.verifyHostname !== false
   const options: tls.ConnectionOptions = {
     secureContext: clientContext(peer, connector),
@@ -85,6 +99,16 @@ export function clientTlsOptions(
   return options
 }
 
+/** The host name check failed for want of a name (an `InvalidCert` once mapped). */
+function noNameError(): Error {
+  return Object.assign(
+    new Error(
+      'no name to verify the certificate against: set sni or alternativeCn, or verifyHostname: false',
+    ),
+    { code: 'ERR_TLS_CERT_ALTNAME_INVALID' },
+  )
+}
+
 function skipHostnameCheck(): undefined {
   return undefined
 }
@@ -93,6 +117,11 @@ function hostnameChecker(
   sni: string,
   alternativeCn: string | undefined,
 ): (host: string, cert: tls.PeerCertificate) => Error | undefined {
+  if (sni === '') {
+    // No SNI: the only name to check is `alternativeCn`; with none, fail closed.
+    return (_host, cert) =>
+      alternativeCn === undefined ? noNameError() : tls.checkServerIdentity(alternativeCn, cert)
+  }
   return (_host, cert) => {
     const first = tls.checkServerIdentity(sni, cert)
     if (first === undefined) return undefined

@@ -1,10 +1,4 @@
-import {
-  createHash,
-  createPrivateKey,
-  constants as cryptoConstants,
-  randomBytes,
-  X509Certificate,
-} from 'node:crypto'
+import { constants as cryptoConstants } from 'node:crypto'
 import { type FSWatcher, readFileSync, watch } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { basename, dirname, resolve as resolvePath } from 'node:path'
@@ -27,11 +21,23 @@ import {
   SERVER_SECURE_OPTIONS,
   TLS_HANDSHAKE_TIMEOUT_MS,
 } from './profile.ts'
+import { isIssuedUnder, newTicketKey, startTicketKeyRotation } from './session-ticket-keys.ts'
+import {
+  buildContexts,
+  type CallbackFailed,
+  type CertEntry,
+  type ContextFactory,
+  type ContextState,
+  checkMaterial,
+  type Material,
+  type Materials,
+  type SniCallback,
+  selectContext,
+} from './sni-selection.ts'
 import { type TlsDigest, tlsDigest } from './tls-digest.ts'
 import { tlsConfigError } from './tls-error.ts'
 import type {
   CertificateCallback,
-  CertificateResult,
   CertKeyPair,
   ClientAuthOptions,
   HandshakeCompleteCallback,
@@ -49,49 +55,8 @@ import {
   checkPath,
   checkVersion,
   isPath,
-  pemOf,
   VERSIONS,
 } from './tls-validators.ts'
-
-interface Material {
-  readonly cert: Buffer
-  readonly key: Buffer
-}
-
-interface CertEntry {
-  readonly names: readonly string[]
-  readonly pair: CertKeyPair
-}
-
-/** Certificate material as read and checked, kept to rebuild contexts with a new ticket key. */
-interface Materials {
-  readonly defaultMaterial: Material | undefined
-  readonly clientCa: Buffer[] | undefined
-  readonly entries: readonly { readonly names: readonly string[]; readonly material: Material }[]
-}
-
-/**
- * Everything the handshake path reads, for one ticket key; replaced as a whole (only the
- * callback cache fills in place).
- */
-interface ContextState {
-  readonly materials: Materials
-  readonly ticketKey: Buffer
-  readonly baseContext: tls.SecureContext
-  readonly exact: ReadonlyMap<string, tls.SecureContext>
-  readonly wildcard: ReadonlyMap<string, tls.SecureContext>
-  readonly callbackCache: Map<string, tls.SecureContext>
-}
-
-type SniCallback = (
-  servername: string,
-  cb: (error: Error | null, ctx?: tls.SecureContext) => void,
-) => void
-
-/** Bound on contexts built from certificate-callback results. */
-const CALLBACK_CACHE_SIZE = 1024
-const TICKET_KEY_BYTES = 48
-const TICKET_KEY_NAME_BYTES = 16
 
 /**
  * TLS settings of a listening endpoint: certificates (a default plus SNI-selected ones and an
@@ -139,6 +104,8 @@ export class TlsSettings {
   #watchTimer: NodeJS.Timeout | undefined
   #reloadSeq: number
   readonly #sniCallback: SniCallback
+  readonly #createContextFn: ContextFactory
+  readonly #callbackFailedFn: CallbackFailed
 
   /**
    * Creates settings; certificate files are read when the settings are first used
@@ -163,12 +130,20 @@ export class TlsSettings {
     this.#onReloadError = options.onReloadError
     this.#state = undefined
     this.#previousState = undefined
-    this.#ticketKey = randomBytes(TICKET_KEY_BYTES)
+    this.#ticketKey = newTicketKey()
     this.#rotationTimer = undefined
     this.#servers = new Set()
     this.#watchers = []
     this.#watchTimer = undefined
     this.#reloadSeq = 0
+    this.#createContextFn = (material, clientCa, ticketKey) =>
+      this.#createContext(material, clientCa, ticketKey)
+    this.#callbackFailedFn = (servername, error, cb) => {
+      if (certificateCallbackFailedChannel.hasSubscribers) {
+        certificateCallbackFailedChannel.publish({ settings: this, servername, error })
+      }
+      cb(error instanceof Error ? error : new Error(String(error)))
+    }
     const select = (
       servername: string,
       socket: tls.TLSSocket | undefined,
@@ -191,15 +166,24 @@ export class TlsSettings {
     if (options.groups !== undefined) this.#groups = resolveGroups(options.groups)
     if (options.alpn !== undefined) this.#alpn = checkAlpn(options.alpn)
     if (options.clientAuth !== undefined) this.#clientAuth = checkClientAuth(options.clientAuth)
-    if (options.sessionTimeoutMs !== undefined) {
-      this.#sessionTimeoutMs = checkMs('sessionTimeoutMs', options.sessionTimeoutMs, 1000)
-    }
-    if (options.ticketKeyRotationMs !== undefined) {
-      this.#ticketKeyRotationMs = checkMs('ticketKeyRotationMs', options.ticketKeyRotationMs, 0)
-    }
-    if (options.handshakeTimeoutMs !== undefined) {
-      this.#handshakeTimeoutMs = checkMs('handshakeTimeoutMs', options.handshakeTimeoutMs, 1)
-    }
+    this.#sessionTimeoutMs = checkMs(
+      'sessionTimeoutMs',
+      options.sessionTimeoutMs,
+      1000,
+      this.#sessionTimeoutMs,
+    )
+    this.#ticketKeyRotationMs = checkMs(
+      'ticketKeyRotationMs',
+      options.ticketKeyRotationMs,
+      0,
+      this.#ticketKeyRotationMs,
+    )
+    this.#handshakeTimeoutMs = checkMs(
+      'handshakeTimeoutMs',
+      options.handshakeTimeoutMs,
+      1,
+      this.#handshakeTimeoutMs,
+    )
     if (options.certificateCallback !== undefined) {
       this.setCertificateCallback(options.certificateCallback)
     }
@@ -489,7 +473,7 @@ export class TlsSettings {
    * @returns a function that stops watching
    */
   watchFiles(options: WatchFilesOptions = {}): () => void {
-    const debounceMs = checkMs('debounceMs', options.debounceMs ?? 200, 0)
+    const debounceMs = checkMs('debounceMs', options.debounceMs, 0, 200)
     const byDir = new Map<string, Set<string>>()
     for (const path of this.#paths()) {
       const dir = dirname(path)
@@ -533,7 +517,7 @@ export class TlsSettings {
    * `ticketKeyRotationMs`.
    */
   rotateTicketKeys(): void {
-    const key = randomBytes(TICKET_KEY_BYTES)
+    const key = newTicketKey()
     const state = this.#state
     // Build first: if that throws, nothing has changed.
     const next = state === undefined ? undefined : this.#buildContexts(state.materials, key)
@@ -620,15 +604,9 @@ export class TlsSettings {
   #startRotation(): void {
     if (this.#rotationTimer !== undefined || this.#ticketKeyRotationMs === 0) return
     if (!this.#sessionTickets) return
-    this.#rotationTimer = setInterval(() => {
-      try {
-        this.rotateTicketKeys()
-      } catch {
-        // Contexts were built from checked material; if OpenSSL still refuses, keep the current
-        // key rather than crash from a timer. The next interval tries again.
-      }
-    }, this.#ticketKeyRotationMs)
-    this.#rotationTimer.unref()
+    this.#rotationTimer = startTicketKeyRotation(this.#ticketKeyRotationMs, () =>
+      this.rotateTicketKeys(),
+    )
   }
 
   #paths(): string[] {
@@ -683,23 +661,7 @@ export class TlsSettings {
   }
 
   #buildContexts(materials: Materials, ticketKey: Buffer): ContextState {
-    const { defaultMaterial, clientCa } = materials
-    const baseContext = this.#createContext(defaultMaterial, clientCa, ticketKey)
-    const exact = new Map<string, tls.SecureContext>()
-    const wildcard = new Map<string, tls.SecureContext>()
-    const byMaterial = new Map<Material, tls.SecureContext>()
-    for (const entry of materials.entries) {
-      let ctx = byMaterial.get(entry.material)
-      if (ctx === undefined) {
-        ctx = this.#createContext(entry.material, clientCa, ticketKey)
-        byMaterial.set(entry.material, ctx)
-      }
-      for (const name of entry.names) {
-        if (name.startsWith('*.')) wildcard.set(name.slice(2), ctx)
-        else exact.set(name, ctx)
-      }
-    }
-    return { materials, ticketKey, baseContext, exact, wildcard, callbackCache: new Map() }
+    return buildContexts(materials, ticketKey, this.#createContextFn)
   }
 
   /** Builds every context for new material (and for the previous ticket key), then swaps. */
@@ -759,126 +721,18 @@ export class TlsSettings {
     socket: tls.TLSSocket | undefined,
     cb: (error: Error | null, ctx?: tls.SecureContext) => void,
   ): void {
-    const name = servername.toLowerCase()
-    const exact = state.exact.get(name)
-    if (exact !== undefined) {
-      cb(null, exact)
-      return
-    }
-    const dot = name.indexOf('.')
-    if (dot > 0) {
-      const wild = state.wildcard.get(name.slice(dot + 1))
-      if (wild !== undefined) {
-        cb(null, wild)
-        return
-      }
-    }
-    const callback = this.#certificateCallback
-    if (callback === undefined) {
-      cb(null, state.baseContext)
-      return
-    }
-    let result: CertificateResult | Promise<CertificateResult>
-    try {
-      result = callback(name, { servername: name, socket })
-    } catch (error) {
-      this.#callbackFailed(name, error, cb)
-      return
-    }
-    if (isPromise(result)) {
-      result.then(
-        (value) => this.#useResult(state, name, value, cb),
-        (error: unknown) => this.#callbackFailed(name, error, cb),
-      )
-    } else {
-      this.#useResult(state, name, result, cb)
-    }
+    selectContext(
+      state,
+      servername,
+      socket,
+      this.#certificateCallback,
+      this.#createContextFn,
+      this.#callbackFailedFn,
+      cb,
+    )
   }
-
-  #useResult(
-    state: ContextState,
-    name: string,
-    result: CertificateResult,
-    cb: (error: Error | null, ctx?: tls.SecureContext) => void,
-  ): void {
-    let ctx: tls.SecureContext
-    try {
-      ctx = result === undefined ? state.baseContext : this.#contextFromResult(state, result)
-    } catch (error) {
-      this.#callbackFailed(name, error, cb)
-      return
-    }
-    cb(null, ctx)
-  }
-
-  #callbackFailed(
-    servername: string,
-    error: unknown,
-    cb: (error: Error | null, ctx?: tls.SecureContext) => void,
-  ): void {
-    if (certificateCallbackFailedChannel.hasSubscribers) {
-      certificateCallbackFailedChannel.publish({ settings: this, servername, error })
-    }
-    cb(error instanceof Error ? error : new Error(String(error)))
-  }
-
-  #contextFromResult(
-    state: ContextState,
-    result: tls.SecureContext | CertKeyPair,
-  ): tls.SecureContext {
-    // A caller-built context: node:tls installs its certificate on the connection and keeps the
-    // base context's ticket key, so sessions resume without touching the caller's object. It
-    // still gets the renegotiation refusal (setting an option twice is harmless).
-    if (!('cert' in result)) {
-      refuseRenegotiation(result)
-      return result
-    }
-    const cert = pemOf(result.cert)
-    const key = pemOf(result.key)
-    const cacheKey = createHash('sha256').update(cert).update('\0').update(key).digest('base64')
-    const cached = state.callbackCache.get(cacheKey)
-    if (cached !== undefined) {
-      // Refresh its LRU position.
-      state.callbackCache.delete(cacheKey)
-      state.callbackCache.set(cacheKey, cached)
-      return cached
-    }
-    const material = { cert, key }
-    checkMaterial(material, result)
-    const ctx = this.#createContext(material, state.materials.clientCa, state.ticketKey)
-    if (state.callbackCache.size >= CALLBACK_CACHE_SIZE) {
-      const oldest = state.callbackCache.keys().next()
-      if (oldest.done !== true) state.callbackCache.delete(oldest.value)
-    }
-    state.callbackCache.set(cacheKey, ctx)
-    return ctx
-  }
-}
-
-/** node:tls tickets start with the 16-byte name of the key that encrypted them. */
-function isIssuedUnder(ticket: Uint8Array, ticketKey: Buffer): boolean {
-  if (ticket.length < TICKET_KEY_NAME_BYTES) return false
-  for (let i = 0; i < TICKET_KEY_NAME_BYTES; i++) if (ticket[i] !== ticketKey[i]) return false
-  return true
 }
 
 function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
   return typeof (value as { then?: unknown } | undefined)?.then === 'function'
-}
-
-function checkMaterial(material: Material, pair: CertKeyPair): void {
-  const label = isPath(pair.cert) ? pair.cert : 'PEM certificate'
-  let matches: boolean
-  try {
-    matches = new X509Certificate(material.cert).checkPrivateKey(createPrivateKey(material.key))
-  } catch (error) {
-    throw tlsConfigError(`invalid certificate or key for ${label}`, error)
-  }
-  if (!matches) throw tlsConfigError(`certificate and private key do not match for ${label}`)
-}
-
-/** Adds {@link SERVER_SECURE_OPTIONS} to a context built elsewhere (its native handle). */
-function refuseRenegotiation(context: tls.SecureContext): void {
-  const native = (context as { context?: { setOptions?: (options: number) => void } }).context
-  if (typeof native?.setOptions === 'function') native.setOptions(SERVER_SECURE_OPTIONS)
 }

@@ -92,8 +92,18 @@ export function checkClientAuth(options: ClientAuthOptions): ClientAuthOptions {
 /** Largest delay Node timers accept; beyond it they fire after 1 ms. */
 export const MAX_TIMER_MS = 2_147_483_647
 
-/** Checks a timer delay in ms, an integer from `min` to {@link MAX_TIMER_MS}. @throws RangeError */
-export function checkMs(name: string, value: number, min: number): number {
+/**
+ * Checks a timer delay in ms, an integer from `min` to {@link MAX_TIMER_MS}. As core's option
+ * checks, `undefined` means "not set" and gives `fallback`.
+ * @throws RangeError
+ */
+export function checkMs(
+  name: string,
+  value: number | undefined,
+  min: number,
+  fallback: number,
+): number {
+  if (value === undefined) return fallback
   if (
     typeof value !== 'number' ||
     !Number.isInteger(value) ||

@@ -215,6 +215,22 @@ describe('clientTlsOptions', () => {
     expect(await waitForContent()).toMatch(/^CLIENT_HANDSHAKE_TRAFFIC_SECRET [0-9a-f]+ [0-9a-f]+$/m)
   })
 
+  it('verifies without SNI when verifyCert is given explicitly, and fails closed without a name', () => {
+    const legacy = clientTlsOptions({ sni: '' })
+    expect(legacy.rejectUnauthorized).toBe(false)
+    const verified = clientTlsOptions({ sni: '', verifyCert: true })
+    expect(verified.rejectUnauthorized).toBe(true)
+    expect(verified.servername).toBeUndefined()
+    const cert = { subject: { CN: 'localhost' }, subjectaltname: 'DNS:localhost' }
+    const check = verified.checkServerIdentity as (host: string, cert: unknown) => unknown
+    expect((check('localhost', cert) as { code?: string }).code).toBe(
+      'ERR_TLS_CERT_ALTNAME_INVALID',
+    )
+    const named = clientTlsOptions({ sni: '', verifyCert: true, alternativeCn: 'localhost' })
+    const checkNamed = named.checkServerIdentity as (host: string, cert: unknown) => unknown
+    expect(checkNamed('localhost', cert)).toBeUndefined()
+  })
+
   it('rejects a non-string SNI', () => {
     expect(() => clientTlsOptions({ sni: undefined as unknown as string })).toThrow(
       new TypeError('peer.sni must be a string'),

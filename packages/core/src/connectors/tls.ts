@@ -15,8 +15,9 @@ import { parkErrors } from './l4.ts'
 
 /**
  * Builds the `tls.connect` options for a peer through `@pingora-ts/tls`'s `clientTlsOptions`:
- * SNI, verification (an empty SNI turns it off, as in Pingora and nginx), hostname check
- * against the SNI or `alternativeCn`, CA, client certificate, ALPN and groups.
+ * SNI, verification as the peer's options say (the deprecated explicit `sni: ''` turns it
+ * off, as in Pingora and nginx), hostname check against the SNI or `alternativeCn`, CA, client
+ * certificate, ALPN and groups.
  * @internal
  */
 export function tlsConnectOptions(
@@ -25,10 +26,12 @@ export function tlsConnectOptions(
   alpnOverride: AlpnProtocols | undefined,
 ): tls.ConnectionOptions {
   const options = peer.options
+  // The deprecated `sni: ''` leaves verification unset, which `clientTlsOptions` reads as off.
+  const legacyOff = peer.sni === '' && peer.emptySniSkipsVerification !== false
   const tlsPeer: Mutable<ClientTlsPeer> = {
     sni: peer.sni,
-    verifyCert: options.verifyCert,
-    verifyHostname: options.verifyHostname,
+    verifyCert: legacyOff ? undefined : options.verifyCert,
+    verifyHostname: legacyOff ? undefined : options.verifyHostname,
     alpn: alpnOverride ?? options.alpn,
   }
   if (options.alternativeCn !== undefined) tlsPeer.alternativeCn = options.alternativeCn

@@ -19,7 +19,16 @@ export interface HttpPeerInit {
   address: PeerAddressInput
   /** Whether to speak TLS (HTTPS). @defaultValue `false` */
   tls?: boolean | undefined
-  /** The SNI to send; an empty SNI turns certificate verification off. @defaultValue `''` */
+  /**
+   * The server name to send (SNI) and to verify the certificate against. `undefined` sends
+   * none; verification then follows {@link PeerOptions.verifyCert} and
+   * {@link PeerOptions.verifyHostname} (the host name is checked against `alternativeCn`, and
+   * without one the handshake fails unless `verifyHostname: false`).
+   *
+   * `''` (deprecated) also sends none but turns all verification off, as in Pingora; write
+   * `options: { verifyCert: false }` instead.
+   * @defaultValue `undefined`
+   */
   sni?: string | undefined
   /** How to connect: a {@link PeerOptions} (used as is) or its plain-data form. */
   options?: PeerOptions | PeerOptionsInit | undefined
@@ -56,6 +65,7 @@ export class HttpPeer implements Peer {
 
   #scheme: Scheme
   #sni: string
+  #emptySniSkipsVerification: boolean
   #clientCertKey: ClientCertKey | undefined
   #groupKey: number
   #hash: string | undefined = undefined
@@ -65,9 +75,10 @@ export class HttpPeer implements Peer {
    * Creates a peer, the way Pingora's `HttpPeer::new(address, tls, sni)` does.
    * @param address - `'host:port'`, `'[::1]:port'`, a socket path, or an object with `addr`
    * @param tls - whether to speak TLS
-   * @param sni - the SNI to send (TLS only)
+   * @param sni - the SNI to send (TLS only); `undefined` for none (`''` is deprecated: it
+   *   also turns verification off, see {@link HttpPeerInit.sni})
    */
-  constructor(address: PeerAddressInput, tls: boolean, sni: string)
+  constructor(address: PeerAddressInput, tls: boolean, sni?: string | undefined)
   /**
    * Creates a peer from an options object.
    * @param init - address, tls, sni, options, client certificate, group key
@@ -85,7 +96,8 @@ export class HttpPeer implements Peer {
     }
     this.address = parsePeerAddress(init.address)
     this.#scheme = init.tls === true ? 'https' : 'http'
-    this.#sni = checkSni(init.sni ?? '')
+    this.#sni = init.sni === undefined ? '' : checkSni(init.sni)
+    this.#emptySniSkipsVerification = init.sni === ''
     this.#clientCertKey = init.clientCertKey
     this.#groupKey = checkGroupKey(init.groupKey ?? 0)
     this.options =
@@ -96,9 +108,9 @@ export class HttpPeer implements Peer {
    * Creates a peer that listens on a Unix domain socket.
    * @param path - the socket path
    * @param tls - whether to speak TLS over the socket
-   * @param sni - the SNI to send (TLS only)
+   * @param sni - the SNI to send (TLS only); `undefined` for none
    */
-  static newUds(path: string, tls: boolean, sni: string): HttpPeer {
+  static newUds(path: string, tls: boolean, sni?: string | undefined): HttpPeer {
     return new HttpPeer({ address: { kind: 'unix', path: checkPath(path) }, tls, sni })
   }
 
@@ -124,13 +136,27 @@ export class HttpPeer implements Peer {
     this.#hash = undefined
   }
 
-  /** The SNI to send when TLS is used; empty turns certificate verification off. */
+  /**
+   * The SNI to send when TLS is used; `''` when none is sent. Setting `undefined` sends none
+   * and leaves verification to the options; setting `''` is deprecated (it also turns
+   * verification off, see {@link HttpPeerInit.sni}).
+   */
   get sni(): string {
     return this.#sni
   }
-  set sni(value: string) {
-    this.#sni = checkSni(value)
+  set sni(value: string | undefined) {
+    this.#sni = value === undefined ? '' : checkSni(value)
+    this.#emptySniSkipsVerification = value === ''
     this.#hash = undefined
+  }
+
+  /**
+   * Whether this peer was given the deprecated `sni: ''`, which turns certificate
+   * verification off whatever the options say (Pingora's rule). `false` when no SNI was given
+   * (`undefined`) or a name was.
+   */
+  get emptySniSkipsVerification(): boolean {
+    return this.#emptySniSkipsVerification && this.#sni === ''
   }
 
   /** The client certificate and key for mutual TLS, if any. */
@@ -214,7 +240,8 @@ export class HttpPeer implements Peer {
     // TLS settings only matter to TLS connections; leaving them out for plain HTTP lets peers
     // that differ only in (unused) TLS options share connections.
     if (this.#scheme === 'https') {
-      key += `\0${this.#sni}\0${options.verifyCert ? 'v1' : 'v0'}${options.verifyHostname ? 'h1' : 'h0'}\0${options.alternativeCn ?? ''}\0${options.alpn.join(',')}\0${options.curves ?? ''}`
+      const verifyCert = options.verifyCert && !this.emptySniSkipsVerification
+      key += `\0${this.#sni}\0${verifyCert ? 'v1' : 'v0'}${options.verifyHostname ? 'h1' : 'h0'}\0${options.alternativeCn ?? ''}\0${options.alpn.join(',')}\0${options.curves ?? ''}`
       if (options.ca !== undefined) key += `\0ca=${digestTlsMaterial(options.ca)}`
       if (this.#clientCertKey !== undefined) {
         key += `\0cert=${digestClientCertKey(this.#clientCertKey)}`

@@ -1,5 +1,6 @@
 import { ALPN, type AlpnProtocols, type ClientTlsPeer } from '@pingora-ts/tls'
 import type { TcpKeepalive } from '../listeners/server-address.ts'
+import { checkCount, checkMs } from '../option-checks.ts'
 import type { ProxyHeaderInit } from '../protocols/proxy-protocol.ts'
 
 /** Pingora's default ALPN preference (HTTP/1.1 only), frozen once and shared by every peer. */
@@ -159,18 +160,23 @@ export class PeerOptions {
    * @throws TypeError when `alpn` is not a non-empty list of protocol ids
    */
   constructor(init: PeerOptionsInit = {}) {
-    this.connectionTimeoutMs = checkMs('connectionTimeoutMs', init.connectionTimeoutMs)
+    this.connectionTimeoutMs = checkMs('connectionTimeoutMs', init.connectionTimeoutMs, undefined)
     this.totalConnectionTimeoutMs = checkMs(
       'totalConnectionTimeoutMs',
       init.totalConnectionTimeoutMs,
+      undefined,
     )
-    this.readTimeoutMs = checkMs('readTimeoutMs', init.readTimeoutMs)
-    this.writeTimeoutMs = checkMs('writeTimeoutMs', init.writeTimeoutMs)
-    this.idleTimeoutMs = checkMs('idleTimeoutMs', init.idleTimeoutMs)
+    this.readTimeoutMs = checkMs('readTimeoutMs', init.readTimeoutMs, undefined)
+    this.writeTimeoutMs = checkMs('writeTimeoutMs', init.writeTimeoutMs, undefined)
+    this.idleTimeoutMs = checkMs('idleTimeoutMs', init.idleTimeoutMs, undefined)
     this.tcpKeepalive = checkKeepalive(init.tcpKeepalive)
-    this.h2PingIntervalMs = checkMs('h2PingIntervalMs', init.h2PingIntervalMs)
-    this.h2StreamWindowSize = checkCount('h2StreamWindowSize', init.h2StreamWindowSize)
-    this.h2ConnectionWindowSize = checkCount('h2ConnectionWindowSize', init.h2ConnectionWindowSize)
+    this.h2PingIntervalMs = checkMs('h2PingIntervalMs', init.h2PingIntervalMs, undefined)
+    this.h2StreamWindowSize = checkCount('h2StreamWindowSize', init.h2StreamWindowSize, undefined)
+    this.h2ConnectionWindowSize = checkCount(
+      'h2ConnectionWindowSize',
+      init.h2ConnectionWindowSize,
+      undefined,
+    )
     this.allowH1ResponseInvalidContentLength = init.allowH1ResponseInvalidContentLength ?? false
     this.extraProxyHeaders = init.extraProxyHeaders ?? {}
     this.tracer = init.tracer
@@ -190,7 +196,7 @@ export class PeerOptions {
     }
     this.#ca = init.ca
     this.#curves = init.curves
-    this.#maxH2Streams = checkCount('maxH2Streams', init.maxH2Streams) ?? 1
+    this.#maxH2Streams = checkCount('maxH2Streams', init.maxH2Streams, undefined) ?? 1
     this.#proxyProtocol = checkProxyProtocol(init.proxyProtocol)
   }
 
@@ -328,7 +334,7 @@ export class PeerOptions {
     return this.#maxH2Streams
   }
   set maxH2Streams(value: number) {
-    this.#maxH2Streams = checkCount('maxH2Streams', value) ?? 1
+    this.#maxH2Streams = checkCount('maxH2Streams', value, undefined) ?? 1
     this.#version++
   }
 }
@@ -343,22 +349,6 @@ function maxHttpOf(alpn: AlpnProtocols): 1 | 2 {
 
 function minHttpOf(alpn: AlpnProtocols): 1 | 2 {
   return alpn.length > 0 && alpn.every(isH2) ? 2 : 1
-}
-
-function checkMs(name: string, value: number | undefined): number | undefined {
-  if (value === undefined) return undefined
-  if (typeof value !== 'number' || !(value >= 0) || !Number.isFinite(value)) {
-    throw new RangeError(`${name} must be a finite number >= 0, got ${String(value)}`)
-  }
-  return value
-}
-
-function checkCount(name: string, value: number | undefined): number | undefined {
-  if (value === undefined) return undefined
-  if (!Number.isSafeInteger(value) || value < 1) {
-    throw new RangeError(`${name} must be an integer >= 1, got ${String(value)}`)
-  }
-  return value
 }
 
 function checkAlpn(value: AlpnProtocols): AlpnProtocols {
@@ -377,7 +367,7 @@ function checkAlpn(value: AlpnProtocols): AlpnProtocols {
 
 function checkKeepalive(value: TcpKeepalive | undefined): TcpKeepalive | undefined {
   if (value === undefined) return undefined
-  if (checkMs('tcpKeepalive.idleMs', value.idleMs) === undefined) {
+  if (checkMs('tcpKeepalive.idleMs', value.idleMs, undefined) === undefined) {
     throw new RangeError('tcpKeepalive.idleMs must be a finite number >= 0, got undefined')
   }
   return value

@@ -32,8 +32,15 @@ export type PeerAddressInput = string | PeerAddress | { readonly addr: string }
 export interface Peer {
   /** The address to connect to. */
   readonly address: PeerAddress
-  /** The SNI to send when TLS is used. */
+  /** The SNI to send when TLS is used; `''` sends none. */
   readonly sni: string
+  /**
+   * Whether an empty {@link Peer.sni} turns certificate verification off (Pingora's rule,
+   * deprecated). Absent counts as `true`, so peers written before this member keep their
+   * behaviour; {@link HttpPeer} sets it only for an explicit `sni: ''`, so a peer without SNI is
+   * verified as its options say.
+   */
+  readonly emptySniSkipsVerification?: boolean | undefined
   /** How to connect. */
   readonly options: PeerOptions
   /** The client certificate and key for mutual TLS, if any. */

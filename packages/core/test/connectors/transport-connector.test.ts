@@ -348,6 +348,57 @@ describe('TransportConnector over TLS', () => {
     const stream = await connector.newStream(wrongName)
     stream.destroy()
   })
+
+  it('verifies a peer without SNI (sni undefined) unless the options turn it off', async () => {
+    const origin = await startHttpsOrigin((_req, res) => res.end('ok'))
+    onTestFinished(origin.close)
+    const connector = new TransportConnector()
+    // The chain is verified: without the CA the self-signed test chain is refused.
+    const untrusted = new HttpPeer({ address: origin.address, tls: true })
+    expect(untrusted.emptySniSkipsVerification).toBe(false)
+    expectPingoraError(await rejection(connector.newStream(untrusted)), 'InvalidCert', 'upstream')
+    // A trusted chain with no name to check the certificate against fails closed.
+    const noName = new HttpPeer({
+      address: origin.address,
+      tls: true,
+      options: { ca: testCert('ca.pem') },
+    })
+    expectPingoraError(await rejection(connector.newStream(noName)), 'InvalidCert', 'upstream')
+    // alternativeCn gives it the name; verifyHostname: false opts out of the name check only.
+    const named = new HttpPeer({
+      address: origin.address,
+      tls: true,
+      options: { ca: testCert('ca.pem'), alternativeCn: 'localhost' },
+    })
+    const first = await connector.newStream(named)
+    expect(first.digest.tls?.sni).toBeUndefined()
+    first.destroy()
+    const unnamed = new HttpPeer({
+      address: origin.address,
+      tls: true,
+      options: { ca: testCert('ca.pem'), verifyHostname: false },
+    })
+    const second = await connector.newStream(unnamed)
+    second.destroy()
+    // Turning verification off is explicit: verifyCert: false.
+    const off = new HttpPeer({ address: origin.address, tls: true, options: { verifyCert: false } })
+    const third = await connector.newStream(off)
+    third.destroy()
+  })
+
+  it('keeps the deprecated sni "" apart from no SNI in the reuse hash', () => {
+    const legacy = new HttpPeer({ address: '127.0.0.1:443', tls: true, sni: '' })
+    const none = new HttpPeer({ address: '127.0.0.1:443', tls: true })
+    expect(legacy.sni).toBe('')
+    expect(none.sni).toBe('')
+    expect(legacy.emptySniSkipsVerification).toBe(true)
+    expect(none.emptySniSkipsVerification).toBe(false)
+    expect(legacy.reuseHash()).not.toBe(none.reuseHash())
+    none.sni = ''
+    expect(none.reuseHash()).toBe(legacy.reuseHash())
+    none.sni = undefined
+    expect(none.emptySniSkipsVerification).toBe(false)
+  })
 })
 
 describe('TransportConnector mTLS and tracing', () => {

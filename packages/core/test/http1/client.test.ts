@@ -600,7 +600,7 @@ describe('Http1ClientSession against raw servers', () => {
   it('rejects option values out of range with RangeError', async () => {
     const stream = new Stream(new net.Socket())
     expect(() => new Http1ClientSession(stream, { readTimeoutMs: -5 })).toThrow(
-      new RangeError('readTimeoutMs must be a non-negative number of milliseconds, got -5'),
+      new RangeError('readTimeoutMs must be a finite number >= 0, got -5'),
     )
     stream.destroy()
   })

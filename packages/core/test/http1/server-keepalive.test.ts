@@ -460,3 +460,29 @@ describe('Http1ServerSession response during shutdown', () => {
     expect(out).toContain('Connection: close')
   })
 })
+
+describe('Http1ServerSession keep-alive units', () => {
+  it('takes the timeout in milliseconds (setKeepaliveMs) and in seconds (setKeepalive)', async () => {
+    const seen: Array<number | undefined | string> = []
+    const { port } = await startServer(async (session) => {
+      session.setKeepaliveMs(1500)
+      seen.push(session.getKeepalive())
+      session.setKeepalive(2)
+      seen.push(session.getKeepalive())
+      session.setKeepaliveMs(0)
+      seen.push(session.getKeepalive())
+      try {
+        session.setKeepaliveMs(-1)
+      } catch (error) {
+        seen.push((error as Error).message)
+      }
+      session.setKeepaliveMs(undefined)
+      seen.push(session.getKeepalive())
+      await okHandler(session)
+    })
+    const client = await rawConnect(port)
+    client.send(GET('/1') + GET('/2'))
+    expect(bodies(await client.closed)).toEqual(['GET /1 body='])
+    expect(seen).toEqual([1.5, 2, 0, 'keepaliveMs must be a finite number >= 0, got -1', undefined])
+  })
+})

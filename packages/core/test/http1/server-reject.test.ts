@@ -202,13 +202,13 @@ describe('Http1ServerSession enforces size limits', () => {
     const net = await import('node:net')
     const stream = new Stream(new net.Socket())
     expect(() => new Http1ServerSession(stream, { maxHeaders: 0 })).toThrow(
-      new RangeError('maxHeaders must be a positive integer, got 0'),
+      new RangeError('maxHeaders must be an integer >= 1, got 0'),
     )
     expect(() => new Http1ServerSession(stream, { readTimeoutMs: -1 })).toThrow(
-      new RangeError('readTimeoutMs must be a non-negative number of milliseconds, got -1'),
+      new RangeError('readTimeoutMs must be a finite number >= 0, got -1'),
     )
     expect(() => new Http1ServerSession(stream, { keepaliveRequestLimit: 1.5 })).toThrow(
-      new RangeError('keepaliveRequestLimit must be a positive integer, got 1.5'),
+      new RangeError('keepaliveRequestLimit must be an integer >= 1, got 1.5'),
     )
     stream.destroy()
   })

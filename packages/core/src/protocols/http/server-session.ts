@@ -133,11 +133,18 @@ export interface ServerSession {
    */
   writeErrorResponse(response: ResponseHeader, body: Uint8Array | undefined): Promise<void>
   /**
-   * Sets the keep-alive timeout: `undefined` disables reuse, `0` means no idle timeout.
-   * Ignored (stays off) when the client asked to close.
-   * @param seconds - idle time allowed between requests
+   * Sets the keep-alive timeout in seconds (Pingora's `set_keepalive`): `undefined` disables
+   * reuse, `0` means no idle timeout. Ignored (stays off) when the client asked to close.
+   * @param seconds - idle seconds allowed between requests
+   * @see {@link ServerSession.setKeepaliveMs} for the same in milliseconds
    */
   setKeepalive(seconds: number | undefined): void
+  /**
+   * Sets the keep-alive timeout in milliseconds, the unit of every other timeout; otherwise as
+   * {@link ServerSession.setKeepalive}.
+   * @param ms - idle time allowed between requests
+   */
+  setKeepaliveMs(ms: number | undefined): void
   /** The keep-alive timeout in seconds (`0` = no timeout), or `undefined` when reuse is off. */
   getKeepalive(): number | undefined
   /**

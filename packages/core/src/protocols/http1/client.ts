@@ -1,11 +1,13 @@
 import { PingoraError } from '@pingora-ts/error'
 import { HeaderMap, type RequestHeader, ResponseHeader } from '@pingora-ts/http'
+import { checkMs } from '../../option-checks.ts'
 import type { Digest } from '../digest.ts'
 import type { ClientSession } from '../http/client-session.ts'
 import { WRITE_SETTLED } from '../http/common.ts'
 import { releaseWrittenChunk } from '../l4/release-chunk.ts'
 import type { Stream, StreamReadListener } from '../l4/stream.ts'
 import { BodyReader, BodyWriter } from './body.ts'
+import { CL_OK, FramingFields, resolveHeadLimits, scanFramingFields } from './common.ts'
 import {
   DEFAULT_MAX_HEADERS,
   DEFAULT_MAX_REQUEST_LINE_BYTES,
@@ -15,7 +17,6 @@ import {
   hasBareLf,
   hasToken,
   lastToken,
-  nameIs,
   ParsedResponseHead,
   parseContentLength,
   parseResponseHead,
@@ -48,22 +49,8 @@ const DEFAULT_LIMITS: HeadLimits = {
 
 // One parse result for every session: parsing and using it happen synchronously.
 const PARSED = new ParsedResponseHead()
-
-function checkMs(name: string, value: number | undefined): number {
-  if (value === undefined) return 0
-  if (typeof value !== 'number' || Number.isNaN(value) || value < 0) {
-    throw new RangeError(`${name} must be a non-negative number of milliseconds, got ${value}`)
-  }
-  return value
-}
-
-function checkCount(name: string, value: number | undefined, fallback: number): number {
-  if (value === undefined) return fallback
-  if (!Number.isInteger(value) || value < 1) {
-    throw new RangeError(`${name} must be a positive integer, got ${value}`)
-  }
-  return value
-}
+// Filled from PARSED by the same synchronous step.
+const FRAMING = new FramingFields()
 
 /**
  * The client side of one HTTP/1.x exchange on a {@link Stream}: writes a request with its
@@ -114,20 +101,14 @@ export class Http1ClientSession implements ClientSession, StreamReadListener {
     this.protocol = 'h1'
     this.stream = stream
     this.reused = options?.reused ?? false
-    this.#readTimeoutMs = checkMs('readTimeoutMs', options?.readTimeoutMs)
-    this.#writeTimeoutMs = checkMs('writeTimeoutMs', options?.writeTimeoutMs)
-    this.#limits =
-      options?.maxHeaderBytes === undefined && options?.maxHeaders === undefined
-        ? DEFAULT_LIMITS
-        : {
-            maxRequestLineBytes: DEFAULT_MAX_REQUEST_LINE_BYTES,
-            maxHeaderBytes: checkCount(
-              'maxHeaderBytes',
-              options.maxHeaderBytes,
-              DEFAULT_MAX_RESPONSE_HEADER_BYTES,
-            ),
-            maxHeaders: checkCount('maxHeaders', options.maxHeaders, DEFAULT_MAX_HEADERS),
-          }
+    this.#readTimeoutMs = checkMs('readTimeoutMs', options?.readTimeoutMs, 0)
+    this.#writeTimeoutMs = checkMs('writeTimeoutMs', options?.writeTimeoutMs, 0)
+    this.#limits = resolveHeadLimits(
+      DEFAULT_LIMITS,
+      undefined,
+      options?.maxHeaderBytes,
+      options?.maxHeaders,
+    )
     this.#allowInvalidContentLength = options?.allowInvalidContentLength ?? false
     this.#request = undefined
     this.#response = undefined
@@ -162,7 +143,7 @@ export class Http1ClientSession implements ClientSession, StreamReadListener {
    * @param ms - the timeout; `undefined` or `0` for none
    */
   setReadTimeout(ms: number | undefined): void {
-    this.#readTimeoutMs = checkMs('readTimeoutMs', ms)
+    this.#readTimeoutMs = checkMs('readTimeoutMs', ms, 0)
   }
 
   /**
@@ -170,7 +151,7 @@ export class Http1ClientSession implements ClientSession, StreamReadListener {
    * @param ms - the timeout; `undefined` or `0` for none
    */
   setWriteTimeout(ms: number | undefined): void {
-    this.#writeTimeoutMs = checkMs('writeTimeoutMs', ms)
+    this.#writeTimeoutMs = checkMs('writeTimeoutMs', ms, 0)
   }
 
   #fail(error: unknown): PingoraError {
@@ -512,32 +493,15 @@ export class Http1ClientSession implements ClientSession, StreamReadListener {
       return
     }
     this.#finalRead = true
-    const names = parsed.names
-    const values = parsed.values
-    let te: string | undefined
-    let clCount = 0
-    let cl = -1
-    let clInvalid = false
-    let connectionClose = false
-    let connectionKeepalive = false
-    for (let i = 0; i < names.length; i++) {
-      const name = names[i] as string
-      if (name.length === 17 && nameIs(name, 'transfer-encoding')) {
-        te = te === undefined ? (values[i] as string) : `${te},${values[i] as string}`
-      } else if (name.length === 14 && nameIs(name, 'content-length')) {
-        const length = parseContentLength(values[i] as string)
-        if (length === -1 || (cl !== -1 && length !== cl)) clInvalid = true
-        cl = length
-        clCount++
-      } else if (name.length === 10 && nameIs(name, 'connection')) {
-        const value = values[i] as string
-        if (hasToken(value, 'close')) connectionClose = true
-        if (hasToken(value, 'keep-alive')) connectionKeepalive = true
-      }
-    }
+    const fields = FRAMING
+    scanFramingFields(parsed.names, parsed.values, fields)
+    const te = fields.transferEncoding
+    const clCount = fields.contentLengthCount
     const version = parsed.version
     this.#keepalive =
-      this.#requestKeepalive && !connectionClose && (version === 'HTTP/1.1' || connectionKeepalive)
+      this.#requestKeepalive &&
+      !fields.connectionClose &&
+      (version === 'HTTP/1.1' || fields.connectionKeepalive)
     if (status === 101) {
       if (this.#request?.headers.has('upgrade')) {
         this.#upgraded = true
@@ -571,7 +535,7 @@ export class Http1ClientSession implements ClientSession, StreamReadListener {
       return
     }
     if (clCount > 0) {
-      if (clInvalid) {
+      if (fields.contentLengthError !== CL_OK) {
         if (!this.#allowInvalidContentLength) {
           throw this.#fail(
             new PingoraError('InvalidHTTPHeader', {
@@ -584,7 +548,7 @@ export class Http1ClientSession implements ClientSession, StreamReadListener {
         reader.initClose()
         return
       }
-      reader.initLength(cl)
+      reader.initLength(fields.contentLength)
       return
     }
     this.#keepalive = false

@@ -1,7 +1,8 @@
 import { type ErrorType, PingoraError } from '@pingora-ts/error'
 import { HeaderMap, RequestHeader, ResponseHeader } from '@pingora-ts/http'
+import { checkBytes, checkCount, checkMs } from '../../option-checks.ts'
 import type { Digest, SocketAddress } from '../digest.ts'
-import { WRITE_SETTLED } from '../http/common.ts'
+import { RetryBuffer, WRITE_SETTLED } from '../http/common.ts'
 import { getCachedDate } from '../http/date.ts'
 import { generateErrorResponse } from '../http/error-resp.ts'
 import { ReusedHttpStream } from '../http/reused-http-stream.ts'
@@ -9,6 +10,13 @@ import type { ServerSession } from '../http/server-session.ts'
 import { releaseWrittenChunk } from '../l4/release-chunk.ts'
 import type { Stream } from '../l4/stream.ts'
 import { BodyReader, BodyWriter, checkChunkedPrefix } from './body.ts'
+import {
+  CL_CONFLICT,
+  CL_INVALID,
+  FramingFields,
+  resolveHeadLimits,
+  scanFramingFields,
+} from './common.ts'
 import {
   DEFAULT_MAX_HEADER_BYTES,
   DEFAULT_MAX_HEADERS,
@@ -36,8 +44,6 @@ export const DEFAULT_KEEPALIVE_TIMEOUT_MS = 60_000
 export const DEFAULT_TOTAL_DRAIN_TIMEOUT_MS = 10_000
 /** Default number of unread request body bytes drained before a connection is reused. */
 export const DEFAULT_MAX_DRAIN_BYTES = 1024 * 1024
-/** How much of the request body is kept for retries (Pingora's `BODY_BUF_LIMIT`). */
-export const RETRY_BUFFER_LIMIT = 64 * 1024
 
 /** Options for {@link Http1ServerSession}. */
 export interface Http1ServerOptions {
@@ -95,6 +101,8 @@ const DEFAULT_LIMITS: HeadLimits = {
 // One parse result for every session: parsing and using the result happen synchronously, and
 // the arrays it holds are replaced by each parse (they end up owned by the request header).
 const PARSED = new ParsedRequestHead()
+// Filled from PARSED by the same synchronous step.
+const FRAMING = new FramingFields()
 
 // Shared settled promises for the common paths that need no waiting (no allocation per call).
 const RESOLVED: Promise<void> = WRITE_SETTLED
@@ -116,30 +124,6 @@ const TRAILER_FORBIDDEN = [
 ] as const
 const RESOLVED_TRUE: Promise<boolean> = Promise.resolve(true)
 const RESOLVED_FALSE: Promise<boolean> = Promise.resolve(false)
-
-function checkCount(name: string, value: number | undefined, fallback: number): number {
-  if (value === undefined) return fallback
-  if (!Number.isInteger(value) || value < 1) {
-    throw new RangeError(`${name} must be a positive integer, got ${value}`)
-  }
-  return value
-}
-
-function checkBytes(name: string, value: number | undefined, fallback: number): number {
-  if (value === undefined) return fallback
-  if (!Number.isSafeInteger(value) || value < 0) {
-    throw new RangeError(`${name} must be a non-negative integer number of bytes, got ${value}`)
-  }
-  return value
-}
-
-function checkMs(name: string, value: number | undefined, fallback: number): number {
-  if (value === undefined) return fallback
-  if (typeof value !== 'number' || Number.isNaN(value) || value < 0) {
-    throw new RangeError(`${name} must be a non-negative number of milliseconds, got ${value}`)
-  }
-  return value
-}
 
 function downstreamError(type: ErrorType, context: string, cause?: unknown): PingoraError {
   return new PingoraError(type, { source: 'downstream', context, cause })
@@ -205,9 +189,7 @@ export class Http1ServerSession implements ServerSession {
   #upgraded: boolean
   #bodyBytesRead: number
   #bodyFailed: boolean
-  #retryChunks: Buffer[] | undefined
-  #retryBytes: number
-  #retryTruncated: boolean
+  #retryBuffer: RetryBuffer | undefined
   #finished: boolean
 
   /**
@@ -224,24 +206,12 @@ export class Http1ServerSession implements ServerSession {
     this.protocol = 'h1'
     this.stream = stream
     this.connection = reused ?? new ReusedHttpStream(stream)
-    this.#limits =
-      options?.maxRequestLineBytes === undefined &&
-      options?.maxHeaderBytes === undefined &&
-      options?.maxHeaders === undefined
-        ? DEFAULT_LIMITS
-        : {
-            maxRequestLineBytes: checkCount(
-              'maxRequestLineBytes',
-              options.maxRequestLineBytes,
-              DEFAULT_MAX_REQUEST_LINE_BYTES,
-            ),
-            maxHeaderBytes: checkCount(
-              'maxHeaderBytes',
-              options.maxHeaderBytes,
-              DEFAULT_MAX_HEADER_BYTES,
-            ),
-            maxHeaders: checkCount('maxHeaders', options.maxHeaders, DEFAULT_MAX_HEADERS),
-          }
+    this.#limits = resolveHeadLimits(
+      DEFAULT_LIMITS,
+      options?.maxRequestLineBytes,
+      options?.maxHeaderBytes,
+      options?.maxHeaders,
+    )
     this.#shutdownSignal = options?.shutdownSignal
     this.#readTimeoutMs = checkMs('readTimeoutMs', options?.readTimeoutMs, DEFAULT_READ_TIMEOUT_MS)
     this.#headerTimeoutMs = checkMs(
@@ -288,9 +258,7 @@ export class Http1ServerSession implements ServerSession {
     this.#upgraded = false
     this.#bodyBytesRead = 0
     this.#bodyFailed = false
-    this.#retryChunks = undefined
-    this.#retryBytes = 0
-    this.#retryTruncated = false
+    this.#retryBuffer = undefined
     this.#finished = false
   }
 
@@ -483,59 +451,19 @@ export class Http1ServerSession implements ServerSession {
     const names = parsed.names
     const values = parsed.values
     const version = parsed.version
-    let contentLength = -1
-    let contentLengthIndex = -1
-    let contentLengthCount = 0
-    let transferEncoding: string | undefined
-    let hostIndex = -1
-    let hostCount = 0
-    let connectionClose = false
-    let connectionKeepalive = false
-    let connectionUpgrade = false
-    let upgrade = false
-    for (let i = 0; i < names.length; i++) {
-      const name = names[i] as string
-      switch (name.length) {
-        case 4:
-          if (nameIs(name, 'host')) {
-            hostCount++
-            hostIndex = i
-          }
-          break
-        case 7:
-          if (nameIs(name, 'upgrade')) upgrade = true
-          break
-        case 10:
-          if (nameIs(name, 'connection')) {
-            const value = values[i] as string
-            if (hasToken(value, 'close')) connectionClose = true
-            if (hasToken(value, 'keep-alive')) connectionKeepalive = true
-            if (hasToken(value, 'upgrade')) connectionUpgrade = true
-          }
-          break
-        case 14:
-          if (nameIs(name, 'content-length')) {
-            const length = parseContentLength(values[i] as string)
-            if (length === -1) return this.#reject(400, 'invalid Content-Length')
-            if (contentLength !== -1 && length !== contentLength) {
-              return this.#reject(400, 'conflicting Content-Length values')
-            }
-            contentLength = length
-            if (contentLengthIndex === -1) contentLengthIndex = i
-            contentLengthCount++
-          }
-          break
-        case 17:
-          if (nameIs(name, 'transfer-encoding')) {
-            const value = values[i] as string
-            transferEncoding =
-              transferEncoding === undefined ? value : `${transferEncoding},${value}`
-          }
-          break
-        default:
-          break
-      }
+    const fields = FRAMING
+    scanFramingFields(names, values, fields)
+    if (fields.contentLengthError === CL_INVALID) return this.#reject(400, 'invalid Content-Length')
+    if (fields.contentLengthError === CL_CONFLICT) {
+      return this.#reject(400, 'conflicting Content-Length values')
     }
+    const contentLength = fields.contentLength
+    const contentLengthIndex = fields.contentLengthIndex
+    const contentLengthCount = fields.contentLengthCount
+    const transferEncoding = fields.transferEncoding
+    const hostIndex = fields.hostIndex
+    const hostCount = fields.hostCount
+    let connectionClose = fields.connectionClose
     if (version === 'HTTP/1.1' && hostCount !== 1) {
       return this.#reject(400, hostCount === 0 ? 'missing Host' : 'duplicate Host')
     }
@@ -581,11 +509,12 @@ export class Http1ServerSession implements ServerSession {
       if (!isValidHost(authority)) return this.#reject(400, 'invalid authority in target')
       headers.insert(hostIndex === -1 ? 'Host' : (names[hostIndex] as string), authority)
     }
-    this.#clientKeepalive = !connectionClose && (version === 'HTTP/1.1' || connectionKeepalive)
+    this.#clientKeepalive =
+      !connectionClose && (version === 'HTTP/1.1' || fields.connectionKeepalive)
     if (!this.#clientKeepalive) this.#keepaliveMs = undefined
     else if (!this.#keepalivePreset) this.#keepaliveMs = this.#defaultKeepaliveMs
     // RFC 9110 §7.8: Upgrade is hop-by-hop and means something only when Connection lists it.
-    this.#upgradeRequest = upgrade && connectionUpgrade && version === 'HTTP/1.1'
+    this.#upgradeRequest = fields.upgrade && fields.connectionUpgrade && version === 'HTTP/1.1'
     if (chunked) {
       // Body bytes that came with the head are checked now: a request whose framing is already
       // known to be broken is refused before anything of it is acted on (or forwarded).
@@ -681,22 +610,9 @@ export class Http1ServerSession implements ServerSession {
     }
     if (data !== undefined) {
       this.#bodyBytesRead += data.length
-      if (this.#retryChunks !== undefined && !this.#retryTruncated) this.#bufferForRetry(data)
+      if (this.#retryBuffer !== undefined) this.#retryBuffer.push(data)
     }
     return data
-  }
-
-  #bufferForRetry(data: Buffer): void {
-    const chunks = this.#retryChunks as Buffer[]
-    if (this.#retryBytes + data.length > RETRY_BUFFER_LIMIT) {
-      this.#retryTruncated = true
-      chunks.length = 0
-      this.#retryBytes = 0
-      return
-    }
-    // Copy: the caller may reuse or mutate what it was given.
-    chunks.push(Buffer.from(data))
-    this.#retryBytes += data.length
   }
 
   /** Reads and discards the rest of the request body. */
@@ -1150,11 +1066,14 @@ export class Http1ServerSession implements ServerSession {
   }
 
   /**
-   * Sets the keep-alive timeout: `undefined` disables reuse, `0` allows it without an idle
-   * timeout. Stays off when the client asked to close. May be called before
+   * Sets the keep-alive timeout in seconds (Pingora's `set_keepalive`; see
+   * {@link Http1ServerSession.setKeepaliveMs} for the same in milliseconds, like every other
+   * timeout here): `undefined` disables reuse, `0` allows it without an idle timeout. Stays off
+   * when the client asked to close. May be called before
    * {@link Http1ServerSession.readRequest}; the value then replaces the default once the request
    * is read.
    * @param seconds - idle seconds allowed before the next request
+   * @throws RangeError when `seconds` is negative or not a number
    */
   setKeepalive(seconds: number | undefined): void {
     if (
@@ -1163,13 +1082,27 @@ export class Http1ServerSession implements ServerSession {
     ) {
       throw new RangeError(`keepalive must be a non-negative number of seconds, got ${seconds}`)
     }
+    this.#applyKeepalive(seconds === undefined ? undefined : seconds * 1000)
+  }
+
+  /**
+   * Sets the keep-alive timeout in milliseconds: `undefined` disables reuse, `0` allows it
+   * without an idle timeout. Otherwise as {@link Http1ServerSession.setKeepalive}.
+   * @param ms - idle time allowed before the next request
+   * @throws RangeError when `ms` is not a finite number >= 0
+   */
+  setKeepaliveMs(ms: number | undefined): void {
+    this.#applyKeepalive(checkMs('keepaliveMs', ms, undefined))
+  }
+
+  #applyKeepalive(ms: number | undefined): void {
     if (this.#request === undefined) {
       // Set before the request is read: applied then, unless the client asks to close.
       this.#keepalivePreset = true
-      this.#keepaliveMs = seconds === undefined ? undefined : seconds * 1000
+      this.#keepaliveMs = ms
       return
     }
-    this.#keepaliveMs = this.#clientKeepalive && seconds !== undefined ? seconds * 1000 : undefined
+    this.#keepaliveMs = this.#clientKeepalive ? ms : undefined
   }
 
   /** The keep-alive timeout in seconds (`0` = none), or `undefined` when reuse is off. */
@@ -1285,19 +1218,17 @@ export class Http1ServerSession implements ServerSession {
 
   /** Keeps the first 64 KiB of the request body read from now on for a retry. */
   enableRetryBuffering(): void {
-    if (this.#retryChunks === undefined) this.#retryChunks = []
+    if (this.#retryBuffer === undefined) this.#retryBuffer = new RetryBuffer()
   }
 
   /** The buffered request body start, or `undefined` when not buffering or truncated. */
   getRetryBuffer(): Buffer | undefined {
-    const chunks = this.#retryChunks
-    if (chunks === undefined || this.#retryTruncated) return undefined
-    return chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, this.#retryBytes)
+    return this.#retryBuffer?.get()
   }
 
   /** Whether the request body outgrew the retry buffer. */
   retryBufferTruncated(): boolean {
-    return this.#retryTruncated
+    return this.#retryBuffer?.truncated === true
   }
 
   /**

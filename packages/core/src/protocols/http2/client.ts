@@ -1,4 +1,5 @@
 import http2 from 'node:http2'
+import { addAbortSignal, Readable } from 'node:stream'
 import { type ErrorType, PingoraError } from '@pingora-ts/error'
 import { HeaderMap, type RequestHeader, ResponseHeader } from '@pingora-ts/http'
 import type { Digest } from '../digest.ts'
@@ -8,6 +9,20 @@ import { waitForH2Drain } from './drain.ts'
 
 const { NGHTTP2_CANCEL, NGHTTP2_FLAG_END_STREAM, NGHTTP2_NO_ERROR, NGHTTP2_REFUSED_STREAM } =
   http2.constants
+
+/**
+ * Node's internal `AbortError` class: `node:http2` resets a stream destroyed with one of these
+ * with RST_STREAM(CANCEL) and without ending its request side first (what a `signal` given to
+ * `request()` does), where any other error resets with INTERNAL_ERROR. It is not exported; a
+ * stream aborted by an already-aborted signal holds one. Taken once, at load.
+ */
+const AbortErrorClass: new (message?: string) => Error = (() => {
+  const probe = new Readable({ read() {} })
+  probe.on('error', () => {})
+  addAbortSignal(AbortSignal.abort(), probe)
+  const found = probe.errored?.constructor as (new (message?: string) => Error) | undefined
+  return found !== undefined && found.name === 'AbortError' ? found : Error
+})()
 
 /**
  * What an {@link Http2ClientSession} needs from the connection it runs on: the `node:http2`
@@ -59,8 +74,9 @@ const RESOLVED_UNDEFINED: Promise<undefined> = Promise.resolve(undefined)
  *   request may go again on another connection.
  * - {@link Http2ClientSession.shutdown} resets the stream, never ends it cleanly: once the
  *   request body was fully sent with RST_STREAM(CANCEL); while it is still being sent with
- *   RST_STREAM(INTERNAL_ERROR), because `node:http2`'s `close(code)` would first send END_STREAM
- *   and make a cut request body look complete to the origin.
+ *   RST_STREAM(CANCEL) too, without END_STREAM (`node:http2`'s `close(code)` would first send
+ *   END_STREAM and make a cut request body look complete to the origin; the stream is destroyed
+ *   with an abort instead).
  * - A read timeout resets the stream (RST_STREAM CANCEL) and fails with `ReadTimedout` (504 in
  *   the proxy).
  * - Response trailers are kept in {@link Http2ClientSession.responseTrailers}.
@@ -515,8 +531,10 @@ export class Http2ClientSession implements ClientSession {
       // The request side is finished: close() sends RST_STREAM(CANCEL) at once.
       stream.close(NGHTTP2_CANCEL)
     } else {
-      // close() would end the request side first (END_STREAM): reset with an error instead.
-      stream.destroy(upstreamError('H2Error', 'request cancelled'))
+      // close() would end the request side first (END_STREAM): destroy with an abort instead,
+      // which node:http2 turns into RST_STREAM(CANCEL) with no END_STREAM before it.
+      this.#fail(upstreamError('H2Error', 'request cancelled'))
+      stream.destroy(new AbortErrorClass('request cancelled'))
     }
   }
 

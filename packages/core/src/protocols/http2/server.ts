@@ -7,7 +7,7 @@ import {
   type ResponseHeader,
 } from '@pingora-ts/http'
 import type { Digest, SocketAddress } from '../digest.ts'
-import { WRITE_SETTLED } from '../http/common.ts'
+import { RetryBuffer, WRITE_SETTLED } from '../http/common.ts'
 import { getCachedDate } from '../http/date.ts'
 import { generateErrorResponse } from '../http/error-resp.ts'
 import type { ReusedHttpStream } from '../http/reused-http-stream.ts'
@@ -15,9 +15,6 @@ import type { ServerSession } from '../http/server-session.ts'
 import { waitForH2Drain } from './drain.ts'
 
 const { NGHTTP2_CANCEL, NGHTTP2_NO_ERROR } = http2.constants
-
-/** How much of a request body a session keeps for a retry (as HTTP/1's 64 KiB). */
-const RETRY_BUFFER_LIMIT = 64 * 1024
 
 const RESOLVED_UNDEFINED: Promise<undefined> = Promise.resolve(undefined)
 
@@ -82,9 +79,7 @@ export class Http2ServerSession implements ServerSession {
   #bodyBytesRead: number
   #bodyBytesSent: number
   #trailers: H2Headers | undefined
-  #retryChunks: Buffer[] | undefined
-  #retryBytes: number
-  #retryTruncated: boolean
+  #retryBuffer: RetryBuffer | undefined
   #readTimeoutMs: number | undefined
   #writeTimeoutMs: number | undefined
   #closeWaiters: Array<() => void> | undefined
@@ -116,9 +111,7 @@ export class Http2ServerSession implements ServerSession {
     this.#bodyBytesRead = 0
     this.#bodyBytesSent = 0
     this.#trailers = undefined
-    this.#retryChunks = undefined
-    this.#retryBytes = 0
-    this.#retryTruncated = false
+    this.#retryBuffer = undefined
     this.#readTimeoutMs = undefined
     this.#writeTimeoutMs = undefined
     this.#closeWaiters = undefined
@@ -241,16 +234,7 @@ export class Http2ServerSession implements ServerSession {
 
   #took(chunk: Buffer): Buffer {
     this.#bodyBytesRead += chunk.length
-    if (this.#retryChunks !== undefined && !this.#retryTruncated) {
-      if (this.#retryBytes + chunk.length > RETRY_BUFFER_LIMIT) {
-        this.#retryTruncated = true
-        this.#retryChunks.length = 0
-        this.#retryBytes = 0
-      } else {
-        this.#retryChunks.push(Buffer.from(chunk))
-        this.#retryBytes += chunk.length
-      }
-    }
+    if (this.#retryBuffer !== undefined) this.#retryBuffer.push(chunk)
     return chunk
   }
 
@@ -499,6 +483,9 @@ export class Http2ServerSession implements ServerSession {
   /** No effect: HTTP/2 connections are kept by the engine. */
   setKeepalive(_seconds: number | undefined): void {}
 
+  /** Does nothing: an HTTP/2 connection's lifetime is not one request's to decide. */
+  setKeepaliveMs(_ms: number | undefined): void {}
+
   /** Always `undefined`: keep-alive is the HTTP/2 engine's. */
   getKeepalive(): number | undefined {
     return undefined
@@ -603,19 +590,17 @@ export class Http2ServerSession implements ServerSession {
 
   /** Keeps the first 64 KiB of the request body read from now on for a retry. */
   enableRetryBuffering(): void {
-    if (this.#retryChunks === undefined) this.#retryChunks = []
+    if (this.#retryBuffer === undefined) this.#retryBuffer = new RetryBuffer()
   }
 
-  /** The buffered request body start, or `undefined`. */
+  /** The buffered request body start, or `undefined` when not buffering or truncated. */
   getRetryBuffer(): Buffer | undefined {
-    const chunks = this.#retryChunks
-    if (chunks === undefined || this.#retryTruncated) return undefined
-    return chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, this.#retryBytes)
+    return this.#retryBuffer?.get()
   }
 
   /** Whether the request body outgrew the retry buffer. */
   retryBufferTruncated(): boolean {
-    return this.#retryTruncated
+    return this.#retryBuffer?.truncated === true
   }
 
   /**
