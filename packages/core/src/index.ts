@@ -100,7 +100,7 @@ export { type HttpProtocol, RETRY_BUFFER_LIMIT, WRITE_SETTLED } from './protocol
 export { getCachedDate } from './protocols/http/date.ts'
 export { generateErrorResponse, SERVER_NAME } from './protocols/http/error-resp.ts'
 export { ReusedHttpStream } from './protocols/http/reused-http-stream.ts'
-export type { ServerSession } from './protocols/http/server-session.ts'
+export type { ServerSession, ServerSessionFastPaths } from './protocols/http/server-session.ts'
 export { type Http1ClientOptions, Http1ClientSession } from './protocols/http1/client.ts'
 export {
   DEFAULT_MAX_HEADER_BYTES,

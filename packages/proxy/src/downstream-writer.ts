@@ -294,6 +294,8 @@ export class DownstreamWriter<Ctx> {
     const upstreamFilter = fromUpstream ? inner.upstreamResponseBodyFilter : undefined
     const filter = inner.responseBodyFilter
     const filtered = upstreamFilter !== undefined || filter !== undefined || hasModules
+    // Freeing relayed buffers early is an HTTP/1 fast path (ADR 0009); HTTP/2 copies them.
+    const fast = filtered ? undefined : downstream.fastPaths
     let pending = first
     for (;;) {
       let data: Uint8Array | undefined
@@ -311,7 +313,7 @@ export class DownstreamWriter<Ctx> {
           // The last piece: it and the end of the body leave in one write, one pass fewer.
           written = downstream.writeResponseBody(data, true)
           if (written !== WRITE_SETTLED) await written
-          downstream.releaseWrittenBody(data)
+          if (fast !== undefined) fast.releaseWrittenBody(data)
           break
         }
       }
@@ -334,7 +336,7 @@ export class DownstreamWriter<Ctx> {
       written = downstream.writeResponseBody(data, eos)
       if (written !== WRITE_SETTLED) await written
       // Unfiltered, the proxy is the only user of each piece: free its read buffer (ADR 0009).
-      if (!filtered && data !== undefined) downstream.releaseWrittenBody(data)
+      if (fast !== undefined && data !== undefined) fast.releaseWrittenBody(data)
       if (eos) break
     }
   }

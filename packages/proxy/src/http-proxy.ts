@@ -152,7 +152,8 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
     shutdown: ShutdownWatch,
   ): Promise<ReusedHttpStream | undefined> {
     // The head is usually buffered already (the driver waited for it): no promise then.
-    const read = downstream.readRequestNow()
+    const fast = downstream.fastPaths
+    const read = fast !== undefined ? fast.readRequestNow() : downstream.readRequest()
     if (read !== true) {
       try {
         if (!(await read)) return undefined
@@ -259,7 +260,7 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
       await downstream.finish()
       return undefined
     }
-    const finished = downstream.finishNow()
+    const finished = fast !== undefined ? fast.finishNow() : downstream.finish()
     const reused = finished instanceof Promise ? await finished : finished
     if (reused !== undefined && inner.persistConnectionContext !== undefined) {
       try {

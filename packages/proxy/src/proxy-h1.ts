@@ -169,12 +169,13 @@ export class ProxyH1<Ctx> {
       client.shutdownWrite()
     })()
     // Upstream → client, until the upstream closes.
+    const fast = downstream.fastPaths
     const down = (async () => {
       for (;;) {
         const data = await client.readResponseBody()
         await downstream.writeResponseBody(data, data === undefined)
         if (data === undefined) break
-        downstream.releaseWrittenBody(data)
+        if (fast !== undefined) fast.releaseWrittenBody(data)
       }
     })()
     let upDone = false

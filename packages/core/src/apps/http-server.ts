@@ -82,7 +82,9 @@ export class HttpServer<SV extends ServeHttp = ServeHttp> implements HttpServerA
     session: ServerSession,
     shutdown: ShutdownWatch,
   ): Promise<ReusedHttpStream | undefined> | ReusedHttpStream | undefined {
-    const read = session.readRequestNow()
+    // Fast paths (HTTP/1): a buffered head is read without a promise.
+    const fast = session.fastPaths
+    const read = fast !== undefined ? fast.readRequestNow() : session.readRequest()
     if (read !== true) return this.#readThenServe(session, shutdown, read)
     let produced: ServeHttpResponse | Promise<ServeHttpResponse>
     try {
@@ -175,7 +177,8 @@ export class HttpServer<SV extends ServeHttp = ServeHttp> implements HttpServerA
     // promise still costs a microtask hop per write.
     const written = session.writeResponse(header, body)
     if (written !== WRITE_SETTLED) return this.#writeSlow(session, written)
-    return session.finishNow()
+    const fast = session.fastPaths
+    return fast !== undefined ? fast.finishNow() : session.finish()
   }
 
   /** The rest of {@link HttpServer.#write} once the write has to wait. */

@@ -5,41 +5,49 @@ import type { ReusedHttpStream } from './reused-http-stream.ts'
 
 /**
  * The protocol-neutral downstream (client-facing) HTTP session: read one request, write one
- * response. Implemented by {@link Http1ServerSession} (`protocol: 'h1'`); an HTTP/2
- * implementation serves one stream of a connection with the same interface. Port of the
+ * response. Implemented by {@link Http1ServerSession} (`protocol: 'h1'`) and
+ * {@link Http2ServerSession} (`protocol: 'h2'`, one stream of a connection). Port of the
  * `ServerSession` enum in `pingora-core/src/protocols/http/server.rs`.
  *
  * The contract every implementation keeps (callers such as `HttpProxy` and `HttpServer` rely
  * on it):
  *
- * 1. Order: `readRequest` (or `readRequestNow`) first; then any number of 1xx headers, one
- *    final header, body pieces, and `finish` (or `finishNow`) once; callers do not write after
- *    `finish`. Request body reads may interleave with response writes.
- * 2. Write-settled rule: `writeResponseHeader`, `writeResponseBody` and `writeResponse` return
- *    the shared `WRITE_SETTLED` (from `common.ts`) when the bytes were handed to the transport
- *    and nothing has to wait, never another settled promise; a write that waits (full socket
- *    buffer, HTTP/2 flow control) returns its own promise. Callers compare with
- *    `WRITE_SETTLED` to skip an `await` (see its TSDoc).
- * 3. Sync-or-promise: the `...Now` variants (`readRequestNow`, `finishNow`) return a plain value
- *    when nothing had to wait, else a promise; they never throw (failures reject the promise).
- * 4. Errors: failures reject with `PingoraError` whose `source` is `'downstream'` for client
+ * 1. Order: `readRequest` first; then any number of 1xx headers, one final header, body
+ *    pieces, and `finish` once; callers do not write after `finish`. Request body reads may
+ *    interleave with response writes.
+ * 2. Write-settled rule: `writeResponseHeader`, `writeResponseBody`, `writeResponse` and
+ *    `writeResponseTrailers` return the shared `WRITE_SETTLED` (from `common.ts`) when the
+ *    bytes were handed to the transport and nothing has to wait, never another settled promise;
+ *    a write that waits (full socket buffer, HTTP/2 flow control) returns its own promise.
+ *    Callers compare with `WRITE_SETTLED` to skip an `await` (see its TSDoc); awaiting it anyway
+ *    is correct, only slower.
+ * 3. Errors: failures reject with `PingoraError` whose `source` is `'downstream'` for client
  *    faults (`InvalidHTTPHeader`, `ReadError`, `ReadTimedout`, `ConnectionClosed`,
  *    `WriteError`...). A malformed request is answered by the session itself (400, 413, 414,
  *    431...) before the rejection.
- * 5. Connection: {@link ServerSession.connection} is the {@link ReusedHttpStream} shared by the
+ * 4. Connection: {@link ServerSession.connection} is the {@link ReusedHttpStream} shared by the
  *    requests of one connection; `finish` hands it back when the connection may serve another
  *    request (HTTP/1), and an HTTP/2 session never hands it back (the HTTP/2 engine owns the
  *    connection: `finish` resolves `undefined`).
- * 6. Protocol-specific members are no-ops where they mean nothing, never errors: on HTTP/2
- *    `setKeepalive`, `setKeepaliveReusesRemaining` and `setCloseOnResponseBeforeDownstreamFinish`
- *    do nothing, `isUpgradeRequest`/`wasUpgraded` are `false`, and `writeResponse` may write the header and body as two
- *    frames. HTTP/1-only fast paths that are not part of this contract
- *    (`Http1ServerSession.waitForRequest`, the idle wait of the keep-alive loop) stay on the
- *    HTTP/1 class.
+ * 5. Protocol-specific members are no-ops where they mean nothing, never errors: on HTTP/2
+ *    `setKeepalive`, `setKeepaliveMs`, `setKeepaliveReusesRemaining` and
+ *    `setCloseOnResponseBeforeDownstreamFinish` do nothing, `isUpgradeRequest`/`wasUpgraded`
+ *    are `false`, and `writeResponse` may write the header and body as two frames.
+ * 6. Fast paths are a capability, not part of the contract: {@link ServerSession.fastPaths} is
+ *    a {@link ServerSessionFastPaths} (HTTP/1: promise-free reads and finishes, freeing relayed
+ *    buffers early; ADRs 0009 and 0010) or `undefined`. A caller reads it once per session and
+ *    falls back to `readRequest`/`finish` without it, so a new implementation needs none of
+ *    them. The keep-alive idle wait (`Http1ServerSession.waitForRequest`) stays on the HTTP/1
+ *    class.
  */
 export interface ServerSession {
   /** The HTTP version this session speaks; tells the implementations apart. */
   readonly protocol: HttpProtocol
+  /**
+   * The session's fast paths, or `undefined` when it has none (HTTP/2). Constant for the
+   * session's life: read it once.
+   */
+  readonly fastPaths: ServerSessionFastPaths | undefined
   /**
    * Reads the request header. Resolves `true` when a header was read, `false` when the
    * client closed (or the idle/keep-alive timeout or a shutdown hit) before sending any byte.
@@ -47,12 +55,6 @@ export interface ServerSession {
    * rejected with `InvalidHTTPHeader` (the error's `status` is the status sent).
    */
   readRequest(): Promise<boolean>
-  /**
-   * Like {@link ServerSession.readRequest}, but may return `true` directly (no promise, no
-   * microtask) when the request head is already buffered; otherwise the same promise. Await
-   * the result only when it is a promise (a hot-path rule: an `await` costs a microtask).
-   */
-  readRequestNow(): boolean | Promise<boolean>
   /** The request header read by {@link ServerSession.readRequest}; mutable. */
   readonly requestHeader: RequestHeader
   /**
@@ -90,15 +92,6 @@ export interface ServerSession {
    */
   writeResponse(response: ResponseHeader, body: Uint8Array | undefined): Promise<void>
   /**
-   * Frees the memory of a body piece already written with
-   * {@link ServerSession.writeResponseBody} now rather than at the next garbage collection.
-   * Call it only when nothing reads `data` (or another view of its memory) again, such as a
-   * piece relayed unchanged from an upstream; it does nothing when the bytes may still be in use
-   * (writes queued, `data` shares its buffer) or the runtime cannot (Node 20).
-   * @param data - the bytes written
-   */
-  releaseWrittenBody(data: Uint8Array): void
-  /**
    * Writes response trailers where the protocol and the client allow them: on HTTP/2 a HEADERS
    * frame after the body; on HTTP/1.1 the last chunk of a chunked body carries them when the
    * client sent `TE: trailers` (else they are dropped). Call it before the last body write
@@ -114,11 +107,6 @@ export interface ServerSession {
    * it and resolves `undefined`.
    */
   finish(): Promise<ReusedHttpStream | undefined>
-  /**
-   * Like {@link ServerSession.finish}, but returns the result directly when nothing has to be
-   * waited for; otherwise the same promise. Never throws or rejects.
-   */
-  finishNow(): ReusedHttpStream | undefined | Promise<ReusedHttpStream | undefined>
   /** Sends `100 Continue` unless a response was already written. */
   writeContinueResponse(): Promise<void>
   /**
@@ -230,4 +218,39 @@ export interface ServerSession {
    * @param noBodyExpected - treat the body as done
    */
   readBodyOrIdle(noBodyExpected: boolean): Promise<Buffer | undefined>
+}
+
+/**
+ * Optional fast paths of a {@link ServerSession} (HTTP/1 has them; see rule 6 of its contract):
+ * variants that skip a promise or free memory early when the transport allows it. Each has a
+ * plain equivalent on {@link ServerSession}, which a caller uses when
+ * {@link ServerSession.fastPaths} is `undefined`.
+ *
+ * ```ts
+ * const fast = session.fastPaths
+ * const read = fast !== undefined ? fast.readRequestNow() : session.readRequest()
+ * if (read !== true && !(await read)) return
+ * ```
+ */
+export interface ServerSessionFastPaths {
+  /**
+   * Like {@link ServerSession.readRequest}, but may return `true` directly (no promise, no
+   * microtask) when the request head is already buffered; otherwise the same promise. Await
+   * the result only when it is a promise (a hot-path rule: an `await` costs a microtask).
+   */
+  readRequestNow(): boolean | Promise<boolean>
+  /**
+   * Like {@link ServerSession.finish}, but returns the result directly when nothing has to be
+   * waited for; otherwise the same promise. Never throws or rejects.
+   */
+  finishNow(): ReusedHttpStream | undefined | Promise<ReusedHttpStream | undefined>
+  /**
+   * Frees the memory of a body piece already written with
+   * {@link ServerSession.writeResponseBody} now rather than at the next garbage collection.
+   * Call it only when nothing reads `data` (or another view of its memory) again, such as a
+   * piece relayed unchanged from an upstream; it does nothing when the bytes may still be in use
+   * (writes queued, `data` shares its buffer) or the runtime cannot (Node 20).
+   * @param data - the bytes written
+   */
+  releaseWrittenBody(data: Uint8Array): void
 }

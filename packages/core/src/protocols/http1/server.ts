@@ -6,7 +6,7 @@ import { RetryBuffer, WRITE_SETTLED } from '../http/common.ts'
 import { getCachedDate } from '../http/date.ts'
 import { generateErrorResponse } from '../http/error-resp.ts'
 import { ReusedHttpStream } from '../http/reused-http-stream.ts'
-import type { ServerSession } from '../http/server-session.ts'
+import type { ServerSession, ServerSessionFastPaths } from '../http/server-session.ts'
 import { releaseWrittenChunk } from '../l4/release-chunk.ts'
 import type { Stream } from '../l4/stream.ts'
 import { BodyReader, BodyWriter, checkChunkedPrefix } from './body.ts'
@@ -156,9 +156,11 @@ function isInformational(status: number): boolean {
  * }
  * ```
  */
-export class Http1ServerSession implements ServerSession {
+export class Http1ServerSession implements ServerSession, ServerSessionFastPaths {
   /** Always `'h1'`. */
   readonly protocol: 'h1'
+  /** This session itself: HTTP/1 has every fast path of {@link ServerSessionFastPaths}. */
+  readonly fastPaths: this
   /** The connection. */
   readonly stream: Stream
   /** The connection with the state that persists between its requests. */
@@ -204,6 +206,7 @@ export class Http1ServerSession implements ServerSession {
     const reused = connection instanceof ReusedHttpStream ? connection : undefined
     const stream = reused === undefined ? (connection as Stream) : reused.stream
     this.protocol = 'h1'
+    this.fastPaths = this
     this.stream = stream
     this.connection = reused ?? new ReusedHttpStream(stream)
     this.#limits = resolveHeadLimits(

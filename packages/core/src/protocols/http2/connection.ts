@@ -312,13 +312,13 @@ export function serveH2Connection(
         }
         if (isPromiseLike(result)) {
           result.then(
-            () => served.finishNow(),
+            () => served.finish(),
             () => {
               if (!h2stream.closed) h2stream.close(NGHTTP2_INTERNAL_ERROR)
             },
           )
         } else {
-          served.finishNow()
+          void served.finish() // never rejects: it resolves a shared settled promise
         }
       },
     )

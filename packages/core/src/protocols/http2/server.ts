@@ -17,6 +17,7 @@ import { waitForH2Drain } from './drain.ts'
 const { NGHTTP2_CANCEL, NGHTTP2_NO_ERROR } = http2.constants
 
 const RESOLVED_UNDEFINED: Promise<undefined> = Promise.resolve(undefined)
+const RESOLVED_TRUE: Promise<boolean> = Promise.resolve(true)
 
 function downstreamError(type: ErrorType, context: string, cause?: unknown): PingoraError {
   return new PingoraError(type, { source: 'downstream', context, cause })
@@ -66,6 +67,8 @@ function isConnectionSpecific(lowerName: string): boolean {
 export class Http2ServerSession implements ServerSession {
   /** Always `'h2'`. */
   readonly protocol: 'h2'
+  /** `undefined`: an HTTP/2 stream has none of the HTTP/1 fast paths (`ServerSessionFastPaths`). */
+  readonly fastPaths: undefined
   /** The connection the stream arrived on (shared by the connection's streams). */
   readonly connection: ReusedHttpStream
   readonly #stream: http2.ServerHttp2Stream
@@ -98,6 +101,7 @@ export class Http2ServerSession implements ServerSession {
     rawHeaders?: readonly string[],
   ) {
     this.protocol = 'h2'
+    this.fastPaths = undefined
     this.connection = connection
     this.#stream = stream
     this.#headers = headers
@@ -131,12 +135,11 @@ export class Http2ServerSession implements ServerSession {
    * HTTP/1 could not carry safely is answered with 400 and rejected with `InvalidHTTPHeader`.
    */
   readRequest(): Promise<boolean> {
-    const result = this.readRequestNow()
-    return result === true ? Promise.resolve(true) : (result as Promise<boolean>)
+    const result = this.#readRequestNow()
+    return result === true ? RESOLVED_TRUE : (result as Promise<boolean>)
   }
 
-  /** Like {@link Http2ServerSession.readRequest}; returns `true` directly when the head is valid. */
-  readRequestNow(): boolean | Promise<boolean> {
+  #readRequestNow(): boolean | Promise<boolean> {
     if (this.#request !== undefined) return true
     let request: RequestHeader
     try {
@@ -378,9 +381,6 @@ export class Http2ServerSession implements ServerSession {
     return this.writeResponseBody(body, true)
   }
 
-  /** Does nothing: HTTP/2 DATA frames copy the bytes. */
-  releaseWrittenBody(_data: Uint8Array): void {}
-
   /**
    * Sends trailers after the body (a HEADERS frame with END_STREAM). Call it before or right
    * after the last {@link Http2ServerSession.writeResponseBody}; without it the body ends with
@@ -432,12 +432,6 @@ export class Http2ServerSession implements ServerSession {
   finish(): Promise<undefined> {
     this.#finishStream()
     return RESOLVED_UNDEFINED
-  }
-
-  /** Like {@link Http2ServerSession.finish}, without a promise. */
-  finishNow(): undefined {
-    this.#finishStream()
-    return undefined
   }
 
   #finishStream(): void {
