@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # User-space instructions per small GET of the bundled observability example in one mode (bare,
-# metrics, tracing), counted by valgrind/callgrind (see bench/perf/instr.sh): deterministic enough
+# metrics, tracing with no SDK, tracing-sdk: the OTel SDK exporting over OTLP/HTTP to the origin's
+# /upload, which answers 200), counted by valgrind/callgrind (see bench/perf/instr.sh): deterministic enough
 # for an A/B on a busy machine. Needs an origin serving /small on ORIGIN_PORT.
 #   bash bench/observability/instr.sh DIR bare|metrics|tracing [REQUESTS] [ORIGIN_PORT]
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 dir=$1 mode=$2 n=${3:-2000} origin=${4:-28090} scenario=small
-mode_flags() { case $1 in bare) echo "--metrics off --tracing off --access-log off" ;; metrics) echo "--metrics 127.0.0.1:0 --tracing off --access-log off" ;; tracing) echo "--metrics off --tracing on --access-log off" ;; esac; }
+mode_flags() { case $1 in bare) echo "--metrics off --tracing off --access-log off" ;; metrics) echo "--metrics 127.0.0.1:0 --tracing off --access-log off" ;; tracing) echo "--metrics off --tracing on --access-log off" ;; tracing-sdk) echo "--metrics off --tracing on --access-log off --otlp http://127.0.0.1:$origin/upload" ;; esac; }
 port=${PERF_PROXY_PORT:-28093}
 out=$(mktemp -d /tmp/perf-instr.XXXXXX)
 case $scenario in
