@@ -636,7 +636,9 @@ class HitBodySource implements ResponseBodySource {
       if (this.#range === undefined) return 0
       out = this.#range.filter(EMPTY, true)
     } else {
-      out = this.#range === undefined ? chunk : this.#range.filter(chunk, false)
+      // A copy: the writer frees relayed pieces once written (ADR 0009), and the stored chunk
+      // serves every other hit.
+      out = this.#range === undefined ? Buffer.from(chunk) : this.#range.filter(chunk, false)
     }
     if (out.byteLength > 0) this.#queue.push(out)
     return out.byteLength

@@ -28,6 +28,25 @@ describe('freshness (RFC 9111 section 4.2)', () => {
     expect(proxy.logged.map((l) => l.status)).toEqual(['miss', 'hit', 'expired'])
   })
 
+  it('serves a 64 KiB response from the cache again and again, intact', async () => {
+    const clock = new TestClock()
+    const body = Buffer.alloc(64 * 1024, 'abcdefgh').toString()
+    const origin = await countingOrigin((_req, res) => {
+      res.writeHead(200, { 'cache-control': 'max-age=60', 'content-length': body.length })
+      res.end(body)
+    })
+    const proxy = await cachingProxy(origin.port, { clock })
+    const get = client()
+    const replies = []
+    for (let i = 0; i < 4; i++) replies.push(await get(proxy.url, '/64k'))
+    expect(replies.map((r) => [r.cacheStatus, r.body === body])).toEqual([
+      ['MISS', true],
+      ['HIT', true],
+      ['HIT', true],
+      ['HIT', true],
+    ])
+  })
+
   it('prefers s-maxage over max-age for a shared cache', async () => {
     const clock = new TestClock()
     const origin = await countingOrigin((_req, res) => {
