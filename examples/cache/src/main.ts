@@ -4,6 +4,7 @@ import {
   exitCannotStart,
   parseCommandLine,
 } from '@pingora-ts/core'
+import { ProxyLogs } from '@pingora-ts/observability'
 import {
   DEFAULT_MAX_BYTES,
   DEFAULT_MAX_OBJECT_BYTES,
@@ -98,6 +99,10 @@ const proxy = await startCachingProxy(
   choice,
   values.listen,
 ).catch(exitCannotStart)
+// From here on, the error log of @pingora-ts/observability on stderr: one line per failed
+// request (status, error type, peer), server and connection errors (a failure to start is the
+// one line above).
+new ProxyLogs().enable()
 const host = values.listen.slice(0, values.listen.lastIndexOf(':'))
 const base = `http://${host}:${proxy.port}`
 process.stdout.write(`cache proxy listening on ${base} (origin: ${upstream}, storage: ${choice.kind})
