@@ -25,6 +25,7 @@ const { values } = parseCommandLine({
   summary: `A round-robin load balancer with metrics, tracing and logs on:
   Prometheus metrics on --metrics, an access log line per request on --access-log, the error
   log on --error-log, OpenTelemetry spans exported to --otlp (W3C traceparent propagated).`,
+  serverOptions: false,
   options: {
     listen: {
       type: 'string',
