@@ -7,12 +7,12 @@ import {
   Server,
   TlsSettings,
 } from '@pingora-ts/core'
+import { startNamedOrigin } from '@pingora-ts/example-origins'
 import type { ResponseHeader } from '@pingora-ts/http'
 import { LoadBalancer, RoundRobin } from '@pingora-ts/load-balancing'
 import { ProxyLogs } from '@pingora-ts/observability'
 import { httpProxyService, type Session } from '@pingora-ts/proxy'
 import { LB } from './lb.ts'
-import { startLocalOrigin } from './origins.ts'
 
 /** The demo's own section of the `-c` file. */
 const LOAD_BALANCER_SECTION = defineConfSection({
@@ -96,8 +96,8 @@ if (upstreamAddrs.length === 0) {
   // With --upstream-h2 the embedded origins speak h2c (there is no TLS to negotiate it).
   const h2c = upstreamH2 && values.tls !== true
   const origins = await Promise.all([
-    startLocalOrigin('origin-1', h2c),
-    startLocalOrigin('origin-2', h2c),
+    startNamedOrigin('origin-1', h2c),
+    startNamedOrigin('origin-2', h2c),
   ])
   upstreamAddrs = origins.map((o) => o.address)
   process.stdout.write(`embedded origins: ${upstreamAddrs.join(', ')}\n`)

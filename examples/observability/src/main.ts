@@ -3,6 +3,7 @@ import { W3CTraceContextPropagator } from '@opentelemetry/core'
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http'
 import { BatchSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace'
 import { backgroundService, checkHostPort, parseCommandLine, Server } from '@pingora-ts/core'
+import { startNamedOrigin } from '@pingora-ts/example-origins'
 import { LoadBalancer, RoundRobin, TcpHealthCheck } from '@pingora-ts/load-balancing'
 import {
   ProxyLogs,
@@ -12,7 +13,6 @@ import {
 } from '@pingora-ts/observability'
 import { httpProxyService } from '@pingora-ts/proxy'
 import { ObservedLb } from './lb.ts'
-import { startLocalOrigin } from './origins.ts'
 
 /** `off`, or an address. */
 function checkAddressOrOff(value: string): void {
@@ -79,7 +79,7 @@ const { values } = parseCommandLine({
 
 let upstreamAddrs = values.upstream ?? []
 if (upstreamAddrs.length === 0) {
-  const origins = await Promise.all([startLocalOrigin('origin-1'), startLocalOrigin('origin-2')])
+  const origins = await Promise.all([startNamedOrigin('origin-1'), startNamedOrigin('origin-2')])
   upstreamAddrs = origins.map((o) => o.address)
   process.stdout.write(`embedded origins: ${upstreamAddrs.join(', ')}\n`)
 }
