@@ -3,6 +3,10 @@
 # counted by valgrind/callgrind: deterministic enough to compare variants on a busy machine
 # where CPU-time measurements swing by 30% or more. Kernel work (syscalls) is not counted.
 #   bash bench/perf/instr.sh DIR [small|64k|post1m] [REQUESTS] [ORIGIN_PORT]
+# PERF_BUNDLE names another bundle in DIR (default load-balancer.js), PERF_ARGS adds its flags,
+# PERF_LABEL replaces "DIR SCENARIO" in the output line. The origin must already serve the path
+# (an nginx with the shared harness's origin config); the script stops if it does not, rather
+# than count the instructions of 502s.
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 dir=$1 scenario=${2:-small} n=${3:-2000} origin=${4:-28090}
@@ -13,11 +17,20 @@ case $scenario in
   64k) path=/64k; extra=() ;;
   post1m) head -c 1048576 /dev/zero > "$out/body"; path=/upload; extra=(-d "$out/body" -H 'content-type: application/octet-stream') ;;
 esac
+if ! curl -sf -o /dev/null "http://127.0.0.1:$origin/small"; then
+  echo "no origin answering http://127.0.0.1:$origin/small" >&2
+  exit 1
+fi
 setsid taskset -c 0 valgrind --tool=callgrind --smc-check=all-non-file --separate-threads=yes \
-  --callgrind-out-file="$out/cg.%p" node ${PERF_KEEP:+--perf-basic-prof} "$dir/load-balancer.js" --listen "127.0.0.1:$port" \
-  --upstream "127.0.0.1:$origin" > "$out/log" 2>&1 < /dev/null &
+  --callgrind-out-file="$out/cg.%p" node ${PERF_KEEP:+--perf-basic-prof} "$dir/${PERF_BUNDLE:-load-balancer.js}" --listen "127.0.0.1:$port" \
+  ${PERF_ARGS:-} --upstream "127.0.0.1:$origin" > "$out/log" 2>&1 < /dev/null &
 pid=$!
-for _ in $(seq 600); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.2; done
+up=0
+for _ in $(seq 600); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && { up=1; break; }; sleep 0.2; done
+if [ "$up" != 1 ]; then
+  echo "the proxy did not listen on :$port within 120 s" >&2
+  kill -KILL "$pid" 2>/dev/null; cat "$out/log" >&2; exit 1
+fi
 load() { taskset -c 1 h2load --h1 -n "$1" -c "$2" -m 1 "${extra[@]}" "http://127.0.0.1:$port$path" | grep -E '^requests:' ; }
 # Warm up until the JIT has settled (compiling is counted too, on its own threads).
 load "${PERF_WARMUP:-20000}" 10 > /dev/null
@@ -28,7 +41,7 @@ kill -KILL "$pid"; wait "$pid" 2>/dev/null || true
 # main thread (JS, libuv) and all threads (plus JIT compiler and GC helpers)
 main=$(cat "$out"/cg.*.1-01 2>/dev/null | awk '/^totals:/ { s += $2 } END { printf "%d", s }')
 all=$(cat "$out"/cg.*.1-* 2>/dev/null | awk '/^totals:/ { s += $2 } END { printf "%d", s }')
-echo "$dir $scenario: $(( main / n )) main-thread instructions/request, $(( all / n )) all threads ($n requests)"
+echo "${PERF_LABEL:-$dir $scenario}: $(( main / n )) main-thread instructions/request, $(( all / n )) all threads ($n requests)"
 if [ -n "${PERF_KEEP:-}" ]; then
   cp "$out"/cg.*.1-01 "$PERF_KEEP"
   # JIT code names for the ??? addresses (node --perf-basic-prof): bench/perf/callgrind-jit.mjs

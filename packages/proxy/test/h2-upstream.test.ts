@@ -254,7 +254,7 @@ describe('h1 client -> proxy -> h2c origin', () => {
     const socket = net.connect(proxy.port, '127.0.0.1')
     await once(socket, 'connect')
     socket.write(
-      'POST /upload HTTP/1.1\r\nHost: example\r\nContent-Length: 100000\r\n\r\n' + 'x'.repeat(1000),
+      `POST /upload HTTP/1.1\r\nHost: example\r\nContent-Length: 100000\r\n\r\n${'x'.repeat(1000)}`,
     )
     await firstBytes.promise
     socket.destroy()
