@@ -1,3 +1,4 @@
+import { formatPeerAddress, type HttpPeer } from '@pingora-ts/core'
 import { ErrorType, PingoraError } from '@pingora-ts/error'
 import type { Backend } from './backend.ts'
 import { channels, type RetryDeniedMessage } from './diagnostics.ts'
@@ -16,6 +17,12 @@ export interface RetryPolicyOptions {
    * @defaultValue `true`
    */
   retryOnReset?: boolean
+  /**
+   * Retry an attempt that timed out (its `perAttemptTimeoutMs`, or the peer's read or write
+   * timeout) after the request went out, for idempotent methods. A connect timeout is a connect
+   * failure (`retryOnConnect`). @defaultValue `true`
+   */
+  retryOnTimeout?: boolean
   /**
    * Retry these response statuses (from `upstreamResponseFilter`), for idempotent methods.
    * @defaultValue `[]` (Envoy retries no status unless told: `retry_on: 5xx`)
@@ -51,8 +58,21 @@ export interface RetryPolicyOptions {
   random?: () => number
   /** The monotonic clock, in ms. @defaultValue `performance.now` */
   now?: () => number
-  /** Waits `ms` (inject one in tests). @defaultValue a `setTimeout` promise */
+  /** Waits `ms` (inject one in tests). @defaultValue a promise resolved by `setTimer` */
   sleep?: (ms: number) => Promise<void>
+  /**
+   * Runs `callback` after `ms` and returns a function that cancels it: the proxy engine's one
+   * timer for backoffs, per-attempt timeouts, the deadline and hedging (inject one in tests,
+   * with `now`). @defaultValue `setTimeout`/`clearTimeout`
+   */
+  setTimer?: (callback: () => void, ms: number) => () => void
+  /**
+   * Hedging, for idempotent requests without a body (or with a fully buffered one) driven by the
+   * proxy engine: when the first attempt has no response header after this many ms, a second
+   * attempt goes to another backend; the first response header wins and the other attempt is
+   * cancelled. Counts as a retry (attempts and budget). @defaultValue none (no hedging)
+   */
+  hedgeDelayMs?: number
 }
 
 /** RFC 9110 §9.2.2: methods whose repetition has the effect of one request. */
@@ -72,8 +92,9 @@ const TIMEOUT_TYPES = new Set<string>([
   ErrorType.TLSHandshakeTimedout,
 ])
 
-function defaultSleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms))
+function defaultSetTimer(callback: () => void, ms: number): () => void {
+  const timer = setTimeout(callback, ms)
+  return () => clearTimeout(timer)
 }
 
 function defaultNow(): number {
@@ -95,8 +116,8 @@ export class RetryState {
   readonly #policy: RetryPolicy
   readonly #method: string
   readonly #deadline: number
-  /** Backends already tried (bounded by `maxAttempts`). */
-  readonly #tried: Backend[] = []
+  /** Addresses already tried (bounded by `maxAttempts`). */
+  readonly #tried: string[] = []
   #attempts = 0
   #retrying = false
   #finished = false
@@ -108,9 +129,66 @@ export class RetryState {
     this.#deadline = deadline
   }
 
+  /**
+   * The state of a request the proxy engine retries (`session.retryState`), or `undefined`
+   * when `value` is not one (no policy, or another implementation).
+   * @param value - typically `session.retryState`
+   */
+  static of(value: unknown): RetryState | undefined {
+    return value instanceof RetryState ? value : undefined
+  }
+
   /** Attempts started so far. */
   get attempts(): number {
     return this.#attempts
+  }
+
+  /**
+   * Starts the next attempt (the proxy engine calls it): returns the backoff to wait first (0
+   * for the first attempt).
+   * @throws PingoraError a 504 when the deadline has passed or would pass during the backoff
+   */
+  nextAttempt(): number {
+    const policy = this.#policy
+    let delay = 0
+    if (this.#attempts > 0) {
+      delay = policy.backoffMs(this.#attempts)
+      if (policy.now() + delay >= this.#deadline) throw this.#deadlineError()
+    }
+    if (policy.now() >= this.#deadline) throw this.#deadlineError()
+    this.#attempts++
+    return delay
+  }
+
+  /** The 504 error once the deadline has passed, else `undefined`. */
+  deadlineError(): PingoraError | undefined {
+    return this.#policy.now() >= this.#deadline ? this.#deadlineError() : undefined
+  }
+
+  /**
+   * Whether a hedged attempt may start now (the proxy engine asks when `hedgeDelayMs` passed
+   * without a response): an idempotent method, an attempt left, the deadline not passed and the
+   * retry budget allowing. Counts the attempt (and the request as retrying) when it may.
+   */
+  startHedge(): boolean {
+    const policy = this.#policy
+    if (!IDEMPOTENT.has(this.#method)) return false
+    if (this.#attempts >= policy.maxAttempts || policy.now() >= this.#deadline) return false
+    if (!this.#retrying) {
+      if (!policy.budgetAllows()) {
+        if (channels.retryDenied.hasSubscribers) {
+          channels.retryDenied.publish({
+            reason: 'budget',
+            failure: 'timeout',
+          } satisfies RetryDeniedMessage)
+        }
+        return false
+      }
+      this.#retrying = true
+      policy.retrying++
+    }
+    this.#attempts++
+    return true
   }
 
   /**
@@ -149,7 +227,41 @@ export class RetryState {
    * @param backend - the backend chosen
    */
   chose(backend: Backend): void {
-    if (this.#tried.length < this.#policy.maxAttempts) this.#tried.push(backend)
+    if (this.#tried.length < this.#policy.maxAttempts) this.#tried.push(backend.addr)
+  }
+
+  /**
+   * Records the peer an attempt goes to (the proxy engine calls it when it drives the policy):
+   * {@link RetryState.acceptUntried} then skips backends with its address.
+   * @param peer - the peer `upstreamPeer` returned
+   */
+  peerChosen(peer: HttpPeer): void {
+    if (this.#tried.length < this.#policy.maxAttempts) {
+      this.#tried.push(formatPeerAddress(peer.address))
+    }
+  }
+
+  /**
+   * Selects a backend not tried yet for this request from `lb` (healthy ones first), else any
+   * backend `lb.select` gives: the one line `upstreamPeer` needs to prefer another backend.
+   * @param lb - the load balancer
+   * @param key - the hashing key
+   * @param maxIterations - candidates examined @defaultValue 256
+   */
+  select(
+    lb: {
+      selectWith(
+        key: Uint8Array,
+        max: number,
+        accept: (b: Backend, h: boolean) => boolean,
+      ): Backend | undefined
+      select(key: Uint8Array, max: number): Backend | undefined
+    },
+    key: Uint8Array,
+    maxIterations = 256,
+  ): Backend | undefined {
+    if (this.#tried.length === 0) return lb.select(key, maxIterations)
+    return lb.selectWith(key, maxIterations, this.acceptUntried) ?? lb.select(key, maxIterations)
   }
 
   /**
@@ -159,7 +271,8 @@ export class RetryState {
    */
   readonly acceptUntried = (backend: Backend, healthy: boolean): boolean => {
     if (!healthy) return false
-    for (const tried of this.#tried) if (tried.equals(backend)) return false
+    const addr = backend.addr
+    for (const tried of this.#tried) if (tried === addr) return false
     return true
   }
 
@@ -174,9 +287,10 @@ export class RetryState {
   }
 
   /**
-   * Call from `errorWhileProxy`: marks the error retryable when it is a reset before any
-   * response header (idempotent methods), a retryable status thrown by
-   * {@link RetryState.checkResponse}, or the predicate says so; returns it.
+   * Call from `errorWhileProxy`: marks the error retryable when it is a reset or a timeout
+   * before any response header (idempotent methods), a retryable status thrown by
+   * {@link RetryState.checkResponse}, the predicate says so, or the error is already marked
+   * retryable (`retry === true`, e.g. by `errorWhileProxy`); returns it.
    * @param error - the error
    * @param responseStarted - whether a response header reached the client
    * (`session.responseWritten !== undefined`)
@@ -190,7 +304,9 @@ export class RetryState {
     if (RESET_TYPES.has(error.type) && error.source === 'upstream') {
       return this.#decide(error, this.#policy.retryOnReset && idempotent, 'reset')
     }
-    if (TIMEOUT_TYPES.has(error.type)) return this.#decide(error, false, 'timeout')
+    if (TIMEOUT_TYPES.has(error.type)) {
+      return this.#decide(error, this.#policy.retryOnTimeout && idempotent, 'timeout')
+    }
     return this.#decide(error, false, 'other')
   }
 
@@ -221,7 +337,7 @@ export class RetryState {
 
   #decide(error: PingoraError, allowed: boolean, kind: RetryFailure): PingoraError {
     const policy = this.#policy
-    let retry = allowed || policy.predicate?.(error, this.#method) === true
+    let retry = allowed || error.retry === true || policy.predicate?.(error, this.#method) === true
     let reason: RetryDeniedMessage['reason'] | undefined
     if (retry && this.#attempts >= policy.maxAttempts) reason = 'attempts'
     else if (retry && this.#policy.now() >= this.#deadline) reason = 'deadline'
@@ -249,12 +365,20 @@ export class RetryState {
 
 /**
  * Retries as a policy object, Envoy's `retry_policy` for programmable proxies: which failures
- * retry (connect failures; resets before a response and chosen statuses for idempotent methods;
- * a predicate), how many attempts, exponential backoff with full jitter, a retry budget (retries
+ * retry (connect failures; resets, timeouts and chosen statuses for idempotent methods; a
+ * predicate), how many attempts, exponential backoff with full jitter, a retry budget (retries
  * in flight at most `budgetPercent` of requests in flight, at least `minRetryConcurrency`),
- * retries preferring another backend, a per-attempt timeout and an overall deadline (504).
- * Pingora leaves all of this to the user's phases; this wires it in one line per phase and
- * changes nothing in the proxy engine (its `maxRetries` still caps the attempts).
+ * retries preferring another backend, a per-attempt timeout, an overall deadline (504) and
+ * hedging. Pingora leaves all of this to the user's phases.
+ *
+ * Give it to the proxy engine (`httpProxyService(conf, app, { retryPolicy })`, or return it
+ * from `ProxyHttp.retryPolicy` per request): the engine's retry loop then applies it, stops an
+ * attempt on its timeout and the request on its deadline (504, even mid-attempt), and hedges.
+ * `upstreamPeer` prefers an untried backend with one line:
+ * `RetryState.of(session.retryState)?.select(lb, key) ?? lb.select(key, 256)`.
+ *
+ * It also works without the engine, from the phases (timeouts then go through the peer's
+ * options, and there is no hedging):
  *
  * @example
  * ```ts
@@ -275,6 +399,8 @@ export class RetryPolicy {
   readonly retryOnConnect: boolean
   /** See {@link RetryPolicyOptions.retryOnReset}. */
   readonly retryOnReset: boolean
+  /** See {@link RetryPolicyOptions.retryOnTimeout}. */
+  readonly retryOnTimeout: boolean
   /** See {@link RetryPolicyOptions.predicate}. */
   readonly predicate: ((error: PingoraError, method: string) => boolean) | undefined
   /** See {@link RetryPolicyOptions.perAttemptTimeoutMs}. */
@@ -285,6 +411,10 @@ export class RetryPolicy {
   readonly sleep: (ms: number) => Promise<void>
   /** See {@link RetryPolicyOptions.now}. */
   readonly now: () => number
+  /** See {@link RetryPolicyOptions.setTimer}. */
+  readonly setTimer: (callback: () => void, ms: number) => () => void
+  /** See {@link RetryPolicyOptions.hedgeDelayMs}. */
+  readonly hedgeDelayMs: number | undefined
   readonly #statuses: ReadonlySet<number>
   readonly #baseMs: number
   readonly #maxMs: number
@@ -309,6 +439,7 @@ export class RetryPolicy {
     this.maxAttempts = maxAttempts
     this.retryOnConnect = options.retryOnConnect ?? true
     this.retryOnReset = options.retryOnReset ?? true
+    this.retryOnTimeout = options.retryOnTimeout ?? true
     this.#statuses = new Set(options.retryOnStatus ?? [])
     this.predicate = options.predicate
     this.#baseMs = checkNonNegative('baseBackoffMs', options.baseBackoffMs ?? 25)
@@ -325,7 +456,14 @@ export class RetryPolicy {
         : checkNonNegative('deadlineMs', options.deadlineMs)
     this.#random = options.random ?? Math.random
     this.now = options.now ?? defaultNow
-    this.sleep = options.sleep ?? defaultSleep
+    const setTimer = options.setTimer ?? defaultSetTimer
+    this.setTimer = setTimer
+    this.sleep =
+      options.sleep ?? ((ms: number) => new Promise<void>((resolve) => void setTimer(resolve, ms)))
+    this.hedgeDelayMs =
+      options.hedgeDelayMs === undefined
+        ? undefined
+        : checkNonNegative('hedgeDelayMs', options.hedgeDelayMs)
   }
 
   /**

@@ -40,7 +40,47 @@ export const CHANNEL_NAMES = {
    * ({@link ProxyErrorMessage}).
    */
   proxyError: 'pingora:proxy:error',
+  /**
+   * An upstream attempt driven by a retry policy starts, after its backoff, before
+   * `upstreamPeer` (a hedged one too) ({@link AttemptStartedMessage}).
+   */
+  attemptStarted: 'pingora:attempt:started',
+  /**
+   * The engine stopped an attempt driven by a retry policy: its per-attempt timeout, the
+   * request's deadline, or it lost a hedging race ({@link AttemptStoppedMessage}).
+   */
+  attemptStopped: 'pingora:attempt:stopped',
 } as const
+
+/** Message of {@link CHANNEL_NAMES.attemptStarted}. */
+export interface AttemptStartedMessage {
+  /** The request's session. */
+  readonly session: Session
+  /** The attempt's number (1 = first). */
+  readonly attempt: number
+  /** The backoff waited before it, in ms. */
+  readonly backoffMs: number
+  /** Whether it is a hedge (racing the attempt before it). */
+  readonly hedge: boolean
+}
+
+/** Why the engine stopped an attempt. */
+export type AttemptStopReason = 'timeout' | 'deadline' | 'cancelled'
+
+/** Message of {@link CHANNEL_NAMES.attemptStopped}. */
+export interface AttemptStoppedMessage {
+  /** The request's session. */
+  readonly session: Session
+  /** The attempt's number (1 = first). */
+  readonly attempt: number
+  /**
+   * `timeout` (its per-attempt timeout), `deadline` (the request's deadline: the request fails
+   * with 504) or `cancelled` (another attempt's response header came first).
+   */
+  readonly reason: AttemptStopReason
+  /** The error the attempt ends with. */
+  readonly error: PingoraError
+}
 
 /** Message of {@link CHANNEL_NAMES.requestStarted}. */
 export interface RequestStartedMessage {
@@ -157,6 +197,10 @@ export const channels = {
   requestFinished: diagnosticsChannel.channel(CHANNEL_NAMES.requestFinished),
   /** See {@link CHANNEL_NAMES.proxyError}. */
   proxyError: diagnosticsChannel.channel(CHANNEL_NAMES.proxyError),
+  /** See {@link CHANNEL_NAMES.attemptStarted}. */
+  attemptStarted: diagnosticsChannel.channel(CHANNEL_NAMES.attemptStarted),
+  /** See {@link CHANNEL_NAMES.attemptStopped}. */
+  attemptStopped: diagnosticsChannel.channel(CHANNEL_NAMES.attemptStopped),
 } as const
 
 /**

@@ -15,6 +15,7 @@ import {
 } from '@pingora-ts/core'
 import { ErrorType, type PingoraError } from '@pingora-ts/error'
 import {
+  type AttemptStartedMessage,
   channels,
   type ProxyErrorMessage,
   publishPhaseError,
@@ -28,7 +29,9 @@ import { isThenable, toError } from './proxy-common.ts'
 import { ProxyH1 } from './proxy-h1.ts'
 import { ProxyH2 } from './proxy-h2.ts'
 import type { FailToProxy, ProxyHttp } from './proxy-trait.ts'
+import type { UpstreamRetryPolicy, UpstreamRetryState } from './retry.ts'
 import { Session } from './session.ts'
+import { AttemptGuard, AttemptRace } from './upstream-attempt.ts'
 
 export { defaultErrorWhileProxy } from './upstream-request.ts'
 /**
@@ -50,6 +53,15 @@ export interface HttpProxyOptions {
   connector?: HttpConnector
   /** Downstream server options (CONNECT, keep-alive request limit). */
   serverOptions?: HttpServerOptions
+  /**
+   * The retry policy driving the engine's retry loop for every request
+   * ({@link ProxyHttp.retryPolicy} may choose another per request): which failures retry, the
+   * attempts, the backoff, the retry budget, the per-attempt timeout, the overall deadline
+   * (504) and hedging. `RetryPolicy` of `@pingora-ts/load-balancing` is one.
+   * @defaultValue none: Pingora's behaviour (`failToConnect`/`errorWhileProxy` decide,
+   * `maxRetries` caps)
+   */
+  retryPolicy?: UpstreamRetryPolicy
 }
 
 /**
@@ -94,6 +106,10 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
   readonly downstreamModules: HttpModules
   /** Total attempts per request, the first one included (`max_retries`). */
   readonly maxRetries: number
+  /** The retry policy of every request, unless `ProxyHttp.retryPolicy` chooses another. */
+  readonly retryPolicy: UpstreamRetryPolicy | undefined
+  /** Whether the app chooses a retry policy per request. */
+  private readonly choosesRetryPolicy: boolean
   /** Whether the phases use the per-connection context (kept on the downstream connection). */
   private readonly persistsContext: boolean
   private readonly allowConnect: boolean
@@ -120,6 +136,8 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
     this.downstreamServerOptions = options.serverOptions
     this.allowConnect = options.serverOptions?.allowConnectMethodProxying === true
     this.maxRetries = Math.max(1, conf.maxRetries)
+    this.retryPolicy = options.retryPolicy
+    this.choosesRetryPolicy = inner.retryPolicy !== undefined
     this.downstreamModules = new HttpModules()
     this.persistsContext =
       inner.persistConnectionContext !== undefined || inner.onConnectionReuse !== undefined
@@ -243,11 +261,30 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
       } else if (!downstreamSession.isBodyEmpty()) {
         downstreamSession.enableRetryBuffering()
       }
-      // The first attempt is awaited here directly (no async frame per request in between);
-      // only a failed one goes through the retry loop.
-      session.countAttempt()
-      const error = await this.proxyToUpstream(session, ctx)
-      result = error === undefined ? RESPONDED : await this.retryOrFail(session, ctx, error)
+      let policy = this.retryPolicy
+      if (this.choosesRetryPolicy) {
+        try {
+          policy = (inner.retryPolicy as NonNullable<ProxyHttp<Ctx>['retryPolicy']>)(session, ctx)
+        } catch (e) {
+          policy = undefined
+          result = await this.handleError(
+            session,
+            ctx,
+            toError(e, ErrorType.InternalError, 'retryPolicy failed', 'internal'),
+          )
+        }
+      }
+      if (result !== CONTINUE) {
+        // retryPolicy threw: answered above.
+      } else if (policy !== undefined) {
+        result = await this.proxyWithPolicy(session, ctx, policy)
+      } else {
+        // The first attempt is awaited here directly (no async frame per request in between);
+        // only a failed one goes through the retry loop.
+        session.countAttempt()
+        const error = await this.proxyToUpstream(session, ctx, undefined)
+        result = error === undefined ? RESPONDED : await this.retryOrFail(session, ctx, error)
+      }
     }
     if (this.cache !== undefined) await this.cache.finish(session)
     session.timing.end = performance.now()
@@ -395,10 +432,158 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
       if (session.downstreamSession.retryBufferTruncated()) break
       if (session.retries >= this.maxRetries) break
       session.countAttempt()
-      const next = await this.proxyToUpstream(session, ctx)
+      const next = await this.proxyToUpstream(session, ctx, undefined)
       if (next === undefined) return RESPONDED
       error = next
     }
+    return this.failAfterAttempts(session, ctx, error)
+  }
+
+  /**
+   * The upstream attempts when a retry policy drives them: the backoff before each retry (cut
+   * short by the deadline: 504), each attempt under its timer (the per-attempt timeout, or what
+   * is left of the deadline), hedging for idempotent requests without a body, and the policy's
+   * retry decision after `failToConnect`/`errorWhileProxy` (an error they mark retryable is
+   * retried within the policy's attempts, deadline and budget). The server's `maxRetries` still
+   * caps the attempts.
+   */
+  private async proxyWithPolicy(
+    session: Session,
+    ctx: Ctx,
+    policy: UpstreamRetryPolicy,
+  ): Promise<StepResult> {
+    const state = policy.start(session.requestHeader.method)
+    session.setRetryState(state)
+    try {
+      let error: PingoraError
+      for (;;) {
+        let backoffMs: number
+        try {
+          backoffMs = state.nextAttempt()
+        } catch (e) {
+          error = toError(e, ErrorType.InternalError, 'retry policy nextAttempt', 'internal')
+          break
+        }
+        if (backoffMs > 0) {
+          await new Promise<void>((resolve) => {
+            policy.setTimer(resolve, backoffMs)
+          })
+        }
+        session.countAttempt()
+        publishAttemptStarted(session, backoffMs, false)
+        const next =
+          policy.hedgeDelayMs !== undefined && session.downstreamSession.isBodyEmpty()
+            ? await this.hedgedAttempts(session, ctx, state, policy, policy.hedgeDelayMs)
+            : await this.guardedAttempt(
+                session,
+                ctx,
+                policy,
+                new AttemptGuard(session, state, session.retries, undefined),
+              )
+        if (next === undefined) return RESPONDED
+        error = next
+        if (session.responseWritten !== undefined && error.retry !== false) {
+          error.setRetry(false).withContext(NOT_RETRYABLE_AFTER_RESPONSE)
+        }
+        if (error.retry !== true) break
+        if (session.downstreamSession.retryBufferTruncated()) break
+        if (session.retries >= this.maxRetries) break
+      }
+      return await this.failAfterAttempts(session, ctx, error)
+    } finally {
+      state.finish()
+    }
+  }
+
+  /**
+   * An attempt raced by a hedge: when the first has no response header after `delayMs`, and the
+   * policy allows (idempotent method, attempts and budget left), a second attempt starts; the
+   * first response header wins and the other attempt is cancelled (its connection closed).
+   * Resolves `undefined` when one succeeded, else the error of the last to fail.
+   */
+  private async hedgedAttempts(
+    session: Session,
+    ctx: Ctx,
+    state: UpstreamRetryState,
+    policy: UpstreamRetryPolicy,
+    delayMs: number,
+  ): Promise<PingoraError | undefined> {
+    const race = new AttemptRace()
+    const firstGuard = new AttemptGuard(session, state, session.retries, race)
+    const first = this.guardedAttempt(session, ctx, policy, firstGuard)
+    let cancelTimer: (() => void) | undefined
+    const due = new Promise<AttemptRace>((resolve) => {
+      cancelTimer = policy.setTimer(() => resolve(race), delayMs)
+    })
+    const early = await Promise.race([first, due])
+    if (early !== race) {
+      cancelTimer?.()
+      return early as PingoraError | undefined
+    }
+    if (race.winner !== undefined || race.running.length === 0 || !state.startHedge()) {
+      return first
+    }
+    session.countAttempt()
+    publishAttemptStarted(session, 0, true)
+    const second = this.guardedAttempt(
+      session,
+      ctx,
+      policy,
+      new AttemptGuard(session, state, session.retries, race),
+    )
+    const [a, b] = await Promise.all([first, second])
+    if (a === undefined || b === undefined) return undefined
+    // Both failed: the winner's failure (after its response started), else the last attempt's.
+    return race.winner === firstGuard ? a : b
+  }
+
+  /**
+   * One attempt under the policy's timer; then the policy's retry decision (connect failures
+   * after `failToConnect`, exchange failures after `errorWhileProxy`).
+   */
+  private async guardedAttempt(
+    session: Session,
+    ctx: Ctx,
+    policy: UpstreamRetryPolicy,
+    guard: AttemptGuard,
+  ): Promise<PingoraError | undefined> {
+    const state = guard.state
+    const timeoutMs = state.attemptTimeoutMs()
+    if (timeoutMs !== undefined) guard.arm(policy, timeoutMs)
+    const attempt = this.proxyToUpstream(session, ctx, guard)
+    const settled = await Promise.race([attempt, guard.stoppedEarly])
+    guard.done()
+    let error: PingoraError | undefined
+    if (settled === guard) {
+      // Stopped while choosing its peer or connecting: the attempt is left behind and closes
+      // whatever connection it still gets.
+      attempt.catch(() => undefined)
+      error = guard.error as PingoraError
+      if (guard.cancelled) return error
+      const peer = guard.peer
+      if (guard.stage === 'connect' && peer !== undefined) {
+        if (this.inner.failToConnect !== undefined) {
+          error = this.inner.failToConnect(session, peer, ctx, error)
+        }
+        publishUpstreamFailed(session, peer, error, false)
+      }
+    } else {
+      error = settled as PingoraError | undefined
+    }
+    if (error === undefined || guard.cancelled) return error
+    if (guard.stage === 'proxy') {
+      return state.onProxyError(error, session.responseWritten !== undefined)
+    }
+    if (guard.stage === 'connect') return state.onConnectFailure(error)
+    return error
+  }
+
+  /** After the last attempt failed: stale-if-error, else `failToProxy`. */
+  private async failAfterAttempts(
+    session: Session,
+    ctx: Ctx,
+    error: PingoraError,
+  ): Promise<StepResult> {
     // Stale-if-error: the stored response answers instead of the error.
     if (this.cache !== undefined) {
       try {
@@ -444,7 +629,11 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
    * async function: choosing the peer and taking a pooled connection are synchronous, and the
    * caller awaits the exchange's own promise (one async frame per attempt, not three).
    */
-  private proxyToUpstream(session: Session, ctx: Ctx): Promise<PingoraError | undefined> {
+  private proxyToUpstream(
+    session: Session,
+    ctx: Ctx,
+    guard: AttemptGuard | undefined,
+  ): Promise<PingoraError | undefined> {
     let peer: HttpPeer | Promise<HttpPeer>
     try {
       peer = this.inner.upstreamPeer(session, ctx)
@@ -453,11 +642,11 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
     }
     if (isThenable(peer)) {
       return peer.then(
-        (p) => this.proxyToPeer(session, ctx, p),
+        (p) => this.proxyToPeer(session, ctx, p, guard),
         (e: unknown) => upstreamPeerError(e),
       )
     }
-    return this.proxyToPeer(session, ctx, peer)
+    return this.proxyToPeer(session, ctx, peer, guard)
   }
 
   /** The attempt once the peer is known: a pooled connection synchronously, else a new one. */
@@ -465,7 +654,15 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
     session: Session,
     ctx: Ctx,
     peer: HttpPeer,
+    guard: AttemptGuard | undefined,
   ): Promise<PingoraError | undefined> {
+    if (guard !== undefined) {
+      // Stopped while upstreamPeer ran: the engine moved on already.
+      if (guard.error !== undefined) return Promise.resolve(guard.error)
+      guard.peer = peer
+      guard.stage = 'connect'
+      guard.state.peerChosen(peer)
+    }
     // An idle pooled connection is taken synchronously (no promise, no extra tick); only a
     // new connection is awaited.
     const timing = session.timing
@@ -474,24 +671,28 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
     const pooled = this.clientUpstream.reusedHttpSession(peer)
     if (pooled !== undefined) {
       timing.upstreamConnected = now
+      guard?.attach(pooled)
       if (pooled.protocol === 'h2') {
-        return this.h2.proxy(session, ctx, peer, pooled as Http2ClientSession, true)
+        return this.h2.proxy(session, ctx, peer, pooled as Http2ClientSession, true, guard)
       }
-      return this.h1.proxy(session, ctx, peer, pooled, true)
+      return this.h1.proxy(session, ctx, peer, pooled, true, guard)
     }
-    return this.connectAndProxy(session, ctx, peer)
+    return this.connectAndProxy(session, ctx, peer, guard)
   }
 
   private async connectAndProxy(
     session: Session,
     ctx: Ctx,
     peer: HttpPeer,
+    guard: AttemptGuard | undefined,
   ): Promise<PingoraError | undefined> {
     let client: ClientSession
     try {
       // The pool was just probed (and missed): connect without probing it again.
       client = await this.clientUpstream.newHttpSession(peer)
     } catch (e) {
+      // Stopped while connecting: the engine moved on and reported it already.
+      if (guard?.error !== undefined) return guard.error
       let error = toError(e, ErrorType.ConnectError, `connecting to ${peer}`, 'upstream')
       if (error.source === 'unset') error.setSource('upstream')
       if (this.inner.failToConnect !== undefined) {
@@ -500,12 +701,31 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
       publishUpstreamFailed(session, peer, error, false)
       return error
     }
+    if (guard !== undefined && !guard.attach(client)) {
+      // Stopped while connecting: the new connection is not used (nor pooled).
+      client.shutdown()
+      return guard.error
+    }
     session.timing.upstreamConnected = performance.now()
     if (client.protocol === 'h2') {
-      return await this.h2.proxy(session, ctx, peer, client as Http2ClientSession, client.reused)
+      return await this.h2.proxy(
+        session,
+        ctx,
+        peer,
+        client as Http2ClientSession,
+        client.reused,
+        guard,
+      )
     }
-    return await this.h1.proxy(session, ctx, peer, client, false)
+    return await this.h1.proxy(session, ctx, peer, client, false, guard)
   }
+}
+
+/** Publishes `pingora:attempt:started` when it has subscribers. */
+function publishAttemptStarted(session: Session, backoffMs: number, hedge: boolean): void {
+  if (!channels.attemptStarted.hasSubscribers) return
+  const message: AttemptStartedMessage = { session, attempt: session.retries, backoffMs, hedge }
+  channels.attemptStarted.publish(message)
 }
 
 /**

@@ -20,6 +20,9 @@ export {
   HttpModules,
 } from '@pingora-ts/core'
 export {
+  type AttemptStartedMessage,
+  type AttemptStoppedMessage,
+  type AttemptStopReason,
   CHANNEL_NAMES,
   channels,
   type ProxyErrorMessage,
@@ -61,4 +64,5 @@ export type {
   ProxyHttp,
   PurgeStatus,
 } from './proxy-trait.ts'
+export type { UpstreamRetryPolicy, UpstreamRetryState } from './retry.ts'
 export { type CacheStatus, Session, SessionTiming } from './session.ts'

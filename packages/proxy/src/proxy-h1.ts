@@ -12,6 +12,7 @@ import type { ProxyCache } from './proxy-cache.ts'
 import { ignoreClosed } from './proxy-common.ts'
 import type { ProxyHttp } from './proxy-trait.ts'
 import type { Session } from './session.ts'
+import type { AttemptGuard } from './upstream-attempt.ts'
 import {
   failedExchange,
   isFinalResponse,
@@ -65,6 +66,7 @@ export class ProxyH1<Ctx> {
    * @param peer - the upstream peer
    * @param client - the upstream session
    * @param reused - whether the connection came from the pool
+   * @param guard - the attempt's guard when a retry policy drives the engine
    */
   async proxy(
     session: Session,
@@ -72,6 +74,7 @@ export class ProxyH1<Ctx> {
     peer: HttpPeer,
     client: ClientSession,
     reused: boolean,
+    guard?: AttemptGuard,
   ): Promise<PingoraError | undefined> {
     const inner = this.#inner
     const options = peer.options
@@ -113,6 +116,8 @@ export class ProxyH1<Ctx> {
         if (bodyError !== undefined) throw bodyError
         throw e
       }
+      // Under a retry policy: stopped, a status to retry, or another attempt answered first.
+      if (guard !== undefined) guard.claim(response.status)
       upstreamResponded(session, peer, response)
 
       if (response.status === 101) {
@@ -148,7 +153,7 @@ export class ProxyH1<Ctx> {
         reusable = true
       }
     } catch (e) {
-      return failedExchange(inner, session, ctx, peer, client, reused, e)
+      return failedExchange(inner, session, ctx, peer, client, reused, e, guard)
     }
     if (reusable) {
       this.#connector.releaseHttpSession(client, peer, options.idleTimeoutMs)

@@ -5,6 +5,7 @@ import type { DownstreamWriter } from './downstream-writer.ts'
 import type { ProxyCache } from './proxy-cache.ts'
 import type { ProxyHttp } from './proxy-trait.ts'
 import type { Session } from './session.ts'
+import type { AttemptGuard } from './upstream-attempt.ts'
 import {
   failedExchange,
   isFinalResponse,
@@ -57,6 +58,7 @@ export class ProxyH2<Ctx> {
    * @param peer - the upstream peer
    * @param client - the upstream stream
    * @param reused - whether the connection carried earlier streams
+   * @param guard - the attempt's guard when a retry policy drives the engine
    */
   async proxy(
     session: Session,
@@ -64,6 +66,7 @@ export class ProxyH2<Ctx> {
     peer: HttpPeer,
     client: Http2ClientSession,
     reused: boolean,
+    guard?: AttemptGuard,
   ): Promise<PingoraError | undefined> {
     const inner = this.#inner
     const downstream = session.downstreamSession
@@ -115,6 +118,8 @@ export class ProxyH2<Ctx> {
         if (bodyError !== undefined) throw bodyError
         throw e
       }
+      // Under a retry policy: stopped, a status to retry, or another attempt answered first.
+      if (guard !== undefined) guard.claim(response.status)
       upstreamResponded(session, peer, response)
       const cache = this.#cache
       const writing =
@@ -133,7 +138,7 @@ export class ProxyH2<Ctx> {
         }
       }
     } catch (e) {
-      return failedExchange(inner, session, ctx, peer, client, reused, e)
+      return failedExchange(inner, session, ctx, peer, client, reused, e, guard)
     }
     this.#connector.releaseHttpSession(client, peer)
     return undefined

@@ -2,6 +2,7 @@ import type { CacheKey, CacheMeta, HashHex, HitHandler, RespCacheable } from '@p
 import type { Digest, HttpModules, HttpPeer } from '@pingora-ts/core'
 import type { PingoraError } from '@pingora-ts/error'
 import type { HeaderMap, RequestHeader, ResponseHeader } from '@pingora-ts/http'
+import type { UpstreamRetryPolicy } from './retry.ts'
 import type { Session } from './session.ts'
 
 /** A value or a promise of it: phases may be synchronous; only a thenable is awaited. */
@@ -339,6 +340,15 @@ export interface ProxyHttp<Ctx = unknown> {
    * Default: nothing.
    */
   logging?: (session: Session, error: PingoraError | undefined, ctx: Ctx) => MaybePromise<void>
+
+  /**
+   * Returns the retry policy for this request (e.g. per route), or `undefined` for the engine's
+   * default: `HttpProxyOptions.retryPolicy`, else Pingora's behaviour (`failToConnect` and
+   * `errorWhileProxy` decide, `maxRetries` caps). Runs once per request, synchronously, before
+   * the first `upstreamPeer`. Default: not implemented (the service's policy, if any).
+   * @see {@link UpstreamRetryPolicy}, `docs/resilience.md`
+   */
+  retryPolicy?: (session: Session, ctx: Ctx) => UpstreamRetryPolicy | undefined
 
   /**
    * Decides about a connect failure (nothing was sent upstream yet). Mark the error

@@ -2,6 +2,7 @@ import { HttpCache } from '@pingora-ts/cache'
 import type { Digest, HttpModuleCtx, ServerSession, SocketAddress } from '@pingora-ts/core'
 import { generateErrorResponse } from '@pingora-ts/core'
 import type { RequestHeader, ResponseHeader } from '@pingora-ts/http'
+import type { UpstreamRetryState } from './retry.ts'
 
 const EMPTY = Buffer.alloc(0)
 
@@ -40,6 +41,7 @@ export class Session {
   #upstreamBodyBytesReceived: number
   #upstreamHeaderSent: boolean
   #cache: HttpCache | undefined
+  #retryState: UpstreamRetryState | undefined
   /**
    * How the cache answered this request, set by the engine before the response phases run:
    * `'hit'`, `'miss'`, `'expired'` (refetched), `'revalidated'` (a 304 from the origin),
@@ -68,6 +70,7 @@ export class Session {
     this.#upstreamBodyBytesReceived = 0
     this.#upstreamHeaderSent = false
     this.#cache = undefined
+    this.#retryState = undefined
     this.cacheStatus = undefined
     this.timing = new SessionTiming(performance.now())
     this.shuttingDown = shutdown
@@ -95,6 +98,25 @@ export class Session {
   /** How many upstream attempts were made so far for this request (read-only; the engine counts). */
   get retries(): number {
     return this.#retries
+  }
+
+  /**
+   * The request's retry state when a retry policy drives the engine
+   * (`HttpProxyOptions.retryPolicy`, {@link ProxyHttp.retryPolicy}), from the first attempt on;
+   * `undefined` otherwise. With `@pingora-ts/load-balancing`,
+   * `RetryState.of(session.retryState)?.select(lb, key)` prefers a backend not tried yet.
+   */
+  get retryState(): UpstreamRetryState | undefined {
+    return this.#retryState
+  }
+
+  /**
+   * Sets the retry state.
+   * @param state - the request's retry state
+   * @internal engine only
+   */
+  setRetryState(state: UpstreamRetryState): void {
+    this.#retryState = state
   }
 
   /** Upstream response body bytes received so far (read-only; the engine counts). */

@@ -6,6 +6,7 @@ import { removeHopByHopHeaders } from './hop-by-hop.ts'
 import { isThenable, toError } from './proxy-common.ts'
 import type { ProxyHttp } from './proxy-trait.ts'
 import type { Session } from './session.ts'
+import type { AttemptGuard } from './upstream-attempt.ts'
 
 /**
  * The steps of an upstream exchange that do not depend on the upstream's protocol, shared by
@@ -233,6 +234,8 @@ export async function sendRequestBody<Ctx>(
  * @param client - the upstream session
  * @param reused - whether the connection was reused
  * @param thrown - what was thrown
+ * @param guard - the attempt's guard under a retry policy: a stopped attempt fails with why it
+ *   was stopped (its timeout, the deadline); one that lost a hedging race skips the phases
  * @internal
  */
 export function failedExchange<Ctx>(
@@ -243,8 +246,13 @@ export function failedExchange<Ctx>(
   client: ClientSession,
   reused: boolean,
   thrown: unknown,
+  guard?: AttemptGuard,
 ): PingoraError {
   client.shutdown()
+  if (guard !== undefined && guard.error !== undefined) {
+    if (guard.cancelled) return guard.error
+    thrown = guard.error
+  }
   let error = toError(thrown, ErrorType.InternalError, 'while proxying', 'internal')
   if (inner.errorWhileProxy !== undefined) {
     error = inner.errorWhileProxy(peer, session, error, ctx, reused)
