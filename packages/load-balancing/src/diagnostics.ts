@@ -94,3 +94,12 @@ export const channels = {
   /** See {@link CHANNEL_NAMES.retryDenied}. */
   retryDenied: diagnosticsChannel.channel(CHANNEL_NAMES.retryDenied),
 } as const
+
+/**
+ * The proxy's per-attempt channels {@link OutlierDetector.observeProxy} subscribes to, by name
+ * (`@pingora-ts/proxy` sits above this package): the upstream's final response header arrived.
+ * @internal
+ */
+export const PROXY_RESPONDED = 'pingora:upstream:responded'
+/** The proxy's channel of failed upstream attempts. @internal */
+export const PROXY_FAILED = 'pingora:upstream:failed'

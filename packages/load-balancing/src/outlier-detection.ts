@@ -1,6 +1,14 @@
+import diagnosticsChannel from 'node:diagnostics_channel'
+import { formatPeerAddress, type PeerAddress } from '@pingora-ts/core'
 import { ErrorType, PingoraError } from '@pingora-ts/error'
 import type { Backend } from './backend.ts'
-import { channels, type OutlierEjectedMessage, type OutlierReason } from './diagnostics.ts'
+import {
+  channels,
+  type OutlierEjectedMessage,
+  type OutlierReason,
+  PROXY_FAILED,
+  PROXY_RESPONDED,
+} from './diagnostics.ts'
 
 /**
  * What one request to a backend ended with, as {@link OutlierDetector.observe} reads it:
@@ -264,6 +272,55 @@ export class OutlierDetector {
       return result === undefined ? false : this.observe(backend, result)
     }
     return this.observe(backend, status ?? 'success')
+  }
+
+  /**
+   * Feeds the detector from the proxy's per-attempt events, the one line that wires it to
+   * `@pingora-ts/proxy`: every attempt to a peer whose address is one of `lb`'s backends counts,
+   * retries and hedges included (`pingora:upstream:responded` gives the status,
+   * `pingora:upstream:failed` the error, classified by {@link OutlierDetector.classify}; an attempt
+   * cancelled because another answered first does not count). Use it instead of calling
+   * `observeRequest` from `logging`, not with it. Returns a function that stops the feed.
+   * @param lb - the load balancer whose backends the proxy's peers are
+   * @example
+   * ```ts
+   * const outliers = new OutlierDetector({ consecutive5xx: 5 })
+   * const lb = LoadBalancer.tryFromIter(RoundRobin, ['10.0.0.1:80'], { outlierDetection: outliers })
+   * const stop = outliers.observeProxy(lb)
+   * ```
+   */
+  observeProxy(lb: { backends(): readonly Backend[] }): () => void {
+    let known: readonly Backend[] | undefined
+    let byAddress = new Map<string, Backend>()
+    const lookup = (peer: unknown): Backend | undefined => {
+      const address = (peer as { address?: PeerAddress } | undefined)?.address
+      if (address === undefined) return undefined
+      const backends = lb.backends()
+      if (backends !== known) {
+        known = backends
+        byAddress = new Map(backends.map((b) => [b.addr, b]))
+      }
+      return byAddress.get(formatPeerAddress(address))
+    }
+    const responded = (message: unknown): void => {
+      const m = message as { peer?: unknown; response?: { status?: number } }
+      const backend = lookup(m.peer)
+      const status = m.response?.status
+      if (backend !== undefined && typeof status === 'number') this.observe(backend, status)
+    }
+    const failed = (message: unknown): void => {
+      const m = message as { peer?: unknown; error?: unknown }
+      const backend = lookup(m.peer)
+      if (backend === undefined) return
+      const result = OutlierDetector.classify(m.error)
+      if (result !== undefined) this.observe(backend, result)
+    }
+    diagnosticsChannel.subscribe(PROXY_RESPONDED, responded)
+    diagnosticsChannel.subscribe(PROXY_FAILED, failed)
+    return () => {
+      diagnosticsChannel.unsubscribe(PROXY_RESPONDED, responded)
+      diagnosticsChannel.unsubscribe(PROXY_FAILED, failed)
+    }
   }
 
   /**

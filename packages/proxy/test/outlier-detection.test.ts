@@ -12,6 +12,8 @@ import {
   LoadBalancer,
   OutlierDetector,
   type OutlierEjectedMessage,
+  RetryPolicy,
+  RetryState,
   RoundRobin,
 } from '@pingora-ts/load-balancing'
 import type { ProxyHttp } from '@pingora-ts/proxy'
@@ -153,5 +155,44 @@ describe('outlier detection through the proxy', () => {
     const aborted = PingoraError.downstream(ErrorType.ConnectionClosed, 'client went away')
     expect(outliers.observeRequest(backend, aborted, undefined)).toBe(false)
     expect(outliers.isEjected(backend)).toBe(false)
+  })
+})
+
+describe('outlier detection fed per attempt (observeProxy)', () => {
+  it('counts every attempt, retries included: a backend whose failures clients never see is ejected', async () => {
+    const bad = await cueOrigin('bad')
+    bad.state.mode = '5xx'
+    const good = await cueOrigin('good')
+    const badAddr = `127.0.0.1:${bad.port}`
+    const outliers = new OutlierDetector({ consecutive5xx: 3 })
+    const lb = LoadBalancer.tryFromIter(RoundRobin, [badAddr, `127.0.0.1:${good.port}`], {
+      outlierDetection: outliers,
+    })
+    onTestFinished(outliers.observeProxy(lb))
+    const ejected = subscribe<OutlierEjectedMessage>(CHANNEL_NAMES.outlierEjected)
+    // The engine retries the 503 on the other backend: every client gets a 200, so `logging`
+    // alone would never see the bad backend fail.
+    const retryPolicy = new RetryPolicy({ retryOnStatus: [503], random: () => 0 })
+    const app = {
+      newCtx: () => ({}),
+      upstreamPeer(session) {
+        const backend =
+          RetryState.of(session.retryState)?.select(lb, EMPTY) ?? lb.select(EMPTY, 256)
+        if (backend === undefined) {
+          throw PingoraError.explain(ErrorType.HTTPStatus(503), 'no backend')
+        }
+        return new HttpPeer({ address: backend.addr, tls: false, sni: '' })
+      },
+    } satisfies ProxyHttp<unknown>
+    const proxy = await startProxy(app, {}, { retryPolicy })
+    const agent = new Agent()
+    onTestFinished(() => agent.close())
+    for (let i = 0; i < 10; i++) {
+      const response = await request(`${proxy.url}/`, { dispatcher: agent })
+      expect([response.statusCode, await response.body.text()]).toEqual([200, 'good'])
+    }
+    expect(ejected.map((m) => [m.backend.addr, m.reason])).toEqual([[badAddr, 'consecutive-5xx']])
+    // Ejected after its third 503: no request reaches it afterwards.
+    expect(bad.state.hits).toBe(3)
   })
 })
