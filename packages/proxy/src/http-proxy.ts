@@ -30,8 +30,9 @@ import { ProxyH1 } from './proxy-h1.ts'
 import { ProxyH2 } from './proxy-h2.ts'
 import type { FailToProxy, ProxyHttp } from './proxy-trait.ts'
 import type { UpstreamRetryPolicy, UpstreamRetryState } from './retry.ts'
-import { Session } from './session.ts'
+import { DEFAULT_REQUEST_BODY_BUFFER_LIMIT, Session } from './session.ts'
 import { AttemptGuard, AttemptRace } from './upstream-attempt.ts'
+import { requestBodyLost } from './upstream-request.ts'
 
 export { defaultErrorWhileProxy } from './upstream-request.ts'
 /**
@@ -62,6 +63,13 @@ export interface HttpProxyOptions {
    * `maxRetries` caps)
    */
   retryPolicy?: UpstreamRetryPolicy
+  /**
+   * How many request body bytes the proxy keeps for phases that read the body before the
+   * upstream request ({@link Session.bufferRequestBody}'s default bound, and the bound of what
+   * {@link Session.readRequestBody} keeps to forward). A longer body is answered with 413.
+   * @defaultValue {@link DEFAULT_REQUEST_BODY_BUFFER_LIMIT} (1 MiB)
+   */
+  requestBodyBufferLimit?: number
 }
 
 /**
@@ -110,6 +118,8 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
   readonly retryPolicy: UpstreamRetryPolicy | undefined
   /** Whether the app chooses a retry policy per request. */
   private readonly choosesRetryPolicy: boolean
+  /** The bound of the request body kept for phases (`requestBodyBufferLimit`). */
+  readonly requestBodyBufferLimit: number
   /** Whether the phases use the per-connection context (kept on the downstream connection). */
   private readonly persistsContext: boolean
   private readonly allowConnect: boolean
@@ -138,6 +148,8 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
     this.maxRetries = Math.max(1, conf.maxRetries)
     this.retryPolicy = options.retryPolicy
     this.choosesRetryPolicy = inner.retryPolicy !== undefined
+    this.requestBodyBufferLimit =
+      options.requestBodyBufferLimit ?? DEFAULT_REQUEST_BODY_BUFFER_LIMIT
     this.downstreamModules = new HttpModules()
     this.persistsContext =
       inner.persistConnectionContext !== undefined || inner.onConnectionReuse !== undefined
@@ -206,6 +218,7 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
       this.downstreamModules.buildCtx(),
       clientReused,
       shutdown,
+      this.requestBodyBufferLimit,
     )
     if (channels.requestStarted.hasSubscribers) channels.requestStarted.publish({ session })
     const inner = this.inner
@@ -251,15 +264,20 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
     if (result === CONTINUE && inner.proxyUpstreamFilter !== undefined) {
       result = await this.upstreamFilterStep(session, ctx)
     }
+    // A phase read more of the body than the proxy keeps: it cannot reach the upstream whole.
+    if (result === CONTINUE && session.keptRequestBody?.overflowed === true) {
+      session.setKeepalive(undefined)
+      result = await this.handleError(session, ctx, requestBodyLost())
+    }
     if (result === CONTINUE) {
       const downstreamSession = session.downstreamSession
       if (
         downstreamSession.requestHeader.method !== 'GET' &&
         downstreamSession.requestHeader.method !== 'HEAD'
       ) {
-        downstreamSession.enableRetryBuffering()
+        session.enableRetryBuffering()
       } else if (!downstreamSession.isBodyEmpty()) {
-        downstreamSession.enableRetryBuffering()
+        session.enableRetryBuffering()
       }
       let policy = this.retryPolicy
       if (this.choosesRetryPolicy) {
@@ -429,7 +447,7 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
         error.setRetry(false).withContext(NOT_RETRYABLE_AFTER_RESPONSE)
       }
       if (error.retry !== true) break
-      if (session.downstreamSession.retryBufferTruncated()) break
+      if (!session.canReplayRequestBody()) break
       if (session.retries >= this.maxRetries) break
       session.countAttempt()
       const next = await this.proxyToUpstream(session, ctx, undefined)
@@ -445,7 +463,8 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
    * is left of the deadline), hedging for idempotent requests without a body, and the policy's
    * retry decision after `failToConnect`/`errorWhileProxy` (an error they mark retryable is
    * retried within the policy's attempts, deadline and budget). The server's `maxRetries` still
-   * caps the attempts.
+   * caps the attempts. Hedged: requests without a body, or whose body a phase read whole
+   * (`session.bufferRequestBody`), which every attempt replays.
    */
   private async proxyWithPolicy(
     session: Session,
@@ -472,7 +491,8 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
         session.countAttempt()
         publishAttemptStarted(session, backoffMs, false)
         const next =
-          policy.hedgeDelayMs !== undefined && session.downstreamSession.isBodyEmpty()
+          policy.hedgeDelayMs !== undefined &&
+          (session.downstreamSession.isBodyEmpty() || session.keptRequestBody?.complete === true)
             ? await this.hedgedAttempts(session, ctx, state, policy, policy.hedgeDelayMs)
             : await this.guardedAttempt(
                 session,
@@ -486,7 +506,7 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
           error.setRetry(false).withContext(NOT_RETRYABLE_AFTER_RESPONSE)
         }
         if (error.retry !== true) break
-        if (session.downstreamSession.retryBufferTruncated()) break
+        if (!session.canReplayRequestBody()) break
         if (session.retries >= this.maxRetries) break
       }
       return await this.failAfterAttempts(session, ctx, error)

@@ -65,4 +65,10 @@ export type {
   PurgeStatus,
 } from './proxy-trait.ts'
 export type { UpstreamRetryPolicy, UpstreamRetryState } from './retry.ts'
-export { type CacheStatus, Session, SessionTiming } from './session.ts'
+export {
+  type BufferRequestBodyOptions,
+  type CacheStatus,
+  DEFAULT_REQUEST_BODY_BUFFER_LIMIT,
+  Session,
+  SessionTiming,
+} from './session.ts'

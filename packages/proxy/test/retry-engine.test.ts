@@ -435,6 +435,52 @@ describe('hedging', () => {
     expect(done.map((d) => d.attempts)).toEqual([1, 1, 1])
   })
 
+  it('hedges a PUT whose body a phase read whole: the hedge replays it', async () => {
+    const bodies: string[] = []
+    const held: http.ServerResponse[] = []
+    const record = (name: string, hold: boolean) =>
+      origin((req: http.IncomingMessage, res: http.ServerResponse) => {
+        let body = ''
+        req.setEncoding('utf8')
+        req.on('data', (d: string) => {
+          body += d
+        })
+        req.on('end', () => {
+          bodies.push(`${name}:${body}`)
+          if (hold) held.push(res)
+          else res.end(name)
+        })
+      })
+    const slow = await record('slow', true)
+    const fast = await record('fast', false)
+    const slowAddr = `127.0.0.1:${slow.port}`
+    const fastAddr = `127.0.0.1:${fast.port}`
+    const time = new FakeTime()
+    const policy = new RetryPolicy({ hedgeDelayMs: 100, now: time.clock, setTimer: time.setTimer })
+    const app = {
+      newCtx: () => ({}),
+      async requestFilter(session: Session): Promise<boolean> {
+        await session.bufferRequestBody()
+        return false
+      },
+      upstreamPeer: (session: Session): HttpPeer =>
+        new HttpPeer({ address: session.retries === 1 ? slowAddr : fastAddr, tls: false, sni: '' }),
+    } satisfies ProxyHttp<unknown>
+    const proxy = await startProxy(app, {}, { retryPolicy: policy })
+    const agent = new Agent()
+    onTestFinished(() => agent.destroy())
+    const response = request(`${proxy.url}/`, { dispatcher: agent, method: 'PUT', body: 'payload' })
+    await new Promise<void>((resolve) => {
+      const check = () => (bodies.length === 1 ? resolve() : setImmediate(check))
+      check()
+    })
+    time.advance(100)
+    const r = await response
+    expect([r.statusCode, await r.body.text()]).toEqual([200, 'fast'])
+    expect(bodies).toEqual(['slow:payload', 'fast:payload'])
+    for (const res of held) res.end()
+  })
+
   it('does not hedge a POST (not idempotent)', async () => {
     const slow = await cueOrigin('slow', 'held')
     const other = await cueOrigin('other', 'ok')
