@@ -4,8 +4,10 @@
 // the policy's clock and timer are injected (FakeTime), so no test waits on wall-clock time:
 // each waits for the origin to see the request, then advances the fake clock.
 import diagnosticsChannel from 'node:diagnostics_channel'
+import { once } from 'node:events'
 import type http from 'node:http'
-import net from 'node:net'
+import http2 from 'node:http2'
+import net, { type AddressInfo } from 'node:net'
 import { HttpPeer } from '@pingora-ts/core'
 import type { PingoraError } from '@pingora-ts/error'
 import {
@@ -433,6 +435,62 @@ describe('hedging', () => {
     expect(other.state.hits).toBe(0)
     expect(started.every((m) => !m.hedge)).toBe(true)
     expect(done.map((d) => d.attempts)).toEqual([1, 1, 1])
+  })
+
+  it('over HTTP/2 the stream of the losing attempt is reset with CANCEL', async () => {
+    const server = http2.createServer()
+    const sessions = new Set<http2.ServerHttp2Session>()
+    server.on('session', (session) => {
+      sessions.add(session)
+      session.on('error', () => {})
+    })
+    let streams = 0
+    const cancelled = new Promise<number>((resolve) => {
+      server.on('stream', (stream, headers) => {
+        streams++
+        stream.on('error', () => {})
+        // The first request is held; the hedge is answered.
+        if (headers[':path'] === '/' && streams === 1) {
+          stream.on('close', () => resolve(stream.rstCode))
+          return
+        }
+        stream.respond({ ':status': 200 })
+        stream.end('h2 fast')
+      })
+    })
+    server.listen(0, '127.0.0.1')
+    await once(server, 'listening')
+    onTestFinished(
+      () =>
+        new Promise<void>((resolve) => {
+          for (const session of sessions) session.destroy()
+          server.close(() => resolve())
+        }),
+    )
+    const address = `127.0.0.1:${(server.address() as AddressInfo).port}`
+    const time = new FakeTime()
+    const policy = new RetryPolicy({ hedgeDelayMs: 50, now: time.clock, setTimer: time.setTimer })
+    const app = {
+      newCtx: () => ({}),
+      upstreamPeer: (): HttpPeer => {
+        const peer = new HttpPeer({ address, tls: false, sni: '' })
+        peer.options.setHttpVersion(2, 2)
+        return peer
+      },
+    } satisfies ProxyHttp<unknown>
+    const proxy = await startProxy(app, {}, { retryPolicy: policy })
+    const agent = new Agent()
+    onTestFinished(() => agent.destroy())
+    const response = request(`${proxy.url}/`, { dispatcher: agent })
+    await new Promise<void>((resolve) => {
+      const check = () => (streams === 1 ? resolve() : setImmediate(check))
+      check()
+    })
+    time.advance(50)
+    const r = await response
+    expect([r.statusCode, await r.body.text()]).toEqual([200, 'h2 fast'])
+    expect(await cancelled).toBe(http2.constants.NGHTTP2_CANCEL)
+    expect(streams).toBe(2)
   })
 
   it('hedges a PUT whose body a phase read whole: the hedge replays it', async () => {
