@@ -28,7 +28,8 @@ import { isThenable, toError } from './proxy-common.ts'
 import { ProxyH1 } from './proxy-h1.ts'
 import { ProxyH2 } from './proxy-h2.ts'
 import type { FailToProxy, ProxyHttp } from './proxy-trait.ts'
-import { Session } from './session.ts'
+import { DEFAULT_REQUEST_BODY_BUFFER_LIMIT, Session } from './session.ts'
+import { requestBodyLost } from './upstream-request.ts'
 
 export { defaultErrorWhileProxy } from './upstream-request.ts'
 /**
@@ -50,6 +51,13 @@ export interface HttpProxyOptions {
   connector?: HttpConnector
   /** Downstream server options (CONNECT, keep-alive request limit). */
   serverOptions?: HttpServerOptions
+  /**
+   * How many request body bytes the proxy keeps for phases that read the body before the
+   * upstream request ({@link Session.bufferRequestBody}'s default bound, and the bound of what
+   * {@link Session.readRequestBody} keeps to forward). A longer body is answered with 413.
+   * @defaultValue {@link DEFAULT_REQUEST_BODY_BUFFER_LIMIT} (1 MiB)
+   */
+  requestBodyBufferLimit?: number
 }
 
 /**
@@ -94,6 +102,8 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
   readonly downstreamModules: HttpModules
   /** Total attempts per request, the first one included (`max_retries`). */
   readonly maxRetries: number
+  /** The bound of the request body kept for phases (`requestBodyBufferLimit`). */
+  readonly requestBodyBufferLimit: number
   /** Whether the phases use the per-connection context (kept on the downstream connection). */
   readonly #persistsContext: boolean
   readonly #allowConnect: boolean
@@ -120,6 +130,8 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
     this.downstreamServerOptions = options.serverOptions
     this.#allowConnect = options.serverOptions?.allowConnectMethodProxying === true
     this.maxRetries = Math.max(1, conf.maxRetries)
+    this.requestBodyBufferLimit =
+      options.requestBodyBufferLimit ?? DEFAULT_REQUEST_BODY_BUFFER_LIMIT
     this.downstreamModules = new HttpModules()
     this.#persistsContext =
       inner.persistConnectionContext !== undefined || inner.onConnectionReuse !== undefined
@@ -188,6 +200,7 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
       this.downstreamModules.buildCtx(),
       clientReused,
       shutdown,
+      this.requestBodyBufferLimit,
     )
     if (channels.requestStarted.hasSubscribers) channels.requestStarted.publish({ session })
     const inner = this.inner
@@ -233,15 +246,20 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
     if (result === CONTINUE && inner.proxyUpstreamFilter !== undefined) {
       result = await this.#upstreamFilterStep(session, ctx)
     }
+    // A phase read more of the body than the proxy keeps: it cannot reach the upstream whole.
+    if (result === CONTINUE && session.keptRequestBody?.overflowed === true) {
+      session.setKeepalive(undefined)
+      result = await this.handleError(session, ctx, requestBodyLost())
+    }
     if (result === CONTINUE) {
       const downstreamSession = session.downstreamSession
       if (
         downstreamSession.requestHeader.method !== 'GET' &&
         downstreamSession.requestHeader.method !== 'HEAD'
       ) {
-        downstreamSession.enableRetryBuffering()
+        session.enableRetryBuffering()
       } else if (!downstreamSession.isBodyEmpty()) {
-        downstreamSession.enableRetryBuffering()
+        session.enableRetryBuffering()
       }
       // The first attempt is awaited here directly (no async frame per request in between);
       // only a failed one goes through the retry loop.
@@ -392,7 +410,7 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
         error.setRetry(false).withContext(NOT_RETRYABLE_AFTER_RESPONSE)
       }
       if (error.retry !== true) break
-      if (session.downstreamSession.retryBufferTruncated()) break
+      if (!session.canReplayRequestBody()) break
       if (session.retries >= this.maxRetries) break
       session.countAttempt()
       const next = await this.#proxyToUpstream(session, ctx)

@@ -61,4 +61,10 @@ export type {
   ProxyHttp,
   PurgeStatus,
 } from './proxy-trait.ts'
-export { type CacheStatus, Session, SessionTiming } from './session.ts'
+export {
+  type BufferRequestBodyOptions,
+  type CacheStatus,
+  DEFAULT_REQUEST_BODY_BUFFER_LIMIT,
+  Session,
+  SessionTiming,
+} from './session.ts'

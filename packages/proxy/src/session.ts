@@ -1,9 +1,69 @@
 import { HttpCache } from '@pingora-ts/cache'
 import type { Digest, HttpModuleCtx, ServerSession, SocketAddress } from '@pingora-ts/core'
 import { generateErrorResponse } from '@pingora-ts/core'
+import { ErrorType, PingoraError } from '@pingora-ts/error'
 import type { RequestHeader, ResponseHeader } from '@pingora-ts/http'
 
 const EMPTY = Buffer.alloc(0)
+
+/**
+ * How many request body bytes the proxy keeps by default for a body that phases read before
+ * the upstream request (nginx's `client_max_body_size` default, 1 MiB). Past it,
+ * {@link Session.bufferRequestBody} answers 413; set another bound per service with
+ * `HttpProxyOptions.requestBodyBufferLimit` or per call with `maxBytes`.
+ */
+export const DEFAULT_REQUEST_BODY_BUFFER_LIMIT = 1024 * 1024
+
+/** Options of {@link Session.bufferRequestBody}. */
+export interface BufferRequestBodyOptions {
+  /**
+   * The most bytes to keep; a longer body is refused with 413.
+   * @defaultValue the service's `requestBodyBufferLimit` (1 MiB unless set)
+   */
+  maxBytes?: number
+}
+
+/**
+ * The request body pieces read by phases before the upstream request started, kept so the
+ * engine sends them upstream first (and again on a retry). One per request, created on the
+ * first read by a phase: a proxy whose phases never read the body allocates none.
+ * @internal
+ */
+export class KeptRequestBody {
+  /** The pieces, in order (one piece once {@link Session.bufferRequestBody} joined them). */
+  chunks: Buffer[]
+  /** Their total length. */
+  bytes: number
+  /** Whether the pieces are the whole body (the client's body was read to its end). */
+  complete: boolean
+  /** Whether the body outgrew the bound and the pieces were dropped: it cannot be forwarded. */
+  overflowed: boolean
+  /**
+   * How many of the kept bytes were read after the session's retry buffer started (the retry
+   * buffer holds them too: a replay skips them there).
+   */
+  inRetryBuffer: number
+
+  constructor() {
+    this.chunks = []
+    this.bytes = 0
+    this.complete = false
+    this.overflowed = false
+    this.inRetryBuffer = 0
+  }
+}
+
+/**
+ * The error of a request body longer than the proxy keeps: `HTTPStatus(413)`, source
+ * `downstream` (the default `failToProxy` answers 413 and closes the connection).
+ * @param limit - the bound passed
+ */
+function bodyTooLarge(limit: number): PingoraError {
+  return PingoraError.downstream(
+    ErrorType.HTTPStatus(413),
+    `request body larger than the ${limit} bytes the proxy buffers`,
+  )
+}
 
 /**
  * How the cache answered a request (see {@link Session.cacheStatus}), after nginx's
@@ -40,6 +100,9 @@ export class Session {
   #upstreamBodyBytesReceived: number
   #upstreamHeaderSent: boolean
   #cache: HttpCache | undefined
+  #kept: KeptRequestBody | undefined
+  #retryBuffering: boolean
+  readonly #bodyBufferLimit: number
   /**
    * How the cache answered this request, set by the engine before the response phases run:
    * `'hit'`, `'miss'`, `'expired'` (refetched), `'revalidated'` (a 304 from the origin),
@@ -60,6 +123,7 @@ export class Session {
     modules: HttpModuleCtx,
     clientReused: boolean,
     shutdown: AbortSignal | undefined,
+    bodyBufferLimit: number = DEFAULT_REQUEST_BODY_BUFFER_LIMIT,
   ) {
     this.downstreamSession = downstream
     this.downstreamModulesCtx = modules
@@ -68,6 +132,9 @@ export class Session {
     this.#upstreamBodyBytesReceived = 0
     this.#upstreamHeaderSent = false
     this.#cache = undefined
+    this.#kept = undefined
+    this.#retryBuffering = false
+    this.#bodyBufferLimit = bodyBufferLimit
     this.cacheStatus = undefined
     this.timing = new SessionTiming(performance.now())
     this.#shuttingDown = shutdown
@@ -146,11 +213,167 @@ export class Session {
   }
 
   /**
-   * Reads the next request body chunk from the client; `undefined` at the end. Whatever is
-   * read here is consumed: it is not sent upstream unless you send it yourself.
+   * Reads the next request body piece from the client; `undefined` at the end.
+   *
+   * Before the upstream request starts (`requestFilter`, `upstreamPeer`... of the first
+   * attempt), what a phase reads here is kept and still sent upstream, first, followed by the
+   * rest of the body: reading the body in a phase never loses it. The proxy keeps up to the
+   * service's `requestBodyBufferLimit` (1 MiB unless set); when a phase reads more and the
+   * request then goes upstream, the proxy answers 413 instead (the bytes are gone). A request
+   * answered by the phase itself is not affected by the bound. Reads once the upstream
+   * request started are consumed (the engine streams the body itself then): send them
+   * yourself from `requestBodyFilter`.
+   * @see {@link Session.bufferRequestBody} to read the whole body at once
    */
   readRequestBody(): Promise<Buffer | undefined> {
-    return this.downstreamSession.readRequestBody()
+    const read = this.downstreamSession.readRequestBody()
+    if (this.#upstreamHeaderSent) return read
+    return read.then((data) => {
+      if (data === undefined) {
+        if (this.#kept !== undefined && !this.#kept.overflowed) this.#kept.complete = true
+        return data
+      }
+      this.#keep(data, this.#bodyBufferLimit)
+      return data
+    })
+  }
+
+  /**
+   * Reads the whole request body into memory and returns it (Pingora lacks this: its issue
+   * #575). Call it from any phase before the upstream request (`earlyRequestFilter`,
+   * `requestFilter`, `proxyUpstreamFilter`, `upstreamPeer`); later phases read the same bytes
+   * with {@link Session.requestBody}. The engine then forwards them upstream with a
+   * `Content-Length` (HTTP/1 and HTTP/2 upstreams alike; chunked only when a request body
+   * filter may change the bytes), and sends them again on a retry, whatever their size.
+   *
+   * A client that sent `Expect: 100-continue` gets its `100 Continue` here (the upstream sees no
+   * `Expect`). Calling it again returns the same bytes. Pieces already read with
+   * {@link Session.readRequestBody} are part of the result.
+   * @param options - `maxBytes`, the bound (default the service's `requestBodyBufferLimit`,
+   *   1 MiB unless set)
+   * @returns the whole body (empty when the request has none)
+   * @throws PingoraError `HTTPStatus(413)` (source `downstream`) when the body is longer than
+   *   the bound, as declared by `Content-Length` (nothing is read then) or as it arrives; the
+   *   connection is marked to close after the answer. Uncaught in a phase, the default
+   *   `failToProxy` answers 413 and nothing reaches the upstream.
+   * @throws PingoraError `ReadError`, `ReadTimedout`, `ConnectionClosed` or `H1Error` when the
+   *   client fails while sending
+   * @throws PingoraError `InternalError` when called after the upstream request started
+   * @example
+   * ```ts
+   * async requestFilter(session: Session) {
+   *   const body = await session.bufferRequestBody({ maxBytes: 64 * 1024 })
+   *   return body.includes('forbidden') ? (await session.respondError(403), true) : false
+   * }
+   * ```
+   */
+  async bufferRequestBody(options?: BufferRequestBodyOptions): Promise<Buffer> {
+    const limit = options?.maxBytes ?? this.#bodyBufferLimit
+    let kept = this.#kept
+    if (kept?.complete) return this.#joined(kept)
+    if (this.#upstreamHeaderSent) {
+      throw PingoraError.explain(
+        ErrorType.InternalError,
+        'bufferRequestBody called after the upstream request started',
+      )
+    }
+    const downstream = this.downstreamSession
+    if (kept?.overflowed) throw this.#refuse(limit)
+    const declared = downstream.getHeader('Content-Length')
+    if (declared !== undefined && Number(declared) > limit) throw this.#refuse(limit)
+    if (kept === undefined) kept = this.#startKeeping()
+    if (!downstream.isBodyDone()) {
+      const expect = downstream.getHeader('Expect')
+      if (expect !== undefined && expect.toLowerCase() === '100-continue') {
+        // The client waits for this before sending; the upstream gets the body at once.
+        downstream.requestHeader.removeHeader('Expect')
+        if (downstream.responseWritten === undefined) await downstream.writeContinueResponse()
+      }
+      for (;;) {
+        const data = await downstream.readRequestBody()
+        if (data === undefined) break
+        if (!this.#keep(data, limit)) throw this.#refuse(limit)
+      }
+    }
+    kept.complete = true
+    return this.#joined(kept)
+  }
+
+  /**
+   * The request body read by {@link Session.bufferRequestBody} (or read to its end with
+   * {@link Session.readRequestBody} before the upstream request), in one piece; `undefined`
+   * when it was not read whole. Readable in every later phase, `logging` included.
+   */
+  get requestBody(): Buffer | undefined {
+    const kept = this.#kept
+    return kept?.complete ? this.#joined(kept) : undefined
+  }
+
+  /**
+   * What phases read of the request body before the upstream request, for the engine to send
+   * first; `undefined` when they read nothing.
+   * @internal engine only
+   */
+  get keptRequestBody(): KeptRequestBody | undefined {
+    return this.#kept
+  }
+
+  /**
+   * Starts the downstream retry buffer (the body read from here on is kept for a retry).
+   * @internal engine only
+   */
+  enableRetryBuffering(): void {
+    this.#retryBuffering = true
+    this.downstreamSession.enableRetryBuffering()
+  }
+
+  /**
+   * Whether a retried attempt can send the whole body read so far again: the phases kept it
+   * whole, or the retry buffer did not outgrow its limit.
+   * @internal engine only
+   */
+  canReplayRequestBody(): boolean {
+    const kept = this.#kept
+    if (kept?.complete) return true
+    return !this.downstreamSession.retryBufferTruncated()
+  }
+
+  #startKeeping(): KeptRequestBody {
+    const kept = new KeptRequestBody()
+    this.#kept = kept
+    return kept
+  }
+
+  /** Keeps a piece read by a phase; `false` (and the pieces dropped) past the bound. */
+  #keep(data: Buffer, limit: number): boolean {
+    const kept = this.#kept ?? this.#startKeeping()
+    if (kept.overflowed) return false
+    if (kept.bytes + data.length > limit) {
+      kept.overflowed = true
+      kept.chunks = []
+      kept.bytes = 0
+      kept.inRetryBuffer = 0
+      return false
+    }
+    kept.chunks.push(data)
+    kept.bytes += data.length
+    if (this.#retryBuffering) kept.inRetryBuffer += data.length
+    return true
+  }
+
+  #joined(kept: KeptRequestBody): Buffer {
+    const chunks = kept.chunks
+    if (chunks.length === 0) return EMPTY
+    if (chunks.length === 1) return chunks[0] as Buffer
+    const joined = Buffer.concat(chunks, kept.bytes)
+    kept.chunks = [joined]
+    return joined
+  }
+
+  /** The 413 error; the connection closes after the answer (the rest of the body is unread). */
+  #refuse(limit: number): PingoraError {
+    this.downstreamSession.setKeepalive(undefined)
+    return bodyTooLarge(limit)
   }
 
   /**

@@ -71,18 +71,24 @@ export function prepareUpstreamRequest<Ctx>(
   const hasBody = !downstream.isBodyEmpty()
   const filtersRequestBody =
     inner.requestBodyFilter !== undefined || session.downstreamModulesCtx.filtersRequestBody
+  // A body the phases read whole has a known length, whatever framing the client used.
+  const kept = session.keptRequestBody
+  const knownLength = hasBody && !filtersRequestBody && kept?.complete ? kept.bytes : -1
   if (h2) {
     const te = request.getHeader('te')
     removeHopByHopHeaders(request.headers)
     if (te !== undefined && isTrailersOnly(te)) request.insertHeader('te', 'trailers')
-    if (hasBody && filtersRequestBody) request.removeHeader('Content-Length')
+    if (knownLength >= 0) request.insertHeader('Content-Length', String(knownLength))
+    else if (hasBody && filtersRequestBody) request.removeHeader('Content-Length')
     return request
   }
   const isUpgrade = downstream.isUpgradeRequest()
   removeHopByHopHeaders(request.headers, isUpgrade)
   request.setVersion('HTTP/1.1')
   if (hasBody && !isUpgrade) {
-    if (filtersRequestBody || request.getHeader('Content-Length') === undefined) {
+    if (knownLength >= 0) {
+      request.insertHeader('Content-Length', String(knownLength))
+    } else if (filtersRequestBody || request.getHeader('Content-Length') === undefined) {
       request.removeHeader('Content-Length')
       request.insertHeader('Transfer-Encoding', 'chunked')
     }
@@ -186,18 +192,20 @@ export async function sendRequestBody<Ctx>(
   // Unfiltered, the proxy is the only user of each body piece (the retry buffer keeps a copy):
   // its read buffer is freed once written instead of waiting for a GC (ADR 0009).
   const owned = !hasModules && inner.requestBodyFilter === undefined
-  // A retried attempt replays what was buffered from the client first.
-  if (session.retries > 1) {
+  // What the phases read before the upstream request goes first (every attempt), then on a
+  // retried attempt what the retry buffer holds beyond it. The end of the body is signalled by
+  // the read loop below (it reads `undefined`).
+  const kept = session.keptRequestBody
+  let skip = 0
+  if (kept !== undefined) {
+    if (kept.overflowed) throw requestBodyLost()
+    for (const chunk of kept.chunks) await sendBodyPiece(inner, session, ctx, client, chunk)
+    skip = kept.inRetryBuffer
+  }
+  if (session.retries > 1 && (kept === undefined || !kept.complete)) {
     const replay = downstream.getRetryBuffer()
-    if (replay !== undefined && replay.length > 0) {
-      let out: Uint8Array | undefined = replay
-      // The end of the body is signalled by the read loop below (it reads `undefined`).
-      if (hasModules) out = modules.requestBodyFilter(out, false)
-      if (inner.requestBodyFilter !== undefined) {
-        const r = inner.requestBodyFilter(session, out, false, ctx)
-        out = isThenable(r) ? await r : r
-      }
-      if (out !== undefined && out.length > 0) await client.writeBody(out)
+    if (replay !== undefined && replay.length > skip) {
+      await sendBodyPiece(inner, session, ctx, client, skip > 0 ? replay.subarray(skip) : replay)
     }
   }
   for (;;) {
@@ -220,6 +228,36 @@ export async function sendRequestBody<Ctx>(
     if (eos) break
   }
   await client.finishBody()
+}
+
+/** One piece of the request body through the modules and `requestBodyFilter`, then up. */
+async function sendBodyPiece<Ctx>(
+  inner: ProxyHttp<Ctx>,
+  session: Session,
+  ctx: Ctx,
+  client: ClientSession,
+  piece: Uint8Array,
+): Promise<void> {
+  let out: Uint8Array | undefined = piece
+  const modules = session.downstreamModulesCtx
+  if (modules.modules.length > 0) out = modules.requestBodyFilter(out, false)
+  if (inner.requestBodyFilter !== undefined) {
+    const r = inner.requestBodyFilter(session, out, false, ctx)
+    out = isThenable(r) ? await r : r
+  }
+  if (out !== undefined && out.length > 0) await client.writeBody(out)
+}
+
+/**
+ * The error of a request whose phases read more of the body than the proxy keeps
+ * (`HTTPStatus(413)`, source `downstream`): what was read cannot reach the upstream.
+ * @internal
+ */
+export function requestBodyLost(): PingoraError {
+  return PingoraError.downstream(
+    ErrorType.HTTPStatus(413),
+    'a phase read more of the request body than the proxy keeps (requestBodyBufferLimit)',
+  )
 }
 
 /**
@@ -273,9 +311,7 @@ export function defaultErrorWhileProxy(
   error.withContext(`Peer: ${peer}`)
   if (error.retry === 'reused-only') {
     error.setRetry(
-      reused &&
-        !session.downstreamSession.retryBufferTruncated() &&
-        session.responseWritten === undefined,
+      reused && session.canReplayRequestBody() && session.responseWritten === undefined,
     )
   }
   return error

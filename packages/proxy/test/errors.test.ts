@@ -229,16 +229,19 @@ describe('errors, retries and failover', () => {
     await expect.poll(() => logged?.type).toBe('ConnectTimedout')
   })
 
-  it("leaves the peer's timeouts as the user wrote them (the connector applies its defaults)", async () => {
+  it("proxies through a peer whose options are frozen (defaults never written into the user's options)", async () => {
     const o = await origin((_req, res) => res.end('x'))
     const peer = peerFor(o.port)
+    // One PeerOptions shared by every request, as apps keep them: the connector applies its
+    // 60 s defaults per connection. A write into the frozen object throws (ES modules are
+    // strict), which would fail the request.
+    Object.freeze(peer.options)
     const p = await startProxy({ newCtx: () => undefined, upstreamPeer: () => peer })
-    const res = await request(p.url)
-    expect(res.statusCode).toBe(200)
-    await res.body.dump()
-    // The 60 s connect default lives in HttpConnector, not in the user's shared PeerOptions.
-    expect(peer.options.connectionTimeoutMs).toBeUndefined()
-    expect(peer.options.readTimeoutMs).toBeUndefined()
+    for (let i = 0; i < 2; i++) {
+      const res = await request(p.url)
+      expect(res.statusCode).toBe(200)
+      expect(await res.body.text()).toBe('x')
+    }
   })
 
   it('gives up connecting after 60 s when the peer sets no connect timeout', async () => {

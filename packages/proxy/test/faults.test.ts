@@ -106,6 +106,12 @@ describe('faults under load', () => {
     const origin = await faultyOrigin()
     const p = await startProxy({
       newCtx: () => undefined,
+      // Request bodies are read whole before the upstream request (bufferRequestBody): clients
+      // that abort inside the body meet it too.
+      async requestFilter(session) {
+        if (session.requestHeader.method === 'POST') await session.bufferRequestBody()
+        return false
+      },
       upstreamPeer: () => peerFor(origin.port, { readTimeoutMs: 300, idleTimeoutMs: 2_000 }),
     })
     const service = p.service
@@ -121,14 +127,17 @@ describe('faults under load', () => {
     const keepAliveRequest = async (path: string) => {
       const id = `k${nextId++}`
       try {
+        const post = path === '/post'
         const response = await request(`${p.url}${path}`, {
           dispatcher: agent,
           headers: { 'x-request-id': id },
+          method: post ? 'POST' : 'GET',
+          body: post ? 'p'.repeat(3000) : undefined,
         })
         const header = response.headers['x-request-id']
         if (header !== undefined && header !== id) wrongIds.push(`${id} got header ${header}`)
         const text = await response.body.text()
-        const echoes = path === '/ok' || path === '/close-after'
+        const echoes = path === '/ok' || path === '/close-after' || path === '/post'
         if (response.statusCode === 200 && echoes && text !== `id:${id}`) {
           wrongIds.push(`${id} got ${text.slice(0, 40)}`)
         }
@@ -213,6 +222,7 @@ describe('faults under load', () => {
       '/stall',
       '/garbage',
       '/slow-body',
+      '/post',
     ]
     const until = Date.now() + LOAD_MS
     const loop = async (step: (i: number) => Promise<void>) => {
@@ -233,6 +243,7 @@ describe('faults under load', () => {
     // (Each keep-alive loop starts on a different path, so every fault is met at least once.)
     expect(statuses.get('/ok 200') ?? 0).toBeGreaterThan(8)
     expect(statuses.get('/close-after 200') ?? 0).toBeGreaterThan(0)
+    expect(statuses.get('/post 200') ?? 0).toBeGreaterThan(0)
     expect(statuses.get('/garbage 502') ?? 0).toBeGreaterThan(0)
     expect(statuses.get('/stall error') ?? 0).toBeGreaterThan(0)
     expect(statuses.get('/reset error') ?? 0).toBeGreaterThan(0)

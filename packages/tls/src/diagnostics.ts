@@ -14,6 +14,10 @@ export const CHANNEL_NAMES = {
   ticketKeysRotated: 'pingora:tls:ticket-keys-rotated',
   /** A certificate callback threw or rejected. Message: `{ settings, servername, error }`. */
   certificateCallbackFailed: 'pingora:tls:certificate-callback-failed',
+  /** A checked OCSP response was loaded or fetched for stapling. Message: {@link TlsOcspMessage}. */
+  ocspUpdated: 'pingora:tls:ocsp-updated',
+  /** An OCSP response could not be fetched or failed its checks; it is not stapled. Message: {@link TlsOcspMessage}. */
+  ocspFailed: 'pingora:tls:ocsp-failed',
 } as const
 
 /**
@@ -31,6 +35,18 @@ export interface TlsReloadMessage {
   readonly error: Error | undefined
 }
 
+/** Message published on {@link CHANNEL_NAMES}' OCSP channels. */
+export interface TlsOcspMessage {
+  /** The `TlsSettings` whose staple changed. */
+  readonly settings: object
+  /** Where the response came from: the response file or the responder. */
+  readonly source: 'file' | 'fetch'
+  /** When the stapled response expires (ms since the epoch), for `ocspUpdated`. */
+  readonly nextUpdateMs: number | undefined
+  /** The failure, for `ocspFailed`. */
+  readonly error: Error | undefined
+}
+
 /** The channel objects, ready to publish on or subscribe to (the same form as core's). */
 export const channels = {
   /** See {@link CHANNEL_NAMES.reloaded}. */
@@ -41,6 +57,10 @@ export const channels = {
   ticketKeysRotated: diagnostics.channel(CHANNEL_NAMES.ticketKeysRotated),
   /** See {@link CHANNEL_NAMES.certificateCallbackFailed}. */
   certificateCallbackFailed: diagnostics.channel(CHANNEL_NAMES.certificateCallbackFailed),
+  /** See {@link CHANNEL_NAMES.ocspUpdated}. */
+  ocspUpdated: diagnostics.channel(CHANNEL_NAMES.ocspUpdated),
+  /** See {@link CHANNEL_NAMES.ocspFailed}. */
+  ocspFailed: diagnostics.channel(CHANNEL_NAMES.ocspFailed),
 } as const
 
 /** @internal */
@@ -51,3 +71,7 @@ export const reloadFailedChannel = channels.reloadFailed
 export const ticketKeysRotatedChannel = channels.ticketKeysRotated
 /** @internal */
 export const certificateCallbackFailedChannel = channels.certificateCallbackFailed
+/** @internal */
+export const ocspUpdatedChannel = channels.ocspUpdated
+/** @internal */
+export const ocspFailedChannel = channels.ocspFailed

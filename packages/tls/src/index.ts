@@ -25,7 +25,13 @@ export {
   type ClientTlsPeer,
   clientTlsOptions,
 } from './client-tls.ts'
-export { CHANNEL_NAMES, channels, TLS_CHANNELS, type TlsReloadMessage } from './diagnostics.ts'
+export {
+  CHANNEL_NAMES,
+  channels,
+  TLS_CHANNELS,
+  type TlsOcspMessage,
+  type TlsReloadMessage,
+} from './diagnostics.ts'
 export {
   CLASSICAL_GROUPS,
   DEFAULT_MAX_VERSION,
@@ -54,6 +60,7 @@ export type {
   ClientAuthMode,
   ClientAuthOptions,
   HandshakeCompleteCallback,
+  OcspStaplingOptions,
   PemSource,
   TlsSettingsOptions,
   WatchFilesOptions,

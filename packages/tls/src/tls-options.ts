@@ -98,6 +98,48 @@ export interface TlsSettingsOptions {
   handshakeCompleteCallback?: HandshakeCompleteCallback
   /** Called when a reload (explicit or from {@link TlsSettings.watchFiles}) fails. */
   onReloadError?: (error: PingoraError) => void
+  /** OCSP stapling of the default certificate. @defaultValue none (nothing is stapled) */
+  ocspStapling?: OcspStaplingOptions
+}
+
+/**
+ * OCSP stapling of the default certificate (the one served without SNI or for names no other
+ * certificate matches): the listener sends a checked OCSP response in the handshake when the
+ * client asks for one (`status_request`). A response is stapled only when it is successful,
+ * says `good`, is for this certificate (serial, and issuer when known) and is valid now
+ * (`nextUpdate` not past); otherwise nothing is stapled and the reason is published on
+ * `pingora:tls:ocsp-failed`. Give a `responseFile`, `fetch: true`, or both (a valid fetched
+ * response is preferred over the file's).
+ */
+export interface OcspStaplingOptions {
+  /**
+   * Path of a DER OCSP response for the default certificate (as written by
+   * `openssl ocsp -respout`), read when the settings are built and on every
+   * {@link TlsSettings.reload} (and watched by {@link TlsSettings.watchFiles}). An unreadable
+   * file fails the build or reload; a response that does not pass the checks is not stapled.
+   */
+  readonly responseFile?: string
+  /**
+   * Fetch responses from the certificate's OCSP responder (its Authority Information Access
+   * URL, or `responderUrl`) when the settings are first used, then every `refreshMs`. Needs the
+   * issuer certificate: the second certificate of the chain, or `issuer`.
+   * @defaultValue `false`
+   */
+  readonly fetch?: boolean
+  /** Responder URL (`http:` or `https:`) used instead of the certificate's AIA URL. */
+  readonly responderUrl?: string
+  /** The issuer's certificate (PEM or path), when the chain does not carry it. */
+  readonly issuer?: PemSource
+  /**
+   * How often a fetched response is replaced (sooner when half of its remaining validity is
+   * shorter); after a failed fetch, the next try comes after at most 1 minute. From 1 s to 7 days.
+   * @defaultValue `3_600_000` (1 hour)
+   */
+  readonly refreshMs?: number
+  /** Timeout of one fetch, from 1 ms to 60 s. @defaultValue `5_000` */
+  readonly timeoutMs?: number
+  /** The clock (ms since the epoch) validity is checked against. @defaultValue `Date.now` */
+  readonly now?: () => number
 }
 
 /** Options for {@link TlsSettings.watchFiles}. */

@@ -11,6 +11,7 @@ import {
   reloadFailedChannel,
   ticketKeysRotatedChannel,
 } from './diagnostics.ts'
+import { checkOcspOptions, OcspStapler } from './ocsp-stapler.ts'
 import {
   DEFAULT_MAX_VERSION,
   DEFAULT_MIN_VERSION,
@@ -41,6 +42,7 @@ import type {
   CertKeyPair,
   ClientAuthOptions,
   HandshakeCompleteCallback,
+  OcspStaplingOptions,
   PemSource,
   TlsSettingsOptions,
   WatchFilesOptions,
@@ -103,6 +105,12 @@ export class TlsSettings {
   #watchers: FSWatcher[]
   #watchTimer: NodeJS.Timeout | undefined
   #reloadSeq: number
+  #ocsp: OcspStapler | undefined
+  readonly #ocspListener: (
+    certificate: Buffer,
+    issuer: Buffer,
+    callback: (error: Error | null, response?: Buffer) => void,
+  ) => void
   readonly #sniCallback: SniCallback
   readonly #createContextFn: ContextFactory
   readonly #callbackFailedFn: CallbackFailed
@@ -136,6 +144,12 @@ export class TlsSettings {
     this.#watchers = []
     this.#watchTimer = undefined
     this.#reloadSeq = 0
+    this.#ocsp = undefined
+    // tls.Server's 'OCSPRequest' event (servers given to attach()); core's listener, which
+    // wraps bare sockets, asks ocspResponseFor() instead.
+    this.#ocspListener = (certificate, _issuer, callback) => {
+      callback(null, this.#ocsp?.staple(certificate))
+    }
     this.#createContextFn = (material, clientCa, ticketKey) =>
       this.#createContext(material, clientCa, ticketKey)
     this.#callbackFailedFn = (servername, error, cb) => {
@@ -189,6 +203,9 @@ export class TlsSettings {
     }
     if (options.handshakeCompleteCallback !== undefined) {
       this.setHandshakeCompleteCallback(options.handshakeCompleteCallback)
+    }
+    if (options.ocspStapling !== undefined) {
+      this.#ocsp = new OcspStapler(checkOcspOptions(options.ocspStapling), this)
     }
   }
 
@@ -374,12 +391,60 @@ export class TlsSettings {
   }
 
   /**
+   * Turns OCSP stapling of the default certificate on (or off with `undefined`): a checked
+   * response from a file and/or fetched from the certificate's responder is sent to clients
+   * that ask for one. See {@link OcspStaplingOptions}.
+   * @param options - where responses come from, or `undefined` to staple nothing
+   * @throws TypeError / RangeError for bad options
+   */
+  setOcspStapling(options: OcspStaplingOptions | undefined): this {
+    const stapler =
+      options === undefined ? undefined : new OcspStapler(checkOcspOptions(options), this)
+    const wasStarted = this.#rotationTimer !== undefined || this.#state !== undefined
+    this.#ocsp?.stop()
+    this.#ocsp = stapler
+    this.#changed()
+    if (stapler !== undefined && wasStarted) stapler.start()
+    for (const server of this.#servers) this.#listenOcsp(server)
+    return this
+  }
+
+  /**
+   * The OCSP response to staple in a handshake served with `context`, or `undefined`. A
+   * listener that wraps accepted sockets itself (core's does) calls it per handshake with the
+   * context it picked ({@link TlsSettings.contextFor}); only the default certificate's
+   * contexts get a staple, and only while the response is valid.
+   * @param context - the `SecureContext` of the handshake
+   */
+  ocspResponseFor(context: tls.SecureContext): Buffer | undefined {
+    const stapler = this.#ocsp
+    if (stapler === undefined) return undefined
+    if (context !== this.#state?.baseContext && context !== this.#previousState?.baseContext) {
+      return undefined
+    }
+    return stapler.staple()
+  }
+
+  /**
+   * Fetches the OCSP response from the responder now (with `ocspStapling.fetch`), instead of
+   * waiting for the next scheduled refresh.
+   * @throws Error when stapling is off, or the fetch or its checks fail (the previous response
+   *   stays in use while valid)
+   */
+  refreshOcsp(): Promise<void> {
+    const stapler = this.#ocsp
+    if (stapler === undefined) return Promise.reject(new Error('OCSP stapling is not configured'))
+    this.#ensureState()
+    return stapler.refresh()
+  }
+
+  /**
    * Reads certificate files and builds every `SecureContext` now, so configuration errors
    * surface at startup rather than on the first handshake.
    * @throws PingoraError `TLSConfigError`
    */
   build(): this {
-    this.#swap(this.#loadMaterials(readFileSync))
+    this.#apply(readFileSync)
     return this
   }
 
@@ -392,6 +457,7 @@ export class TlsSettings {
   toServerOptions(): tls.TlsOptions {
     const state = this.#ensureState()
     this.#startRotation()
+    this.#ocsp?.start()
     const clientAuth = this.#clientAuth
     const options: tls.TlsOptions = {
       ...this.#contextOptions(
@@ -422,8 +488,10 @@ export class TlsSettings {
    */
   attach(server: tls.Server): () => void {
     this.#servers.add(server)
+    this.#listenOcsp(server)
     return () => {
       this.#servers.delete(server)
+      server.off('OCSPRequest', this.#ocspListener)
     }
   }
 
@@ -446,12 +514,11 @@ export class TlsSettings {
         }),
       )
       if (seq !== this.#reloadSeq) return // a newer reload started; let it win
-      const materials = this.#loadMaterials((path) => {
+      state = this.#apply((path) => {
         const data = files.get(path)
         if (data === undefined) throw new Error(`not read: ${path}`)
         return data
       })
-      state = this.#swap(materials)
     } catch (error) {
       const failure = tlsConfigError('reloading TLS certificates', error)
       if (reloadFailedChannel.hasSubscribers) {
@@ -586,19 +653,34 @@ export class TlsSettings {
     this.#watchTimer = undefined
     if (this.#rotationTimer !== undefined) clearInterval(this.#rotationTimer)
     this.#rotationTimer = undefined
+    this.#ocsp?.stop()
   }
 
   #changed(): this {
     // Before first use, building is deferred; afterwards, rebuild now so errors surface here.
     if (this.#state !== undefined) {
-      const state = this.#swap(this.#loadMaterials(readFileSync))
+      const state = this.#apply(readFileSync)
       for (const server of this.#servers) this.#updateServer(server, state)
     }
     return this
   }
 
   #ensureState(): ContextState {
-    return this.#state ?? this.#swap(this.#loadMaterials(readFileSync))
+    return this.#state ?? this.#apply(readFileSync)
+  }
+
+  /** Loads certificate material (and the OCSP staple), builds every context, then swaps. */
+  #apply(read: (path: string) => Buffer): ContextState {
+    const materials = this.#loadMaterials(read)
+    const ocsp = this.#ocsp?.prepare(materials.defaultMaterial?.cert, read)
+    const state = this.#swap(materials)
+    if (ocsp !== undefined) this.#ocsp?.commit(ocsp)
+    return state
+  }
+
+  #listenOcsp(server: tls.Server): void {
+    server.off('OCSPRequest', this.#ocspListener)
+    if (this.#ocsp !== undefined) server.on('OCSPRequest', this.#ocspListener)
   }
 
   #startRotation(): void {
@@ -623,6 +705,7 @@ export class TlsSettings {
       add(entry.pair.key)
     }
     if (this.#clientAuth !== undefined) for (const ca of caList(this.#clientAuth.ca)) add(ca)
+    for (const path of this.#ocsp?.paths() ?? []) paths.add(path)
     return [...paths]
   }
 

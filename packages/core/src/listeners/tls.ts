@@ -41,6 +41,9 @@ export interface TlsListenerOptions {
 /** The bits of a server `TLSWrap` handle used to check client certificates. */
 type VerifyHandle = { verifyError?: () => (Error & { code?: string }) | null | undefined }
 
+/** The bit of a server `TLSWrap` handle that holds the OCSP response to staple. */
+type OcspHandle = { setOCSPResponse?: (response: Buffer) => void }
+
 /**
  * Builds the post-accept handshake of a TLS endpoint: reads the ClientHello, picks the
  * certificate for its SNI name through {@link TlsSettings.contextFor} (so a reload or a file
@@ -213,6 +216,8 @@ function acceptTls(
         fail(failure(what, error))
         return
       }
+      const staple = settings.ocspResponseFor(context)
+      if (staple !== undefined) setOcspResponse(tlsSocket, staple)
       // A bare server TLSSocket neither checks nor rejects client certificates (tls.Server
       // does it in its own 'secure' handler), so onSecure does.
       secure = tlsSocket
@@ -287,6 +292,17 @@ function verifyErrorOf(socket: tls.TLSSocket): Error | undefined {
     })
   }
   return handle.verifyError() ?? undefined
+}
+
+/**
+ * Hands the OCSP response to staple to the socket's native handle before the ClientHello is
+ * processed; OpenSSL sends it only to clients that ask (`status_request`). tls.Server does the
+ * same from its 'OCSPRequest' event, which a bare TLSSocket has no server to emit (see
+ * docs/decisions/0024-ocsp-stapling-on-bare-tls-sockets.md).
+ */
+function setOcspResponse(socket: tls.TLSSocket, response: Buffer): void {
+  const handle = (socket as unknown as { _handle?: OcspHandle | null })._handle
+  handle?.setOCSPResponse?.(response)
 }
 
 function peerOf(socket: net.Socket): string {
