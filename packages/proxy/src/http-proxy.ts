@@ -249,7 +249,7 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
     // A phase read more of the body than the proxy keeps: it cannot reach the upstream whole.
     if (result === CONTINUE && session.keptRequestBody?.overflowed === true) {
       session.setKeepalive(undefined)
-      result = await this.handleError(session, ctx, requestBodyLost())
+      result = await this.#handleError(session, ctx, requestBodyLost())
     }
     if (result === CONTINUE) {
       const downstreamSession = session.downstreamSession
