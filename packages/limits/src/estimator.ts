@@ -48,13 +48,13 @@ export class Estimator {
   readonly hashes: number
   /** Counters per row. */
   readonly slots: number
-  private readonly counters: Float64Array
-  private readonly seeds: Int32Array
+  readonly #counters: Float64Array
+  readonly #seeds: Int32Array
   /** `slots - 1` when `slots` is a power of two (index by mask), else -1 (index by modulo). */
-  private readonly mask: number
+  readonly #mask: number
   // The two halves of the last key's hash, kept in fields so hashing returns nothing to allocate.
-  private h1 = 0
-  private h2 = 0
+  #h1 = 0
+  #h2 = 0
 
   /**
    * Creates a sketch of `hashes` rows by `slots` counters.
@@ -72,14 +72,14 @@ export class Estimator {
     }
     this.hashes = hashes
     this.slots = slots
-    this.counters = new Float64Array(hashes * slots)
-    this.seeds = new Int32Array(hashes)
-    this.mask = (slots & (slots - 1)) === 0 ? slots - 1 : -1
+    this.#counters = new Float64Array(hashes * slots)
+    this.#seeds = new Int32Array(hashes)
+    this.#mask = (slots & (slots - 1)) === 0 ? slots - 1 : -1
     let state = (options.seed ?? (Math.random() * 2 ** 32) >>> 0) | 0
     for (let row = 0; row < hashes; row++) {
       // splitmix32: spreads one seed into independent-looking per-row seeds.
       state = (state + 0x9e3779b9) | 0
-      this.seeds[row] = mix(state)
+      this.#seeds[row] = mix(state)
     }
   }
 
@@ -90,8 +90,13 @@ export class Estimator {
    * @defaultValue n = 1
    */
   incr(key: EstimatorKey, n = 1): number {
-    this.hash(key)
-    const { counters, seeds, slots, mask, h1, h2 } = this
+    this.#hash(key)
+    const counters = this.#counters
+    const seeds = this.#seeds
+    const slots = this.slots
+    const mask = this.#mask
+    const h1 = this.#h1
+    const h2 = this.#h2
     const rows = seeds.length
     let min = Number.POSITIVE_INFINITY
     for (let row = 0, base = 0; row < rows; row++, base += slots) {
@@ -117,8 +122,13 @@ export class Estimator {
 
   /** Returns the key's estimate (the smallest of its counters) without changing it. */
   get(key: EstimatorKey): number {
-    this.hash(key)
-    const { counters, seeds, slots, mask, h1, h2 } = this
+    this.#hash(key)
+    const counters = this.#counters
+    const seeds = this.#seeds
+    const slots = this.slots
+    const mask = this.#mask
+    const h1 = this.#h1
+    const h2 = this.#h2
     const rows = seeds.length
     let min = Number.POSITIVE_INFINITY
     for (let row = 0, base = 0; row < rows; row++, base += slots) {
@@ -131,11 +141,11 @@ export class Estimator {
 
   /** Sets every counter back to zero. */
   reset(): void {
-    this.counters.fill(0)
+    this.#counters.fill(0)
   }
 
   /** Hashes the key into `h1` and `h2` in one pass: FNV-1a and a Murmur-style multiply. */
-  private hash(key: EstimatorKey): void {
+  #hash(key: EstimatorKey): void {
     let h1 = FNV_OFFSET
     let h2 = key.length
     if (typeof key === 'string') {
@@ -151,9 +161,9 @@ export class Estimator {
         h2 = Math.imul(h2 ^ c, MURMUR_M) ^ (h2 >>> 15)
       }
     }
-    this.h1 = mix(h1)
+    this.#h1 = mix(h1)
     // Odd, so successive rows step through different slots even when h1 collides.
-    this.h2 = mix(h2) | 1
+    this.#h2 = mix(h2) | 1
   }
 }
 

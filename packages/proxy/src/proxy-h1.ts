@@ -98,8 +98,8 @@ export class ProxyH1<Ctx> {
       let bodyError: unknown
       let bodyTask: Promise<void> | undefined
       if (hasBody && !isUpgrade) {
-        bodyTask = sendRequestBody(inner, session, ctx, client).catch((e) => {
-          bodyError = e
+        bodyTask = sendRequestBody(inner, session, ctx, client).catch((error) => {
+          bodyError = error
           client.shutdown()
         })
       }
@@ -112,9 +112,9 @@ export class ProxyH1<Ctx> {
           const relayed = relayInformational(session, response)
           if (relayed !== undefined) await relayed
         }
-      } catch (e) {
+      } catch (error) {
         if (bodyError !== undefined) throw bodyError
-        throw e
+        throw error
       }
       // Under a retry policy: stopped, a status to retry, or another attempt answered first.
       if (guard !== undefined) guard.claim(response.status)
@@ -152,8 +152,8 @@ export class ProxyH1<Ctx> {
         }
         reusable = true
       }
-    } catch (e) {
-      return failedExchange(inner, session, ctx, peer, client, reused, e, guard)
+    } catch (error) {
+      return failedExchange(inner, session, ctx, peer, client, reused, error, guard)
     }
     if (reusable) {
       this.#connector.releaseHttpSession(client, peer, options.idleTimeoutMs)
@@ -202,9 +202,9 @@ export class ProxyH1<Ctx> {
       () => {
         upDone = true
       },
-      (e: unknown) => {
+      (error: unknown) => {
         upDone = true
-        throw e
+        throw error
       },
     )
     // Either direction may end first. When the upstream ends, the tunnel is over: the client

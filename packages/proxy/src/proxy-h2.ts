@@ -95,8 +95,8 @@ export class ProxyH2<Ctx> {
           () => {
             if (downstream.isHttp2()) watchClient(session, client)
           },
-          (e: unknown) => {
-            bodyError = e
+          (error: unknown) => {
+            bodyError = error
             client.shutdown()
           },
         )
@@ -114,9 +114,9 @@ export class ProxyH2<Ctx> {
           const relayed = relayInformational(session, response)
           if (relayed !== undefined) await relayed
         }
-      } catch (e) {
+      } catch (error) {
         if (bodyError !== undefined) throw bodyError
-        throw e
+        throw error
       }
       // Under a retry policy: stopped, a status to retry, or another attempt answered first.
       if (guard !== undefined) guard.claim(response.status)
@@ -137,8 +137,8 @@ export class ProxyH2<Ctx> {
           if (bodyError !== undefined) throw bodyError
         }
       }
-    } catch (e) {
-      return failedExchange(inner, session, ctx, peer, client, reused, e, guard)
+    } catch (error) {
+      return failedExchange(inner, session, ctx, peer, client, reused, error, guard)
     }
     this.#connector.releaseHttpSession(client, peer)
     return undefined
