@@ -47,9 +47,20 @@ export interface HttpCacheOptions {
   predictor?: Predictor | undefined
   /** The largest body admitted, in bytes; larger responses are not stored. */
   maxFileSizeBytes?: number | undefined
+  /**
+   * The largest body a fill keeps storing after its own client left, in bytes: the proxy
+   * then reads the rest of the origin's body into the storage (readers streaming the fill or
+   * waiting on the lock get the whole response). Past it (or a `Content-Length` over it) the
+   * fill is aborted and the upstream connection closed. `0` aborts every fill whose client
+   * leaves. @defaultValue `8 MiB` ({@link DETACHED_FILL_MAX_BYTES})
+   */
+  maxDetachedFillBytes?: number | undefined
   /** The clock, epoch ms. @defaultValue `Date.now` */
   now?: (() => number) | undefined
 }
+
+/** The default of {@link HttpCacheOptions.maxDetachedFillBytes}: 8 MiB. */
+export const DETACHED_FILL_MAX_BYTES = 8 * 1024 * 1024
 
 /**
  * Computes the variance of a request against a stored meta (the `cacheVaryFilter` phase);
@@ -81,6 +92,8 @@ export class HttpCache {
   #lock: CacheLock | undefined
   #predictor: Predictor | undefined
   #maxFileSizeBytes: number
+  #maxDetachedFillBytes: number
+  #detached: boolean
   #now: () => number
   #key: CacheKey | undefined
   #meta: CacheMeta | undefined
@@ -99,6 +112,8 @@ export class HttpCache {
     this.#lock = undefined
     this.#predictor = undefined
     this.#maxFileSizeBytes = Number.POSITIVE_INFINITY
+    this.#maxDetachedFillBytes = DETACHED_FILL_MAX_BYTES
+    this.#detached = false
     this.#now = Date.now
     this.#key = undefined
     this.#meta = undefined
@@ -170,6 +185,29 @@ export class HttpCache {
     return this.#maxFileSizeBytes
   }
 
+  /** Whether a fill is in progress (admitted, not yet committed or aborted). */
+  get isFilling(): boolean {
+    return this.#miss !== undefined
+  }
+
+  /**
+   * The request's client left during a fill: the fill goes on without it while the body stays
+   * within {@link HttpCacheOptions.maxDetachedFillBytes} (checked now against the bytes
+   * written and the stored `Content-Length`, and on every later {@link HttpCache.writeBody}),
+   * else it is aborted (`DetachedFillTooLarge`). Returns whether the fill continues.
+   */
+  detach(): boolean {
+    if (this.#miss === undefined) return false
+    this.#detached = true
+    const length = this.#meta?.header.getHeader('content-length')
+    const expected = length === undefined ? this.#written : Number(length)
+    if (expected > this.#maxDetachedFillBytes || this.#written > this.#maxDetachedFillBytes) {
+      this.disable(NoCacheReason.DetachedFillTooLarge)
+      return false
+    }
+    return true
+  }
+
   /**
    * Turns the cache on for this request (from `requestCacheFilter`); phase `Uninit`. Only
    * the first call counts: a cache disabled later stays disabled.
@@ -182,6 +220,7 @@ export class HttpCache {
     this.#lock = options.lock
     this.#predictor = options.predictor
     this.#maxFileSizeBytes = options.maxFileSizeBytes ?? Number.POSITIVE_INFINITY
+    this.#maxDetachedFillBytes = options.maxDetachedFillBytes ?? DETACHED_FILL_MAX_BYTES
     this.#now = options.now ?? Date.now
     this.#phase = 'Uninit'
     this.#reason = undefined
@@ -505,6 +544,10 @@ export class HttpCache {
       const key = this.#key
       if (key !== undefined) this.#predictor?.markUncacheable(key, NoCacheReason.ResponseTooLarge)
       this.disable(NoCacheReason.ResponseTooLarge)
+      return
+    }
+    if (this.#detached && this.#written > this.#maxDetachedFillBytes) {
+      this.disable(NoCacheReason.DetachedFillTooLarge)
       return
     }
     try {

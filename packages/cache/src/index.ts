@@ -36,6 +36,7 @@ export {
 } from './filters.ts'
 export {
   type CachePhase,
+  DETACHED_FILL_MAX_BYTES,
   type HitStatus,
   HttpCache,
   type HttpCacheDigest,

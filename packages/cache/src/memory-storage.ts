@@ -172,6 +172,16 @@ class MemoryHitHandler implements HitHandler {
     this.#end = range.end + 1
   }
 
+  bodyPending(): boolean {
+    const entry = this.#entry
+    return (
+      this.#index >= entry.chunks.length &&
+      !entry.complete &&
+      entry.error === undefined &&
+      this.#offset < this.#end
+    )
+  }
+
   async readBody(): Promise<Uint8Array | undefined> {
     const entry = this.#entry
     for (;;) {

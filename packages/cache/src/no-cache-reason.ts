@@ -9,6 +9,11 @@ export const NoCacheReason = {
   OriginNotCache: 'OriginNotCache',
   /** The response is larger than the maximum object size. */
   ResponseTooLarge: 'ResponseTooLarge',
+  /**
+   * The client left during the fill and the body was larger than `maxDetachedFillBytes`, so
+   * the fill was aborted rather than completed for no one.
+   */
+  DetachedFillTooLarge: 'DetachedFillTooLarge',
   /** A previous response for this key was too large; this one will be measured again. */
   PredictedResponseTooLarge: 'PredictedResponseTooLarge',
   /** The storage failed. */

@@ -13,6 +13,11 @@ export interface HitHandler {
    * aborted.
    */
   readBody(): Promise<Uint8Array | undefined>
+  /**
+   * Whether the next {@link HitHandler.readBody} would wait for a fill still in progress (its
+   * bytes so far all read). Optional: storages without streaming partial writes never wait.
+   */
+  bodyPending?(): boolean
   /** Whether {@link HitHandler.seek} is supported. */
   readonly canSeek: boolean
   /**

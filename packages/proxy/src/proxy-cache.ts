@@ -349,8 +349,18 @@ export class ProxyCache<Ctx> {
       discard,
       cache.enabled ? cache : undefined,
     )
-    const writing = this.#writer.write(session, ctx, request.method, response, source, false)
-    if (writing !== undefined) await writing
+    try {
+      const writing = this.#writer.write(session, ctx, request.method, response, source, false)
+      if (writing !== undefined) await writing
+    } catch (error) {
+      // The client left during a fill: the fill goes on without it (within the detached-fill
+      // bound), so readers streaming it and the next request get the whole response. The
+      // request still fails with the client's error (the upstream connection is closed).
+      if (isDownstreamError(error) && cache.isFilling && cache.detach()) {
+        await source.fillDetached()
+      }
+      throw error
+    }
   }
 
   /**
@@ -591,6 +601,11 @@ function purgeResponse(status: number): ResponseHeader {
   return response
 }
 
+/** Whether an error comes from the client's side (it left, or stopped reading). */
+function isDownstreamError(error: unknown): boolean {
+  return PingoraError.is(error) && error.source === 'downstream'
+}
+
 /** Reads and drops the rest of an upstream body, so the connection may be reused. */
 async function drain(client: ClientSession): Promise<void> {
   while (!client.isBodyDone()) {
@@ -621,10 +636,16 @@ class HitBodySource implements ResponseBodySource {
     this.#ended = hit === undefined
   }
 
-  /** Reads ahead until the body ends or enough bytes are queued. */
+  /**
+   * Reads ahead until the body ends, enough bytes are queued, or (an entry still being
+   * filled) the bytes written so far are taken: the header must not wait for the fill.
+   */
   async prime(): Promise<void> {
+    const hit = this.#hit
     let queued = 0
-    while (!this.#ended && queued < PRIME_BYTES) queued += await this.#pull()
+    while (!this.#ended && queued < PRIME_BYTES && hit?.bodyPending?.() !== true) {
+      queued += await this.#pull()
+    }
   }
 
   async #pull(): Promise<number> {
@@ -663,7 +684,8 @@ class HitBodySource implements ResponseBodySource {
  * stored), a copy of each piece into the fill (one write in flight: the next read waits for
  * it, so a slow storage slows the relay rather than buffering), and the client's range or
  * nothing (HEAD, 304, 416) toward the writer. At the end `upstreamResponseTrailerFilter` runs
- * and the fill is committed.
+ * and the fill is committed. When the client leaves, {@link FillSource.fillDetached} reads the
+ * rest into the fill alone.
  */
 class FillSource<Ctx> implements ResponseBodySource {
   readonly #inner: ProxyHttp<Ctx>
@@ -671,7 +693,8 @@ class FillSource<Ctx> implements ResponseBodySource {
   readonly #ctx: Ctx
   readonly #client: ClientSession
   readonly #range: RangeBodyFilter | undefined
-  readonly #discard: boolean
+  #discard: boolean
+  #detached: boolean
   readonly #cache: HttpCache | undefined
   #writing: Promise<void> | undefined
   #ended: boolean
@@ -693,6 +716,7 @@ class FillSource<Ctx> implements ResponseBodySource {
     this.#client = client
     this.#range = range
     this.#discard = discard
+    this.#detached = false
     this.#cache = cache
     this.#writing = undefined
     this.#ended = false
@@ -724,6 +748,8 @@ class FillSource<Ctx> implements ResponseBodySource {
         this.#writing = undefined
       }
       if (this.#ended) return this.#takeTail()
+      // Without a client, reading goes on only while the fill does.
+      if (this.#detached && this.#cache?.enabled !== true) return undefined
       const client = this.#client
       if (this.#held !== undefined || client.isBodyDone()) {
         await this.#end()
@@ -755,6 +781,18 @@ class FillSource<Ctx> implements ResponseBodySource {
 
   isBodyDone(): boolean {
     return this.#ended && this.#tail === undefined
+  }
+
+  /**
+   * The client left: reads the rest of the upstream body into the fill, sending nothing,
+   * until the entry is committed or the cache gives up on it (the detached-fill bound, the
+   * size limit, a storage error). An upstream failure rejects (the fill is then aborted).
+   */
+  async fillDetached(): Promise<void> {
+    this.#discard = true
+    this.#detached = true
+    this.#held = undefined
+    while (!this.#ended && this.#cache?.enabled === true) await this.readResponseBody()
   }
 
   #takeTail(): Uint8Array | undefined {

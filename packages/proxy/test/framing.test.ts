@@ -1,8 +1,9 @@
 // Issue 17, "Framing and limits": raw bytes from a real socket through the proxy to an origin
 // that records every byte it received. A rejected request must leave the origin untouched.
-import type net from 'node:net'
+import net from 'node:net'
+import { STREAM_LINGER_MS } from '@pingora-ts/core'
 import type { ProxyHttp } from '@pingora-ts/proxy'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, onTestFinished } from 'vitest'
 import { peerFor, raw, rawClient, rawExchange, startProxy } from './helpers.ts'
 
 /** A raw origin that records what it received and answers each head with `answer`. */
@@ -241,4 +242,40 @@ describe('closing after a response that closes the connection', () => {
     await o.closedAt(0)
     expect(o.closed[0]).toBe(true)
   })
+
+  it('lingers (reading and discarding) for at most STREAM_LINGER_MS for a client that never closes', async () => {
+    const o = await recordingOrigin()
+    const p = await startProxy(appFor(o.port))
+    // A client that keeps its side open after the proxy's FIN, and keeps sending.
+    const socket = net.connect({ port: p.port, host: '127.0.0.1', allowHalfOpen: true })
+    onTestFinished(() => {
+      socket.destroy()
+    })
+    let text = ''
+    let error: Error | undefined
+    socket.on('data', (d: Buffer) => {
+      text += d.toString('latin1')
+    })
+    socket.on('error', (e) => {
+      error = e
+    })
+    const fin = new Promise<void>((resolve) => socket.once('end', () => resolve()))
+    socket.write(
+      'POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n',
+    )
+    await fin
+    const finAt = Date.now()
+    // The whole response arrived before the FIN (no reset cut it short).
+    expect(text).toMatch(/^HTTP\/1\.1 200 OK\r\n/)
+    expect(text.endsWith('\r\n\r\nok')).toBe(true)
+    // Bytes sent after the FIN are read and discarded while the proxy lingers: no reset.
+    socket.write('more bytes the proxy reads and discards')
+    expect(p.service.connectionCount).toBe(1)
+    // The proxy drops the connection once the lingering time is over, not after 60 s.
+    await expect
+      .poll(() => p.service.connectionCount, { timeout: STREAM_LINGER_MS + 2_000, interval: 50 })
+      .toBe(0)
+    expect(Date.now() - finAt).toBeLessThan(STREAM_LINGER_MS + 2_000)
+    expect(error).toBeUndefined()
+  }, 15_000)
 })

@@ -71,6 +71,7 @@ export async function cachingProxy(originPort: number, options: CacheAppOptions)
         lock,
         predictor: options.predictor ?? new Predictor(),
         maxFileSizeBytes: options.maxFileSizeBytes,
+        maxDetachedFillBytes: options.maxDetachedFillBytes,
         now: options.clock.now,
       })
     },
