@@ -90,24 +90,7 @@ export class Estimator {
    * @defaultValue n = 1
    */
   incr(key: EstimatorKey, n = 1): number {
-    this.#hash(key)
-    const counters = this.#counters
-    const seeds = this.#seeds
-    const slots = this.slots
-    const mask = this.#mask
-    const h1 = this.#h1
-    const h2 = this.#h2
-    const rows = seeds.length
-    let min = Number.POSITIVE_INFINITY
-    for (let row = 0, base = 0; row < rows; row++, base += slots) {
-      // `& 0x7fffffff` keeps the hash a small integer, so `%` stays on V8's integer path.
-      const hash = mix((h1 + Math.imul(row, h2)) ^ (seeds[row] as number)) & 0x7fffffff
-      const index = base + (mask >= 0 ? hash & mask : hash % slots)
-      const value = (counters[index] as number) + n
-      counters[index] = value
-      if (value < min) min = value
-    }
-    return min
+    return this.#add(key, n)
   }
 
   /**
@@ -122,6 +105,11 @@ export class Estimator {
 
   /** Returns the key's estimate (the smallest of its counters) without changing it. */
   get(key: EstimatorKey): number {
+    return this.#add(key, 0)
+  }
+
+  /** Adds `n` (0 reads without writing) to the key's counters and returns the smallest. */
+  #add(key: EstimatorKey, n: number): number {
     this.#hash(key)
     const counters = this.#counters
     const seeds = this.#seeds
@@ -132,8 +120,11 @@ export class Estimator {
     const rows = seeds.length
     let min = Number.POSITIVE_INFINITY
     for (let row = 0, base = 0; row < rows; row++, base += slots) {
+      // `& 0x7fffffff` keeps the hash a small integer, so `%` stays on V8's integer path.
       const hash = mix((h1 + Math.imul(row, h2)) ^ (seeds[row] as number)) & 0x7fffffff
-      const value = counters[base + (mask >= 0 ? hash & mask : hash % slots)] as number
+      const index = base + (mask >= 0 ? hash & mask : hash % slots)
+      const value = (counters[index] as number) + n
+      if (n !== 0) counters[index] = value
       if (value < min) min = value
     }
     return min
