@@ -4,6 +4,8 @@
 # where CPU-time measurements swing by 30% or more. Kernel work (syscalls) is not counted.
 #   bash bench/perf/instr.sh DIR [small|64k|post1m] [REQUESTS] [ORIGIN_PORT]
 # PERF_BUNDLE names another bundle in DIR (default load-balancer.js), PERF_ARGS adds its flags,
+# PERF_H2=1 loads over h2c with prior knowledge (h2load, PERF_CONNS connections x PERF_STREAMS
+# streams, default 1 x 10; give the proxy PERF_ARGS=--h2c) instead of HTTP/1.1,
 # PERF_LABEL replaces "DIR SCENARIO" in the output line. The origin must already serve the path
 # (an nginx with the shared harness's origin config); the script stops if it does not, rather
 # than count the instructions of 502s.
@@ -31,7 +33,8 @@ if [ "$up" != 1 ]; then
   echo "the proxy did not listen on :$port within 120 s" >&2
   kill -KILL "$pid" 2>/dev/null; cat "$out/log" >&2; exit 1
 fi
-load() { taskset -c 1 h2load --h1 -n "$1" -c "$2" -m 1 "${extra[@]}" "http://127.0.0.1:$port$path" | grep -E '^requests:' ; }
+if [ "${PERF_H2:-0}" = 1 ]; then proto=(-m "${PERF_STREAMS:-10}"); else proto=(--h1 -m 1); fi
+load() { taskset -c 1 h2load "${proto[@]}" -n "$1" -c "$2" "${extra[@]}" "http://127.0.0.1:$port$path" | grep -E '^requests:' ; }
 # Warm up until the JIT has settled (compiling is counted too, on its own threads).
 load "${PERF_WARMUP:-20000}" 10 > /dev/null
 callgrind_control -z "$pid" > /dev/null 2>&1

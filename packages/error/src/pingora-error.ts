@@ -71,7 +71,7 @@ export class PingoraError extends Error {
 
   /** The rendered chain: type, source, context, then each cause. */
   override get message(): string {
-    return this.render()
+    return this.#render()
   }
 
   override set message(_value: string) {
@@ -213,7 +213,7 @@ export class PingoraError extends Error {
     return this.status === undefined ? this.type : `${this.type}(${this.status})`
   }
 
-  private render(): string {
+  #render(): string {
     let out = ''
     let current: unknown = this
     // Bounded: a cycle in a cause chain must not hang rendering.

@@ -437,6 +437,9 @@ describe('RequestHeader HTTP/2', () => {
     ['a bad name', { ':method': 'GET', ':path': '/', ':scheme': 'https', 'a b': '1' }],
   ])('rejects HTTP/2 headers with %s as downstream InvalidHTTPHeader', (_label, headers) => {
     expectInvalid(() => RequestHeader.fromH2Headers(headers), 'downstream')
+    // The same block as node:http2 gives it: the object and the flat wire list.
+    const raw = Object.entries(headers).flat()
+    expectInvalid(() => RequestHeader.fromH2Headers(headers, raw), 'downstream')
   })
 
   it('round-trips through HTTP/2 headers', () => {

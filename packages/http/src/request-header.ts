@@ -166,11 +166,6 @@ export class RequestHeader {
     if (!isValidRequestTarget(target)) {
       throw h2Error(`invalid :path ${quote(target)}: ${badChar(target, REQUEST_TARGET_CHARS)}`)
     }
-    for (const name of Object.keys(headers)) {
-      if (name.charCodeAt(0) === 0x3a && !KNOWN_REQUEST_PSEUDO.has(name)) {
-        throw h2Error(`unknown pseudo-header ${quote(name)}`)
-      }
-    }
     const names: string[] = []
     const values: string[] = []
     if (authority !== undefined) {
@@ -178,7 +173,25 @@ export class RequestHeader {
       names.push('host')
       values.push(authority)
     }
-    collectH2Fields(headers, rawHeaders, names, values)
+    if (rawHeaders !== undefined) {
+      // One pass over the wire list: pseudo-headers checked, regular fields collected.
+      for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+        const name = rawHeaders[i] as string
+        if (name.charCodeAt(0) === 0x3a) {
+          if (!KNOWN_REQUEST_PSEUDO.has(name)) throw h2Error(`unknown pseudo-header ${quote(name)}`)
+          continue
+        }
+        names.push(name)
+        values.push(rawHeaders[i + 1] as string)
+      }
+    } else {
+      for (const name of Object.keys(headers)) {
+        if (name.charCodeAt(0) === 0x3a && !KNOWN_REQUEST_PSEUDO.has(name)) {
+          throw h2Error(`unknown pseudo-header ${quote(name)}`)
+        }
+      }
+      collectH2Fields(headers, undefined, names, values)
+    }
     let write = 0
     let cookieAt = -1
     for (let i = 0; i < names.length; i++) {

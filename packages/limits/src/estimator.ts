@@ -48,13 +48,13 @@ export class Estimator {
   readonly hashes: number
   /** Counters per row. */
   readonly slots: number
-  private readonly counters: Float64Array
-  private readonly seeds: Int32Array
+  readonly #counters: Float64Array
+  readonly #seeds: Int32Array
   /** `slots - 1` when `slots` is a power of two (index by mask), else -1 (index by modulo). */
-  private readonly mask: number
+  readonly #mask: number
   // The two halves of the last key's hash, kept in fields so hashing returns nothing to allocate.
-  private h1 = 0
-  private h2 = 0
+  #h1 = 0
+  #h2 = 0
 
   /**
    * Creates a sketch of `hashes` rows by `slots` counters.
@@ -72,14 +72,14 @@ export class Estimator {
     }
     this.hashes = hashes
     this.slots = slots
-    this.counters = new Float64Array(hashes * slots)
-    this.seeds = new Int32Array(hashes)
-    this.mask = (slots & (slots - 1)) === 0 ? slots - 1 : -1
+    this.#counters = new Float64Array(hashes * slots)
+    this.#seeds = new Int32Array(hashes)
+    this.#mask = (slots & (slots - 1)) === 0 ? slots - 1 : -1
     let state = (options.seed ?? (Math.random() * 2 ** 32) >>> 0) | 0
     for (let row = 0; row < hashes; row++) {
       // splitmix32: spreads one seed into independent-looking per-row seeds.
       state = (state + 0x9e3779b9) | 0
-      this.seeds[row] = mix(state)
+      this.#seeds[row] = mix(state)
     }
   }
 
@@ -90,19 +90,7 @@ export class Estimator {
    * @defaultValue n = 1
    */
   incr(key: EstimatorKey, n = 1): number {
-    this.hash(key)
-    const { counters, seeds, slots, mask, h1, h2 } = this
-    const rows = seeds.length
-    let min = Number.POSITIVE_INFINITY
-    for (let row = 0, base = 0; row < rows; row++, base += slots) {
-      // `& 0x7fffffff` keeps the hash a small integer, so `%` stays on V8's integer path.
-      const hash = mix((h1 + Math.imul(row, h2)) ^ (seeds[row] as number)) & 0x7fffffff
-      const index = base + (mask >= 0 ? hash & mask : hash % slots)
-      const value = (counters[index] as number) + n
-      counters[index] = value
-      if (value < min) min = value
-    }
-    return min
+    return this.#add(key, n)
   }
 
   /**
@@ -117,13 +105,26 @@ export class Estimator {
 
   /** Returns the key's estimate (the smallest of its counters) without changing it. */
   get(key: EstimatorKey): number {
-    this.hash(key)
-    const { counters, seeds, slots, mask, h1, h2 } = this
+    return this.#add(key, 0)
+  }
+
+  /** Adds `n` (0 reads without writing) to the key's counters and returns the smallest. */
+  #add(key: EstimatorKey, n: number): number {
+    this.#hash(key)
+    const counters = this.#counters
+    const seeds = this.#seeds
+    const slots = this.slots
+    const mask = this.#mask
+    const h1 = this.#h1
+    const h2 = this.#h2
     const rows = seeds.length
     let min = Number.POSITIVE_INFINITY
     for (let row = 0, base = 0; row < rows; row++, base += slots) {
+      // `& 0x7fffffff` keeps the hash a small integer, so `%` stays on V8's integer path.
       const hash = mix((h1 + Math.imul(row, h2)) ^ (seeds[row] as number)) & 0x7fffffff
-      const value = counters[base + (mask >= 0 ? hash & mask : hash % slots)] as number
+      const index = base + (mask >= 0 ? hash & mask : hash % slots)
+      const value = (counters[index] as number) + n
+      if (n !== 0) counters[index] = value
       if (value < min) min = value
     }
     return min
@@ -131,11 +132,11 @@ export class Estimator {
 
   /** Sets every counter back to zero. */
   reset(): void {
-    this.counters.fill(0)
+    this.#counters.fill(0)
   }
 
   /** Hashes the key into `h1` and `h2` in one pass: FNV-1a and a Murmur-style multiply. */
-  private hash(key: EstimatorKey): void {
+  #hash(key: EstimatorKey): void {
     let h1 = FNV_OFFSET
     let h2 = key.length
     if (typeof key === 'string') {
@@ -151,9 +152,9 @@ export class Estimator {
         h2 = Math.imul(h2 ^ c, MURMUR_M) ^ (h2 >>> 15)
       }
     }
-    this.h1 = mix(h1)
+    this.#h1 = mix(h1)
     // Odd, so successive rows step through different slots even when h1 collides.
-    this.h2 = mix(h2) | 1
+    this.#h2 = mix(h2) | 1
   }
 }
 

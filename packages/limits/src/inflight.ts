@@ -25,14 +25,14 @@ export interface InflightOptions {
  * ```
  */
 export class Inflight {
-  private readonly estimator: Estimator
+  readonly #estimator: Estimator
 
   /**
    * Creates an in-flight counter in fixed memory.
    * @param options - estimator size and seed
    */
   constructor(options: InflightOptions = {}) {
-    this.estimator = new Estimator(options.hashes ?? 4, options.slots ?? 8192, {
+    this.#estimator = new Estimator(options.hashes ?? 4, options.slots ?? 8192, {
       seed: options.seed,
     })
   }
@@ -45,13 +45,13 @@ export class Inflight {
    * @returns a guard holding the new estimate in `count`; release it when the work ends
    */
   incr(key: EstimatorKey, n = 1): InflightGuard {
-    const count = this.estimator.incr(key, n)
-    return new InflightGuard(this.estimator, key, n, count)
+    const count = this.#estimator.incr(key, n)
+    return new InflightGuard(this.#estimator, key, n, count)
   }
 
   /** Returns the key's current in-flight estimate. */
   get(key: EstimatorKey): number {
-    return this.estimator.get(key)
+    return this.#estimator.get(key)
   }
 }
 
@@ -62,29 +62,29 @@ export class Inflight {
 export class InflightGuard {
   /** The key's in-flight estimate right after this guard's units were added. */
   readonly count: number
-  private estimator: Estimator | undefined
-  private readonly key: EstimatorKey
-  private readonly n: number
+  #estimator: Estimator | undefined
+  readonly #key: EstimatorKey
+  readonly #n: number
 
   /** @internal Made by {@link Inflight.incr}. */
   constructor(estimator: Estimator, key: EstimatorKey, n: number, count: number) {
-    this.estimator = estimator
-    this.key = key
-    this.n = n
+    this.#estimator = estimator
+    this.#key = key
+    this.#n = n
     this.count = count
   }
 
   /** Whether the units are still counted (not yet released). */
   get isHeld(): boolean {
-    return this.estimator !== undefined
+    return this.#estimator !== undefined
   }
 
   /** Takes this guard's units back off the count; later calls do nothing. */
   release(): void {
-    const estimator = this.estimator
+    const estimator = this.#estimator
     if (estimator === undefined) return
-    this.estimator = undefined
-    estimator.decr(this.key, this.n)
+    this.#estimator = undefined
+    estimator.decr(this.#key, this.#n)
   }
 
   /** Same as {@link InflightGuard.release}; lets `using guard = inflight.incr(key)` release it. */

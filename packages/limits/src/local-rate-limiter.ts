@@ -36,7 +36,7 @@ export class LocalRateLimiter {
   readonly limit: number
   /** Window length in milliseconds. */
   readonly windowMs: number
-  private readonly rate: Rate
+  readonly #rate: Rate
 
   /**
    * Creates the limiter.
@@ -49,7 +49,7 @@ export class LocalRateLimiter {
     }
     this.limit = options.limit
     this.windowMs = options.windowMs ?? 1000
-    this.rate = new Rate(this.windowMs, options)
+    this.#rate = new Rate(this.windowMs, options)
   }
 
   /**
@@ -60,13 +60,13 @@ export class LocalRateLimiter {
    * @returns the decision, with the values of the `X-Rate-Limit-*` headers
    */
   check(key: EstimatorKey, cost = 1): RateLimitDecision {
-    const components = this.rate.rateWith(key, identity)
+    const components = this.#rate.rateWith(key, identity)
     const previous = components.previousSamples
     let current = components.currentSamples
     const elapsedMs = components.currentIntervalFraction * this.windowMs
     const estimate = previous * (1 - components.currentIntervalFraction) + current
     const allowed = estimate + cost <= this.limit
-    if (allowed) current = this.rate.observe(key, cost)
+    if (allowed) current = this.#rate.observe(key, cost)
     return decide(allowed, previous, current, elapsedMs, this.windowMs, this.limit, cost, 'local')
   }
 }

@@ -72,13 +72,13 @@ export function slidingWindowCount(components: RateComponents): number {
 export class Rate {
   /** The interval in milliseconds. */
   readonly intervalMs: number
-  private current: Estimator
-  private previous: Estimator
-  private readonly now: () => number
+  #current: Estimator
+  #previous: Estimator
+  readonly #now: () => number
   /** Start of the current interval, on the `now` clock. */
-  private startMs: number
+  #startMs: number
   // Reused by rateWith so a rate query allocates nothing.
-  private readonly components: RateComponents
+  readonly #components: RateComponents
 
   /**
    * Creates a rate counter.
@@ -93,11 +93,11 @@ export class Rate {
     const hashes = options.hashes ?? 4
     const slots = options.slots ?? 1024
     this.intervalMs = intervalMs
-    this.current = new Estimator(hashes, slots, { seed: options.seed })
-    this.previous = new Estimator(hashes, slots, { seed: options.seed })
-    this.now = options.now ?? (() => performance.now())
-    this.startMs = this.now()
-    this.components = {
+    this.#current = new Estimator(hashes, slots, { seed: options.seed })
+    this.#previous = new Estimator(hashes, slots, { seed: options.seed })
+    this.#now = options.now ?? (() => performance.now())
+    this.#startMs = this.#now()
+    this.#components = {
       previousSamples: 0,
       currentSamples: 0,
       intervalMs,
@@ -113,8 +113,8 @@ export class Rate {
    * @returns the key's estimated events so far in the current interval
    */
   observe(key: EstimatorKey, n = 1): number {
-    this.rotate()
-    return this.current.incr(key, n)
+    this.#rotate()
+    return this.#current.incr(key, n)
   }
 
   /**
@@ -122,8 +122,8 @@ export class Rate {
    * more than one interval ago).
    */
   rate(key: EstimatorKey): number {
-    this.rotate()
-    return this.previous.get(key) / (this.intervalMs / 1000)
+    this.#rotate()
+    return this.#previous.get(key) / (this.intervalMs / 1000)
   }
 
   /**
@@ -132,35 +132,35 @@ export class Rate {
    * {@link slidingWindowCount}. The components object is reused: read it inside `fn` only.
    */
   rateWith<T>(key: EstimatorKey, fn: (components: RateComponents) => T): T {
-    this.rotate()
-    const components = this.components
-    components.previousSamples = this.previous.get(key)
-    components.currentSamples = this.current.get(key)
-    components.currentIntervalFraction = (this.now() - this.startMs) / this.intervalMs
+    this.#rotate()
+    const components = this.#components
+    components.previousSamples = this.#previous.get(key)
+    components.currentSamples = this.#current.get(key)
+    components.currentIntervalFraction = (this.#now() - this.#startMs) / this.intervalMs
     return fn(components)
   }
 
   /** Milliseconds until the current interval ends. */
   msToNextInterval(): number {
-    this.rotate()
-    return this.startMs + this.intervalMs - this.now()
+    this.#rotate()
+    return this.#startMs + this.intervalMs - this.#now()
   }
 
   /** Moves to the interval that contains now: one step keeps the old current as previous. */
-  private rotate(): void {
-    const elapsed = this.now() - this.startMs
+  #rotate(): void {
+    const elapsed = this.#now() - this.#startMs
     if (elapsed < this.intervalMs) return
     const steps = Math.floor(elapsed / this.intervalMs)
-    const old = this.previous
+    const old = this.#previous
     old.reset()
     if (steps === 1) {
-      this.previous = this.current
+      this.#previous = this.#current
     } else {
       // Two or more intervals passed: the last full interval saw nothing.
-      this.current.reset()
-      this.previous = this.current
+      this.#current.reset()
+      this.#previous = this.#current
     }
-    this.current = old
-    this.startMs += steps * this.intervalMs
+    this.#current = old
+    this.#startMs += steps * this.intervalMs
   }
 }

@@ -144,21 +144,21 @@ export class RedisRateLimiter {
   readonly limit: number
   /** Window length in milliseconds. */
   readonly windowMs: number
-  private readonly client: RedisScriptClient
-  private readonly prefix: string
-  private readonly timeoutMs: number
-  private readonly failurePolicy: RedisFailurePolicy
-  private readonly retryIntervalMs: number
-  private readonly fallback: LocalRateLimiter
-  private readonly now: () => number
-  private readonly batchMaxKeys: number
-  private readonly batchEntries: Map<string, BatchEntry> | undefined
-  private readonly syncTimer: NodeJS.Timeout | undefined
-  private healthy = true
-  private retryAt = 0
-  private probing = false
-  private syncing: Promise<void> | undefined
-  private closed = false
+  readonly #client: RedisScriptClient
+  readonly #prefix: string
+  readonly #timeoutMs: number
+  readonly #failurePolicy: RedisFailurePolicy
+  readonly #retryIntervalMs: number
+  readonly #fallback: LocalRateLimiter
+  readonly #now: () => number
+  readonly #batchMaxKeys: number
+  readonly #batchEntries: Map<string, BatchEntry> | undefined
+  readonly #syncTimer: NodeJS.Timeout | undefined
+  #healthy = true
+  #retryAt = 0
+  #probing = false
+  #syncing: Promise<void> | undefined
+  #closed = false
 
   /**
    * Creates the limiter; in batching mode also starts the (unref'd) sync timer.
@@ -177,26 +177,26 @@ export class RedisRateLimiter {
     if (!(timeoutMs > 0)) throw new RangeError(`timeoutMs must be positive, got ${timeoutMs}`)
     this.limit = options.limit
     this.windowMs = windowMs
-    this.client = options.client
-    this.prefix = options.prefix ?? 'pingora:rl:'
-    this.timeoutMs = timeoutMs
-    this.failurePolicy = options.failurePolicy ?? 'open'
-    this.retryIntervalMs = options.retryIntervalMs ?? 1000
-    this.now = options.now ?? (() => performance.now())
-    this.fallback = new LocalRateLimiter({
+    this.#client = options.client
+    this.#prefix = options.prefix ?? 'pingora:rl:'
+    this.#timeoutMs = timeoutMs
+    this.#failurePolicy = options.failurePolicy ?? 'open'
+    this.#retryIntervalMs = options.retryIntervalMs ?? 1000
+    this.#now = options.now ?? (() => performance.now())
+    this.#fallback = new LocalRateLimiter({
       limit: options.fallbackLimit ?? options.limit,
       windowMs,
-      now: this.now,
+      now: this.#now,
     })
     const batch = options.batch
-    this.batchMaxKeys = batch?.maxKeys ?? 10_000
+    this.#batchMaxKeys = batch?.maxKeys ?? 10_000
     if (batch !== undefined) {
       if (!(batch.syncIntervalMs > 0)) {
         throw new RangeError(`batch.syncIntervalMs must be positive, got ${batch.syncIntervalMs}`)
       }
-      this.batchEntries = new Map()
-      this.syncTimer = setInterval(() => void this.sync(), batch.syncIntervalMs)
-      this.syncTimer.unref()
+      this.#batchEntries = new Map()
+      this.#syncTimer = setInterval(() => void this.sync(), batch.syncIntervalMs)
+      this.#syncTimer.unref()
     }
   }
 
@@ -208,11 +208,11 @@ export class RedisRateLimiter {
    * @defaultValue cost = 1
    */
   async check(key: string, cost = 1): Promise<RateLimitDecision> {
-    const entries = this.batchEntries
+    const entries = this.#batchEntries
     if (entries !== undefined) {
       const entry = entries.get(key)
-      if (entry !== undefined) return this.checkBatched(entry, key, cost)
-      if (entries.size < this.batchMaxKeys) {
+      if (entry !== undefined) return this.#checkBatched(entry, key, cost)
+      if (entries.size < this.#batchMaxKeys) {
         const created: BatchEntry = {
           shared: 0,
           pending: 0,
@@ -221,16 +221,16 @@ export class RedisRateLimiter {
           pendingSince: 0,
         }
         entries.set(key, created)
-        return this.checkBatched(created, key, cost)
+        return this.#checkBatched(created, key, cost)
       }
     }
-    if (!this.healthy) {
-      if (this.now() < this.retryAt || this.probing) return this.degraded(key, cost)
-      this.probing = true
+    if (!this.#healthy) {
+      if (this.#now() < this.#retryAt || this.#probing) return this.#degraded(key, cost)
+      this.#probing = true
     }
-    const reply = await this.call(key, cost, 0)
-    this.probing = false
-    if (reply === undefined) return this.degraded(key, cost)
+    const reply = await this.#call(key, cost, 0)
+    this.#probing = false
+    if (reply === undefined) return this.#degraded(key, cost)
     const [allowed, previous, current, elapsedMs] = reply
     return decide(
       allowed === 1,
@@ -250,28 +250,28 @@ export class RedisRateLimiter {
    * Resolves when done; a failure keeps the counts pending for the next sync.
    */
   sync(): Promise<void> {
-    if (this.syncing !== undefined) return this.syncing
-    const entries = this.batchEntries
+    if (this.#syncing !== undefined) return this.#syncing
+    const entries = this.#batchEntries
     if (entries === undefined) return Promise.resolve()
-    this.syncing = this.syncEntries(entries).finally(() => {
-      this.syncing = undefined
+    this.#syncing = this.#syncEntries(entries).finally(() => {
+      this.#syncing = undefined
     })
-    return this.syncing
+    return this.#syncing
   }
 
   /** Stops the batching timer and syncs the pending counts one last time. */
   async close(): Promise<void> {
-    if (this.closed) return
-    this.closed = true
-    if (this.syncTimer !== undefined) clearInterval(this.syncTimer)
+    if (this.#closed) return
+    this.#closed = true
+    if (this.#syncTimer !== undefined) clearInterval(this.#syncTimer)
     await this.sync()
   }
 
-  private checkBatched(entry: BatchEntry, key: string, cost: number): RateLimitDecision {
+  #checkBatched(entry: BatchEntry, key: string, cost: number): RateLimitDecision {
     entry.used = true
     // Redis down: the shared view is going stale, so the failure policy decides, as without batching.
-    if (!this.healthy) return this.degraded(key, cost)
-    const now = this.now()
+    if (!this.#healthy) return this.#degraded(key, cost)
+    const now = this.#now()
     const estimate = entry.shared + entry.pending
     const allowed = estimate + cost <= this.limit
     if (allowed) {
@@ -291,10 +291,10 @@ export class RedisRateLimiter {
     }
   }
 
-  private async syncEntries(entries: Map<string, BatchEntry>): Promise<void> {
-    const now = this.now()
+  async #syncEntries(entries: Map<string, BatchEntry>): Promise<void> {
+    const now = this.#now()
     // Redis marked down: wait for the retry time, then this sync is the probe.
-    if (!this.healthy && now < this.retryAt) return
+    if (!this.#healthy && now < this.#retryAt) return
     const work: Promise<void>[] = []
     for (const [key, entry] of entries) {
       // Counts older than a window (kept through an outage) no longer belong in any window.
@@ -306,12 +306,12 @@ export class RedisRateLimiter {
       entry.used = false
       const sent = entry.pending
       work.push(
-        this.call(key, sent, 1).then((reply) => {
+        this.#call(key, sent, 1).then((reply) => {
           if (reply === undefined) return
           const [, previous, current, elapsedMs] = reply
           entry.pending -= sent
           entry.shared = slidingEstimate(previous, current, elapsedMs, this.windowMs)
-          entry.windowEndsAt = this.now() + this.windowMs - elapsedMs
+          entry.windowEndsAt = this.#now() + this.windowMs - elapsedMs
         }),
       )
     }
@@ -319,19 +319,19 @@ export class RedisRateLimiter {
   }
 
   /** Decision while Redis is unusable: the failure policy. */
-  private degraded(key: string, cost: number): RateLimitDecision {
-    if (this.failurePolicy === 'closed') return this.failClosed()
-    const local = this.fallback.check(key, cost)
+  #degraded(key: string, cost: number): RateLimitDecision {
+    if (this.#failurePolicy === 'closed') return this.#failClosed()
+    const local = this.#fallback.check(key, cost)
     return { ...local, source: 'fallback' }
   }
 
-  private failClosed(): RateLimitDecision {
+  #failClosed(): RateLimitDecision {
     return {
       allowed: false,
       limit: this.limit,
       remaining: 0,
       resetMs: this.windowMs,
-      retryAfterMs: Math.max(1, Math.ceil(this.retryAt - this.now())),
+      retryAfterMs: Math.max(1, Math.ceil(this.#retryAt - this.#now())),
       source: 'fail-closed',
     }
   }
@@ -340,17 +340,17 @@ export class RedisRateLimiter {
    * Runs the script for one key within `timeoutMs`. Resolves with the reply, or undefined after
    * an error or the timeout (the limiter is then marked down until the next probe).
    */
-  private async call(
+  async #call(
     key: string,
     cost: number,
     mode: 0 | 1,
   ): Promise<[number, number, number, number] | undefined> {
-    const redisKey = this.redisKey(key)
+    const redisKey = this.#redisKey(key)
     let timer: NodeJS.Timeout | undefined
     const timeout = new Promise<typeof TIMED_OUT>((resolve) => {
-      timer = setTimeout(resolve, this.timeoutMs, TIMED_OUT)
+      timer = setTimeout(resolve, this.#timeoutMs, TIMED_OUT)
     })
-    const request = this.evaluate(redisKey, cost, mode)
+    const request = this.#evaluate(redisKey, cost, mode)
     let outcome: unknown
     try {
       outcome = await Promise.race([request, timeout])
@@ -362,24 +362,24 @@ export class RedisRateLimiter {
     if (outcome === TIMED_OUT) {
       // The command may still run later; its rejection (if any) must not go unhandled.
       request.catch(() => {})
-      this.markDown(new Error(`redis did not answer within ${this.timeoutMs} ms`))
+      this.#markDown(new Error(`redis did not answer within ${this.#timeoutMs} ms`))
       return undefined
     }
     if (!isReply(outcome)) {
-      this.markDown(outcome)
+      this.#markDown(outcome)
       return undefined
     }
-    if (!this.healthy) {
-      this.healthy = true
+    if (!this.#healthy) {
+      this.#healthy = true
       if (channels.redisRecovered.hasSubscribers) channels.redisRecovered.publish({ limiter: this })
     }
     return outcome
   }
 
   /** EVALSHA, and EVAL once if Redis lost its script cache (restart, SCRIPT FLUSH, failover). */
-  private async evaluate(redisKey: string, cost: number, mode: 0 | 1): Promise<unknown> {
+  async #evaluate(redisKey: string, cost: number, mode: 0 | 1): Promise<unknown> {
     try {
-      return await this.client.evalsha(
+      return await this.#client.evalsha(
         SCRIPT_SHA1,
         1,
         redisKey,
@@ -390,22 +390,22 @@ export class RedisRateLimiter {
       )
     } catch (error) {
       if (!isNoScript(error)) throw error
-      return this.client.eval(SCRIPT, 1, redisKey, this.limit, this.windowMs, cost, mode)
+      return this.#client.eval(SCRIPT, 1, redisKey, this.limit, this.windowMs, cost, mode)
     }
   }
 
-  private markDown(error: unknown): void {
-    this.retryAt = this.now() + this.retryIntervalMs
-    if (!this.healthy) return
-    this.healthy = false
+  #markDown(error: unknown): void {
+    this.#retryAt = this.#now() + this.#retryIntervalMs
+    if (!this.#healthy) return
+    this.#healthy = false
     if (channels.redisFailed.hasSubscribers) channels.redisFailed.publish({ limiter: this, error })
   }
 
-  private redisKey(key: string): string {
+  #redisKey(key: string): string {
     const safe = /[{}%]/.test(key)
       ? key.replaceAll('%', '%25').replaceAll('{', '%7B').replaceAll('}', '%7D')
       : key
-    return `${this.prefix}{${safe}}`
+    return `${this.#prefix}{${safe}}`
   }
 }
 

@@ -181,20 +181,18 @@ function validateTimeout(idleTimeoutMs: number | undefined, name: string): void 
 export class ConnectionPool<T> {
   /** The bound on idle connections across all groups. */
   readonly size: number
-  private readonly watch: IdleWatch<T> | undefined
-  private readonly onDrop:
-    | ((connection: T, reason: DropReason, meta: ConnectionMeta) => void)
-    | undefined
-  private readonly idleTimeoutMs: number | undefined
-  private readonly timerManager: TimerManager
-  private readonly groups: Map<ConnectionMeta['key'], Group<T>>
-  private readonly byId: Map<number, Entry<T>>
-  private readonly lru: Entry<T>
-  private hits: number
-  private misses: number
-  private evictions: number
-  private closedWhileIdle: number
-  private idleTimeouts: number
+  readonly #watch: IdleWatch<T> | undefined
+  readonly #onDrop: ((connection: T, reason: DropReason, meta: ConnectionMeta) => void) | undefined
+  readonly #idleTimeoutMs: number | undefined
+  readonly #timerManager: TimerManager
+  readonly #groups: Map<ConnectionMeta['key'], Group<T>>
+  readonly #byId: Map<number, Entry<T>>
+  readonly #lru: Entry<T>
+  #hits: number
+  #misses: number
+  #evictions: number
+  #closedWhileIdle: number
+  #idleTimeouts: number
 
   /**
    * Creates an empty pool.
@@ -215,23 +213,31 @@ export class ConnectionPool<T> {
     }
     validateTimeout(options.idleTimeoutMs, 'idleTimeoutMs')
     this.size = size
-    this.watch = options.watch
-    this.onDrop = options.onDrop
-    this.idleTimeoutMs = options.idleTimeoutMs
-    this.timerManager = options.timerManager ?? defaultTimerManager
-    this.groups = new Map()
-    this.byId = new Map()
-    this.lru = new Entry<T>(SENTINEL_META, undefined, undefined)
-    this.hits = 0
-    this.misses = 0
-    this.evictions = 0
-    this.closedWhileIdle = 0
-    this.idleTimeouts = 0
+    this.#watch = options.watch
+    this.#onDrop = options.onDrop
+    this.#idleTimeoutMs = options.idleTimeoutMs
+    this.#timerManager = options.timerManager ?? defaultTimerManager
+    this.#groups = new Map()
+    this.#byId = new Map()
+    this.#lru = new Entry<T>(SENTINEL_META, undefined, undefined)
+    this.#hits = 0
+    this.#misses = 0
+    this.#evictions = 0
+    this.#closedWhileIdle = 0
+    this.#idleTimeouts = 0
   }
 
   /** Number of idle connections in the pool. */
   get idle(): number {
-    return this.byId.size
+    return this.#byId.size
+  }
+
+  /**
+   * The keys of the groups that hold idle connections, oldest group first. A group is dropped
+   * as soon as its last connection leaves, so this never grows with keys seen in the past.
+   */
+  groupKeys(): ConnectionMeta['key'][] {
+    return [...this.#groups.keys()]
   }
 
   /**
@@ -241,15 +247,15 @@ export class ConnectionPool<T> {
    * @returns the connection, or `undefined` when the group has none
    */
   get(key: ConnectionMeta['key']): T | undefined {
-    const group = this.groups.get(key)
+    const group = this.#groups.get(key)
     if (group === undefined) {
-      this.misses++
+      this.#misses++
       return undefined
     }
     // A group in the map always holds at least one entry.
     const entry = group.head.groupNext
-    this.hits++
-    return this.take(entry)
+    this.#hits++
+    return this.#take(entry)
   }
 
   /**
@@ -263,38 +269,38 @@ export class ConnectionPool<T> {
    * @throws RangeError when `idleTimeoutMs` is negative, NaN or infinite
    */
   put(meta: ConnectionMeta, connection: T, options?: PutOptions): void {
-    const idleTimeoutMs = options?.idleTimeoutMs ?? this.idleTimeoutMs
+    const idleTimeoutMs = options?.idleTimeoutMs ?? this.#idleTimeoutMs
     if (options?.idleTimeoutMs !== undefined) validateTimeout(idleTimeoutMs, 'idleTimeoutMs')
-    const previous = this.byId.get(meta.id)
+    const previous = this.#byId.get(meta.id)
     if (previous !== undefined) {
-      const old = this.take(previous)
-      if (old !== connection) this.drop(previous.meta, old as T, 'replaced')
+      const old = this.#take(previous)
+      if (old !== connection) this.#drop(previous.meta, old as T, 'replaced')
     }
-    let group = this.groups.get(meta.key)
+    let group = this.#groups.get(meta.key)
     if (group === undefined) {
       group = new Group<T>(meta.key)
-      this.groups.set(meta.key, group)
+      this.#groups.set(meta.key, group)
     }
     const entry = new Entry<T>(meta, connection, group)
     linkGroupTop(group.head, entry)
     group.size++
-    linkLruHead(this.lru, entry)
-    this.byId.set(meta.id, entry)
+    linkLruHead(this.#lru, entry)
+    this.#byId.set(meta.id, entry)
 
     if (idleTimeoutMs !== undefined) {
-      entry.timer = this.timerManager.setTimeout(() => this.expire(entry), idleTimeoutMs)
+      entry.timer = this.#timerManager.setTimeout(() => this.#expire(entry), idleTimeoutMs)
     }
-    const watch = this.watch
+    const watch = this.#watch
     if (watch !== undefined) {
       // The watcher may report a problem synchronously (the socket is already closed).
-      const unwatch = watch(connection, (problem) => this.problem(entry, problem))
+      const unwatch = watch(connection, (problem) => this.#problem(entry, problem))
       if (entry.live) entry.unwatch = unwatch
       else unwatch()
     }
-    if (entry.live && this.byId.size > this.size) {
-      const victim = this.lru.lruPrev
-      this.evictions++
-      this.drop(victim.meta, this.take(victim) as T, 'evicted')
+    if (entry.live && this.#byId.size > this.size) {
+      const victim = this.#lru.lruPrev
+      this.#evictions++
+      this.#drop(victim.meta, this.#take(victim) as T, 'evicted')
     }
   }
 
@@ -305,16 +311,16 @@ export class ConnectionPool<T> {
    * @returns the connection, or `undefined` when it is not in the pool
    */
   remove(meta: Pick<ConnectionMeta, 'id'>): T | undefined {
-    const entry = this.byId.get(meta.id)
-    return entry === undefined ? undefined : this.take(entry)
+    const entry = this.#byId.get(meta.id)
+    return entry === undefined ? undefined : this.#take(entry)
   }
 
   /** Drops every idle connection (reason `'cleared'`), for shutdown. */
   clear(): void {
-    let entry = this.lru.lruNext
-    while (entry !== this.lru) {
+    let entry = this.#lru.lruNext
+    while (entry !== this.#lru) {
       const next = entry.lruNext
-      this.drop(entry.meta, this.take(entry) as T, 'cleared')
+      this.#drop(entry.meta, this.#take(entry) as T, 'cleared')
       entry = next
     }
   }
@@ -322,23 +328,23 @@ export class ConnectionPool<T> {
   /** The pool's counters (a new object each call). */
   stats(): PoolStats {
     return {
-      idle: this.byId.size,
-      hits: this.hits,
-      misses: this.misses,
-      evictions: this.evictions,
-      closedWhileIdle: this.closedWhileIdle,
-      idleTimeouts: this.idleTimeouts,
+      idle: this.#byId.size,
+      hits: this.#hits,
+      misses: this.#misses,
+      evictions: this.#evictions,
+      closedWhileIdle: this.#closedWhileIdle,
+      idleTimeouts: this.#idleTimeouts,
     }
   }
 
   /** Unlinks a live entry everywhere, stops its timer and watcher, returns its connection. */
-  private take(entry: Entry<T>): T | undefined {
+  #take(entry: Entry<T>): T | undefined {
     entry.live = false
     unlinkLru(entry)
     unlinkGroup(entry)
     const group = entry.group as Group<T>
-    if (--group.size === 0) this.groups.delete(group.key)
-    this.byId.delete(entry.meta.id)
+    if (--group.size === 0) this.#groups.delete(group.key)
+    this.#byId.delete(entry.meta.id)
     const timer = entry.timer
     if (timer !== undefined) {
       timer.cancel()
@@ -354,22 +360,22 @@ export class ConnectionPool<T> {
     return connection
   }
 
-  private drop(meta: ConnectionMeta, connection: T, reason: DropReason): void {
-    const onDrop = this.onDrop
+  #drop(meta: ConnectionMeta, connection: T, reason: DropReason): void {
+    const onDrop = this.#onDrop
     if (onDrop !== undefined) onDrop(connection, reason, meta)
   }
 
-  private expire(entry: Entry<T>): void {
+  #expire(entry: Entry<T>): void {
     if (!entry.live) return
     entry.timer = undefined
-    this.idleTimeouts++
-    this.drop(entry.meta, this.take(entry) as T, 'idle-timeout')
+    this.#idleTimeouts++
+    this.#drop(entry.meta, this.#take(entry) as T, 'idle-timeout')
   }
 
-  private problem(entry: Entry<T>, problem: IdleProblem): void {
+  #problem(entry: Entry<T>, problem: IdleProblem): void {
     if (!entry.live) return
-    this.closedWhileIdle++
-    this.drop(entry.meta, this.take(entry) as T, problem)
+    this.#closedWhileIdle++
+    this.#drop(entry.meta, this.#take(entry) as T, problem)
   }
 }
 

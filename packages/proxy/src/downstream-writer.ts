@@ -202,8 +202,8 @@ export class DownstreamWriter<Ctx> {
     if (!noBody) {
       try {
         first = source.tryReadResponseBody()
-      } catch (e) {
-        firstError = e
+      } catch (error) {
+        firstError = error
       }
     }
     if (first !== undefined && noBodyIn(source)) {

@@ -46,8 +46,8 @@ export async function defaultFailToProxy(
   }
   try {
     await session.respondError(code)
-  } catch (e) {
-    if (!PingoraError.is(e)) throw e
+  } catch (error) {
+    if (!PingoraError.is(error)) throw error
     return { errorCode: undefined, canReuseDownstream: false }
   }
   return { errorCode: code, canReuseDownstream: error.source === 'upstream' }

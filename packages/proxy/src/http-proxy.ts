@@ -82,8 +82,8 @@ interface Failed {
 
 const NOT_RETRYABLE_AFTER_RESPONSE = 'response already started'
 
-function upstreamPeerError(e: unknown): PingoraError {
-  return toError(e, ErrorType.InternalError, 'upstreamPeer failed', 'internal')
+function upstreamPeerError(cause: unknown): PingoraError {
+  return toError(cause, ErrorType.InternalError, 'upstreamPeer failed', 'internal')
 }
 
 /**
@@ -105,18 +105,18 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
   /** The bound of the request body kept for phases (`requestBodyBufferLimit`). */
   readonly requestBodyBufferLimit: number
   /** Whether the phases use the per-connection context (kept on the downstream connection). */
-  private readonly persistsContext: boolean
-  private readonly allowConnect: boolean
+  readonly #persistsContext: boolean
+  readonly #allowConnect: boolean
   /** Whether the request-filter step has phases to run (modules are checked per request). */
-  private readonly filtersRequest: boolean
+  readonly #filtersRequest: boolean
   /** The one downstream writer (responses from the upstream today, from the cache later). */
-  private readonly writer: DownstreamWriter<Ctx>
+  readonly #writer: DownstreamWriter<Ctx>
   /** The cache engine; `undefined` (nothing to pay) when the app has no `requestCacheFilter`. */
-  private readonly cache: ProxyCache<Ctx> | undefined
+  readonly #cache: ProxyCache<Ctx> | undefined
   /** The HTTP/1 upstream exchange. */
-  private readonly h1: ProxyH1<Ctx>
+  readonly #h1: ProxyH1<Ctx>
   /** The HTTP/2 upstream exchange. */
-  private readonly h2: ProxyH2<Ctx>
+  readonly #h2: ProxyH2<Ctx>
 
   /**
    * Builds the engine.
@@ -128,23 +128,23 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
     this.inner = inner
     this.clientUpstream = options.connector ?? new HttpConnector(conf)
     this.downstreamServerOptions = options.serverOptions
-    this.allowConnect = options.serverOptions?.allowConnectMethodProxying === true
+    this.#allowConnect = options.serverOptions?.allowConnectMethodProxying === true
     this.maxRetries = Math.max(1, conf.maxRetries)
     this.requestBodyBufferLimit =
       options.requestBodyBufferLimit ?? DEFAULT_REQUEST_BODY_BUFFER_LIMIT
     this.downstreamModules = new HttpModules()
-    this.persistsContext =
+    this.#persistsContext =
       inner.persistConnectionContext !== undefined || inner.onConnectionReuse !== undefined
     inner.initDownstreamModules?.(this.downstreamModules)
-    this.filtersRequest =
+    this.#filtersRequest =
       inner.earlyRequestFilter !== undefined || inner.requestFilter !== undefined
-    this.writer = new DownstreamWriter(inner)
-    this.cache =
+    this.#writer = new DownstreamWriter(inner)
+    this.#cache =
       inner.requestCacheFilter !== undefined
-        ? new ProxyCache(inner, this.writer, this.clientUpstream)
+        ? new ProxyCache(inner, this.#writer, this.clientUpstream)
         : undefined
-    this.h1 = new ProxyH1(inner, this.clientUpstream, this.writer, this.cache)
-    this.h2 = new ProxyH2(inner, this.clientUpstream, this.writer, this.cache)
+    this.#h1 = new ProxyH1(inner, this.clientUpstream, this.#writer, this.#cache)
+    this.#h2 = new ProxyH2(inner, this.clientUpstream, this.#writer, this.#cache)
   }
 
   /** The downstream server options. */
@@ -182,7 +182,7 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
         return undefined
       }
     }
-    if (downstream.requestHeader.method === 'CONNECT' && !this.allowConnect) {
+    if (downstream.requestHeader.method === 'CONNECT' && !this.#allowConnect) {
       try {
         downstream.setKeepalive(undefined)
         await downstream.respondError(405)
@@ -207,9 +207,9 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
     let ctx: Ctx
     try {
       ctx = inner.newCtx()
-    } catch (e) {
+    } catch (cause) {
       // Without a ctx no phase can run: answer 500, report the error, close.
-      const error = toError(e, ErrorType.InternalError, 'newCtx failed', 'internal')
+      const error = toError(cause, ErrorType.InternalError, 'newCtx failed', 'internal')
       publishPhaseError(session, 'newCtx', error)
       await defaultFailToProxy(session, error).catch(() => undefined)
       if (channels.requestFinished.hasSubscribers) publishRequestFinished(session, error, false)
@@ -219,37 +219,37 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
     }
     let result: StepResult = CONTINUE
     try {
-      if (this.persistsContext) {
+      if (this.#persistsContext) {
         const persisted = connection.context
         connection.context = undefined
         if (inner.onConnectionReuse !== undefined && persisted !== undefined) {
           inner.onConnectionReuse(session, ctx, persisted)
         }
       }
-    } catch (e) {
-      result = await this.handleError(
+    } catch (error) {
+      result = await this.#handleError(
         session,
         ctx,
-        toError(e, ErrorType.InternalError, 'onConnectionReuse failed', 'internal'),
+        toError(error, ErrorType.InternalError, 'onConnectionReuse failed', 'internal'),
       )
     }
     if (
       result === CONTINUE &&
-      (this.filtersRequest || session.downstreamModulesCtx.modules.length > 0)
+      (this.#filtersRequest || session.downstreamModulesCtx.modules.length > 0)
     ) {
-      result = await this.requestFilterStep(session, ctx)
+      result = await this.#requestFilterStep(session, ctx)
     }
     // The cache step: one check when the app caches nothing.
-    if (result === CONTINUE && this.cache !== undefined) {
-      result = await this.cacheStep(this.cache, session, ctx)
+    if (result === CONTINUE && this.#cache !== undefined) {
+      result = await this.#cacheStep(this.#cache, session, ctx)
     }
     if (result === CONTINUE && inner.proxyUpstreamFilter !== undefined) {
-      result = await this.upstreamFilterStep(session, ctx)
+      result = await this.#upstreamFilterStep(session, ctx)
     }
     // A phase read more of the body than the proxy keeps: it cannot reach the upstream whole.
     if (result === CONTINUE && session.keptRequestBody?.overflowed === true) {
       session.setKeepalive(undefined)
-      result = await this.handleError(session, ctx, requestBodyLost())
+      result = await this.#handleError(session, ctx, requestBodyLost())
     }
     if (result === CONTINUE) {
       const downstreamSession = session.downstreamSession
@@ -264,20 +264,20 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
       // The first attempt is awaited here directly (no async frame per request in between);
       // only a failed one goes through the retry loop.
       session.countAttempt()
-      const error = await this.proxyToUpstream(session, ctx)
-      result = error === undefined ? RESPONDED : await this.retryOrFail(session, ctx, error)
+      const error = await this.#proxyToUpstream(session, ctx)
+      result = error === undefined ? RESPONDED : await this.#retryOrFail(session, ctx, error)
     }
-    if (this.cache !== undefined) await this.cache.finish(session)
+    if (this.#cache !== undefined) await this.#cache.finish(session)
     session.timing.end = performance.now()
     const error = result.kind === 'failed' ? result.error : undefined
-    if (error !== undefined) this.reportError(session, ctx, error)
+    if (error !== undefined) this.#reportError(session, ctx, error)
     if (inner.logging !== undefined) {
       try {
         const r = inner.logging(session, error, ctx)
         if (isThenable(r)) await r
-      } catch (e) {
+      } catch (error) {
         // The exchange is over: the connection handling goes on, the failure is reported.
-        publishPhaseError(session, 'logging', e)
+        publishPhaseError(session, 'logging', error)
       }
     }
     const reuseDownstream = result.kind !== 'failed' || result.reuseDownstream
@@ -294,24 +294,24 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
     if (reused !== undefined && inner.persistConnectionContext !== undefined) {
       try {
         reused.context = inner.persistConnectionContext(session, ctx)
-      } catch (e) {
+      } catch (error) {
         // Nothing to carry over: the next request starts without it.
-        publishPhaseError(session, 'persistConnectionContext', e)
+        publishPhaseError(session, 'persistConnectionContext', error)
       }
     }
     return reused
   }
 
   /** Publishes a failed request on the error channel unless `suppressErrorLog` says not to. */
-  private reportError(session: Session, ctx: Ctx, error: PingoraError): void {
+  #reportError(session: Session, ctx: Ctx, error: PingoraError): void {
     // A throwing hook is reported under its own name; it never keeps `logging` and the
     // connection handling from running.
     const inner = this.inner
     if (inner.suppressErrorLog !== undefined) {
       try {
         if (inner.suppressErrorLog(session, ctx, error)) return
-      } catch (e) {
-        publishPhaseError(session, 'suppressErrorLog', e)
+      } catch (error) {
+        publishPhaseError(session, 'suppressErrorLog', error)
       }
     }
     if (!channels.proxyError.hasSubscribers) return
@@ -319,8 +319,8 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
     if (inner.requestSummary !== undefined) {
       try {
         summary = inner.requestSummary(session, ctx)
-      } catch (e) {
-        publishPhaseError(session, 'requestSummary', e)
+      } catch (error) {
+        publishPhaseError(session, 'requestSummary', error)
       }
     }
     const message: ProxyErrorMessage = {
@@ -338,7 +338,7 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
    * The request-filter step: `earlyRequestFilter`, the modules' request header filters and
    * `requestFilter`. `responded` when `requestFilter` answered the request.
    */
-  private async requestFilterStep(session: Session, ctx: Ctx): Promise<StepResult> {
+  async #requestFilterStep(session: Session, ctx: Ctx): Promise<StepResult> {
     const inner = this.inner
     try {
       if (inner.earlyRequestFilter !== undefined) {
@@ -353,25 +353,25 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
         const handled: boolean = isThenable(r) ? await r : r
         if (handled) return RESPONDED
       }
-    } catch (e) {
-      return this.handleError(
+    } catch (error) {
+      return this.#handleError(
         session,
         ctx,
-        toError(e, ErrorType.InternalError, 'in a request phase', 'internal'),
+        toError(error, ErrorType.InternalError, 'in a request phase', 'internal'),
       )
     }
     return CONTINUE
   }
 
   /** The cache step ({@link ProxyCache.cacheStep}): `responded` when the cache answered. */
-  private async cacheStep(cache: ProxyCache<Ctx>, session: Session, ctx: Ctx): Promise<StepResult> {
+  async #cacheStep(cache: ProxyCache<Ctx>, session: Session, ctx: Ctx): Promise<StepResult> {
     try {
       return (await cache.cacheStep(session, ctx)) ? RESPONDED : CONTINUE
-    } catch (e) {
-      return this.handleError(
+    } catch (error) {
+      return this.#handleError(
         session,
         ctx,
-        toError(e, ErrorType.InternalError, 'in a cache phase', 'internal'),
+        toError(error, ErrorType.InternalError, 'in a cache phase', 'internal'),
       )
     }
   }
@@ -380,21 +380,21 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
    * The upstream-filter step: `proxyUpstreamFilter`. When it declines, answers 502 unless it
    * wrote a response itself, and resolves `responded`.
    */
-  private async upstreamFilterStep(session: Session, ctx: Ctx): Promise<StepResult> {
+  async #upstreamFilterStep(session: Session, ctx: Ctx): Promise<StepResult> {
     const filter = this.inner.proxyUpstreamFilter
     if (filter === undefined) return CONTINUE
     try {
       const r = filter.call(this.inner, session, ctx)
       const go: boolean = isThenable(r) ? await r : r
       if (go) return CONTINUE
-      this.cache?.declined(session)
+      this.#cache?.declined(session)
       if (session.responseWritten === undefined) await session.respondError(502)
       return RESPONDED
-    } catch (e) {
-      return this.handleError(
+    } catch (error) {
+      return this.#handleError(
         session,
         ctx,
-        toError(e, ErrorType.InternalError, 'in a request phase', 'internal'),
+        toError(error, ErrorType.InternalError, 'in a request phase', 'internal'),
       )
     }
   }
@@ -403,7 +403,7 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
    * After a failed attempt: retries while the error allows it and attempts remain, then
    * answers the error. Resolves `responded` when a retry succeeded.
    */
-  private async retryOrFail(session: Session, ctx: Ctx, first: PingoraError): Promise<StepResult> {
+  async #retryOrFail(session: Session, ctx: Ctx, first: PingoraError): Promise<StepResult> {
     let error = first
     for (;;) {
       if (session.responseWritten !== undefined && error.retry !== false) {
@@ -413,22 +413,22 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
       if (!session.canReplayRequestBody()) break
       if (session.retries >= this.maxRetries) break
       session.countAttempt()
-      const next = await this.proxyToUpstream(session, ctx)
+      const next = await this.#proxyToUpstream(session, ctx)
       if (next === undefined) return RESPONDED
       error = next
     }
     // Stale-if-error: the stored response answers instead of the error.
-    if (this.cache !== undefined) {
+    if (this.#cache !== undefined) {
       try {
-        if (await this.cache.serveStaleOnError(session, ctx, error)) return RESPONDED
-      } catch (e) {
-        publishPhaseError(session, 'shouldServeStale', e)
+        if (await this.#cache.serveStaleOnError(session, ctx, error)) return RESPONDED
+      } catch (error) {
+        publishPhaseError(session, 'shouldServeStale', error)
       }
     }
-    return this.handleError(session, ctx, error)
+    return this.#handleError(session, ctx, error)
   }
 
-  private async handleError(session: Session, ctx: Ctx, error: PingoraError): Promise<Failed> {
+  async #handleError(session: Session, ctx: Ctx, error: PingoraError): Promise<Failed> {
     let result: FailToProxy
     try {
       if (this.inner.failToProxy !== undefined) {
@@ -437,10 +437,10 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
       } else {
         result = await defaultFailToProxy(session, error)
       }
-    } catch (e) {
+    } catch (cause) {
       // The user's answer failed: report it and answer as the default would (nothing more is
       // written when a response already started).
-      publishPhaseError(session, 'failToProxy', e)
+      publishPhaseError(session, 'failToProxy', cause)
       try {
         result = await defaultFailToProxy(session, error)
       } catch {
@@ -462,28 +462,24 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
    * async function: choosing the peer and taking a pooled connection are synchronous, and the
    * caller awaits the exchange's own promise (one async frame per attempt, not three).
    */
-  private proxyToUpstream(session: Session, ctx: Ctx): Promise<PingoraError | undefined> {
+  #proxyToUpstream(session: Session, ctx: Ctx): Promise<PingoraError | undefined> {
     let peer: HttpPeer | Promise<HttpPeer>
     try {
       peer = this.inner.upstreamPeer(session, ctx)
-    } catch (e) {
-      return Promise.resolve(upstreamPeerError(e))
+    } catch (error) {
+      return Promise.resolve(upstreamPeerError(error))
     }
     if (isThenable(peer)) {
       return peer.then(
-        (p) => this.proxyToPeer(session, ctx, p),
-        (e: unknown) => upstreamPeerError(e),
+        (p) => this.#proxyToPeer(session, ctx, p),
+        (error: unknown) => upstreamPeerError(error),
       )
     }
-    return this.proxyToPeer(session, ctx, peer)
+    return this.#proxyToPeer(session, ctx, peer)
   }
 
   /** The attempt once the peer is known: a pooled connection synchronously, else a new one. */
-  private proxyToPeer(
-    session: Session,
-    ctx: Ctx,
-    peer: HttpPeer,
-  ): Promise<PingoraError | undefined> {
+  #proxyToPeer(session: Session, ctx: Ctx, peer: HttpPeer): Promise<PingoraError | undefined> {
     // An idle pooled connection is taken synchronously (no promise, no extra tick); only a
     // new connection is awaited.
     const timing = session.timing
@@ -493,14 +489,14 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
     if (pooled !== undefined) {
       timing.upstreamConnected = now
       if (pooled.protocol === 'h2') {
-        return this.h2.proxy(session, ctx, peer, pooled as Http2ClientSession, true)
+        return this.#h2.proxy(session, ctx, peer, pooled as Http2ClientSession, true)
       }
-      return this.h1.proxy(session, ctx, peer, pooled, true)
+      return this.#h1.proxy(session, ctx, peer, pooled, true)
     }
-    return this.connectAndProxy(session, ctx, peer)
+    return this.#connectAndProxy(session, ctx, peer)
   }
 
-  private async connectAndProxy(
+  async #connectAndProxy(
     session: Session,
     ctx: Ctx,
     peer: HttpPeer,
@@ -509,8 +505,8 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
     try {
       // The pool was just probed (and missed): connect without probing it again.
       client = await this.clientUpstream.newHttpSession(peer)
-    } catch (e) {
-      let error = toError(e, ErrorType.ConnectError, `connecting to ${peer}`, 'upstream')
+    } catch (cause) {
+      let error = toError(cause, ErrorType.ConnectError, `connecting to ${peer}`, 'upstream')
       if (error.source === 'unset') error.setSource('upstream')
       if (this.inner.failToConnect !== undefined) {
         error = this.inner.failToConnect(session, peer, ctx, error)
@@ -520,9 +516,9 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
     }
     session.timing.upstreamConnected = performance.now()
     if (client.protocol === 'h2') {
-      return await this.h2.proxy(session, ctx, peer, client as Http2ClientSession, client.reused)
+      return await this.#h2.proxy(session, ctx, peer, client as Http2ClientSession, client.reused)
     }
-    return await this.h1.proxy(session, ctx, peer, client, false)
+    return await this.#h1.proxy(session, ctx, peer, client, false)
   }
 }
 

@@ -26,13 +26,13 @@ export function toError(
 }
 
 /** A tunnel ends when either side closes: only unexpected failures are errors. @internal */
-export function ignoreClosed(e: unknown): void {
+export function ignoreClosed(error: unknown): void {
   if (
-    PingoraError.is(e) &&
-    (e.type === ErrorType.ConnectionClosed ||
-      e.type === ErrorType.ReadError ||
-      e.type === ErrorType.WriteError)
+    PingoraError.is(error) &&
+    (error.type === ErrorType.ConnectionClosed ||
+      error.type === ErrorType.ReadError ||
+      error.type === ErrorType.WriteError)
   )
     return
-  throw e
+  throw error
 }

@@ -95,8 +95,8 @@ export class ProxyH1<Ctx> {
       let bodyError: unknown
       let bodyTask: Promise<void> | undefined
       if (hasBody && !isUpgrade) {
-        bodyTask = sendRequestBody(inner, session, ctx, client).catch((e) => {
-          bodyError = e
+        bodyTask = sendRequestBody(inner, session, ctx, client).catch((error) => {
+          bodyError = error
           client.shutdown()
         })
       }
@@ -109,9 +109,9 @@ export class ProxyH1<Ctx> {
           const relayed = relayInformational(session, response)
           if (relayed !== undefined) await relayed
         }
-      } catch (e) {
+      } catch (error) {
         if (bodyError !== undefined) throw bodyError
-        throw e
+        throw error
       }
       upstreamResponded(session, peer, response)
 
@@ -147,8 +147,8 @@ export class ProxyH1<Ctx> {
         }
         reusable = true
       }
-    } catch (e) {
-      return failedExchange(inner, session, ctx, peer, client, reused, e)
+    } catch (error) {
+      return failedExchange(inner, session, ctx, peer, client, reused, error)
     }
     if (reusable) {
       this.#connector.releaseHttpSession(client, peer, options.idleTimeoutMs)
@@ -197,9 +197,9 @@ export class ProxyH1<Ctx> {
       () => {
         upDone = true
       },
-      (e: unknown) => {
+      (error: unknown) => {
         upDone = true
-        throw e
+        throw error
       },
     )
     // Either direction may end first. When the upstream ends, the tunnel is over: the client

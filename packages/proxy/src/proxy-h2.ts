@@ -92,8 +92,8 @@ export class ProxyH2<Ctx> {
           () => {
             if (downstream.isHttp2()) watchClient(session, client)
           },
-          (e: unknown) => {
-            bodyError = e
+          (error: unknown) => {
+            bodyError = error
             client.shutdown()
           },
         )
@@ -111,9 +111,9 @@ export class ProxyH2<Ctx> {
           const relayed = relayInformational(session, response)
           if (relayed !== undefined) await relayed
         }
-      } catch (e) {
+      } catch (error) {
         if (bodyError !== undefined) throw bodyError
-        throw e
+        throw error
       }
       upstreamResponded(session, peer, response)
       const cache = this.#cache
@@ -132,8 +132,8 @@ export class ProxyH2<Ctx> {
           if (bodyError !== undefined) throw bodyError
         }
       }
-    } catch (e) {
-      return failedExchange(inner, session, ctx, peer, client, reused, e)
+    } catch (error) {
+      return failedExchange(inner, session, ctx, peer, client, reused, error)
     }
     this.#connector.releaseHttpSession(client, peer)
     return undefined

@@ -115,7 +115,7 @@ export class Session {
   cacheStatus: CacheStatus | undefined
   /** When this request reached each stage (see {@link SessionTiming}). */
   readonly timing: SessionTiming
-  private readonly shuttingDown: AbortSignal | undefined
+  readonly #shuttingDown: AbortSignal | undefined
 
   /** @internal */
   constructor(
@@ -137,7 +137,7 @@ export class Session {
     this.#bodyBufferLimit = bodyBufferLimit
     this.cacheStatus = undefined
     this.timing = new SessionTiming(performance.now())
-    this.shuttingDown = shutdown
+    this.#shuttingDown = shutdown
   }
 
   /**
@@ -478,7 +478,7 @@ export class Session {
 
   /** Whether the server is shutting down (new responses close their connection). */
   isProcessShuttingDown(): boolean {
-    return this.shuttingDown?.aborted === true
+    return this.#shuttingDown?.aborted === true
   }
 
   /** A one-line summary of the request: `GET /path, Host: example.com`. */

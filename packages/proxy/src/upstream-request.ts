@@ -212,8 +212,8 @@ export async function sendRequestBody<Ctx>(
     let data: Uint8Array | undefined
     try {
       data = await downstream.readRequestBody()
-    } catch (e) {
-      throw toError(e, ErrorType.ReadError, 'reading the request body', 'downstream')
+    } catch (error) {
+      throw toError(error, ErrorType.ReadError, 'reading the request body', 'downstream')
     }
     const eos = data === undefined
     if (hasModules) data = modules.requestBodyFilter(data, eos)

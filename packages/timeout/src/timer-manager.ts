@@ -196,17 +196,17 @@ export class TimerManager {
   /** @internal head of the list of timers waiting for a deadline */
   readonly _pending: FastTimer
   /** @internal head of the list of due timers whose callbacks are running */
-  private readonly firing: FastTimer
-  private readonly wheel: FastTimer[]
-  private readonly now: () => number
+  readonly #firing: FastTimer
+  readonly #wheel: FastTimer[]
+  readonly #now: () => number
   /** Last tick whose slot was swept. */
-  private tick: number
-  private armed: boolean
+  #tick: number
+  #armed: boolean
   /** The global `setTimeout` the current arming used; a change means fake timers came or went. */
-  private scheduler: typeof setTimeout | undefined
+  #scheduler: typeof setTimeout | undefined
   /** Identifies the current arming, so a tick scheduled before a re-base is ignored. */
-  private armToken: number
-  private readonly onTick: (token: number) => void
+  #armToken: number
+  readonly #onTick: (token: number) => void
 
   /**
    * Creates a timer manager.
@@ -224,18 +224,18 @@ export class TimerManager {
       throw new TypeError('now must be a function')
     }
     this.resolutionMs = resolutionMs
-    this.now = options.now ?? defaultNow
+    this.#now = options.now ?? defaultNow
     this._size = 0
     this._pending = sentinel(this)
-    this.firing = sentinel(this)
-    this.wheel = new Array<FastTimer>(WHEEL_SIZE)
-    for (let i = 0; i < WHEEL_SIZE; i++) this.wheel[i] = sentinel(this)
-    this.tick = 0
-    this.armed = false
-    this.scheduler = undefined
-    this.armToken = 0
-    this.onTick = (token) => {
-      if (token === this.armToken) this.runTick()
+    this.#firing = sentinel(this)
+    this.#wheel = new Array<FastTimer>(WHEEL_SIZE)
+    for (let i = 0; i < WHEEL_SIZE; i++) this.#wheel[i] = sentinel(this)
+    this.#tick = 0
+    this.#armed = false
+    this.#scheduler = undefined
+    this.#armToken = 0
+    this.#onTick = (token) => {
+      if (token === this.#armToken) this.#runTick()
     }
   }
 
@@ -246,7 +246,7 @@ export class TimerManager {
 
   /** Whether the manager's Node timer is currently armed. */
   get isArmed(): boolean {
-    return this.armed
+    return this.#armed
   }
 
   /**
@@ -261,7 +261,7 @@ export class TimerManager {
     validateMs(ms)
     const timer = new FastTimer(this, callback, ms, STATE_PENDING)
     this._size++
-    if (this.armed && this.scheduler === globalThis.setTimeout) linkBefore(this._pending, timer)
+    if (this.#armed && this.#scheduler === globalThis.setTimeout) linkBefore(this._pending, timer)
     else this._schedule(timer)
     return timer
   }
@@ -276,29 +276,29 @@ export class TimerManager {
 
   /** @internal puts a counted timer on the pending list, or straight into the wheel when idle */
   _schedule(timer: FastTimer): void {
-    if (this.armed) {
-      if (this.scheduler === globalThis.setTimeout) {
+    if (this.#armed) {
+      if (this.#scheduler === globalThis.setTimeout) {
         timer._state = STATE_PENDING
         linkBefore(this._pending, timer)
         return
       }
-      this.rebase()
+      this.#rebase()
     }
     // Idle: the wheel is empty, so the clock must be read to arm anyway; use it to give this
     // timer an exact deadline right now instead of waiting for a tick.
-    const now = this.now()
+    const now = this.#now()
     const resolutionMs = this.resolutionMs
-    this.tick = Math.floor(now / resolutionMs)
-    this.insert(timer, Math.ceil((now + timer.timeoutMs) / resolutionMs))
-    this.arm(now)
+    this.#tick = Math.floor(now / resolutionMs)
+    this.#insert(timer, Math.ceil((now + timer.timeoutMs) / resolutionMs))
+    this.#arm(now)
   }
 
-  private insert(timer: FastTimer, deadline: number): void {
+  #insert(timer: FastTimer, deadline: number): void {
     // Never into a slot already swept (deadline <= tick): it would wait a whole wheel round.
-    const due = deadline > this.tick ? deadline : this.tick + 1
+    const due = deadline > this.#tick ? deadline : this.#tick + 1
     timer._deadline = due
     timer._state = STATE_ACTIVE
-    linkBefore(this.wheel[due & WHEEL_MASK] as FastTimer, timer)
+    linkBefore(this.#wheel[due & WHEEL_MASK] as FastTimer, timer)
   }
 
   /**
@@ -306,9 +306,9 @@ export class TimerManager {
    * the armed tick may never run and the clock may have jumped: restart the countdown of every
    * timer from the next tick on the new clock. Never happens in production.
    */
-  private rebase(): void {
+  #rebase(): void {
     const pending = this._pending
-    const firing = this.firing
+    const firing = this.#firing
     while (firing._next !== firing) {
       const node = firing._next
       unlink(node)
@@ -316,7 +316,7 @@ export class TimerManager {
       linkBefore(pending, node)
     }
     for (let i = 0; i < WHEEL_SIZE; i++) {
-      const head = this.wheel[i] as FastTimer
+      const head = this.#wheel[i] as FastTimer
       while (head._next !== head) {
         const node = head._next
         unlink(node)
@@ -324,28 +324,28 @@ export class TimerManager {
         linkBefore(pending, node)
       }
     }
-    this.armed = false
+    this.#armed = false
   }
 
-  private arm(now: number): void {
-    this.armed = true
-    this.scheduler = globalThis.setTimeout
+  #arm(now: number): void {
+    this.#armed = true
+    this.#scheduler = globalThis.setTimeout
     // Wake on the next tick boundary (at least 1 ms away, Node's own minimum).
-    const delay = Math.max(1, (this.tick + 1) * this.resolutionMs - now)
-    const handle = setTimeout(this.onTick, delay, ++this.armToken)
+    const delay = Math.max(1, (this.#tick + 1) * this.resolutionMs - now)
+    const handle = setTimeout(this.#onTick, delay, ++this.#armToken)
     if (typeof handle === 'object' && typeof handle.unref === 'function') handle.unref()
   }
 
-  private runTick(): void {
-    const now = this.now()
+  #runTick(): void {
+    const now = this.#now()
     const resolutionMs = this.resolutionMs
     const target = Math.floor(now / resolutionMs)
-    const firing = this.firing
+    const firing = this.#firing
     // 1. Sweep every slot from the last swept tick to now (one whole round at most).
-    if (target > this.tick) {
-      const last = Math.min(target, this.tick + WHEEL_SIZE)
-      for (let t = this.tick + 1; t <= last; t++) {
-        const head = this.wheel[t & WHEEL_MASK] as FastTimer
+    if (target > this.#tick) {
+      const last = Math.min(target, this.#tick + WHEEL_SIZE)
+      for (let t = this.#tick + 1; t <= last; t++) {
+        const head = this.#wheel[t & WHEEL_MASK] as FastTimer
         let node = head._next
         while (node !== head) {
           const next = node._next
@@ -357,7 +357,7 @@ export class TimerManager {
           node = next
         }
       }
-      this.tick = target
+      this.#tick = target
     }
     // 2. Give pending timers their deadline, counted from now (no earlier than their creation).
     const pending = this._pending
@@ -370,7 +370,7 @@ export class TimerManager {
         node._state = STATE_FIRING
         linkBefore(firing, node)
       } else {
-        this.insert(node, deadline)
+        this.#insert(node, deadline)
       }
       node = next
     }
@@ -388,8 +388,8 @@ export class TimerManager {
       }
     } finally {
       // Re-arm while timers remain (including due ones left behind by a throwing callback).
-      if (this._size > 0) this.arm(now)
-      else this.armed = false
+      if (this._size > 0) this.#arm(now)
+      else this.#armed = false
     }
   }
 }

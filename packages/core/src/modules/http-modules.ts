@@ -43,8 +43,8 @@ export interface HttpModuleBuilder {
  * `ProxyHttp.initDownstreamModules`). Port of `HttpModules`.
  */
 export class HttpModules {
-  private readonly builders: HttpModuleBuilder[] = []
-  private frozen = false
+  readonly #builders: HttpModuleBuilder[] = []
+  #frozen = false
 
   /**
    * Adds a module builder. Throws when the same builder is added twice or after the proxy
@@ -52,25 +52,26 @@ export class HttpModules {
    * @param builder - the builder
    */
   addModule(builder: HttpModuleBuilder): void {
-    if (this.frozen) throw new TypeError('HttpModules: cannot add a module after the proxy started')
-    if (this.builders.includes(builder)) throw new TypeError('HttpModules: module added twice')
-    this.builders.push(builder)
-    this.builders.sort((a, b) => (b.order ?? 0) - (a.order ?? 0))
+    if (this.#frozen)
+      throw new TypeError('HttpModules: cannot add a module after the proxy started')
+    if (this.#builders.includes(builder)) throw new TypeError('HttpModules: module added twice')
+    this.#builders.push(builder)
+    this.#builders.sort((a, b) => (b.order ?? 0) - (a.order ?? 0))
   }
 
   /** The number of modules. */
   get size(): number {
-    return this.builders.length
+    return this.#builders.length
   }
 
   /** @internal Builds the per-request module instances. */
   buildCtx(): HttpModuleCtx {
-    this.frozen = true
+    this.#frozen = true
     // Without modules the context holds nothing per request: share one.
-    if (this.builders.length === 0) return EMPTY_MODULE_CTX
-    const modules: HttpModule[] = new Array(this.builders.length)
-    for (let i = 0; i < this.builders.length; i++) {
-      modules[i] = (this.builders[i] as HttpModuleBuilder).init()
+    if (this.#builders.length === 0) return EMPTY_MODULE_CTX
+    const modules: HttpModule[] = new Array(this.#builders.length)
+    for (let i = 0; i < this.#builders.length; i++) {
+      modules[i] = (this.#builders[i] as HttpModuleBuilder).init()
     }
     return new HttpModuleCtx(modules)
   }

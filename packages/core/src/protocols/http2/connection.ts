@@ -300,7 +300,7 @@ export function serveH2Connection(
         _flags: number,
         rawHeaders: string[],
       ) => {
-        h2stream.once('close', onStreamClose)
+        h2stream.on('close', onStreamClose)
         const served = new Http2ServerSession(connection, h2stream, headers, rawHeaders)
         served.setWriteTimeout(settings.writeTimeoutMs)
         let result: unknown

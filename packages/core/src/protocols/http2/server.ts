@@ -17,6 +17,11 @@ import { waitForH2Drain } from './drain.ts'
 const { NGHTTP2_CANCEL, NGHTTP2_NO_ERROR } = http2.constants
 
 const RESOLVED_UNDEFINED: Promise<undefined> = Promise.resolve(undefined)
+
+/** `respond` options, shared: no object per response. */
+const BODILESS: http2.ServerStreamResponseOptions = { endStream: true }
+const WITH_TRAILERS: http2.ServerStreamResponseOptions = { waitForTrailers: true }
+const WITHOUT_TRAILERS: http2.ServerStreamResponseOptions = {}
 const RESOLVED_TRUE: Promise<boolean> = Promise.resolve(true)
 
 function downstreamError(type: ErrorType, context: string, cause?: unknown): PingoraError {
@@ -67,8 +72,11 @@ function isConnectionSpecific(lowerName: string): boolean {
 export class Http2ServerSession implements ServerSession {
   /** Always `'h2'`. */
   readonly protocol: 'h2'
-  /** `undefined`: an HTTP/2 stream has none of the HTTP/1 fast paths (`ServerSessionFastPaths`). */
-  readonly fastPaths: undefined
+  /**
+   * The session itself: the request header is always complete when the stream arrives, so
+   * `readRequestNow` and `finishNow` answer without a promise (`ServerSessionFastPaths`).
+   */
+  readonly fastPaths: this
   /** The connection the stream arrived on (shared by the connection's streams). */
   readonly connection: ReusedHttpStream
   readonly #stream: http2.ServerHttp2Stream
@@ -101,7 +109,7 @@ export class Http2ServerSession implements ServerSession {
     rawHeaders?: readonly string[],
   ) {
     this.protocol = 'h2'
-    this.fastPaths = undefined
+    this.fastPaths = this
     this.connection = connection
     this.#stream = stream
     this.#headers = headers
@@ -120,9 +128,9 @@ export class Http2ServerSession implements ServerSession {
     this.#writeTimeoutMs = undefined
     this.#closeWaiters = undefined
     // Errors surface through the session's promises; an unhandled 'error' would kill the process.
+    // The other listeners are added only when needed: 'wantTrailers' with a response that may
+    // have trailers, 'close' when readBodyOrIdle waits (a listener costs per stream).
     stream.on('error', noop)
-    stream.on('wantTrailers', this.#onWantTrailers)
-    stream.once('close', this.#onClose)
   }
 
   /** The underlying `node:http2` stream. */
@@ -135,11 +143,15 @@ export class Http2ServerSession implements ServerSession {
    * HTTP/1 could not carry safely is answered with 400 and rejected with `InvalidHTTPHeader`.
    */
   readRequest(): Promise<boolean> {
-    const result = this.#readRequestNow()
+    const result = this.readRequestNow()
     return result === true ? RESOLVED_TRUE : (result as Promise<boolean>)
   }
 
-  #readRequestNow(): boolean | Promise<boolean> {
+  /**
+   * Like {@link Http2ServerSession.readRequest}, but returns `true` directly (no promise) when
+   * the request is valid; a rejected promise otherwise.
+   */
+  readRequestNow(): boolean | Promise<boolean> {
     if (this.#request !== undefined) return true
     let request: RequestHeader
     try {
@@ -293,14 +305,19 @@ export class Http2ServerSession implements ServerSession {
    */
   writeResponseHeader(response: ResponseHeader, endOfStream = false): Promise<void> {
     try {
-      this.#writeHead(response, endOfStream)
+      this.#writeHead(response, endOfStream, true)
       return WRITE_SETTLED
     } catch (error) {
       return Promise.reject(error)
     }
   }
 
-  #writeHead(response: ResponseHeader, endOfStream: boolean): void {
+  /**
+   * @param mayHaveTrailers - `false` when the caller writes the whole body at once with no
+   *   trailers set: the body then ends the stream itself (no `wantTrailers` round, no empty
+   *   DATA frame after it)
+   */
+  #writeHead(response: ResponseHeader, endOfStream: boolean, mayHaveTrailers: boolean): void {
     const stream = this.#stream
     const status = response.status
     if (this.#finalWritten) {
@@ -324,8 +341,15 @@ export class Http2ServerSession implements ServerSession {
     const bodiless = endOfStream || method === 'HEAD' || status === 204 || status === 304
     this.#finalWritten = true
     this.#responseWritten = response
-    stream.respond(headers, { endStream: bodiless, waitForTrailers: !bodiless })
-    if (bodiless) this.#ended = true
+    if (bodiless) {
+      stream.respond(headers, BODILESS)
+      this.#ended = true
+    } else if (mayHaveTrailers) {
+      stream.once('wantTrailers', () => this.#sendTrailers())
+      stream.respond(headers, WITH_TRAILERS)
+    } else {
+      stream.respond(headers, WITHOUT_TRAILERS)
+    }
   }
 
   /**
@@ -376,9 +400,24 @@ export class Http2ServerSession implements ServerSession {
    */
   writeResponse(response: ResponseHeader, body: Uint8Array | undefined): Promise<void> {
     if (body === undefined || body.length === 0) return this.writeResponseHeader(response, true)
-    const written = this.writeResponseHeader(response, false)
-    if (written !== WRITE_SETTLED) return written
-    return this.writeResponseBody(body, true)
+    if (this.#trailers !== undefined) {
+      const written = this.writeResponseHeader(response, false)
+      if (written !== WRITE_SETTLED) return written
+      return this.writeResponseBody(body, true)
+    }
+    // The whole body and no trailers: HEADERS, then DATA with END_STREAM, nothing after.
+    try {
+      this.#writeHead(response, false, false)
+    } catch (error) {
+      return Promise.reject(error)
+    }
+    if (this.#ended) return WRITE_SETTLED // HEAD, 204, 304: no body goes out
+    this.#ended = true
+    this.#bodyBytesSent += body.length
+    const stream = this.#stream
+    const flushed = stream.write(body)
+    stream.end()
+    return flushed ? WRITE_SETTLED : this.#waitDrain()
   }
 
   /**
@@ -403,7 +442,7 @@ export class Http2ServerSession implements ServerSession {
     return WRITE_SETTLED
   }
 
-  readonly #onWantTrailers = (): void => {
+  #sendTrailers(): void {
     const trailers = this.#trailers
     try {
       this.#stream.sendTrailers(trailers ?? {})
@@ -412,7 +451,7 @@ export class Http2ServerSession implements ServerSession {
     }
   }
 
-  readonly #onClose = (): void => {
+  #wakeCloseWaiters(): void {
     const waiters = this.#closeWaiters
     this.#closeWaiters = undefined
     if (waiters !== undefined) for (let i = 0; i < waiters.length; i++) (waiters[i] as () => void)()
@@ -433,6 +472,19 @@ export class Http2ServerSession implements ServerSession {
     this.#finishStream()
     return RESOLVED_UNDEFINED
   }
+
+  /** Like {@link Http2ServerSession.finish}, without a promise: always `undefined`. */
+  finishNow(): undefined {
+    this.#finishStream()
+    return undefined
+  }
+
+  /**
+   * Does nothing: `node:http2` keeps a written piece until nghttp2 has framed it, so its memory
+   * cannot be freed early.
+   * @param _data - the bytes written
+   */
+  releaseWrittenBody(_data: Uint8Array): void {}
 
   #finishStream(): void {
     const stream = this.#stream
@@ -608,7 +660,10 @@ export class Http2ServerSession implements ServerSession {
     const stream = this.#stream
     if (!stream.closed && !stream.destroyed) {
       await new Promise<void>((resolve) => {
-        if (this.#closeWaiters === undefined) this.#closeWaiters = []
+        if (this.#closeWaiters === undefined) {
+          this.#closeWaiters = []
+          stream.once('close', () => this.#wakeCloseWaiters())
+        }
         this.#closeWaiters.push(resolve)
       })
     }
