@@ -1,5 +1,7 @@
 // Differential fuzzing of our HTTP/1 request parsing (Http1ServerSession: head, framing, body,
-// pipelining) and of our chunked decoder against llhttp, Node's parser (issue 17). Structured
+// pipelining), of our response parsing (Http1ClientSession: status line, 1xx, framing,
+// HEAD/204/304, close-delimited bodies) and of our chunked decoder against llhttp, Node's
+// parser (issue 17). Structured
 // generation (methods, targets, header sets with edge-case bytes, framing combinations, chunk
 // sizes and extensions, pipelined requests), split at random read boundaries and at every byte
 // boundary. Both must agree on accept or reject and, on accepted input, on method, target,
@@ -8,17 +10,25 @@
 // `bench/http1-differential.ts`.
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { chunkedDifference, deliberate, difference } from './differential/compare.ts'
+import {
+  chunkedDifference,
+  deliberate,
+  difference,
+  responseDisagreement,
+} from './differential/compare.ts'
 import {
   bytesOf,
   bytewise,
   chunkedBody,
   type GeneratedRequest,
   pipeline,
+  type ResponseExchange,
+  responseBytes,
+  responseExchange,
   splitAt,
 } from './differential/generators.ts'
 import { llhttpParse } from './differential/llhttp.ts'
-import { ourChunked, ourRequests } from './differential/ours.ts'
+import { ourChunked, ourRequests, ourResponses } from './differential/ours.ts'
 
 const SEED = 0x17
 const CHUNKED_HEAD = Buffer.from(
@@ -35,34 +45,71 @@ async function disagreement(pieces: Buffer[]): Promise<string | undefined> {
   return `${diff.kind} at message ${diff.index}: ${diff.text}`
 }
 
+/** The first response-side disagreement that is not deliberate, or `undefined`. */
+async function responseProblem(
+  exchange: ResponseExchange,
+  pieces: Buffer[],
+): Promise<string | undefined> {
+  const ours = await ourResponses(exchange.methods, pieces, exchange.eof)
+  const found = responseDisagreement(ours, exchange.methods, pieces, exchange.eof)
+  if (found === undefined || found.deliberate !== undefined) return undefined
+  return `${found.text}\nmethods ${exchange.methods.join(',')}, eof ${exchange.eof}, input: ${JSON.stringify(responseBytes(exchange).toString('latin1'))}`
+}
+
 function show(requests: readonly GeneratedRequest[]): string {
   return JSON.stringify(bytesOf(requests).toString('latin1'))
 }
 
 describe('request parsing against llhttp', () => {
-  it('agrees on 5 000 generated pipelines split at random read boundaries', async () => {
+  it('agrees on 3 500 generated pipelines split at random read boundaries', async () => {
     await fc.assert(
       fc.asyncProperty(pipeline, fc.array(fc.nat(), { maxLength: 5 }), async (requests, cuts) => {
         const found = await disagreement(splitAt(bytesOf(requests), cuts))
         if (found !== undefined) throw new Error(`${found}\ninput: ${show(requests)}`)
       }),
-      { numRuns: 5_000, seed: SEED },
+      { numRuns: 3_500, seed: SEED },
     )
   }, 120_000)
 
-  it('agrees on 500 generated pipelines fed one byte per read (every byte boundary)', async () => {
+  it('agrees on 300 generated pipelines fed one byte per read (every byte boundary)', async () => {
     await fc.assert(
       fc.asyncProperty(pipeline, async (requests) => {
         const found = await disagreement(bytewise(bytesOf(requests)))
         if (found !== undefined) throw new Error(`${found}\ninput: ${show(requests)}`)
       }),
-      { numRuns: 500, seed: SEED + 1 },
+      { numRuns: 300, seed: SEED + 1 },
+    )
+  }, 120_000)
+})
+
+describe('response parsing against llhttp', () => {
+  it('agrees on 2 800 generated response sequences split at random read boundaries', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        responseExchange,
+        fc.array(fc.nat(), { maxLength: 5 }),
+        async (exchange, cuts) => {
+          const found = await responseProblem(exchange, splitAt(responseBytes(exchange), cuts))
+          if (found !== undefined) throw new Error(found)
+        },
+      ),
+      { numRuns: 2_800, seed: SEED + 3 },
+    )
+  }, 120_000)
+
+  it('agrees on 200 generated response sequences fed one byte per read', async () => {
+    await fc.assert(
+      fc.asyncProperty(responseExchange, async (exchange) => {
+        const found = await responseProblem(exchange, bytewise(responseBytes(exchange)))
+        if (found !== undefined) throw new Error(found)
+      }),
+      { numRuns: 200, seed: SEED + 4 },
     )
   }, 120_000)
 })
 
 describe('chunked body decoding against llhttp', () => {
-  it('agrees on 5 000 generated chunked bodies split at random read boundaries', () => {
+  it('agrees on 3 200 generated chunked bodies split at random read boundaries', () => {
     fc.assert(
       fc.property(chunkedBody, fc.array(fc.nat(), { maxLength: 6 }), (body, cuts) => {
         const pieces = splitAt(body, cuts)
@@ -73,7 +120,7 @@ describe('chunked body decoding against llhttp', () => {
           throw new Error(`${found}\nbody: ${JSON.stringify(body.toString('latin1'))}`)
         }
       }),
-      { numRuns: 5_000, seed: SEED + 2 },
+      { numRuns: 3_200, seed: SEED + 2 },
     )
   })
 })
@@ -122,5 +169,33 @@ describe('regressions found by the differential fuzzer', () => {
     const { ours, ref } = await agree('PUT http://e#xample.com/p HTTP/1.1\r\nHost: a\r\n\r\n')
     expect(ours.error).toBe('400')
     expect(ref.error).toBe('INVALID_URL')
+  })
+})
+
+describe('response regressions found by the differential fuzzer', () => {
+  const b = (s: string) => Buffer.from(s, 'latin1')
+
+  it('refuses a malformed Content-Length in a response to HEAD, as in any other response', async () => {
+    const input = [b('HTTP/1.1 301 Moved\r\nContent-Length:  \r\n\r\nHTTP/1.1 200 OK\r\n\r\n')]
+    const ours = await ourResponses(['HEAD', 'GET'], input, true)
+    expect(ours.messages).toEqual([])
+    expect(ours.error).toBe('InvalidHTTPHeader')
+    expect(llhttpParse('response', input, true, ['HEAD', 'GET']).error).toBe(
+      'INVALID_CONTENT_LENGTH',
+    )
+    expect(
+      await responseProblem({ methods: ['HEAD', 'GET'], responses: [], eof: true }, input),
+    ).toBeUndefined()
+  })
+
+  it('refuses a malformed Content-Length in a 204 and a 304 response', async () => {
+    for (const status of ['204 No Content', '304 Not Modified']) {
+      const ours = await ourResponses(
+        ['GET'],
+        [b(`HTTP/1.1 ${status}\r\nContent-Length: x\r\n\r\n`)],
+        false,
+      )
+      expect(ours.error).toBe('InvalidHTTPHeader')
+    }
   })
 })

@@ -519,6 +519,19 @@ export class Http1ClientSession implements ClientSession, StreamReadListener {
     }
     const method = this.#request?.method
     if (method === 'HEAD' || status === 204 || status === 304) {
+      // No content follows, but a malformed Content-Length is refused all the same (RFC 9110
+      // §8.6), as for any other response; llhttp and nginx do too.
+      if (te === undefined && clCount > 0 && fields.contentLengthError !== CL_OK) {
+        if (!this.#allowInvalidContentLength) {
+          throw this.#fail(
+            new PingoraError('InvalidHTTPHeader', {
+              source: 'upstream',
+              context: 'invalid Content-Length in response',
+            }),
+          )
+        }
+        this.#keepalive = false
+      }
       reader.initNone()
       return
     }

@@ -1,7 +1,7 @@
 // Compares our parsing with llhttp's and names the differences we keep on purpose (listed and
 // justified in docs/http1-differential.md).
-import type { ReferenceOutcome } from './llhttp.ts'
-import type { OurOutcome } from './ours.ts'
+import { llhttpParse, type ReferenceOutcome } from './llhttp.ts'
+import type { OurOutcome, OurResponseOutcome } from './ours.ts'
 
 /** How many of llhttp's fields are trailers: those past the ones we kept (by name order). */
 function countTrailers(
@@ -157,4 +157,152 @@ export function chunkedDifference(
     return `body ${ours.body.length} vs ${message.body.length} bytes`
   }
   return undefined
+}
+
+/** Differences we keep on purpose in responses, by why we rejected (we are stricter). */
+const RESPONSE_STRICTER: [RegExp, string][] = [
+  [/invalid status code/, 'status-code'],
+  [/invalid status line/, 'reason-phrase'],
+  [/invalid HTTP version/, 'version'],
+  [/bare LF|bare CR|invalid header (line|name|value|section)/, 'line-syntax'],
+  [/chunk size too large/, 'chunk-size-range'],
+  [/chunk extension/, 'chunk-extension-syntax'],
+]
+
+/** Differences we keep on purpose in responses, by why llhttp rejected what we accept. */
+const RESPONSE_LENIENT: [RegExp, string][] = [
+  ...LENIENT.filter(([, name]) => name !== 'extension-method' && name !== 'request-target-bytes'),
+  [
+    /^UNEXPECTED_CONTENT_LENGTH Content-Length can't be present with Transfer-Encoding/,
+    'transfer-encoding-with-content-length',
+  ],
+  [
+    /^INVALID_CONTENT_LENGTH Content-Length can't be present with Transfer-Encoding/,
+    'transfer-encoding-with-content-length',
+  ],
+  // Only reached with Transfer-Encoding: without it an invalid Content-Length is refused.
+  [/^INVALID_CONTENT_LENGTH Empty Content-Length/, 'transfer-encoding-with-content-length'],
+]
+
+/** A response-side difference, named when it is deliberate. */
+export interface ResponseDifference {
+  text: string
+  /** The deliberate difference's name (docs/http1-differential.md), or `undefined`. */
+  deliberate: string | undefined
+}
+
+/**
+ * Parses the same responses with llhttp and compares: accept or reject, and for each response
+ * read (1xx included) its status, version, header fields, body bytes and, for final
+ * responses, whether the connection stays open.
+ * @param ours - what our client session made of the input
+ * @param methods - the request methods (HEAD responses have no body)
+ * @param pieces - the input as it was split
+ * @param eof - whether the origin closed after the input
+ */
+export function responseDisagreement(
+  ours: OurResponseOutcome,
+  methods: readonly string[],
+  pieces: readonly Buffer[],
+  eof: boolean,
+): ResponseDifference | undefined {
+  const ref = llhttpParse('response', pieces, eof, methods)
+  // llhttp ends the connection after a 1xx that is HTTP/1.0 or says `close`; the final
+  // response decides that for us (a 1xx is interim, RFC 9110 §15.2).
+  const informationalClose =
+    ref.error === 'CLOSED_CONNECTION' && ref.messages.some((m) => m.status < 200 && !m.keepAlive)
+  const named = (text: string, name: string | undefined): ResponseDifference => ({
+    text,
+    // A 1xx response ends at its header section (RFC 9110 §15.2): we ignore framing fields in
+    // it, llhttp reads a body for 1xx codes other than 100, 102 and 103 and checks the fields.
+    deliberate: informationalClose
+      ? 'informational-connection'
+      : ours.messages.some(
+            (m) =>
+              m.status < 200 &&
+              m.headers.some(([n]) => /^(content-length|transfer-encoding)$/i.test(n)),
+          )
+        ? 'informational-no-content'
+        : name,
+  })
+  // We read one final response per request and stop after one that ends the connection:
+  // compare llhttp's messages up to the same point.
+  let refMessages = ref.messages
+  let refError = ref.error
+  let finals = 0
+  for (let i = 0; i < refMessages.length; i++) {
+    const m = refMessages[i] as (typeof refMessages)[number]
+    if (m.status < 200) continue
+    finals++
+    if (finals === methods.length || !m.keepAlive) {
+      refMessages = refMessages.slice(0, i + 1)
+      refError = undefined
+      break
+    }
+  }
+  if (refError === 'PAUSED_UPGRADE') refError = undefined
+  const count = Math.min(ours.messages.length, refMessages.length)
+  for (let i = 0; i < count; i++) {
+    const a = ours.messages[i]
+    const r = refMessages[i]
+    if (a === undefined || r === undefined) break
+    const content = (text: string): ResponseDifference =>
+      named(`content at response ${i}: ${text}`, undefined)
+    if (a.status !== r.status) return content(`status ${a.status} vs ${r.status}`)
+    if (a.version !== r.version) return content(`version ${a.version} vs ${r.version}`)
+    const refHeaders = r.headers.slice(0, r.headers.length - countTrailers(r, a))
+    if (norm(a.headers, false) !== norm(refHeaders, false))
+      return content(`headers ${norm(a.headers, false)} vs ${norm(r.headers, false)}`)
+    if (!a.body.equals(r.body)) return content(`body ${a.body.length} vs ${r.body.length} bytes`)
+    if (a.status >= 200 && a.keepAlive !== r.keepAlive) {
+      // RFC 9112 §6.1: an HTTP/1.0 message with Transfer-Encoding has faulty framing; the
+      // connection is closed after it.
+      const te10 =
+        a.version === 'HTTP/1.0' && a.headers.some(([n]) => /^transfer-encoding$/i.test(n))
+      return named(
+        `content at response ${i}: keep-alive ${a.keepAlive} vs ${r.keepAlive}`,
+        te10 ? 'transfer-encoding' : 'connection-semantics',
+      )
+    }
+  }
+  const why = `ours ${ours.error ?? 'ok'} ${ours.reason}; llhttp ${refError ?? 'ok'} ${ref.reason}`
+  // llhttp rejects a head byte by byte; we check a head once it is complete: with the input
+  // ending inside a head we have not refused it yet (and will, once it ends).
+  if (
+    refError !== undefined &&
+    ours.error === undefined &&
+    ours.waiting === 'head' &&
+    ours.messages.length === refMessages.length
+  ) {
+    return { text: `head not complete yet: ${why}`, deliberate: 'head-checked-when-complete' }
+  }
+  let kind: 'stricter' | 'lenient' | undefined
+  if (ours.messages.length < refMessages.length) kind = 'stricter'
+  else if (ours.messages.length > refMessages.length) kind = 'lenient'
+  else if (ours.error !== undefined && refError === undefined) kind = 'stricter'
+  else if (ours.error === undefined && refError !== undefined) kind = 'lenient'
+  if (kind === undefined) return undefined
+  const text = `${kind} at response ${count}: ${why}`
+  if (kind === 'stricter' && ours.error === undefined && ours.waiting === 'body') {
+    // RFC 9112 §6.3: a response whose Transfer-Encoding does not end in chunked (an empty one
+    // included) is read until the connection closes; llhttp ignores an empty one.
+    const te = ours.waitingHeaders.filter(([n]) => /^transfer-encoding$/i.test(n))
+    const last = te
+      .map(([, v]) => v)
+      .join(',')
+      .split(',')
+      .pop()
+      ?.trim()
+      .toLowerCase()
+    if (te.length > 0 && last !== 'chunked') return named(text, 'transfer-encoding')
+  }
+  if (kind === 'stricter') {
+    const name =
+      ours.error === undefined
+        ? undefined
+        : RESPONSE_STRICTER.find(([pattern]) => pattern.test(ours.reason))?.[1]
+    return named(text, name)
+  }
+  const refText = `${ref.error ?? ''} ${ref.reason}`
+  return named(text, RESPONSE_LENIENT.find(([pattern]) => pattern.test(refText))?.[1])
 }

@@ -377,3 +377,122 @@ export function bytewise(input: Buffer): Buffer[] {
   for (let i = 0; i < input.length; i++) pieces.push(input.subarray(i, i + 1))
   return pieces
 }
+
+const status = fc.oneof(
+  {
+    weight: 12,
+    arbitrary: fc.constantFrom('200', '200', '201', '206', '301', '404', '500', '204', '304'),
+  },
+  { weight: 2, arbitrary: fc.constantFrom('100', '103', '199') },
+  { weight: 1, arbitrary: fc.constantFrom('2000', '20', 'abc', '099', '600', ' 200', '2 0') },
+)
+
+const reason = edgy(fc.constantFrom(' OK', ' OK', ' Not Found', '', ' ', ' a  b', ' \t'))
+
+/** How a response body is framed: Content-Length, chunked, until close, or not at all. */
+const responseFraming = fc.oneof(
+  { weight: 3, arbitrary: fc.constant({ kind: 'none' as const }) },
+  {
+    weight: 4,
+    arbitrary: fc.record({
+      kind: fc.constant('length' as const),
+      body: fc.string({ maxLength: 20 }),
+      delta: fc.oneof(
+        { weight: 8, arbitrary: fc.constant(0) },
+        { weight: 1, arbitrary: fc.integer({ min: -3, max: 3 }) },
+      ),
+      form: fc.constantFrom('n', 'n', 'n', 'n, n', ' n', '0n', 'n,m', 'n '),
+    }),
+  },
+  {
+    weight: 4,
+    arbitrary: fc.record({
+      kind: fc.constant('chunked' as const),
+      body: chunkedBody,
+      te: fc.oneof(
+        { weight: 8, arbitrary: fc.constant('chunked') },
+        {
+          weight: 1,
+          arbitrary: fc.constantFrom('Chunked', 'gzip, chunked', 'chunked, gzip', 'identity'),
+        },
+      ),
+      alsoLength: fc.oneof(
+        { weight: 8, arbitrary: fc.constant(false) },
+        { weight: 1, arbitrary: fc.constant(true) },
+      ),
+    }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      kind: fc.constant('close' as const),
+      body: fc.string({ maxLength: 20 }),
+    }),
+  },
+)
+
+/** One response: status line, header fields, framing, body. */
+const response: fc.Arbitrary<string> = fc
+  .record({
+    version: fc.oneof(
+      { weight: 12, arbitrary: fc.constant('HTTP/1.1') },
+      { weight: 3, arbitrary: fc.constant('HTTP/1.0') },
+      { weight: 1, arbitrary: fc.constantFrom('HTTP/2.0', 'HTTP/1.2', 'http/1.1', 'HTTP/1.') },
+    ),
+    status,
+    reason,
+    fields: fc.array(field, { maxLength: 4 }),
+    framing: responseFraming,
+    connection: fc.oneof(
+      { weight: 6, arbitrary: fc.constant('') },
+      {
+        weight: 1,
+        arbitrary: fc.constantFrom('Connection: close\r\n', 'Connection: keep-alive\r\n'),
+      },
+    ),
+  })
+  .map((r) => {
+    let head = `${r.version} ${r.status}${r.reason}\r\n${r.fields.join('')}${r.connection}`
+    let body = ''
+    const f = r.framing
+    if (f.kind === 'length') {
+      const data = Buffer.from(f.body, 'utf8').toString('latin1')
+      const n = String(Math.max(0, data.length + f.delta))
+      head += `Content-Length: ${f.form.replace(/n/g, n).replace('m', String(Number(n) + 1))}\r\n`
+      body = data
+    } else if (f.kind === 'chunked') {
+      head += `Transfer-Encoding: ${f.te}\r\n`
+      if (f.alsoLength) head += 'Content-Length: 3\r\n'
+      body = f.body.toString('latin1')
+    } else if (f.kind === 'close') {
+      body = Buffer.from(f.body, 'utf8').toString('latin1')
+    }
+    return `${head}\r\n${body}`
+  })
+
+/** Requests sent on one connection and the bytes that came back. */
+export interface ResponseExchange {
+  /** The request methods, in order (one final response each). */
+  methods: string[]
+  /** The responses, 1xx included, as they arrived. */
+  responses: string[]
+  /** Whether the origin closed the connection after the last byte. */
+  eof: boolean
+}
+
+/** One to three requests and their responses (each final response may follow 1xx ones). */
+export const responseExchange: fc.Arbitrary<ResponseExchange> = fc
+  .record({
+    methods: fc.array(fc.constantFrom('GET', 'GET', 'POST', 'HEAD'), {
+      minLength: 1,
+      maxLength: 3,
+    }),
+    responses: fc.array(response, { minLength: 1, maxLength: 4 }),
+    eof: fc.boolean(),
+  })
+  .map((e) => ({ ...e }))
+
+/** The bytes of an exchange's responses. */
+export function responseBytes(exchange: ResponseExchange): Buffer {
+  return b(exchange.responses.join(''))
+}

@@ -66,6 +66,10 @@ class Collector {
   field = ''
   value = ''
   stop = false
+  /** Response mode: the methods of the requests, to skip the body of a HEAD response. */
+  methods: readonly string[] = []
+  /** Response mode: final (non-1xx) responses completed so far. */
+  finals = 0
 }
 
 let current: Collector | undefined
@@ -126,13 +130,15 @@ function instance(): Exports {
       c.lastWasValue = true
       return 0
     },
-    wasm_on_headers_complete: (): number => {
+    wasm_on_headers_complete: (p: number): number => {
       const c = current as Collector
       if (c.field !== '' || c.lastWasValue) {
         c.lastWasValue = true
         flushField(c)
       }
-      return 0
+      // As node:http's client does: 1 tells llhttp that the response to a HEAD has no body.
+      const status = (llhttp as Exports).llhttp_get_status_code(p)
+      return status >= 200 && c.methods[c.finals] === 'HEAD' ? 1 : 0
     },
     wasm_on_body: (_p: number, at: number, length: number): number => {
       ;(current as Collector).body.push(Buffer.from(bytesAt(at, length)))
@@ -151,6 +157,7 @@ function instance(): Exports {
         body: Buffer.concat(c.body),
         keepAlive: x.llhttp_should_keep_alive(p) === 1,
       })
+      if (x.llhttp_get_status_code(p) >= 200) c.finals++
       return 0
     },
   }
@@ -166,15 +173,19 @@ function instance(): Exports {
  * @param pieces - the input, split as it would arrive
  * @param finish - whether the input ends there (the peer closed): llhttp then ends a
  *   close-delimited response body
+ * @param methods - response mode: the methods of the requests answered, in order (the
+ *   response to a HEAD has no body)
  */
 export function llhttpParse(
   kind: 'request' | 'response',
   pieces: readonly Buffer[],
   finish = false,
+  methods: readonly string[] = [],
 ): ReferenceOutcome {
   const x = instance()
   const parser = x.llhttp_alloc(kind === 'request' ? 1 : 2)
   const collector = new Collector()
+  collector.methods = methods
   current = collector
   let error: string | undefined
   let reason = ''

@@ -6,7 +6,9 @@
 // parser harness: nothing is written anywhere, and a case costs microseconds, not a connection).
 import net from 'node:net'
 import { PingoraError } from '@pingora-ts/error'
+import { RequestHeader } from '@pingora-ts/http'
 import { BodyReader, type UnreadSink } from '../../../src/protocols/http1/body.ts'
+import { Http1ClientSession } from '../../../src/protocols/http1/client.ts'
 import { Http1ServerSession } from '../../../src/protocols/http1/server.ts'
 import { Stream } from '../../../src/protocols/l4/stream.ts'
 
@@ -98,6 +100,129 @@ export async function ourRequests(pieces: readonly Buffer[]): Promise<OurOutcome
       })
       if (session.getKeepalive() === undefined) return { messages, error: undefined, reason: '' }
     }
+  } finally {
+    socket.destroy()
+  }
+}
+
+/** One response we read (1xx included), with its whole body. */
+export interface OurResponse {
+  status: number
+  version: string
+  headers: [string, string][]
+  body: Buffer
+  keepAlive: boolean
+}
+
+/** What we made of some responses. */
+export interface OurResponseOutcome {
+  messages: OurResponse[]
+  /** `undefined` when the input was valid so far; else the error type. */
+  error: string | undefined
+  reason: string
+  /** Where the input ran out, when it did: in a response head or a response body. */
+  waiting: 'head' | 'body' | undefined
+  /** The header fields of the response whose body the input ended in. */
+  waitingHeaders: [string, string][]
+}
+
+/**
+ * Reads `pieces` as the responses to requests with `methods`, the way the proxy reads an
+ * upstream connection: one `Http1ClientSession` per request on one `Stream`, its response
+ * headers (1xx first) and body read to their end, then the next request's session. The socket
+ * is left connecting, so the request heads the sessions write stay queued in it and are never
+ * sent; `eof` is the origin closing the connection after the last piece.
+ * @param methods - the request methods, in order
+ * @param pieces - the response bytes, one socket read each
+ * @param eof - whether the connection ends after the last piece
+ */
+export async function ourResponses(
+  methods: readonly string[],
+  pieces: readonly Buffer[],
+  eof: boolean,
+): Promise<OurResponseOutcome> {
+  const socket = new net.Socket()
+  socket.on('error', () => {})
+  // A socket that never finishes connecting keeps what is written to it (see above).
+  ;(socket as { connecting: boolean }).connecting = true
+  const stream = new Stream(socket, 'upstream')
+  for (const piece of pieces) if (piece.length > 0) stream.receive(Buffer.from(piece))
+  if (eof) socket.emit('end')
+  const messages: OurResponse[] = []
+  let waitingHeaders: [string, string][] = []
+  const ok = (waiting: 'head' | 'body' | undefined): OurResponseOutcome => ({
+    messages,
+    error: undefined,
+    reason: '',
+    waiting,
+    waitingHeaders,
+  })
+  const failed = (error: unknown): OurResponseOutcome => ({
+    messages,
+    ...describe(error),
+    waiting: undefined,
+    waitingHeaders,
+  })
+  const fieldsOf = (session: Http1ClientSession): [string, string][] => {
+    const list: [string, string][] = []
+    const headers = session.responseHeader?.headers
+    if (headers !== undefined)
+      for (let i = 0; i < headers.size; i++) list.push([headers.nameAt(i), headers.valueAt(i)])
+    return list
+  }
+  const record = (session: Http1ClientSession, body: Buffer[], keepAlive: boolean) => {
+    const response = session.responseHeader
+    if (response === undefined) return
+    messages.push({
+      status: response.status,
+      version: response.version,
+      headers: fieldsOf(session),
+      body: Buffer.concat(body),
+      keepAlive,
+    })
+  }
+  try {
+    for (const method of methods) {
+      // The origin closed between two responses: the input ended cleanly (the request that got
+      // no answer is the proxy's business, not the parser's).
+      if (eof && stream.bufferedLength === 0) return ok(undefined)
+      const session = new Http1ClientSession(stream, { readTimeoutMs: 0 })
+      const request = RequestHeader.build(method, '/')
+      request.insertHeader('Host', 'example.com')
+      // Queued in the connecting socket (see above); resolves at once for a bodiless request.
+      await session.writeRequestHeader(request)
+      for (;;) {
+        let response: Awaited<ReturnType<Http1ClientSession['readResponseHeader']>> | typeof STALLED
+        try {
+          response = await settleOrStall(session.readResponseHeader())
+        } catch (error) {
+          return failed(error)
+        }
+        if (response === STALLED) return ok('head')
+        if (response.status >= 200) break
+        record(session, [], true)
+        if (eof && stream.bufferedLength === 0) return ok(undefined)
+      }
+      const body: Buffer[] = []
+      for (;;) {
+        let piece: Buffer | undefined | typeof STALLED
+        try {
+          piece = await settleOrStall(session.readResponseBody())
+        } catch (error) {
+          return failed(error)
+        }
+        if (piece === STALLED) {
+          waitingHeaders = fieldsOf(session)
+          return ok('body')
+        }
+        if (piece === undefined) break
+        body.push(Buffer.from(piece))
+      }
+      record(session, body, session.keepalive)
+      // After a response that ends the connection nothing more is read from it.
+      if (!session.keepalive) return ok(undefined)
+    }
+    return ok(undefined)
   } finally {
     socket.destroy()
   }
