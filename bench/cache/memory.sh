@@ -50,13 +50,14 @@ wait_port "$port"
 
 node_pid() { # the Node process of the proxy's group, if it is one
   for p in $(pgrep -g "$pid"); do
-    [ "$(cat "/proc/$p/comm" 2>/dev/null)" = node ] && { echo "$p"; return; }
+    [ "$(cat "/proc/$p/comm" 2>/dev/null)" = node ] && { echo "$p"; return 0; }
   done
+  return 0
 }
 heap='{}'
 settle() { # a full collection in a Node proxy; sets heap to its memoryUsage()
   local p; p=$(node_pid)
-  [ -z "$p" ] && return
+  [ -z "$p" ] && return 0
   local report=/tmp/pingora-gc-$p.json
   rm -f "$report"
   kill -USR2 "$p"
