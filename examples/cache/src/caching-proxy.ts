@@ -75,8 +75,8 @@ export function cachingProxy(options: CachingProxyOptions): ProxyHttp<undefined>
     },
     // One origin: the key is the origin and the path, whatever `Host` the client sent (so
     // several proxies on other ports share entries through Redis or one directory).
-    cacheKeyCallback: (session: Session) =>
-      new CacheKey('', `${options.upstream}${session.requestHeader.uri}`),
+    cacheKeyCallback: (_session: Session, _ctx, request) =>
+      new CacheKey('', `${options.upstream}${request.uri}`),
     isPurge(session: Session) {
       if (options.purge !== true || session.requestHeader.method !== 'PURGE') return false
       const address = session.clientAddr

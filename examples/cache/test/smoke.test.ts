@@ -103,6 +103,27 @@ describe('cache example', () => {
     expect(origin.requests()).toBe(1)
   }, 30_000)
 
+  it('answers every request while Redis is down: the cache misses, no request fails', async () => {
+    const redis = await startRedis()
+    onTestFinished(redis.stop)
+    const origin = await demoOrigin()
+    const proxy = await startCachingProxy(
+      { upstream: origin.address },
+      { kind: 'redis', url: redis.url },
+    )
+    onTestFinished(() => proxy.close())
+    const base = `http://127.0.0.1:${proxy.port}`
+    expect((await get(base, '/time')).cache).toBe('MISS')
+    expect((await get(base, '/time')).cache).toBe('HIT')
+    await redis.kill()
+    const down = [await get(base, '/time'), await get(base, '/time')]
+    expect(down.map((reply) => [reply.status, reply.cache])).toEqual([
+      [200, 'MISS'],
+      [200, 'MISS'],
+    ])
+    expect(origin.requests()).toBe(3)
+  }, 30_000)
+
   it('gives --default-ttl freshness to responses that set none', async () => {
     const origin = await demoOrigin()
     const proxy = await startCachingProxy(

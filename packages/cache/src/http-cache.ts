@@ -661,28 +661,43 @@ const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE'])
 /**
  * The request targets whose stored responses an unsafe request invalidates (RFC 9111
  * section 4.4): after a non-error (2xx or 3xx) response to a method that is not safe, the
- * target URI, and the `Location` and `Content-Location` URIs when they are on the same host.
- * Returns paths with query (`/a?b`), to be turned into keys the same way `cacheKeyCallback`
+ * target URI, and the `Location` and `Content-Location` URIs when they have the same origin
+ * (scheme, host and port) as the target URI. Returns the request's own target first, then
+ * the others as paths with query (`/a?b`), to be turned into keys the way `cacheKeyCallback`
  * does. Empty when nothing is to be invalidated.
  * @param request - the downstream request
  * @param response - the response to it
+ * @param scheme - the scheme the client used (`https` over TLS). @defaultValue `'http'`
  */
-export function invalidationTargets(request: RequestHeader, response: ResponseHeader): string[] {
+export function invalidationTargets(
+  request: RequestHeader,
+  response: ResponseHeader,
+  scheme: 'http' | 'https' = 'http',
+): string[] {
   if (SAFE_METHODS.has(request.method)) return []
   if (response.status < 200 || response.status >= 400) return []
   const targets = [request.uri]
-  const host = request.getHeader('host')
+  let base: URL
+  try {
+    // Origin-form (`/a`) under the Host; absolute-form (`http://h/a`) as it is.
+    base = request.uri.startsWith('/')
+      ? new URL(request.uri, `${scheme}://${request.getHeader('host') ?? ''}`)
+      : new URL(request.uri)
+  } catch {
+    return targets
+  }
   for (const name of ['location', 'content-location']) {
     const value = response.getHeader(name)
     if (value === undefined) continue
+    let url: URL
     try {
-      const url = new URL(value, `http://${host ?? 'localhost'}${request.uri}`)
-      if (host !== undefined && url.host !== host) continue
-      const target = `${url.pathname}${url.search}`
-      if (!targets.includes(target)) targets.push(target)
+      url = new URL(value, base)
     } catch {
-      // An unparsable URI invalidates nothing.
+      continue // an unparsable URI invalidates nothing
     }
+    if (url.origin !== base.origin) continue
+    const target = `${url.pathname}${url.search}`
+    if (target !== base.pathname + base.search && !targets.includes(target)) targets.push(target)
   }
   return targets
 }

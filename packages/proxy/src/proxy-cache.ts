@@ -48,13 +48,16 @@ const PURGE_STATUS: Record<PurgeStatus, number> = {
  * The default cache key (`cacheKeyCallback`): namespace `''`, primary key the `Host` (or
  * `:authority`) followed by the path and query.
  * @param session - the proxy session
+ * @param request - the request to key. @defaultValue the session's request
  */
-export function defaultCacheKey(session: Session): CacheKey {
-  return new CacheKey('', keyPrimary(session.requestHeader, session.requestHeader.uri))
-}
-
-function keyPrimary(request: RequestHeader, target: string): string {
-  return `${request.getHeader('host') ?? request.uri.split('/')[2] ?? ''}${target}`
+export function defaultCacheKey(
+  session: Session,
+  request: RequestHeader = session.requestHeader,
+): CacheKey {
+  return new CacheKey(
+    '',
+    `${request.getHeader('host') ?? request.uri.split('/')[2] ?? ''}${request.uri}`,
+  )
 }
 
 /**
@@ -135,12 +138,12 @@ export class ProxyCache<Ctx> {
     const cache = session.cacheIfUsed
     if (cache === undefined || !cache.enabled) return false
     session.cacheStatus = 'miss'
+    const request = session.requestHeader
     cache.setCacheKey(
       inner.cacheKeyCallback !== undefined
-        ? inner.cacheKeyCallback(session, ctx)
-        : defaultCacheKey(session),
+        ? inner.cacheKeyCallback(session, ctx, request)
+        : defaultCacheKey(session, request),
     )
-    const request = session.requestHeader
     if (inner.isPurge?.(session, ctx) === true) {
       await this.#purge(session, ctx, cache)
       return true
@@ -492,13 +495,26 @@ export class ProxyCache<Ctx> {
     const key = cache.cacheKey
     if (key === undefined || cache.storage === undefined) return
     const request = session.requestHeader
-    const targets = invalidationTargets(request, response)
+    const targets = invalidationTargets(
+      request,
+      response,
+      session.digest.tls !== undefined ? 'https' : 'http',
+    )
     if (targets.length === 0) return
-    const keys = [key.primaryKey()]
-    if (this.#inner.cacheKeyCallback === undefined) {
-      for (const target of targets.slice(1)) {
-        keys.push(new CacheKey(key.namespace, keyPrimary(request, target)))
-      }
+    const own = key.primaryKey()
+    const keys = [own]
+    for (let i = 1; i < targets.length; i++) {
+      // The target as a GET with the unsafe request's other fields, keyed like any request.
+      const target = request.clone()
+      target.setMethod('GET')
+      target.setUri(targets[i] as string)
+      const callback = this.#inner.cacheKeyCallback
+      const targetKey =
+        callback !== undefined
+          ? callback.call(this.#inner, session, ctx, target).primaryKey()
+          : defaultCacheKey(session, target)
+      // A callback that ignores `request` names the own key again: the target is unknown.
+      if (targetKey.primaryHash() !== own.primaryHash()) keys.push(targetKey)
     }
     // Each purge goes through a state of its own (the request's stays disabled).
     const varyFilter = this.#varyFilter(ctx)

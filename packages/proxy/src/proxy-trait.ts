@@ -127,13 +127,18 @@ export interface ProxyHttp<Ctx = unknown> {
   requestCacheFilter?: (session: Session, ctx: Ctx) => void
 
   /**
-   * Builds the cache key of the request, once the cache is enabled. Synchronous. Default:
-   * {@link defaultCacheKey} (namespace `''`, primary `Host` + path and query); Pingora has no
-   * default. With a custom key, unsafe requests invalidate their own key but not the
-   * `Location`/`Content-Location` targets (those are computed from the default key only).
+   * Builds the cache key of a request, once the cache is enabled. Synchronous. Build it from
+   * `request`: it is the session's request, except when a successful unsafe request
+   * invalidates its same-origin `Location` / `Content-Location` targets (RFC 9111 section
+   * 4.4), where it is a `GET` of that target (a copy of the unsafe request's header with the
+   * target's path and query: same `Host`, same other fields). A callback that returns the
+   * unsafe request's own key for a target (it read `session.requestHeader`) gets that target
+   * skipped. Default: {@link defaultCacheKey} (namespace `''`, primary `Host` + path and
+   * query); Pingora has no default.
+   * @param request - the request to key
    * @see {@link ProxyHttp.requestCacheFilter}
    */
-  cacheKeyCallback?: (session: Session, ctx: Ctx) => CacheKey
+  cacheKeyCallback?: (session: Session, ctx: Ctx, request: RequestHeader) => CacheKey
 
   /**
    * Whether this request is a purge of its key. When `true` the stored response (and the

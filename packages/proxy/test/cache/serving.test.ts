@@ -4,7 +4,7 @@ import diagnosticsChannel from 'node:diagnostics_channel'
 import { CHANNEL_NAMES as CACHE_CHANNELS, type RefreshFinishedMessage } from '@pingora-ts/cache'
 import type { Session } from '@pingora-ts/proxy'
 import { describe, expect, it, onTestFinished } from 'vitest'
-import { peerFor } from '../helpers.ts'
+import { peerFor, startProxy } from '../helpers.ts'
 import { cachingProxy, client, countingOrigin, TestClock } from './cache-helpers.ts'
 
 function nextRefresh(): Promise<RefreshFinishedMessage> {
@@ -134,6 +134,57 @@ describe('Range (RFC 9110 section 14) from the cache', () => {
       'bytes */26',
     ])
     expect(origin.calls).toBe(1)
+  })
+  it('answers a Range request on a miss with 206 and stores the whole response', async () => {
+    const clock = new TestClock()
+    const origin = await countingOrigin((_req, res) => {
+      res.writeHead(200, { 'cache-control': 'max-age=60', etag: '"v1"', 'content-length': 26 })
+      res.end('abcdefghijklmnopqrstuvwxyz')
+    })
+    const proxy = await cachingProxy(origin.port, { clock })
+    const get = client()
+    const partial = await get(proxy.url, '/m', { headers: { range: 'bytes=2-4' } })
+    expect([
+      partial.status,
+      partial.cacheStatus,
+      partial.headers['content-range'],
+      partial.body,
+    ]).toEqual([206, 'MISS', 'bytes 2-4/26', 'cde'])
+    // The origin was asked for the whole response, which is now stored.
+    expect(origin.seen[0]?.headers.range).toBeUndefined()
+    const whole = await get(proxy.url, '/m')
+    expect([whole.status, whole.cacheStatus, whole.body]).toEqual([
+      200,
+      'HIT',
+      'abcdefghijklmnopqrstuvwxyz',
+    ])
+    expect(origin.calls).toBe(1)
+  })
+})
+
+describe('a proxy without a cache', () => {
+  it('never builds the cache state: no status, no HttpCache, every request upstream', async () => {
+    const origin = await countingOrigin((_req, res) => {
+      res.writeHead(200, { 'cache-control': 'max-age=600' })
+      res.end('fresh')
+    })
+    const seen: unknown[] = []
+    const proxy = await startProxy<undefined>({
+      newCtx: () => undefined,
+      upstreamPeer: () => peerFor(origin.port),
+      logging(session: Session) {
+        seen.push([session.cacheStatus, session.cacheIfUsed])
+      },
+    })
+    onTestFinished(proxy.close)
+    const get = client()
+    expect((await get(proxy.url, '/n')).body).toBe('fresh')
+    expect((await get(proxy.url, '/n')).body).toBe('fresh')
+    expect(origin.calls).toBe(2)
+    expect(seen).toEqual([
+      [undefined, undefined],
+      [undefined, undefined],
+    ])
   })
 })
 

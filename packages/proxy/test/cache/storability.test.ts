@@ -1,4 +1,6 @@
 // RFC 9111 section 3 (storing responses) and 4.4 (invalidation), through the proxy.
+import { CacheKey } from '@pingora-ts/cache'
+import type { Session } from '@pingora-ts/proxy'
 import { describe, expect, it } from 'vitest'
 import { cachingProxy, client, countingOrigin, TestClock } from './cache-helpers.ts'
 
@@ -170,5 +172,104 @@ describe('invalidation (RFC 9111 section 4.4)', () => {
     await get(proxy.url, '/kept')
     await get(proxy.url, '/kept', { method: 'POST', body: 'x' })
     expect((await get(proxy.url, '/kept')).cacheStatus).toBe('HIT')
+  })
+
+  it('with a custom cacheKeyCallback, invalidates the same-origin targets keyed by it', async () => {
+    const clock = new TestClock()
+    let version = 1
+    const origin = await countingOrigin((req, res) => {
+      if (req.method !== 'GET') {
+        version++
+        req.resume()
+        // Content-Location on this origin; Location on another one (ignored).
+        res.writeHead(201, {
+          'content-location': '/other?x=1',
+          location: 'http://elsewhere.test/third',
+        })
+        res.end()
+        return
+      }
+      res.writeHead(200, { 'cache-control': 'max-age=600' })
+      res.end(`${req.headers['x-tenant']} ${req.url} v${version}`)
+    })
+    const keyed: string[] = []
+    const proxy = await cachingProxy(origin.port, {
+      clock,
+      phases: {
+        // Keyed by tenant (a request field) and path; the host does not count.
+        cacheKeyCallback: (_session, _ctx, request) => {
+          keyed.push(`${request.method} ${request.uri}`)
+          return new CacheKey(request.getHeader('x-tenant') ?? '', request.uri)
+        },
+      },
+    })
+    const get = client()
+    const tenant = (name: string) => ({ headers: { 'x-tenant': name } })
+    for (const name of ['a', 'b']) {
+      for (const path of ['/item', '/other?x=1', '/third']) await get(proxy.url, path, tenant(name))
+    }
+    expect((await get(proxy.url, '/other?x=1', tenant('a'))).cacheStatus).toBe('HIT')
+    const unsafe = await get(proxy.url, '/item', { method: 'POST', body: 'x', ...tenant('a') })
+    expect(unsafe.status).toBe(201)
+    expect(keyed.slice(-2)).toEqual(['POST /item', 'GET /other?x=1'])
+    const after = async (name: string, path: string) => {
+      const reply = await get(proxy.url, path, tenant(name))
+      return `${reply.cacheStatus} ${reply.body}`
+    }
+    expect(await after('a', '/item')).toBe('MISS a /item v2')
+    expect(await after('a', '/other?x=1')).toBe('MISS a /other?x=1 v2')
+    expect(await after('a', '/third')).toBe('HIT a /third v1')
+    expect(await after('b', '/other?x=1')).toBe('HIT b /other?x=1 v1')
+  })
+
+  it('skips a target whose key a callback cannot derive (it ignores the request argument)', async () => {
+    const clock = new TestClock()
+    let version = 1
+    const origin = await countingOrigin((req, res) => {
+      if (req.method !== 'GET') {
+        version++
+        req.resume()
+        res.writeHead(200, { location: '/other' })
+        res.end()
+        return
+      }
+      res.writeHead(200, { 'cache-control': 'max-age=600' })
+      res.end(`${req.url} v${version}`)
+    })
+    const proxy = await cachingProxy(origin.port, {
+      clock,
+      phases: {
+        cacheKeyCallback: (session: Session) => new CacheKey('', session.requestHeader.uri),
+      },
+    })
+    const get = client()
+    await get(proxy.url, '/item')
+    await get(proxy.url, '/other')
+    await get(proxy.url, '/item', { method: 'PUT', body: 'x' })
+    expect((await get(proxy.url, '/item')).cacheStatus).toBe('MISS')
+    expect((await get(proxy.url, '/other')).cacheStatus).toBe('HIT')
+  })
+
+  it('a Location with another scheme is another origin', async () => {
+    const clock = new TestClock()
+    let version = 1
+    const origin = await countingOrigin((req, res) => {
+      if (req.method !== 'GET') {
+        version++
+        req.resume()
+        res.writeHead(200, { location: `https://${req.headers.host}/other` })
+        res.end()
+        return
+      }
+      res.writeHead(200, { 'cache-control': 'max-age=600' })
+      res.end(`${req.url} v${version}`)
+    })
+    const proxy = await cachingProxy(origin.port, { clock })
+    const get = client()
+    await get(proxy.url, '/item')
+    await get(proxy.url, '/other')
+    await get(proxy.url, '/item', { method: 'DELETE' })
+    expect((await get(proxy.url, '/item')).cacheStatus).toBe('MISS')
+    expect((await get(proxy.url, '/other')).cacheStatus).toBe('HIT')
   })
 })
