@@ -171,11 +171,11 @@ describe('RetryPolicy through the proxy', () => {
       deadlineMs: 250,
       predicate: (error) => error.type === 'ReadTimedout',
     })
-    const started = performance.now()
     expect((await send('GET')).status).toBe(504)
-    const took = performance.now() - started
-    expect(finished[0]?.backends.length).toBe(2)
-    // The deadline, not 5 × 150 ms.
-    expect(took).toBeLessThan(700)
+    // The deadline (250 ms) stops the attempts, not maxAttempts: at most two 150 ms attempts fit
+    // in it (one when a loaded machine fires the first timeout late). No wall-clock assertion.
+    const attempts = finished[0]?.backends.length ?? 0
+    expect(attempts).toBeGreaterThanOrEqual(1)
+    expect(attempts).toBeLessThanOrEqual(2)
   })
 })
