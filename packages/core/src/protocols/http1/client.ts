@@ -163,6 +163,22 @@ export class Http1ClientSession implements ClientSession, StreamReadListener {
     return wrapped
   }
 
+  /**
+   * A response with a malformed Content-Length: refused (`InvalidHTTPHeader`), or, when the
+   * peer allows it, read on but the connection is never reused.
+   */
+  #invalidContentLength(): void {
+    if (!this.#allowInvalidContentLength) {
+      throw this.#fail(
+        new PingoraError('InvalidHTTPHeader', {
+          source: 'upstream',
+          context: 'invalid Content-Length in response',
+        }),
+      )
+    }
+    this.#keepalive = false
+  }
+
   /** Marks an I/O failure before any response byte on a reused connection as retryable. */
   #retryable(error: PingoraError): PingoraError {
     if (
@@ -522,15 +538,7 @@ export class Http1ClientSession implements ClientSession, StreamReadListener {
       // No content follows, but a malformed Content-Length is refused all the same (RFC 9110
       // §8.6), as for any other response; llhttp and nginx do too.
       if (te === undefined && clCount > 0 && fields.contentLengthError !== CL_OK) {
-        if (!this.#allowInvalidContentLength) {
-          throw this.#fail(
-            new PingoraError('InvalidHTTPHeader', {
-              source: 'upstream',
-              context: 'invalid Content-Length in response',
-            }),
-          )
-        }
-        this.#keepalive = false
+        this.#invalidContentLength()
       }
       reader.initNone()
       return
@@ -549,15 +557,7 @@ export class Http1ClientSession implements ClientSession, StreamReadListener {
     }
     if (clCount > 0) {
       if (fields.contentLengthError !== CL_OK) {
-        if (!this.#allowInvalidContentLength) {
-          throw this.#fail(
-            new PingoraError('InvalidHTTPHeader', {
-              source: 'upstream',
-              context: 'invalid Content-Length in response',
-            }),
-          )
-        }
-        this.#keepalive = false
+        this.#invalidContentLength()
         reader.initClose()
         return
       }
