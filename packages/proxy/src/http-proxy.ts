@@ -283,12 +283,12 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
       if (this.#choosesRetryPolicy) {
         try {
           policy = (inner.retryPolicy as NonNullable<ProxyHttp<Ctx>['retryPolicy']>)(session, ctx)
-        } catch (e) {
+        } catch (cause) {
           policy = undefined
           result = await this.#handleError(
             session,
             ctx,
-            toError(e, ErrorType.InternalError, 'retryPolicy failed', 'internal'),
+            toError(cause, ErrorType.InternalError, 'retryPolicy failed', 'internal'),
           )
         }
       }
@@ -479,8 +479,8 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
         let backoffMs: number
         try {
           backoffMs = state.nextAttempt()
-        } catch (e) {
-          error = toError(e, ErrorType.InternalError, 'retry policy nextAttempt', 'internal')
+        } catch (cause) {
+          error = toError(cause, ErrorType.InternalError, 'retry policy nextAttempt', 'internal')
           break
         }
         if (backoffMs > 0) {
@@ -658,8 +658,8 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
     }
     if (isThenable(peer)) {
       return peer.then(
-        (p) => this.#proxyToPeer(session, ctx, p, guard),
-        (e: unknown) => upstreamPeerError(e),
+        (resolved) => this.#proxyToPeer(session, ctx, resolved, guard),
+        upstreamPeerError,
       )
     }
     return this.#proxyToPeer(session, ctx, peer, guard)
@@ -706,10 +706,10 @@ export class HttpProxy<Ctx = unknown> implements HttpServerApp {
     try {
       // The pool was just probed (and missed): connect without probing it again.
       client = await this.clientUpstream.newHttpSession(peer)
-    } catch (e) {
+    } catch (cause) {
       // Stopped while connecting: the engine moved on and reported it already.
       if (guard?.error !== undefined) return guard.error
-      let error = toError(e, ErrorType.ConnectError, `connecting to ${peer}`, 'upstream')
+      let error = toError(cause, ErrorType.ConnectError, `connecting to ${peer}`, 'upstream')
       if (error.source === 'unset') error.setSource('upstream')
       if (this.inner.failToConnect !== undefined) {
         error = this.inner.failToConnect(session, peer, ctx, error)
