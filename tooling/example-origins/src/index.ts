@@ -29,20 +29,7 @@ export function startEchoOrigin(name: string): Promise<LocalOrigin> {
     })
     response.end(body)
   })
-  return new Promise((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as AddressInfo
-      resolve({
-        address: `127.0.0.1:${port}`,
-        close: () =>
-          new Promise<void>((done) => {
-            server.closeAllConnections()
-            server.close(() => done())
-          }),
-      })
-    })
-  })
+  return listenLocal(server, () => server.closeAllConnections())
 }
 
 /**
@@ -62,20 +49,7 @@ export function startNamedOrigin(name: string, h2c = false): Promise<LocalOrigin
     })
     response.end(body)
   })
-  return new Promise((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as AddressInfo
-      resolve({
-        address: `127.0.0.1:${port}`,
-        close: () =>
-          new Promise<void>((done) => {
-            server.closeAllConnections()
-            server.close(() => done())
-          }),
-      })
-    })
-  })
+  return listenLocal(server, () => server.closeAllConnections())
 }
 
 function startH2cOrigin(name: string): Promise<LocalOrigin> {
@@ -96,6 +70,19 @@ function startH2cOrigin(name: string): Promise<LocalOrigin> {
     })
     stream.end(body)
   })
+  return listenLocal(server, () => {
+    for (const session of sessions) session.destroy()
+  })
+}
+
+/**
+ * Listens on a free port of 127.0.0.1; `close` drops the open connections (`dropConnections`)
+ * and then stops the server.
+ */
+function listenLocal(
+  server: http.Server | http2.Http2Server,
+  dropConnections: () => void,
+): Promise<LocalOrigin> {
   return new Promise((resolve, reject) => {
     server.once('error', reject)
     server.listen(0, '127.0.0.1', () => {
@@ -104,7 +91,7 @@ function startH2cOrigin(name: string): Promise<LocalOrigin> {
         address: `127.0.0.1:${port}`,
         close: () =>
           new Promise<void>((done) => {
-            for (const session of sessions) session.destroy()
+            dropConnections()
             server.close(() => done())
           }),
       })
