@@ -85,6 +85,40 @@ export async function origin(
   return o
 }
 
+/** How an origin that fails on cue answers (see {@link answerOnCue}). */
+export type CueMode = 'ok' | '503' | 'reset' | 'hang'
+
+/**
+ * Answers one request the way `mode` says: its `name` (200), a 503, a reset connection, or never
+ * (the request hangs). The request body is drained first.
+ * @param mode - how to answer
+ * @param name - the body of a 200
+ * @param req - the request
+ * @param res - its response
+ */
+export function answerOnCue(
+  mode: CueMode,
+  name: string,
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+): void {
+  req.resume()
+  switch (mode) {
+    case 'ok':
+      res.end(name)
+      return
+    case '503':
+      res.statusCode = 503
+      res.end('busy')
+      return
+    case 'reset':
+      req.socket.destroy()
+      return
+    case 'hang':
+      return
+  }
+}
+
 /**
  * Starts a raw TCP origin on 127.0.0.1:0 for one test.
  * @param onConnection - handles each accepted socket

@@ -19,7 +19,7 @@ import {
 import type { ProxyHttp } from '@pingora-ts/proxy'
 import { Agent, request } from 'undici'
 import { describe, expect, it, onTestFinished } from 'vitest'
-import { origin, startProxy } from './helpers.ts'
+import { answerOnCue, origin, startProxy } from './helpers.ts'
 
 type Mode = 'ok' | '5xx' | 'reset' | 'hang'
 
@@ -28,20 +28,7 @@ async function cueOrigin(name: string) {
   const state = { mode: 'ok' as Mode, hits: 0 }
   const o = await origin((req: http.IncomingMessage, res: http.ServerResponse) => {
     state.hits++
-    switch (state.mode) {
-      case 'ok':
-        res.end(name)
-        return
-      case '5xx':
-        res.statusCode = 503
-        res.end('down')
-        return
-      case 'reset':
-        req.socket.destroy()
-        return
-      case 'hang':
-        return
-    }
+    answerOnCue(state.mode === '5xx' ? '503' : state.mode, name, req, res)
   })
   return { ...o, state }
 }

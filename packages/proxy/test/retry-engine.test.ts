@@ -28,7 +28,7 @@ import {
 } from '@pingora-ts/proxy'
 import { Agent, request } from 'undici'
 import { describe, expect, expectTypeOf, it, onTestFinished } from 'vitest'
-import { origin, startProxy } from './helpers.ts'
+import { answerOnCue, type CueMode, origin, startProxy } from './helpers.ts'
 
 /** A manual clock and timer for the policy: `advance` fires what is due, in order. */
 class FakeTime {
@@ -60,7 +60,7 @@ class FakeTime {
   }
 }
 
-type Mode = 'ok' | '503' | 'reset' | 'hang' | 'held'
+type Mode = CueMode | 'held'
 
 /** An origin whose behaviour the test sets; `seen(n)` resolves once it got `n` requests. */
 async function cueOrigin(name: string, mode: Mode) {
@@ -79,24 +79,10 @@ async function cueOrigin(name: string, mode: Mode) {
       waiters.splice(waiters.indexOf(w), 1)
       w.resolve()
     }
-    req.resume()
-    switch (state.mode) {
-      case 'ok':
-        res.end(name)
-        return
-      case '503':
-        res.statusCode = 503
-        res.end('busy')
-        return
-      case 'reset':
-        req.socket.destroy()
-        return
-      case 'held':
-        held.push(res)
-        return
-      case 'hang':
-        return
-    }
+    if (state.mode === 'held') {
+      req.resume()
+      held.push(res)
+    } else answerOnCue(state.mode, name, req, res)
   })
   return {
     addr: `127.0.0.1:${o.port}`,

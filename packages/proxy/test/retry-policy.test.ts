@@ -16,29 +16,13 @@ import {
 import type { ProxyHttp, Session } from '@pingora-ts/proxy'
 import { Agent, request } from 'undici'
 import { describe, expect, it, onTestFinished } from 'vitest'
-import { origin, startProxy } from './helpers.ts'
+import { answerOnCue, type CueMode, origin, startProxy } from './helpers.ts'
 
-type Mode = 'ok' | '503' | 'reset' | 'hang'
-
-async function cueOrigin(name: string, mode: Mode) {
+async function cueOrigin(name: string, mode: CueMode) {
   const state = { mode, hits: 0 }
   const o = await origin((req: http.IncomingMessage, res: http.ServerResponse) => {
     state.hits++
-    req.resume()
-    switch (state.mode) {
-      case 'ok':
-        res.end(name)
-        return
-      case '503':
-        res.statusCode = 503
-        res.end('busy')
-        return
-      case 'reset':
-        req.socket.destroy()
-        return
-      case 'hang':
-        return
-    }
+    answerOnCue(state.mode, name, req, res)
   })
   return { addr: `127.0.0.1:${o.port}`, state }
 }
