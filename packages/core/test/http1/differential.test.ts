@@ -7,7 +7,7 @@
 // boundary. Both must agree on accept or reject and, on accepted input, on method, target,
 // version, headers and body boundaries, except for the deliberate differences listed in
 // docs/http1-differential.md. This quick run is part of the tests; the long run is
-// `bench/http1-differential.ts`.
+// `packages/core/bench/http1-differential.ts`.
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import {
