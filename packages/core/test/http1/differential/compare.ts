@@ -109,13 +109,29 @@ const LENIENT: [RegExp, string][] = [
 ]
 
 /**
+ * The input with every HTAB in a Transfer-Encoding field line turned into SP, or `undefined`
+ * when it has none. RFC 9110 §5.6.1: OWS (SP or HTAB) around list elements is not part of the
+ * value; llhttp refuses HTAB there (a trailing SP it accepts).
+ */
+function spacedTransferEncoding(input: readonly Buffer[]): Buffer | undefined {
+  const text = Buffer.concat(input).toString('latin1')
+  const spaced = text.replace(
+    /(^|\n)(transfer-encoding:[^\r\n]*)/gi,
+    (_, start, line: string) => `${start}${line.replaceAll('\t', ' ')}`,
+  )
+  return spaced === text ? undefined : Buffer.from(spaced, 'latin1')
+}
+
+/**
  * The name of the deliberate difference (listed in docs/http1-differential.md) a difference
  * is, or `undefined` when it is a disagreement to fix.
+ * @param input - the input as it was split; names the differences only the input shows
  */
 export function deliberate(
   diff: { kind: 'content' | 'stricter' | 'lenient'; text: string },
   ours: OurOutcome,
   ref: ReferenceOutcome,
+  input?: readonly Buffer[],
 ): string | undefined {
   if (diff.kind === 'content') {
     // Connection is read from header fields only (never trailers), and `close` wins over
@@ -127,7 +143,15 @@ export function deliberate(
     return STRICTER.find(([pattern]) => pattern.test(ours.reason))?.[1]
   }
   const text = `${ref.error ?? ''} ${ref.reason}`
-  return LENIENT.find(([pattern]) => pattern.test(text))?.[1]
+  const name = LENIENT.find(([pattern]) => pattern.test(text))?.[1]
+  if (name !== undefined || ref.error !== 'INVALID_TRANSFER_ENCODING' || input === undefined) {
+    return name
+  }
+  // transfer-encoding-ows: llhttp agrees once the HTABs around the codings are spaces.
+  const spaced = spacedTransferEncoding(input)
+  if (spaced === undefined) return undefined
+  const again = llhttpParse('request', [spaced])
+  return difference(ours, again) === undefined ? 'transfer-encoding-ows' : undefined
 }
 
 /** Our chunked decoder's outcome against llhttp's for the same body. */
@@ -157,6 +181,19 @@ export function chunkedDifference(
     return `body ${ours.body.length} vs ${message.body.length} bytes`
   }
   return undefined
+}
+
+/** Whether the fields have a Transfer-Encoding whose last coding is not `chunked` (or empty). */
+function teNotChunked(headers: readonly [string, string][]): boolean {
+  const te = headers.filter(([n]) => /^transfer-encoding$/i.test(n))
+  const last = te
+    .map(([, v]) => v)
+    .join(',')
+    .split(',')
+    .pop()
+    ?.trim()
+    .toLowerCase()
+  return te.length > 0 && last !== 'chunked'
 }
 
 /** Differences we keep on purpose in responses, by why we rejected (we are stricter). */
@@ -253,7 +290,16 @@ export function responseDisagreement(
     const refHeaders = r.headers.slice(0, r.headers.length - countTrailers(r, a))
     if (norm(a.headers, false) !== norm(refHeaders, false))
       return content(`headers ${norm(a.headers, false)} vs ${norm(r.headers, false)}`)
-    if (!a.body.equals(r.body)) return content(`body ${a.body.length} vs ${r.body.length} bytes`)
+    if (!a.body.equals(r.body)) {
+      // RFC 9112 §6.3 (item 4): a Transfer-Encoding not ending in chunked (an empty one
+      // included) makes the body close-delimited; llhttp ignores an empty one and uses
+      // Content-Length.
+      const closeDelimited = !a.keepAlive && teNotChunked(a.headers)
+      return named(
+        `content at response ${i}: body ${a.body.length} vs ${r.body.length} bytes`,
+        closeDelimited ? 'transfer-encoding' : undefined,
+      )
+    }
     if (a.status >= 200 && a.keepAlive !== r.keepAlive) {
       // RFC 9112 §6.1: an HTTP/1.0 message with Transfer-Encoding has faulty framing; the
       // connection is closed after it.
@@ -286,15 +332,7 @@ export function responseDisagreement(
   if (kind === 'stricter' && ours.error === undefined && ours.waiting === 'body') {
     // RFC 9112 §6.3: a response whose Transfer-Encoding does not end in chunked (an empty one
     // included) is read until the connection closes; llhttp ignores an empty one.
-    const te = ours.waitingHeaders.filter(([n]) => /^transfer-encoding$/i.test(n))
-    const last = te
-      .map(([, v]) => v)
-      .join(',')
-      .split(',')
-      .pop()
-      ?.trim()
-      .toLowerCase()
-    if (te.length > 0 && last !== 'chunked') return named(text, 'transfer-encoding')
+    if (teNotChunked(ours.waitingHeaders)) return named(text, 'transfer-encoding')
   }
   if (kind === 'stricter') {
     const name =
