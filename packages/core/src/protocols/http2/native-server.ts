@@ -315,7 +315,9 @@ export class NativeH2ServerSession implements ServerSession {
       // A small piece is copied: a view would pin the whole read buffer it came in while the
       // app does not read (a client sending one tiny DATA frame per read).
       this.#chunks.push(
-        length < COPY_BELOW ? Buffer.from(payload.subarray(start, end)) : payload.subarray(start, end),
+        length < COPY_BELOW
+          ? Buffer.from(payload.subarray(start, end))
+          : payload.subarray(start, end),
       )
       this.#chunksLength += length
     }
