@@ -243,4 +243,47 @@ describe('deliberate differences found by the long run', () => {
     expect(llhttpParse('response', input, true, ['GET']).messages[0]?.body.toString()).toBe('abc')
     expect(responseDisagreement(ours, ['GET'], input, true)?.deliberate).toBe('transfer-encoding')
   })
+
+  it('transfer-encoding-ows in a response: chunked then HTAB is chunked for us, llhttp reads to the close', async () => {
+    const input = [
+      b('HTTP/1.1 500 \t\r\nTransfer-Encoding: gzip, chunked\t\r\n\r\n3\r\nabc\r\n0\r\n\r\n'),
+    ]
+    const ours = await ourResponses(['GET'], input, true)
+    expect(ours.error).toBeUndefined()
+    expect(ours.messages[0]?.body.toString()).toBe('abc')
+    const ref = llhttpParse('response', input, true, ['GET'])
+    expect(ref.messages[0]?.body.toString()).toBe('3\r\nabc\r\n0\r\n\r\n')
+    expect(responseDisagreement(ours, ['GET'], input, true)?.deliberate).toBe(
+      'transfer-encoding-ows',
+    )
+  })
+
+  it('empty-line-before-response: an empty line before a status line is refused, llhttp skips it', async () => {
+    const next = b(
+      'HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n',
+    )
+    const ours = await ourResponses(['HEAD', 'GET'], [next], true)
+    expect(ours.messages.length).toBe(1)
+    expect(ours.error).toBe('InvalidHTTPHeader')
+    expect(llhttpParse('response', [next], true, ['HEAD', 'GET']).messages.length).toBe(2)
+    expect(responseDisagreement(ours, ['HEAD', 'GET'], [next], true)?.deliberate).toBe(
+      'empty-line-before-response',
+    )
+    // Stray CRLF after a response and then the close: a close inside a head for us.
+    const stray = b('HTTP/1.1 304 Not Modified\r\n\r\n\r\n')
+    const closed = await ourResponses(['GET', 'GET'], [stray], true)
+    expect(closed.error).toBe('ConnectionClosed')
+    expect(responseDisagreement(closed, ['GET', 'GET'], [stray], true)?.deliberate).toBe(
+      'empty-line-before-response',
+    )
+  })
+
+  it('empty-line-before-response names nothing when the head does not start with an empty line', async () => {
+    const input = b('HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\nHTTX/1.1 200 OK\r\n\r\n')
+    const ours = await ourResponses(['GET', 'GET'], [input], true)
+    expect(ours.emptyLineBeforeHead).toBe(false)
+    expect(responseDisagreement(ours, ['GET', 'GET'], [input], true)?.deliberate).not.toBe(
+      'empty-line-before-response',
+    )
+  })
 })

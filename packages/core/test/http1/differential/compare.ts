@@ -243,6 +243,34 @@ export function responseDisagreement(
   pieces: readonly Buffer[],
   eof: boolean,
 ): ResponseDifference | undefined {
+  const found = compareResponses(ours, methods, pieces, eof)
+  if (found === undefined || found.deliberate !== undefined) return found
+  // transfer-encoding-ows: llhttp does not take `chunked` followed by a HTAB as chunked (in a
+  // response it then reads to the close); it agrees once the HTABs are spaces.
+  const spaced = spacedTransferEncoding(pieces)
+  if (spaced !== undefined) {
+    const again = compareResponses(ours, methods, [spaced], eof)
+    if (again === undefined || again.deliberate !== undefined) {
+      return { text: found.text, deliberate: 'transfer-encoding-ows' }
+    }
+  }
+  // empty-line-before-response: llhttp skips CR and LF before a status line; we refuse them (a
+  // head that starts with an empty line), and a close after them is a close inside a head.
+  if (
+    ours.emptyLineBeforeHead &&
+    /while reading response header|invalid HTTP version/.test(ours.reason)
+  ) {
+    return { text: found.text, deliberate: 'empty-line-before-response' }
+  }
+  return found
+}
+
+function compareResponses(
+  ours: OurResponseOutcome,
+  methods: readonly string[],
+  pieces: readonly Buffer[],
+  eof: boolean,
+): ResponseDifference | undefined {
   const ref = llhttpParse('response', pieces, eof, methods)
   // llhttp ends the connection after a 1xx that is HTTP/1.0 or says `close`; the final
   // response decides that for us (a 1xx is interim, RFC 9110 §15.2).
@@ -335,8 +363,9 @@ export function responseDisagreement(
     if (teNotChunked(ours.waitingHeaders)) return named(text, 'transfer-encoding')
   }
   if (kind === 'stricter') {
+    // A head we refused because it starts with an empty line is not a version difference.
     const name =
-      ours.error === undefined
+      ours.error === undefined || ours.emptyLineBeforeHead
         ? undefined
         : RESPONSE_STRICTER.find(([pattern]) => pattern.test(ours.reason))?.[1]
     return named(text, name)
