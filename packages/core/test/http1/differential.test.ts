@@ -286,4 +286,31 @@ describe('deliberate differences found by the long run', () => {
       'empty-line-before-response',
     )
   })
+
+  it('empty-line-before-response covers a CRLF then a bare LF before the next head', async () => {
+    const input = b('HTTP/1.1 304\r\nTransfer-Encoding: chunked\r\n\r\n\r\n\n')
+    const ours = await ourResponses(['GET', 'GET'], [input], true)
+    expect(ours.error).toBe('InvalidHTTPHeader')
+    expect(responseDisagreement(ours, ['GET', 'GET'], [input], true)?.deliberate).toBe(
+      'empty-line-before-response',
+    )
+  })
+
+  it('transfer-encoding: an empty Transfer-Encoding is read to the close, also when Content-Length bytes are missing', async () => {
+    const input = b(
+      'HTTP/1.1 206 OK\r\nTransfer-Encoding: \r\nX-A: 1\r\nContent-Length:  3\r\n\r\n',
+    )
+    const ours = await ourResponses(['GET'], [input], true)
+    expect(ours.error).toBeUndefined()
+    expect(ours.messages[0]?.body.length).toBe(0)
+    expect(llhttpParse('response', [input], true, ['GET']).error).toBe('INVALID_EOF_STATE')
+    expect(responseDisagreement(ours, ['GET'], [input], true)?.deliberate).toBe('transfer-encoding')
+    // The fields after the empty Transfer-Encoding are compared, not taken for trailers.
+    const more = b(
+      'HTTP/1.1 404 OK\r\nTransfer-Encoding:  \r\nContent-Length: 05\r\nX-A: 1\r\nX-B: 2\r\n\r\nabcdefgh',
+    )
+    const read = await ourResponses(['GET'], [more], true)
+    expect(read.messages[0]?.headers.map(([n]) => n)).toEqual(['Transfer-Encoding', 'X-A', 'X-B'])
+    expect(responseDisagreement(read, ['GET'], [more], true)?.deliberate).toBe('transfer-encoding')
+  })
 })

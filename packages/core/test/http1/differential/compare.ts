@@ -9,7 +9,9 @@ function countTrailers(
   a: { headers: [string, string][] },
 ): number {
   const extra = r.headers.length - a.headers.length
-  const chunked = a.headers.some(([n]) => n.toLowerCase() === 'transfer-encoding')
+  // Ours dropped Content-Length for a Transfer-Encoding; only one ending in chunked has trailers.
+  const chunked =
+    a.headers.some(([n]) => n.toLowerCase() === 'transfer-encoding') && !teNotChunked(a.headers)
   // Ours may also have dropped one Content-Length (TE wins) or collapsed duplicates: those are
   // filtered by norm(); only a chunked message can have trailers.
   return chunked && extra > 0 ? extra : 0
@@ -256,10 +258,7 @@ export function responseDisagreement(
   }
   // empty-line-before-response: llhttp skips CR and LF before a status line; we refuse them (a
   // head that starts with an empty line), and a close after them is a close inside a head.
-  if (
-    ours.emptyLineBeforeHead &&
-    /while reading response header|invalid HTTP version/.test(ours.reason)
-  ) {
+  if (ours.emptyLineBeforeHead && ours.error !== undefined) {
     return { text: found.text, deliberate: 'empty-line-before-response' }
   }
   return found
@@ -361,6 +360,14 @@ function compareResponses(
     // RFC 9112 §6.3: a response whose Transfer-Encoding does not end in chunked (an empty one
     // included) is read until the connection closes; llhttp ignores an empty one.
     if (teNotChunked(ours.waitingHeaders)) return named(text, 'transfer-encoding')
+  }
+  if (kind === 'lenient' && refError === 'INVALID_EOF_STATE') {
+    // transfer-encoding: we read the body to the close (a Transfer-Encoding not ending in
+    // chunked), llhttp waited for the Content-Length it kept and calls the close an error.
+    const accepted = ours.messages[count]
+    if (accepted !== undefined && !accepted.keepAlive && teNotChunked(accepted.headers)) {
+      return named(text, 'transfer-encoding')
+    }
   }
   if (kind === 'stricter') {
     // A head we refused because it starts with an empty line is not a version difference.
