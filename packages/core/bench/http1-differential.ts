@@ -65,7 +65,7 @@ async function requestBatch(n: number, batchSeed: number): Promise<void> {
     const ref = llhttpParse('request', pieces)
     const diff = difference(ours, ref)
     if (diff === undefined) continue
-    const name = deliberate(diff, ours, ref)
+    const name = deliberate(diff, ours, ref, pieces)
     if (name !== undefined) count(name)
     else fail(`${diff.kind} ${diff.text}: ${JSON.stringify(input.toString('latin1'))}`)
   }

@@ -41,7 +41,7 @@ async function disagreement(pieces: Buffer[]): Promise<string | undefined> {
   const ours = await ourRequests(pieces)
   const ref = llhttpParse('request', pieces)
   const diff = difference(ours, ref)
-  if (diff === undefined || deliberate(diff, ours, ref) !== undefined) return undefined
+  if (diff === undefined || deliberate(diff, ours, ref, pieces) !== undefined) return undefined
   return `${diff.kind} at message ${diff.index}: ${diff.text}`
 }
 
@@ -197,5 +197,120 @@ describe('response regressions found by the differential fuzzer', () => {
       )
       expect(ours.error).toBe('InvalidHTTPHeader')
     }
+  })
+})
+
+// Differences the long run found that we keep on purpose (named in compare.ts, listed and
+// justified in docs/http1-differential.md).
+describe('deliberate differences found by the long run', () => {
+  const b = (s: string) => Buffer.from(s, 'latin1')
+
+  it('transfer-encoding-ows: a HTAB after the final chunked is OWS', async () => {
+    // llhttp accepts HTAB before a coding and between codings, and refuses it after `chunked`.
+    for (const te of [' chunked\t', '\tgzip, chunked\t', ' chunked \t ']) {
+      const input = [
+        b(`POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding:${te}\r\n\r\n3\r\nabc\r\n0\r\n\r\n`),
+      ]
+      const ours = await ourRequests(input)
+      const ref = llhttpParse('request', input)
+      expect(ours.error).toBeUndefined()
+      expect(ours.messages[0]?.body.toString()).toBe('abc')
+      expect(ref.error).toBe('INVALID_TRANSFER_ENCODING')
+      const diff = difference(ours, ref)
+      expect(diff?.kind).toBe('lenient')
+      if (diff !== undefined)
+        expect(deliberate(diff, ours, ref, input)).toBe('transfer-encoding-ows')
+    }
+  })
+
+  it('transfer-encoding-ows names nothing else llhttp refuses in Transfer-Encoding', async () => {
+    // A byte that is not OWS stays a disagreement (we refuse it too, so they agree).
+    const input = [b('POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\x0b\r\n\r\n')]
+    const ours = await ourRequests(input)
+    const ref = llhttpParse('request', input)
+    expect(ours.error).toBe('400')
+    const diff = difference(ours, ref)
+    expect(
+      diff === undefined || deliberate(diff, ours, ref, input) !== 'transfer-encoding-ows',
+    ).toBe(true)
+  })
+
+  it('transfer-encoding: an empty Transfer-Encoding with a Content-Length is read to the close', async () => {
+    const input = [b('HTTP/1.1 200 OK\r\nTransfer-Encoding:  \r\nContent-Length: 3\r\n\r\nabcdef')]
+    const ours = await ourResponses(['GET'], input, true)
+    expect(ours.messages[0]?.body.toString()).toBe('abcdef')
+    expect(ours.messages[0]?.keepAlive).toBe(false)
+    expect(llhttpParse('response', input, true, ['GET']).messages[0]?.body.toString()).toBe('abc')
+    expect(responseDisagreement(ours, ['GET'], input, true)?.deliberate).toBe('transfer-encoding')
+  })
+
+  it('transfer-encoding-ows in a response: chunked then HTAB is chunked for us, llhttp reads to the close', async () => {
+    const input = [
+      b('HTTP/1.1 500 \t\r\nTransfer-Encoding: gzip, chunked\t\r\n\r\n3\r\nabc\r\n0\r\n\r\n'),
+    ]
+    const ours = await ourResponses(['GET'], input, true)
+    expect(ours.error).toBeUndefined()
+    expect(ours.messages[0]?.body.toString()).toBe('abc')
+    const ref = llhttpParse('response', input, true, ['GET'])
+    expect(ref.messages[0]?.body.toString()).toBe('3\r\nabc\r\n0\r\n\r\n')
+    expect(responseDisagreement(ours, ['GET'], input, true)?.deliberate).toBe(
+      'transfer-encoding-ows',
+    )
+  })
+
+  it('empty-line-before-response: an empty line before a status line is refused, llhttp skips it', async () => {
+    const next = b(
+      'HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n',
+    )
+    const ours = await ourResponses(['HEAD', 'GET'], [next], true)
+    expect(ours.messages.length).toBe(1)
+    expect(ours.error).toBe('InvalidHTTPHeader')
+    expect(llhttpParse('response', [next], true, ['HEAD', 'GET']).messages.length).toBe(2)
+    expect(responseDisagreement(ours, ['HEAD', 'GET'], [next], true)?.deliberate).toBe(
+      'empty-line-before-response',
+    )
+    // Stray CRLF after a response and then the close: a close inside a head for us.
+    const stray = b('HTTP/1.1 304 Not Modified\r\n\r\n\r\n')
+    const closed = await ourResponses(['GET', 'GET'], [stray], true)
+    expect(closed.error).toBe('ConnectionClosed')
+    expect(responseDisagreement(closed, ['GET', 'GET'], [stray], true)?.deliberate).toBe(
+      'empty-line-before-response',
+    )
+  })
+
+  it('empty-line-before-response names nothing when the head does not start with an empty line', async () => {
+    const input = b('HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\nHTTX/1.1 200 OK\r\n\r\n')
+    const ours = await ourResponses(['GET', 'GET'], [input], true)
+    expect(ours.emptyLineBeforeHead).toBe(false)
+    expect(responseDisagreement(ours, ['GET', 'GET'], [input], true)?.deliberate).not.toBe(
+      'empty-line-before-response',
+    )
+  })
+
+  it('empty-line-before-response covers a CRLF then a bare LF before the next head', async () => {
+    const input = b('HTTP/1.1 304\r\nTransfer-Encoding: chunked\r\n\r\n\r\n\n')
+    const ours = await ourResponses(['GET', 'GET'], [input], true)
+    expect(ours.error).toBe('InvalidHTTPHeader')
+    expect(responseDisagreement(ours, ['GET', 'GET'], [input], true)?.deliberate).toBe(
+      'empty-line-before-response',
+    )
+  })
+
+  it('transfer-encoding: an empty Transfer-Encoding is read to the close, also when Content-Length bytes are missing', async () => {
+    const input = b(
+      'HTTP/1.1 206 OK\r\nTransfer-Encoding: \r\nX-A: 1\r\nContent-Length:  3\r\n\r\n',
+    )
+    const ours = await ourResponses(['GET'], [input], true)
+    expect(ours.error).toBeUndefined()
+    expect(ours.messages[0]?.body.length).toBe(0)
+    expect(llhttpParse('response', [input], true, ['GET']).error).toBe('INVALID_EOF_STATE')
+    expect(responseDisagreement(ours, ['GET'], [input], true)?.deliberate).toBe('transfer-encoding')
+    // The fields after the empty Transfer-Encoding are compared, not taken for trailers.
+    const more = b(
+      'HTTP/1.1 404 OK\r\nTransfer-Encoding:  \r\nContent-Length: 05\r\nX-A: 1\r\nX-B: 2\r\n\r\nabcdefgh',
+    )
+    const read = await ourResponses(['GET'], [more], true)
+    expect(read.messages[0]?.headers.map(([n]) => n)).toEqual(['Transfer-Encoding', 'X-A', 'X-B'])
+    expect(responseDisagreement(read, ['GET'], [more], true)?.deliberate).toBe('transfer-encoding')
   })
 })

@@ -9,7 +9,9 @@ function countTrailers(
   a: { headers: [string, string][] },
 ): number {
   const extra = r.headers.length - a.headers.length
-  const chunked = a.headers.some(([n]) => n.toLowerCase() === 'transfer-encoding')
+  // Ours dropped Content-Length for a Transfer-Encoding; only one ending in chunked has trailers.
+  const chunked =
+    a.headers.some(([n]) => n.toLowerCase() === 'transfer-encoding') && !teNotChunked(a.headers)
   // Ours may also have dropped one Content-Length (TE wins) or collapsed duplicates: those are
   // filtered by norm(); only a chunked message can have trailers.
   return chunked && extra > 0 ? extra : 0
@@ -109,13 +111,29 @@ const LENIENT: [RegExp, string][] = [
 ]
 
 /**
+ * The input with every HTAB in a Transfer-Encoding field line turned into SP, or `undefined`
+ * when it has none. RFC 9110 §5.6.1: OWS (SP or HTAB) around list elements is not part of the
+ * value; llhttp refuses HTAB there (a trailing SP it accepts).
+ */
+function spacedTransferEncoding(input: readonly Buffer[]): Buffer | undefined {
+  const text = Buffer.concat(input).toString('latin1')
+  const spaced = text.replace(
+    /(^|\n)(transfer-encoding:[^\r\n]*)/gi,
+    (_, start, line: string) => `${start}${line.replaceAll('\t', ' ')}`,
+  )
+  return spaced === text ? undefined : Buffer.from(spaced, 'latin1')
+}
+
+/**
  * The name of the deliberate difference (listed in docs/http1-differential.md) a difference
  * is, or `undefined` when it is a disagreement to fix.
+ * @param input - the input as it was split; names the differences only the input shows
  */
 export function deliberate(
   diff: { kind: 'content' | 'stricter' | 'lenient'; text: string },
   ours: OurOutcome,
   ref: ReferenceOutcome,
+  input?: readonly Buffer[],
 ): string | undefined {
   if (diff.kind === 'content') {
     // Connection is read from header fields only (never trailers), and `close` wins over
@@ -127,7 +145,15 @@ export function deliberate(
     return STRICTER.find(([pattern]) => pattern.test(ours.reason))?.[1]
   }
   const text = `${ref.error ?? ''} ${ref.reason}`
-  return LENIENT.find(([pattern]) => pattern.test(text))?.[1]
+  const name = LENIENT.find(([pattern]) => pattern.test(text))?.[1]
+  if (name !== undefined || ref.error !== 'INVALID_TRANSFER_ENCODING' || input === undefined) {
+    return name
+  }
+  // transfer-encoding-ows: llhttp agrees once the HTABs around the codings are spaces.
+  const spaced = spacedTransferEncoding(input)
+  if (spaced === undefined) return undefined
+  const again = llhttpParse('request', [spaced])
+  return difference(ours, again) === undefined ? 'transfer-encoding-ows' : undefined
 }
 
 /** Our chunked decoder's outcome against llhttp's for the same body. */
@@ -157,6 +183,19 @@ export function chunkedDifference(
     return `body ${ours.body.length} vs ${message.body.length} bytes`
   }
   return undefined
+}
+
+/** Whether the fields have a Transfer-Encoding whose last coding is not `chunked` (or empty). */
+function teNotChunked(headers: readonly [string, string][]): boolean {
+  const te = headers.filter(([n]) => /^transfer-encoding$/i.test(n))
+  const last = te
+    .map(([, v]) => v)
+    .join(',')
+    .split(',')
+    .pop()
+    ?.trim()
+    .toLowerCase()
+  return te.length > 0 && last !== 'chunked'
 }
 
 /** Differences we keep on purpose in responses, by why we rejected (we are stricter). */
@@ -201,6 +240,31 @@ export interface ResponseDifference {
  * @param eof - whether the origin closed after the input
  */
 export function responseDisagreement(
+  ours: OurResponseOutcome,
+  methods: readonly string[],
+  pieces: readonly Buffer[],
+  eof: boolean,
+): ResponseDifference | undefined {
+  const found = compareResponses(ours, methods, pieces, eof)
+  if (found === undefined || found.deliberate !== undefined) return found
+  // transfer-encoding-ows: llhttp does not take `chunked` followed by a HTAB as chunked (in a
+  // response it then reads to the close); it agrees once the HTABs are spaces.
+  const spaced = spacedTransferEncoding(pieces)
+  if (spaced !== undefined) {
+    const again = compareResponses(ours, methods, [spaced], eof)
+    if (again === undefined || again.deliberate !== undefined) {
+      return { text: found.text, deliberate: 'transfer-encoding-ows' }
+    }
+  }
+  // empty-line-before-response: llhttp skips CR and LF before a status line; we refuse them (a
+  // head that starts with an empty line), and a close after them is a close inside a head.
+  if (ours.emptyLineBeforeHead && ours.error !== undefined) {
+    return { text: found.text, deliberate: 'empty-line-before-response' }
+  }
+  return found
+}
+
+function compareResponses(
   ours: OurResponseOutcome,
   methods: readonly string[],
   pieces: readonly Buffer[],
@@ -253,7 +317,16 @@ export function responseDisagreement(
     const refHeaders = r.headers.slice(0, r.headers.length - countTrailers(r, a))
     if (norm(a.headers, false) !== norm(refHeaders, false))
       return content(`headers ${norm(a.headers, false)} vs ${norm(r.headers, false)}`)
-    if (!a.body.equals(r.body)) return content(`body ${a.body.length} vs ${r.body.length} bytes`)
+    if (!a.body.equals(r.body)) {
+      // RFC 9112 §6.3 (item 4): a Transfer-Encoding not ending in chunked (an empty one
+      // included) makes the body close-delimited; llhttp ignores an empty one and uses
+      // Content-Length.
+      const closeDelimited = !a.keepAlive && teNotChunked(a.headers)
+      return named(
+        `content at response ${i}: body ${a.body.length} vs ${r.body.length} bytes`,
+        closeDelimited ? 'transfer-encoding' : undefined,
+      )
+    }
     if (a.status >= 200 && a.keepAlive !== r.keepAlive) {
       // RFC 9112 §6.1: an HTTP/1.0 message with Transfer-Encoding has faulty framing; the
       // connection is closed after it.
@@ -286,19 +359,20 @@ export function responseDisagreement(
   if (kind === 'stricter' && ours.error === undefined && ours.waiting === 'body') {
     // RFC 9112 §6.3: a response whose Transfer-Encoding does not end in chunked (an empty one
     // included) is read until the connection closes; llhttp ignores an empty one.
-    const te = ours.waitingHeaders.filter(([n]) => /^transfer-encoding$/i.test(n))
-    const last = te
-      .map(([, v]) => v)
-      .join(',')
-      .split(',')
-      .pop()
-      ?.trim()
-      .toLowerCase()
-    if (te.length > 0 && last !== 'chunked') return named(text, 'transfer-encoding')
+    if (teNotChunked(ours.waitingHeaders)) return named(text, 'transfer-encoding')
+  }
+  if (kind === 'lenient' && refError === 'INVALID_EOF_STATE') {
+    // transfer-encoding: we read the body to the close (a Transfer-Encoding not ending in
+    // chunked), llhttp waited for the Content-Length it kept and calls the close an error.
+    const accepted = ours.messages[count]
+    if (accepted !== undefined && !accepted.keepAlive && teNotChunked(accepted.headers)) {
+      return named(text, 'transfer-encoding')
+    }
   }
   if (kind === 'stricter') {
+    // A head we refused because it starts with an empty line is not a version difference.
     const name =
-      ours.error === undefined
+      ours.error === undefined || ours.emptyLineBeforeHead
         ? undefined
         : RESPONSE_STRICTER.find(([pattern]) => pattern.test(ours.reason))?.[1]
     return named(text, name)

@@ -124,6 +124,8 @@ export interface OurResponseOutcome {
   waiting: 'head' | 'body' | undefined
   /** The header fields of the response whose body the input ended in. */
   waitingHeaders: [string, string][]
+  /** Whether the bytes where the last response head was read started with CR or LF. */
+  emptyLineBeforeHead: boolean
 }
 
 /**
@@ -150,19 +152,29 @@ export async function ourResponses(
   if (eof) socket.emit('end')
   const messages: OurResponse[] = []
   let waitingHeaders: [string, string][] = []
+  let emptyLineBeforeHead = false
   const ok = (waiting: 'head' | 'body' | undefined): OurResponseOutcome => ({
     messages,
     error: undefined,
     reason: '',
     waiting,
     waitingHeaders,
+    emptyLineBeforeHead,
   })
   const failed = (error: unknown): OurResponseOutcome => ({
     messages,
     ...describe(error),
     waiting: undefined,
     waitingHeaders,
+    emptyLineBeforeHead,
   })
+  // Looks at the first byte of the next head without taking it.
+  const peekEmptyLine = (): boolean => {
+    const next = stream.tryRead()
+    if (next === undefined) return false
+    stream.unread(next)
+    return next[0] === 0x0d || next[0] === 0x0a
+  }
   const fieldsOf = (session: Http1ClientSession): [string, string][] => {
     const list: [string, string][] = []
     const headers = session.responseHeader?.headers
@@ -193,6 +205,7 @@ export async function ourResponses(
       await session.writeRequestHeader(request)
       for (;;) {
         let response: Awaited<ReturnType<Http1ClientSession['readResponseHeader']>> | typeof STALLED
+        emptyLineBeforeHead = peekEmptyLine()
         try {
           response = await settleOrStall(session.readResponseHeader())
         } catch (error) {

@@ -1,0 +1,213 @@
+import { DynamicTable } from './dynamic-table.ts'
+import { HpackError } from './hpack-error.ts'
+import { huffmanDecode, huffmanMaxDecodedLength } from './huffman.ts'
+import { STATIC_TABLE_LENGTH, STATIC_TABLE_NAMES, STATIC_TABLE_VALUES } from './static-table.ts'
+
+/** The largest integer a header block may carry (sizes, indexes, lengths): 2^31 - 1. */
+const MAX_INTEGER = 0x7fffffff
+
+/** Huffman scratch kept between blocks; a longer string gets a one-off buffer. */
+const KEPT_SCRATCH_BYTES = 4096
+
+/** Limits of an {@link HpackDecoder}; all are required, the connection owns the defaults. */
+export interface HpackDecoderOptions {
+  /**
+   * The dynamic table bound we advertise in SETTINGS_HEADER_TABLE_SIZE (RFC 9113 default 4096).
+   * A table size update above it is a compression error.
+   */
+  readonly maxDynamicTableSize: number
+  /**
+   * The largest header list, in RFC 9113 §6.5.2 bytes (name + value + 32 per field): past it the
+   * block fails with `'header-list-too-large'`.
+   */
+  readonly maxHeaderListSize: number
+  /** The most fields in one header list: past it the block fails with `'header-list-too-large'`. */
+  readonly maxHeaderListPairs: number
+}
+
+/**
+ * Decodes the HPACK header blocks one peer sends on one connection (RFC 7541), keeping the
+ * dynamic table they share. Blocks must be decoded in the order they arrive.
+ *
+ * Bounded: the table holds at most `maxDynamicTableSize` bytes, strings cannot extend past the
+ * block, Huffman output is at most 8/5 of its input, and fields past the header list limits
+ * are counted but not kept (so one-byte references to a large entry cannot grow memory).
+ */
+export class HpackDecoder {
+  private readonly table: DynamicTable
+  private readonly maxDynamicTableSize: number
+  private readonly maxHeaderListSize: number
+  private readonly maxHeaderListPairs: number
+  /** Huffman output, reused between strings. */
+  private scratch: Buffer = Buffer.allocUnsafe(256)
+  /** Read cursor in the block being decoded. */
+  private position = 0
+
+  /** Creates a decoder with an empty dynamic table bounded by `options.maxDynamicTableSize`. */
+  constructor(options: HpackDecoderOptions) {
+    for (const key of ['maxDynamicTableSize', 'maxHeaderListSize', 'maxHeaderListPairs'] as const) {
+      const value = options[key]
+      if (!Number.isSafeInteger(value) || value < 0 || value > MAX_INTEGER) {
+        throw new RangeError(`HpackDecoder: ${key} must be an integer in [0, 2^31 - 1]`)
+      }
+    }
+    this.maxDynamicTableSize = options.maxDynamicTableSize
+    this.maxHeaderListSize = options.maxHeaderListSize
+    this.maxHeaderListPairs = options.maxHeaderListPairs
+    this.table = new DynamicTable(options.maxDynamicTableSize)
+  }
+
+  /** The dynamic table's current size in RFC 7541 bytes (for tests and diagnostics). */
+  get dynamicTableSize(): number {
+    return this.table.size
+  }
+
+  /** The dynamic table's current bound, as set by the peer's last size update. */
+  get dynamicTableMaxSize(): number {
+    return this.table.maxSize
+  }
+
+  /** The dynamic table's entries, newest first, as flat name/value pairs (tests, diagnostics). */
+  dynamicTableEntries(): string[] {
+    const entries: string[] = []
+    for (let i = 0; i < this.table.count; i++) {
+      entries.push(this.table.nameAt(i), this.table.valueAt(i))
+    }
+    return entries
+  }
+
+  /**
+   * Decodes one complete header block (HEADERS + CONTINUATION payloads concatenated), the bytes
+   * `block[start..end)`, appending its fields to `out` as flat pairs
+   * `[name0, value0, name1, value1, ...]`. Names and values are octets as latin1 strings, as
+   * received: checking case, CR, LF and NUL is the caller's job.
+   *
+   * @throws HpackError `'compression'` (a connection error: the table is out of sync) when the
+   *   block is malformed; `'header-list-too-large'` when the fields exceed the header list
+   *   limits: the whole block was still decoded so the table stays in sync, `out` holds the
+   *   fields before the limit, and the connection can go on with a stream error.
+   */
+  decode(block: Uint8Array, start: number, end: number, out: string[]): void {
+    const source = Buffer.isBuffer(block)
+      ? block
+      : Buffer.from(block.buffer, block.byteOffset, block.byteLength)
+    const table = this.table
+    this.position = start
+    let listSize = 0
+    let pairs = 0
+    let tooLarge = false
+    let sawField = false
+    while (this.position < end) {
+      const first = source[this.position] as number
+      let name: string
+      let value: string
+      if (first >= 0x80) {
+        // §6.1 Indexed Header Field: 1xxxxxxx.
+        const index = this.readInteger(source, end, 0x7f)
+        if (index === 0) throw compressionError('index 0')
+        if (index <= STATIC_TABLE_LENGTH) {
+          name = STATIC_TABLE_NAMES[index - 1] as string
+          value = STATIC_TABLE_VALUES[index - 1] as string
+        } else {
+          const dynamic = index - STATIC_TABLE_LENGTH - 1
+          if (dynamic >= table.count) throw compressionError(`index ${index} out of range`)
+          name = table.nameAt(dynamic)
+          value = table.valueAt(dynamic)
+        }
+      } else if (first >= 0x40) {
+        // §6.2.1 Literal Header Field with Incremental Indexing: 01xxxxxx.
+        const index = this.readInteger(source, end, 0x3f)
+        name = index === 0 ? this.readString(source, end) : this.nameAt(index)
+        value = this.readString(source, end)
+        table.add(name, value)
+      } else if (first >= 0x20) {
+        // §6.3 Dynamic Table Size Update: 001xxxxx, only before the first field (§4.2).
+        if (sawField) throw compressionError('table size update after a field')
+        const size = this.readInteger(source, end, 0x1f)
+        if (size > this.maxDynamicTableSize) {
+          throw compressionError(`table size update ${size} above ${this.maxDynamicTableSize}`)
+        }
+        table.setMaxSize(size)
+        continue
+      } else {
+        // §6.2.2 without indexing (0000xxxx), §6.2.3 never indexed (0001xxxx).
+        const index = this.readInteger(source, end, 0x0f)
+        name = index === 0 ? this.readString(source, end) : this.nameAt(index)
+        value = this.readString(source, end)
+      }
+      sawField = true
+      if (tooLarge) continue
+      // RFC 9113 §6.5.2: name + value + 32 per field.
+      listSize += name.length + value.length + 32
+      if (listSize > this.maxHeaderListSize || pairs >= this.maxHeaderListPairs) {
+        tooLarge = true
+        continue
+      }
+      out.push(name, value)
+      pairs++
+    }
+    if (tooLarge) {
+      throw new HpackError(
+        'header-list-too-large',
+        `HPACK: header list above ${this.maxHeaderListSize} bytes or ${this.maxHeaderListPairs} fields`,
+      )
+    }
+  }
+
+  /** The name at HPACK `index` (static or dynamic) for a literal with an indexed name. */
+  private nameAt(index: number): string {
+    if (index <= STATIC_TABLE_LENGTH) return STATIC_TABLE_NAMES[index - 1] as string
+    const dynamic = index - STATIC_TABLE_LENGTH - 1
+    if (dynamic >= this.table.count) throw compressionError(`index ${index} out of range`)
+    return this.table.nameAt(dynamic)
+  }
+
+  /**
+   * Reads an integer with an N-bit prefix (RFC 7541 §5.1) at the cursor; `prefixMask` is
+   * 2^N - 1. Bounded: at most 5 continuation bytes, and the value at most 2^31 - 1.
+   */
+  private readInteger(source: Buffer, end: number, prefixMask: number): number {
+    let position = this.position
+    let value = (source[position++] as number) & prefixMask
+    if (value < prefixMask) {
+      this.position = position
+      return value
+    }
+    let shift = 0
+    for (;;) {
+      if (position >= end) throw compressionError('truncated integer')
+      const byte = source[position++] as number
+      value += (byte & 0x7f) * (1 << shift)
+      if (value > MAX_INTEGER) throw compressionError('integer overflow')
+      if (byte < 0x80) break
+      shift += 7
+      if (shift > 28) throw compressionError('integer overflow')
+    }
+    this.position = position
+    return value
+  }
+
+  /** Reads a string literal (RFC 7541 §5.2) at the cursor: raw octets or Huffman-coded. */
+  private readString(source: Buffer, end: number): string {
+    if (this.position >= end) throw compressionError('truncated block')
+    const isHuffman = (source[this.position] as number) >= 0x80
+    const length = this.readInteger(source, end, 0x7f)
+    const start = this.position
+    if (length > end - start) throw compressionError('string longer than the block')
+    this.position = start + length
+    if (!isHuffman) return source.toString('latin1', start, start + length)
+    const needed = huffmanMaxDecodedLength(length)
+    let scratch = this.scratch
+    if (needed > scratch.length) {
+      scratch = Buffer.allocUnsafe(needed)
+      if (needed <= KEPT_SCRATCH_BYTES) this.scratch = scratch
+    }
+    const decoded = huffmanDecode(source, start, start + length, scratch, 0)
+    if (decoded < 0) throw compressionError('invalid Huffman code')
+    return scratch.toString('latin1', 0, decoded)
+  }
+}
+
+function compressionError(detail: string): HpackError {
+  return new HpackError('compression', `HPACK: ${detail}`)
+}
