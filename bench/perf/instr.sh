@@ -6,6 +6,8 @@
 # PERF_BUNDLE names another bundle in DIR (default load-balancer.js), PERF_ARGS adds its flags,
 # PERF_H2=1 loads over h2c with prior knowledge (h2load, PERF_CONNS connections x PERF_STREAMS
 # streams, default 1 x 10; give the proxy PERF_ARGS=--h2c) instead of HTTP/1.1,
+# PERF_TLS=1 serves and loads over TLS (the test PKI's a.test certificate, given to the proxy as
+# --tls-cert/--tls-key; ALPN h2 with PERF_H2=1, else http/1.1),
 # PERF_LABEL replaces "DIR SCENARIO" in the output line. The origin must already serve the path
 # (an nginx with the shared harness's origin config); the script stops if it does not, rather
 # than count the instructions of 502s.
@@ -19,13 +21,18 @@ case $scenario in
   64k) path=/64k; extra=() ;;
   post1m) head -c 1048576 /dev/zero > "$out/body"; path=/upload; extra=(-d "$out/body" -H 'content-type: application/octet-stream') ;;
 esac
+scheme=http tls_args=()
+if [ "${PERF_TLS:-0}" = 1 ]; then
+  certs=$(cd "$HERE/../../tooling/test-utils/certs" && pwd)
+  scheme=https tls_args=(--tls-cert "$certs/a.test.pem" --tls-key "$certs/a.test.key")
+fi
 if ! curl -sf -o /dev/null "http://127.0.0.1:$origin/small"; then
   echo "no origin answering http://127.0.0.1:$origin/small" >&2
   exit 1
 fi
 setsid taskset -c 0 valgrind --tool=callgrind --smc-check=all-non-file --separate-threads=yes \
   --callgrind-out-file="$out/cg.%p" node ${PERF_KEEP:+--perf-basic-prof} "$dir/${PERF_BUNDLE:-load-balancer.js}" --listen "127.0.0.1:$port" \
-  ${PERF_ARGS:-} --upstream "127.0.0.1:$origin" > "$out/log" 2>&1 < /dev/null &
+  ${PERF_ARGS:-} ${tls_args[@]+"${tls_args[@]}"} --upstream "127.0.0.1:$origin" > "$out/log" 2>&1 < /dev/null &
 pid=$!
 up=0
 for _ in $(seq 600); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && { up=1; break; }; sleep 0.2; done
@@ -34,7 +41,7 @@ if [ "$up" != 1 ]; then
   kill -KILL "$pid" 2>/dev/null; cat "$out/log" >&2; exit 1
 fi
 if [ "${PERF_H2:-0}" = 1 ]; then proto=(-m "${PERF_STREAMS:-10}"); else proto=(--h1 -m 1); fi
-load() { taskset -c 1 h2load "${proto[@]}" -n "$1" -c "$2" "${extra[@]}" "http://127.0.0.1:$port$path" | grep -E '^requests:' ; }
+load() { taskset -c 1 h2load "${proto[@]}" -n "$1" -c "$2" "${extra[@]}" "$scheme://127.0.0.1:$port$path" | grep -E '^requests:' ; }
 # Warm up until the JIT has settled (compiling is counted too, on its own threads).
 load "${PERF_WARMUP:-20000}" 10 > /dev/null
 callgrind_control -z "$pid" > /dev/null 2>&1
