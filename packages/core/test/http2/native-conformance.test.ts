@@ -415,6 +415,27 @@ describe('native HTTP/2 engine: lifetime', () => {
     await c.closed
   })
 
+  it('sends keepalive PINGs and closes a connection that does not answer them', async () => {
+    const server = await nativeServer({ pingIntervalMs: 50, pingTimeoutMs: 100 })
+    const answering = await client(server.port)
+    const answered = new Set<H2Frame>()
+    // Answers every PING as it arrives (the client's own listener has parsed the frames).
+    answering.socket.on('data', () => {
+      for (const frame of answering.frames) {
+        if (frame.type !== H2_FRAME.PING || frame.flags !== 0 || answered.has(frame)) continue
+        answered.add(frame)
+        answering.send(h2Frame(H2_FRAME.PING, H2_FLAG.ACK, 0, frame.payload))
+      }
+    })
+    const silent = await client(server.port)
+    await silent.waitFor((f) => f.type === H2_FRAME.PING && f.flags === 0)
+    await silent.closed
+    // The answering client is still served, several PING rounds later.
+    await answering.waitFor((f) => f.type === H2_FRAME.PING && answered.size >= 3)
+    answering.headers(1, h2GetFields('/alive'))
+    expect(await answering.status(1)).toBe(200)
+  })
+
   it('shuts down with two GOAWAY frames: the largest id, then the last stream processed', async () => {
     let release: () => void = () => {}
     const gate = new Promise<void>((resolve) => {
