@@ -405,6 +405,31 @@ describe('native HTTP/2 engine: flow control (RFC 9113 §5.2 and §6.9)', () => 
   })
 })
 
+describe('native HTTP/2 engine: maxSessionMemoryMb', () => {
+  it('refuses new streams while unread request bodies hold more than the bound, then serves again', async () => {
+    const server = await nativeServer({
+      maxSessionMemoryMb: 1,
+      initialWindowSize: 2 * 1024 * 1024,
+      connectionWindowSize: 4 * 1024 * 1024,
+    })
+    const c = await client(server.port)
+    // 1.5 MiB the app never reads (/hold), in frames of 16 KiB.
+    c.headers(1, post('/hold'), false)
+    for (let i = 0; i < 96; i++) c.send(h2Frame(H2_FRAME.DATA, 0, 1, Buffer.alloc(16_384, 0x61)))
+    // The PING answer comes after every DATA frame before it was read.
+    c.send(h2Frame(H2_FRAME.PING, 0, 0, Buffer.from('buffered')))
+    await c.waitFor((f) => f.type === H2_FRAME.PING && f.flags === H2_FLAG.ACK)
+    c.headers(3, h2GetFields('/refused'))
+    expect(await c.rstCode(3)).toBe(H2_ERROR.REFUSED_STREAM)
+    expect(server.seen).not.toContain('/refused')
+    // Cancelling the held stream frees its bytes: the next stream is served.
+    c.send(h2Frame(H2_FRAME.RST_STREAM, 0, 1, u32(H2_ERROR.CANCEL)))
+    c.headers(5, h2GetFields('/after'))
+    expect(await c.status(5)).toBe(200)
+    expect(c.frames.some((f) => f.type === H2_FRAME.GOAWAY)).toBe(false)
+  })
+})
+
 describe('native HTTP/2 engine: lifetime', () => {
   it('closes an idle connection with GOAWAY(NO_ERROR)', async () => {
     const server = await nativeServer({ idleTimeoutMs: 100 })

@@ -80,6 +80,7 @@ export class NativeH2Connection implements FrameHandler {
   readonly #encoder: HpackEncoder
   readonly #streams: Map<number, NativeH2ServerSession>
   readonly #fields: string[]
+  readonly #maxBufferedBytes: number
   #prefaceMatched: number
   #lastStreamId: number
   #peerInitialWindow: number
@@ -141,6 +142,7 @@ export class NativeH2Connection implements FrameHandler {
     this.#encoder = new HpackEncoder({})
     this.#streams = new Map()
     this.#fields = []
+    this.#maxBufferedBytes = settings.maxSessionMemoryMb * 1024 * 1024
     this.#prefaceMatched = 0
     this.#lastStreamId = 0
     this.#peerInitialWindow = DEFAULT_WINDOW
@@ -464,7 +466,10 @@ export class NativeH2Connection implements FrameHandler {
       this.#respondBare(streamId, 431, endStream)
       return
     }
-    if (this.#streams.size >= this.settings.maxConcurrentStreams) {
+    if (
+      this.#streams.size >= this.settings.maxConcurrentStreams ||
+      this.#bufferedBytes() > this.#maxBufferedBytes
+    ) {
       this.resetStream(streamId, H2ErrorCode.REFUSED_STREAM)
       return
     }
@@ -495,6 +500,22 @@ export class NativeH2Connection implements FrameHandler {
     } else {
       session.finishNow()
     }
+  }
+
+  /**
+   * Bytes the connection holds for the peer: request bodies received and not yet read by the
+   * app (the connection window not yet given back) and output queued or unsent on the socket.
+   * Past `maxSessionMemoryMb` new streams are refused. (A header block being assembled is
+   * bounded on its own, and is complete by the time a stream opens.)
+   */
+  #bufferedBytes(): number {
+    return (
+      this.settings.connectionWindowSize -
+      this.#recvWindow -
+      this.#recvUnacked +
+      this.#outLength +
+      this.socket.writableLength
+    )
   }
 
   /** Answers a stream with a bodiless status (431 for a header list over the limit). */
