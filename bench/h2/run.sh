@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# HTTP/2 engine cost: core's h2c hello world vs a bare node:http2 hello world (the floor of building
-# on nghttp2), side by side, interleaved rounds, h2load 10 connections x 10 streams.
+# HTTP/2 engine cost: core's h2c hello world on the node:http2 engine (`core`) and on our own frame
+# layer (`core-native`, H2Options.engine 'native') vs a bare node:http2 hello world (the floor of
+# building on nghttp2), side by side, interleaved rounds, h2load 10 connections x 10 streams.
 #
 #   bench/h2/run.sh [ROUNDS] [REQUESTS]
 #
@@ -31,17 +32,26 @@ measure() { # name port command...
     'BEGIN { printf "%s %.1f\n", n, (t / hz) * 1e6 / r }'
 }
 results=$(mktemp)
+core() { exec node --conditions=@pingora-ts/source --import "$TSX" "$HERE/core-h2c-server.ts" "$@"; }
+core_native() { exec node --conditions=@pingora-ts/source --import "$TSX" "$HERE/core-h2c-server.ts" --engine native "$@"; }
+bare() { exec node "$HERE/node-h2c-server.mjs" "$@"; }
 for round in $(seq 1 "$ROUNDS"); do
-  if [ $((round % 2)) = 1 ]; then
-    measure core 18190 node --conditions=@pingora-ts/source --import "$TSX" "$HERE/core-h2c-server.ts" >> "$results"
-    measure node-http2 18191 node "$HERE/node-h2c-server.mjs" >> "$results"
-  else
-    measure node-http2 18191 node "$HERE/node-h2c-server.mjs" >> "$results"
-    measure core 18190 node --conditions=@pingora-ts/source --import "$TSX" "$HERE/core-h2c-server.ts" >> "$results"
-  fi
+  # Rotate the order each round so no target always runs first.
+  case $((round % 3)) in
+    1) order="core core-native node-http2" ;;
+    2) order="core-native node-http2 core" ;;
+    0) order="node-http2 core core-native" ;;
+  esac
+  for name in $order; do
+    case $name in
+      core) measure core 18190 core >> "$results" ;;
+      core-native) measure core-native 18192 core_native >> "$results" ;;
+      node-http2) measure node-http2 18191 bare >> "$results" ;;
+    esac
+  done
 done
 cat "$results"
 echo "medians (CPU us per request):"
-for name in core node-http2; do
+for name in core core-native node-http2; do
   grep "^$name " "$results" | awk '{ print $2 }' | sort -n | awk -v n="$name" '{ a[NR] = $1 } END { print n, a[int((NR + 1) / 2)] }'
 done

@@ -75,6 +75,15 @@ Pingora's seed example, exactly:
       valueName: 'FILE',
       description: 'the PEM private key of --tls-cert',
     },
+    'h2-engine': {
+      type: 'string',
+      valueName: 'ENGINE',
+      description:
+        "downstream HTTP/2 engine: 'node' (node:http2, the default) or 'native' (experimental)",
+      check: (value) => {
+        if (value !== 'node' && value !== 'native') throw new Error("must be 'node' or 'native'")
+      },
+    },
     'upstream-h2': {
       type: 'boolean',
       description: 'speak HTTP/2 to the upstreams: h2c with prior knowledge, or ALPN h2 with --tls',
@@ -122,10 +131,13 @@ const app =
           upstreamResponse.insertHeader('X-Lb-Version', responseVersion)
         }
       })(upstreams, options)
+const h2Engine = values['h2-engine'] === 'native' ? 'native' : 'node'
 const lb = httpProxyService(
   server.configuration,
   app,
-  values.h2c === true ? { serverOptions: { h2c: true } } : {},
+  values.h2c === true || h2Engine !== 'node'
+    ? { serverOptions: { h2c: values.h2c === true, h2: { engine: h2Engine } } }
+    : {},
 )
 if (tlsCert !== undefined && tlsKey !== undefined) {
   const settings = TlsSettings.intermediate(tlsCert, tlsKey)

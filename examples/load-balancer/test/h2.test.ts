@@ -61,34 +61,39 @@ function get(
 }
 
 describe('examples/load-balancer over HTTP/2', () => {
-  it('--h2c --upstream-h2: h2 in, h2c out to the embedded origins; SIGTERM sends GOAWAY', async () => {
-    const { child, address } = await startExample([
-      '--listen',
-      '127.0.0.1:0',
-      '--h2c',
-      '--upstream-h2',
-    ])
-    // HTTP/1.1 still works on the same port.
-    const h1 = await request(`http://${address}/one`)
-    expect(h1.statusCode).toBe(200)
-    expect(await h1.body.text()).toMatch(/^hello from origin-[12] \(GET \/one, h2\)\n$/)
+  it.each(['node', 'native'])(
+    '--h2c --upstream-h2 --h2-engine %s: h2 in, h2c out to the embedded origins; SIGTERM sends GOAWAY',
+    async (engine) => {
+      const { child, address } = await startExample([
+        '--listen',
+        '127.0.0.1:0',
+        '--h2c',
+        '--upstream-h2',
+        '--h2-engine',
+        engine,
+      ])
+      // HTTP/1.1 still works on the same port.
+      const h1 = await request(`http://${address}/one`)
+      expect(h1.statusCode).toBe(200)
+      expect(await h1.body.text()).toMatch(/^hello from origin-[12] \(GET \/one, h2\)\n$/)
 
-    const client = http2.connect(`http://${address}`)
-    client.on('error', () => {})
-    const a = await get(client, '/a')
-    const b = await get(client, '/b')
-    expect(a.status).toBe(200)
-    expect(a.body).toMatch(/\(GET \/a, h2\)/)
-    expect(new Set([a.origin, b.origin])).toEqual(new Set(['origin-1', 'origin-2']))
+      const client = http2.connect(`http://${address}`)
+      client.on('error', () => {})
+      const a = await get(client, '/a')
+      const b = await get(client, '/b')
+      expect(a.status).toBe(200)
+      expect(a.body).toMatch(/\(GET \/a, h2\)/)
+      expect(new Set([a.origin, b.origin])).toEqual(new Set(['origin-1', 'origin-2']))
 
-    const goaway = once(client, 'goaway')
-    child.kill('SIGTERM')
-    await goaway
-    // In-flight nothing: the connection closes after the second GOAWAY, and the process exits.
-    const [code] = await once(child, 'exit')
-    expect(code).toBe(0)
-    client.destroy()
-  })
+      const goaway = once(client, 'goaway')
+      child.kill('SIGTERM')
+      await goaway
+      // In-flight nothing: the connection closes after the second GOAWAY, and the process exits.
+      const [code] = await once(child, 'exit')
+      expect(code).toBe(0)
+      client.destroy()
+    },
+  )
 
   it('--tls-cert/--tls-key: ALPN h2 for HTTP/2 clients, http/1.1 for the others', async () => {
     const { address } = await startExample([

@@ -121,6 +121,7 @@ export { type Http2ClientOptions, Http2ClientSession } from './protocols/http2/c
 export {
   DEFAULT_H2_OPTIONS,
   H2_PREFACE,
+  type H2Engine,
   type H2Options,
   type H2StreamHandler,
   matchH2Preface,

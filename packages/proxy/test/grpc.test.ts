@@ -3,10 +3,13 @@
 // cancellation propagated to the origin, messages over 4 MiB, and 100 concurrent calls on
 // ceil(100 / maxConcurrentStreams) upstream connections.
 import * as grpc from '@grpc/grpc-js'
-import { HttpPeer } from '@pingora-ts/core'
+import { type H2Engine, HttpPeer } from '@pingora-ts/core'
 import type { ProxyHttp } from '@pingora-ts/proxy'
-import { describe, expect, it, onTestFinished } from 'vitest'
+import { beforeAll, describe, expect, it, onTestFinished } from 'vitest'
 import { startProxy } from './helpers.ts'
+
+/** The downstream HTTP/2 engine the running describe block tests (set in its beforeAll). */
+let engine: H2Engine = 'node'
 
 const identity = (b: Buffer): Buffer => b
 
@@ -82,7 +85,11 @@ function app(port: number, maxH2Streams = 100): ProxyHttp<undefined> {
 
 async function setup(handlers: Handlers, serverOptions: grpc.ServerOptions = {}, streams = 100) {
   const originPort = await grpcOrigin(handlers, serverOptions)
-  const proxy = await startProxy(app(originPort, streams), {}, { serverOptions: { h2c: true } })
+  const proxy = await startProxy(
+    app(originPort, streams),
+    {},
+    { serverOptions: { h2c: true, h2: { engine } } },
+  )
   const client = new Client(`127.0.0.1:${proxy.port}`, grpc.credentials.createInsecure(), {
     ...BIG,
   }) as EchoClient
@@ -130,7 +137,11 @@ function unary(
   })
 }
 
-describe('gRPC through the proxy', () => {
+describe.each<H2Engine>(['node', 'native'])('gRPC through the proxy (%s h2 engine)', (tested) => {
+  beforeAll(() => {
+    engine = tested
+  })
+
   it('unary: request metadata up, response, header and trailing metadata down', async () => {
     const { client } = await setup({
       unary(call, callback) {

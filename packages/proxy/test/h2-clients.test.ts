@@ -5,13 +5,20 @@ import { once } from 'node:events'
 import http2 from 'node:http2'
 import type { AddressInfo } from 'node:net'
 import { promisify } from 'node:util'
-import { HttpPeer } from '@pingora-ts/core'
-import { describe, expect, it, onTestFinished } from 'vitest'
+import { type H2Engine, HttpPeer } from '@pingora-ts/core'
+import { beforeAll, describe, expect, it, onTestFinished } from 'vitest'
 import { origin, startProxy } from './helpers.ts'
+
+/** The downstream HTTP/2 engine the running describe block tests (set in its beforeAll). */
+let engine: H2Engine = 'node'
 
 const run = promisify(execFile)
 
-describe('HTTP/2 clients', () => {
+describe.each<H2Engine>(['node', 'native'])('HTTP/2 clients (%s h2 engine)', (tested) => {
+  beforeAll(() => {
+    engine = tested
+  })
+
   it('100-continue: the h2 client gets the informational 100, sends its body, gets the answer', async () => {
     let sawExpect = ''
     const o = await origin((req, res) => {
@@ -28,7 +35,7 @@ describe('HTTP/2 clients', () => {
         upstreamPeer: () => new HttpPeer({ address: `127.0.0.1:${o.port}` }),
       },
       {},
-      { serverOptions: { h2c: true } },
+      { serverOptions: { h2c: true, h2: { engine } } },
     )
     const client = http2.connect(`http://127.0.0.1:${proxy.port}`)
     client.on('error', () => {})
@@ -90,7 +97,7 @@ describe('HTTP/2 clients', () => {
         },
       },
       {},
-      { serverOptions: { h2c: true } },
+      { serverOptions: { h2c: true, h2: { engine } } },
     )
     // One URL per curl run: curl 7.88 fails a second h2c prior-knowledge request on a reused
     // connection ("Error in the HTTP2 framing layer") even against a bare node:http2 server.

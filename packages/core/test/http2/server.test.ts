@@ -1,16 +1,26 @@
 // The HTTP/2 server engine: ALPN h2 and h2c (prior knowledge, beside HTTP/1.1 on one port) served
 // through the same HttpServerApp/ServerSession interface as HTTP/1, checked with node:http2.
+// Every test runs on both engines (H2Options.engine: node:http2, and our own frame layer).
 import http2 from 'node:http2'
 import { HeaderMap, ResponseHeader } from '@pingora-ts/http'
 import { TlsSettings } from '@pingora-ts/tls'
 import { request } from 'undici'
-import { describe, expect, it, onTestFinished } from 'vitest'
+import { beforeAll, describe, expect, it, onTestFinished } from 'vitest'
 import type { HttpServerApp, HttpServerOptions } from '../../src/apps/http-app.ts'
 import type { ReusedHttpStream } from '../../src/protocols/http/reused-http-stream.ts'
 import type { ServerSession } from '../../src/protocols/http/server-session.ts'
+import type { H2Engine } from '../../src/protocols/http2/connection.ts'
 import { ListeningService } from '../../src/services/listening.ts'
 import { portOf, startServer } from '../server/helpers.ts'
 import { certs, readPem } from '../tls/helpers.ts'
+
+/** The engine the running describe block tests (set in its beforeAll). */
+let engine: H2Engine = 'node'
+
+/** Server options on the engine under test. */
+function onEngine(options?: HttpServerOptions): HttpServerOptions {
+  return { ...options, h2: { ...options?.h2, engine } }
+}
 
 /** Echoes method, path, protocol and the request body; remembers the connections it saw. */
 function echoApp(seen: ReusedHttpStream[], options?: HttpServerOptions): HttpServerApp {
@@ -49,7 +59,7 @@ function echoApp(seen: ReusedHttpStream[], options?: HttpServerOptions): HttpSer
       }
       return session.finish()
     },
-    serverOptions: () => options,
+    serverOptions: () => onEngine(options),
   }
 }
 
@@ -108,7 +118,11 @@ async function tlsService(
   return service
 }
 
-describe('HTTP/2 server', () => {
+describe.each<H2Engine>(['node', 'native'])('HTTP/2 server (%s engine)', (tested) => {
+  beforeAll(() => {
+    engine = tested
+  })
+
   it('serves concurrent streams of one ALPN h2 connection through the ServerSession interface', async () => {
     const seen: ReusedHttpStream[] = []
     const service = await tlsService(seen)
@@ -216,7 +230,7 @@ describe('HTTP/2 server', () => {
         await session.writeResponse(ResponseHeader.build(200), Buffer.from('late but whole'))
         return session.finish()
       },
-      serverOptions: () => ({ h2c: true }),
+      serverOptions: () => onEngine({ h2c: true }),
     }
     const service = new ListeningService('h2c-drain', app)
     service.addTcp('127.0.0.1:0')
