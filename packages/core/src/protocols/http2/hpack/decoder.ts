@@ -9,6 +9,29 @@ const MAX_INTEGER = 0x7fffffff
 /** Huffman scratch kept between blocks; a longer string gets a one-off buffer. */
 const KEPT_SCRATCH_BYTES = 4096
 
+/**
+ * Octet classes for {@link HpackDecoder.lastBlockNeedsFieldCheck}: `NAME_PLAIN` for octets a
+ * field name may hold past its first (RFC 9110 tchar, lowercase: RFC 9113 §8.2.1), and
+ * `VALUE_PLAIN` for octets a value may hold (anything but controls other than HTAB, and DEL).
+ */
+const NAME_PLAIN = 1
+const VALUE_PLAIN = 2
+const OCTET_CLASS = buildOctetClasses()
+
+function buildOctetClasses(): Uint8Array {
+  const classes = new Uint8Array(256)
+  for (let octet = 0; octet < 256; octet++) {
+    if (octet === 0x09 || (octet >= 0x20 && octet !== 0x7f)) classes[octet] = VALUE_PLAIN
+  }
+  for (const octet of Buffer.from(
+    "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyz",
+    'latin1',
+  )) {
+    classes[octet] = (classes[octet] as number) | NAME_PLAIN
+  }
+  return classes
+}
+
 /** Limits of an {@link HpackDecoder}; all are required, the connection owns the defaults. */
 export interface HpackDecoderOptions {
   /**
@@ -42,6 +65,20 @@ export class HpackDecoder {
   private scratch: Buffer = Buffer.allocUnsafe(256)
   /** Read cursor in the block being decoded. */
   private position = 0
+  /** Where the last string's octets are: `stringBytes[start..stringEnd)`. */
+  private stringBytes: Buffer = this.scratch
+  private stringEnd = 0
+  /** Whether the last string read was plain (see {@link lastBlockNeedsFieldCheck}). */
+  private stringPlain = true
+  /**
+   * After {@link decode}: `false` guarantees that no field of the block holds an octet RFC 9113
+   * §8.2.1 forbids or makes suspect, so the caller may skip its per-octet checks; `true` means
+   * some field must be checked: a name with an octet other than lowercase tchar (or `:` past
+   * the first octet), an empty name, a value with a control character other than HTAB (NUL,
+   * CR, LF...) or DEL, or a value starting or ending with SP or HTAB. Computed once per literal
+   * and remembered with its dynamic table entry, so indexed fields cost nothing.
+   */
+  lastBlockNeedsFieldCheck = false
 
   /** Creates a decoder with an empty dynamic table bounded by `options.maxDynamicTableSize`. */
   constructor(options: HpackDecoderOptions) {
@@ -97,6 +134,7 @@ export class HpackDecoder {
     let pairs = 0
     let tooLarge = false
     let sawField = false
+    let plain = 1
     while (this.position < end) {
       const first = source[this.position] as number
       let name: string
@@ -113,13 +151,17 @@ export class HpackDecoder {
           if (dynamic >= table.count) throw compressionError(`index ${index} out of range`)
           name = table.nameAt(dynamic)
           value = table.valueAt(dynamic)
+          plain &= table.plainAt(dynamic)
         }
       } else if (first >= 0x40) {
         // §6.2.1 Literal Header Field with Incremental Indexing: 01xxxxxx.
         const index = this.readInteger(source, end, 0x3f)
-        name = index === 0 ? this.readString(source, end) : this.nameAt(index)
-        value = this.readString(source, end)
-        table.add(name, value)
+        name = index === 0 ? this.readName(source, end) : this.nameAt(index)
+        let fieldPlain = this.stringPlain ? 1 : 0
+        value = this.readValue(source, end)
+        if (!this.stringPlain) fieldPlain = 0
+        plain &= fieldPlain
+        table.add(name, value, fieldPlain)
       } else if (first >= 0x20) {
         // §6.3 Dynamic Table Size Update: 001xxxxx, only before the first field (§4.2).
         if (sawField) throw compressionError('table size update after a field')
@@ -132,8 +174,10 @@ export class HpackDecoder {
       } else {
         // §6.2.2 without indexing (0000xxxx), §6.2.3 never indexed (0001xxxx).
         const index = this.readInteger(source, end, 0x0f)
-        name = index === 0 ? this.readString(source, end) : this.nameAt(index)
-        value = this.readString(source, end)
+        name = index === 0 ? this.readName(source, end) : this.nameAt(index)
+        if (!this.stringPlain) plain = 0
+        value = this.readValue(source, end)
+        if (!this.stringPlain) plain = 0
       }
       sawField = true
       if (tooLarge) continue
@@ -146,6 +190,7 @@ export class HpackDecoder {
       out.push(name, value)
       pairs++
     }
+    this.lastBlockNeedsFieldCheck = plain === 0
     if (tooLarge) {
       throw new HpackError(
         'header-list-too-large',
@@ -156,10 +201,51 @@ export class HpackDecoder {
 
   /** The name at HPACK `index` (static or dynamic) for a literal with an indexed name. */
   private nameAt(index: number): string {
-    if (index <= STATIC_TABLE_LENGTH) return STATIC_TABLE_NAMES[index - 1] as string
+    if (index <= STATIC_TABLE_LENGTH) {
+      this.stringPlain = true
+      return STATIC_TABLE_NAMES[index - 1] as string
+    }
     const dynamic = index - STATIC_TABLE_LENGTH - 1
     if (dynamic >= this.table.count) throw compressionError(`index ${index} out of range`)
+    // The entry's flag covers name and value; a plain entry has a plain name.
+    this.stringPlain = this.table.plainAt(dynamic) === 1 || isPlainName(this.table.nameAt(dynamic))
     return this.table.nameAt(dynamic)
+  }
+
+  /** Reads a literal name and sets `stringPlain`. */
+  private readName(source: Buffer, end: number): string {
+    const start = this.readStringBytes(source, end)
+    const bytes = this.stringBytes
+    const stop = this.stringEnd
+    // A pseudo-header's leading ':' is plain; anything else must be lowercase tchar.
+    const from = start < stop && bytes[start] === 0x3a ? start + 1 : start
+    let plain = stop > from
+    for (let i = from; i < stop; i++) {
+      if (((OCTET_CLASS[bytes[i] as number] as number) & NAME_PLAIN) === 0) {
+        plain = false
+        break
+      }
+    }
+    this.stringPlain = plain
+    return bytes.toString('latin1', start, stop)
+  }
+
+  /** Reads a literal value and sets `stringPlain`. */
+  private readValue(source: Buffer, end: number): string {
+    const start = this.readStringBytes(source, end)
+    const bytes = this.stringBytes
+    const stop = this.stringEnd
+    let plain = true
+    if (stop > start) {
+      const first = bytes[start] as number
+      const last = bytes[stop - 1] as number
+      plain = first !== 0x20 && first !== 0x09 && last !== 0x20 && last !== 0x09
+      for (let i = start; plain && i < stop; i++) {
+        if (((OCTET_CLASS[bytes[i] as number] as number) & VALUE_PLAIN) === 0) plain = false
+      }
+    }
+    this.stringPlain = plain
+    return bytes.toString('latin1', start, stop)
   }
 
   /**
@@ -187,15 +273,24 @@ export class HpackDecoder {
     return value
   }
 
-  /** Reads a string literal (RFC 7541 §5.2) at the cursor: raw octets or Huffman-coded. */
-  private readString(source: Buffer, end: number): string {
+  /**
+   * Reads a string literal (RFC 7541 §5.2) at the cursor, raw or Huffman-coded, leaving its
+   * octets in `stringBytes[start..stringEnd)`.
+   *
+   * @returns `start`.
+   */
+  private readStringBytes(source: Buffer, end: number): number {
     if (this.position >= end) throw compressionError('truncated block')
     const isHuffman = (source[this.position] as number) >= 0x80
     const length = this.readInteger(source, end, 0x7f)
     const start = this.position
     if (length > end - start) throw compressionError('string longer than the block')
     this.position = start + length
-    if (!isHuffman) return source.toString('latin1', start, start + length)
+    if (!isHuffman) {
+      this.stringBytes = source
+      this.stringEnd = start + length
+      return start
+    }
     const needed = huffmanMaxDecodedLength(length)
     let scratch = this.scratch
     if (needed > scratch.length) {
@@ -204,8 +299,21 @@ export class HpackDecoder {
     }
     const decoded = huffmanDecode(source, start, start + length, scratch, 0)
     if (decoded < 0) throw compressionError('invalid Huffman code')
-    return scratch.toString('latin1', 0, decoded)
+    this.stringBytes = scratch
+    this.stringEnd = decoded
+    return 0
   }
+}
+
+/** Whether a name is non-empty lowercase tchar, with an optional leading ':'. */
+function isPlainName(name: string): boolean {
+  const from = name.charCodeAt(0) === 0x3a ? 1 : 0
+  if (name.length <= from) return false
+  for (let i = from; i < name.length; i++) {
+    const code = name.charCodeAt(i)
+    if (code > 0xff || ((OCTET_CLASS[code] as number) & NAME_PLAIN) === 0) return false
+  }
+  return true
 }
 
 function compressionError(detail: string): HpackError {

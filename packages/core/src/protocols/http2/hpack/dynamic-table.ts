@@ -16,6 +16,8 @@ export class DynamicTable {
   protected readonly names: string[]
   /** Values by ring slot. */
   protected readonly values: string[]
+  /** Per ring slot: 1 when the entry's octets need no check by the caller (see the decoder). */
+  protected readonly plain: Uint8Array
   /** Ring capacity - 1 (capacity is a power of two). */
   protected readonly mask: number
   /** Ring slot of the oldest entry. */
@@ -35,6 +37,7 @@ export class DynamicTable {
     while (slots <= capacity / 32) slots *= 2
     this.names = new Array<string>(slots).fill('')
     this.values = new Array<string>(slots).fill('')
+    this.plain = new Uint8Array(slots)
     this.mask = slots - 1
     this.maxSize = capacity
   }
@@ -49,11 +52,17 @@ export class DynamicTable {
     return this.values[(this.first + this.count - 1 - index) & this.mask] as string
   }
 
+  /** 1 when the entry `index` places from the newest was inserted as plain (see {@link add}). */
+  plainAt(index: number): number {
+    return this.plain[(this.first + this.count - 1 - index) & this.mask] as number
+  }
+
   /**
    * Inserts a field as the newest entry, evicting the oldest ones to make room. A field larger
-   * than the whole bound empties the table and is not inserted (RFC 7541 §4.4).
+   * than the whole bound empties the table and is not inserted (RFC 7541 §4.4). `plain` (1 or
+   * 0) is kept with the entry for the decoder's octet check.
    */
-  add(name: string, value: string): void {
+  add(name: string, value: string, plain = 0): void {
     const entrySize = name.length + value.length + 32
     if (entrySize > this.maxSize) {
       this.evictTo(0)
@@ -63,6 +72,7 @@ export class DynamicTable {
     const slot = (this.first + this.count) & this.mask
     this.names[slot] = name
     this.values[slot] = value
+    this.plain[slot] = plain
     this.count++
     this.size += entrySize
     this.inserted++
