@@ -19,7 +19,9 @@ client.on('error', () => undefined)
 await new Promise<void>((resolve) => client.once('ready', () => resolve()))
 const front = await startCacheFront({
   origin,
-  storage: new RedisStorage({ client }),
+  // This test is about sharing, not about timeouts: on a loaded machine a command can take more
+  // than the default 500 ms, and a write that times out is a no-op (the second front misses).
+  storage: new RedisStorage({ client, commandTimeoutMs: 10_000 }),
   lock: new CacheLock(),
 })
 process.stdout.write(`listening ${front.url}\n`)

@@ -415,6 +415,23 @@ describe('native HTTP/2 engine: lifetime', () => {
     await c.closed
   })
 
+  it('closes a connection that never acknowledges its SETTINGS with GOAWAY(SETTINGS_TIMEOUT)', async () => {
+    const server = await nativeServer({ settingsTimeoutMs: 100 })
+    const acking = await client(server.port)
+    const silent = await client(server.port, { ackSettings: false })
+    // The silent client is served until the timeout ends its connection.
+    silent.headers(1, h2GetFields('/before-timeout'))
+    expect(await silent.status(1)).toBe(200)
+    expect(await silent.goawayCode()).toBe(H2_ERROR.SETTINGS_TIMEOUT)
+    await silent.closed
+    // The client that acknowledged is kept past the same timeout.
+    acking.headers(1, h2GetFields('/acked'))
+    expect(await acking.status(1)).toBe(200)
+    acking.send(h2Frame(H2_FRAME.PING, 0, 0, Buffer.from('stillup!')))
+    expect((await acking.waitFor((f) => f.type === H2_FRAME.PING)).flags).toBe(H2_FLAG.ACK)
+    expect(acking.frames.some((f) => f.type === H2_FRAME.GOAWAY)).toBe(false)
+  })
+
   it('sends keepalive PINGs and closes a connection that does not answer them', async () => {
     const server = await nativeServer({ pingIntervalMs: 50, pingTimeoutMs: 100 })
     const answering = await client(server.port)

@@ -54,6 +54,12 @@ export interface H2Options {
    */
   readonly maxResetsPerSecond?: number
   /**
+   * How long the client may take to acknowledge the server's SETTINGS before the connection is
+   * closed with GOAWAY(SETTINGS_TIMEOUT) (RFC 9113 §6.5.3). Enforced by the `'native'` engine;
+   * `node:http2` has no such timer. @defaultValue `10000`
+   */
+  readonly settingsTimeoutMs?: number
+  /**
    * Which HTTP/2 implementation serves the connection: `'node'` is `node:http2` (nghttp2);
    * `'native'` is pingora-ts's own frame layer and HPACK codec, written for a lower CPU cost
    * per request. Experimental: `'native'` passes the same HTTP/2 server and attack tests, but
@@ -85,6 +91,7 @@ export const DEFAULT_H2_OPTIONS: Readonly<Required<Omit<H2Options, 'pingInterval
   pingTimeoutMs: 20_000,
   writeTimeoutMs: 60_000,
   maxResetsPerSecond: 200,
+  settingsTimeoutMs: 10_000,
 }
 
 /** The HTTP/2 client connection preface (RFC 9113 §3.4). */
@@ -164,6 +171,11 @@ export function resolveH2Options(options: H2Options | undefined): ResolvedH2Opti
       'maxResetsPerSecond',
       options?.maxResetsPerSecond,
       d.maxResetsPerSecond,
+    ),
+    settingsTimeoutMs: positive(
+      'settingsTimeoutMs',
+      options?.settingsTimeoutMs,
+      d.settingsTimeoutMs,
     ),
   }
   if (resolved.initialWindowSize > 2 ** 31 - 1) {

@@ -113,6 +113,7 @@ export class NativeH2Connection implements FrameHandler {
   #shutdownTimer: NodeJS.Timeout | undefined
   #pingTimer: NodeJS.Timeout | undefined
   #pingDeadline: NodeJS.Timeout | undefined
+  #settingsDeadline: NodeJS.Timeout | undefined
   readonly #shutdown: AbortSignal
   readonly #onShutdown: () => void
 
@@ -169,6 +170,7 @@ export class NativeH2Connection implements FrameHandler {
     this.#shutdownTimer = undefined
     this.#pingTimer = undefined
     this.#pingDeadline = undefined
+    this.#settingsDeadline = undefined
     this.#shutdown = shutdown
     this.#onShutdown = () => this.gracefulShutdown()
   }
@@ -190,6 +192,11 @@ export class NativeH2Connection implements FrameHandler {
     if (settings.connectionWindowSize > DEFAULT_WINDOW) {
       this.queue(encodeWindowUpdate(0, settings.connectionWindowSize - DEFAULT_WINDOW))
     }
+    this.#settingsDeadline = setTimeout(
+      () => this.goaway(H2ErrorCode.SETTINGS_TIMEOUT, 'SETTINGS not acknowledged'),
+      settings.settingsTimeoutMs,
+    )
+    this.#settingsDeadline.unref()
     socket.setNoDelay(true)
     socket.on('data', (chunk: Buffer) => this.#onData(chunk))
     socket.on('drain', () => this.#onDrain())
@@ -288,6 +295,7 @@ export class NativeH2Connection implements FrameHandler {
         break
       case FrameType.SETTINGS:
         if ((flags & FrameFlag.ACK) === 0) this.#onSettings(payload, start, end)
+        else this.#onSettingsAck()
         break
       case FrameType.PING:
         this.#onPing(flags, payload, start, end)
@@ -561,6 +569,13 @@ export class NativeH2Connection implements FrameHandler {
       }
     }
     this.#queueControl(SETTINGS_ACK)
+  }
+
+  /** The client acknowledged our SETTINGS (we send them once): the timeout is off. */
+  #onSettingsAck(): void {
+    if (this.#settingsDeadline === undefined) return
+    clearTimeout(this.#settingsDeadline)
+    this.#settingsDeadline = undefined
   }
 
   /** The peer's SETTINGS_INITIAL_WINDOW_SIZE: each new stream's send window. */
@@ -965,6 +980,8 @@ export class NativeH2Connection implements FrameHandler {
     if (this.#pingTimer !== undefined) clearInterval(this.#pingTimer)
     if (this.#pingDeadline !== undefined) clearTimeout(this.#pingDeadline)
     if (this.#shutdownTimer !== undefined) clearTimeout(this.#shutdownTimer)
+    if (this.#settingsDeadline !== undefined) clearTimeout(this.#settingsDeadline)
+    this.#settingsDeadline = undefined
     this.#pingTimer = undefined
     this.#pingDeadline = undefined
     this.#shutdownTimer = undefined

@@ -6,6 +6,9 @@ import { STATIC_TABLE_LENGTH, STATIC_TABLE_NAMES, STATIC_TABLE_VALUES } from './
 /** The largest integer a header block may carry (sizes, indexes, lengths): 2^31 - 1. */
 const MAX_INTEGER = 0x7fffffff
 
+/** Strings up to this length are decoded in JS (see `latin1`). */
+const SHORT_STRING = 12
+
 /** Huffman scratch kept between blocks; a longer string gets a one-off buffer. */
 const KEPT_SCRATCH_BYTES = 4096
 
@@ -227,7 +230,7 @@ export class HpackDecoder {
       }
     }
     this.stringPlain = plain
-    return bytes.toString('latin1', start, stop)
+    return latin1(bytes, start, stop)
   }
 
   /** Reads a literal value and sets `stringPlain`. */
@@ -245,7 +248,7 @@ export class HpackDecoder {
       }
     }
     this.stringPlain = plain
-    return bytes.toString('latin1', start, stop)
+    return latin1(bytes, start, stop)
   }
 
   /**
@@ -303,6 +306,17 @@ export class HpackDecoder {
     this.stringEnd = decoded
     return 0
   }
+}
+
+/**
+ * `bytes[start..stop)` as a latin1 string. Short strings are built in JS: V8 keeps strings
+ * under 13 characters flat, and this skips the native call that dominates their cost.
+ */
+function latin1(bytes: Buffer, start: number, stop: number): string {
+  if (stop - start > SHORT_STRING) return bytes.toString('latin1', start, stop)
+  let text = ''
+  for (let i = start; i < stop; i++) text += String.fromCharCode(bytes[i] as number)
+  return text
 }
 
 /** Whether a name is non-empty lowercase tchar, with an optional leading ':'. */
