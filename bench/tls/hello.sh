@@ -8,8 +8,11 @@
 #   bash bench/tls/hello.sh [-r ROUNDS] [-d SECONDS] [-t TARGET,...]
 #
 # Targets: core-h1 node-h1 core-h2 node-h2 (default: all), plus plain-core-h1 and plain-node-h1
-# (bench/core-hello's servers without TLS: what TLS adds on each side).
-# CORE_SERVER=FILE runs another core server script (an A/B of a change: copy the tree first).
+# (bench/core-hello's servers without TLS: what TLS adds on each side) and core-close and
+# node-close (HTTP/1.1 with `Connection: close`: a full TLS handshake per request), and
+# settings-close (node:https with core's TlsSettings options: the TLS parameters' share).
+# CORE_SERVER=FILE runs another core server script; BASE_SERVER=FILE adds the targets base-h1,
+# base-h2 and base-close on it (an A/B of a change: a copy of the tree before it).
 set -uo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
@@ -34,8 +37,10 @@ wait_free() { for _ in $(seq 1 200); do (exec 3<> "/dev/tcp/127.0.0.1/$1") 2> /d
 
 server_cmd() { # TARGET -> the server command line
   case $1 in
-    core-h1 | core-h2) echo "node --conditions=@pingora-ts/source --import $TSX $CORE_SERVER $PORT" ;;
-    node-h1) echo "node $HERE/node-server.mjs h1 $PORT" ;;
+    core-h1 | core-h2 | core-close) echo "node --conditions=@pingora-ts/source --import $TSX $CORE_SERVER $PORT" ;;
+    base-h1 | base-h2 | base-close) echo "node --conditions=@pingora-ts/source --import $TSX ${BASE_SERVER:?BASE_SERVER unset} $PORT" ;;
+    node-h1 | node-close) echo "node $HERE/node-server.mjs h1 $PORT" ;;
+    settings-close) echo "node --conditions=@pingora-ts/source --import $TSX $HERE/node-settings-server.ts $PORT" ;;
     node-h2) echo "node $HERE/node-server.mjs h2 $PORT" ;;
     plain-core-h1) echo "node --conditions=@pingora-ts/source --import $TSX $ROOT/bench/core-hello/core-server.ts $PORT" ;;
     plain-node-h1) echo "node --import $TSX $ROOT/bench/core-hello/node-server.ts $PORT" ;;
@@ -44,6 +49,9 @@ server_cmd() { # TARGET -> the server command line
 }
 load() { # TARGET SECONDS OUT -> requests done
   case $1 in
+    *-close)
+      taskset -c 1 wrk -t1 -c10 -d"$2"s -H 'Connection: close' "https://127.0.0.1:$PORT/" > "$3" 2>&1
+      awk '/ requests in / { print $1 }' "$3" ;;
     *-h1) local scheme=https
       case $1 in plain-*) scheme=http ;; esac
       taskset -c 1 wrk -t1 -c50 -d"$2"s "$scheme://127.0.0.1:$PORT/" > "$3" 2>&1
@@ -57,7 +65,7 @@ load() { # TARGET SECONDS OUT -> requests done
 
 RESULTS=$(mktemp)
 OUTF=$(mktemp)
-echo "node $(node -v), ${SECS}s x $ROUNDS rounds, h1: wrk -c50, h2: h2load -c10 -m10" >&2
+echo "node $(node -v), ${SECS}s x $ROUNDS rounds, h1: wrk -c50, h2: h2load -c10 -m10, close: wrk -c10" >&2
 count=${#NAMES[@]}
 for round in $(seq 1 "$ROUNDS"); do
   for ((i = 0; i < count; i++)); do
