@@ -679,12 +679,13 @@ export class NativeH2Connection implements FrameHandler {
   #resumeBlocked(): void {
     const blocked = this.#blocked
     if (blocked.length === 0) return
-    let kept = 0
+    // A stream whose last DATA goes out here may close, and closeStream takes it out of
+    // #blocked: walk the old list and collect the streams still waiting in a new one.
+    this.#blocked = []
     for (let i = 0; i < blocked.length; i++) {
       const stream = blocked[i] as NativeH2ServerSession
-      if (stream.hasPendingData() && !stream.sendPending()) blocked[kept++] = stream
+      if (stream.hasPendingData() && !stream.sendPending()) this.block(stream)
     }
-    blocked.length = kept
   }
 
   /**
