@@ -546,7 +546,9 @@ export class NativeH2Connection implements FrameHandler {
       return
     }
     this.closeStream(stream, code, true)
-    if (code !== H2ErrorCode.NO_ERROR) this.#countReset()
+    // Every client reset counts, NO_ERROR too: the code is the client's choice, and a rapid
+    // reset with NO_ERROR costs the server as much as with CANCEL.
+    this.#countReset()
   }
 
   #onSettings(payload: Buffer, start: number, end: number): void {
