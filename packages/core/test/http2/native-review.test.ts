@@ -86,4 +86,19 @@ describe.each<H2Engine>(['node', 'native'])('HTTP/2 review regressions (%s engin
     expect(await c.status(3)).toBe(200)
     expect(c.frames.some((f) => f.type === H2_FRAME.GOAWAY)).toBe(false)
   })
+
+  it('gives the connection window back for DATA refused by a content-length mismatch', async () => {
+    // Windows at the protocol's 65 535: five refused 16 000-byte frames would use it up.
+    const port = await server({ connectionWindowSize: 65_535, initialWindowSize: 65_535 })
+    const c = await client(port)
+    for (let id = 1; id <= 9; id += 2) {
+      c.headers(id, post('/cl', [['content-length', '1']]), false)
+      c.send(h2Frame(H2_FRAME.DATA, 0, id, Buffer.alloc(16_000, 0x61)))
+      expect(await c.rstCode(id)).toBe(H2_ERROR.PROTOCOL_ERROR)
+    }
+    c.headers(11, post('/ok'), false)
+    c.send(h2Frame(H2_FRAME.DATA, H2_FLAG.END_STREAM, 11, Buffer.alloc(16_000, 0x62)))
+    expect(await c.status(11)).toBe(200)
+    expect(c.frames.some((f) => f.type === H2_FRAME.GOAWAY)).toBe(false)
+  })
 })
