@@ -43,6 +43,8 @@ const MAX_QUEUED_CONTROL = 1_000
 const MAX_UNSENT_BYTES = 4 * 1024 * 1024
 /** Frames that do no work (empty DATA or CONTINUATION, frames on closed streams) per second. */
 const MAX_EMPTY_FRAMES_PER_SECOND = 1_000
+/** Streams we reset whose late HEADERS (trailers in flight) are ignored, the newest ones. */
+const MAX_REMEMBERED_RESETS = 256
 /** CONTINUATION frames one header block may take. */
 const MAX_CONTINUATIONS = 64
 /** Queued output that is flushed at once instead of at the end of the tick. */
@@ -81,6 +83,9 @@ export class NativeH2Connection implements FrameHandler {
   readonly #streams: Map<number, NativeH2ServerSession>
   readonly #fields: string[]
   readonly #maxBufferedBytes: number
+  /** Ids of the streams we reset lately (a set and its insertion order, both bounded). */
+  readonly #resetIds: Set<number>
+  readonly #resetOrder: number[]
   #prefaceMatched: number
   #lastStreamId: number
   #peerInitialWindow: number
@@ -143,6 +148,8 @@ export class NativeH2Connection implements FrameHandler {
     this.#streams = new Map()
     this.#fields = []
     this.#maxBufferedBytes = settings.maxSessionMemoryMb * 1024 * 1024
+    this.#resetIds = new Set()
+    this.#resetOrder = []
     this.#prefaceMatched = 0
     this.#lastStreamId = 0
     this.#peerInitialWindow = DEFAULT_WINDOW
@@ -458,6 +465,12 @@ export class NativeH2Connection implements FrameHandler {
       throw new H2FrameError(H2ErrorCode.PROTOCOL_ERROR, 0, 'even stream id from a client')
     }
     if (streamId <= this.#lastStreamId) {
+      // A closed stream. After our RST_STREAM, or past our GOAWAY, the client may have sent
+      // trailers before it knew: ignored (RFC 9113 §5.1 "closed", §6.8; nghttp2 does the same).
+      if (streamId > this.#goawayLastId || this.#resetIds.has(streamId)) {
+        this.#emptyFrame()
+        return
+      }
       throw new H2FrameError(H2ErrorCode.STREAM_CLOSED, 0, 'HEADERS on a closed stream')
     }
     this.#lastStreamId = streamId
@@ -532,7 +545,10 @@ export class NativeH2Connection implements FrameHandler {
     )
     block.copy(frame, FRAME_HEADER_LENGTH)
     this.queue(frame)
-    if (!remoteEnded) this.queue(encodeRstStream(streamId, H2ErrorCode.NO_ERROR))
+    if (!remoteEnded) {
+      this.queue(encodeRstStream(streamId, H2ErrorCode.NO_ERROR))
+      this.#rememberReset(streamId)
+    }
     this.#countReset()
   }
 
@@ -546,7 +562,9 @@ export class NativeH2Connection implements FrameHandler {
       return
     }
     this.closeStream(stream, code, true)
-    if (code !== H2ErrorCode.NO_ERROR) this.#countReset()
+    // Every client reset counts, NO_ERROR too: the code is the client's choice, and a rapid
+    // reset with NO_ERROR costs the server as much as with CANCEL.
+    this.#countReset()
   }
 
   #onSettings(payload: Buffer, start: number, end: number): void {
@@ -679,12 +697,13 @@ export class NativeH2Connection implements FrameHandler {
   #resumeBlocked(): void {
     const blocked = this.#blocked
     if (blocked.length === 0) return
-    let kept = 0
+    // A stream whose last DATA goes out here may close, and closeStream takes it out of
+    // #blocked: walk the old list and collect the streams still waiting in a new one.
+    this.#blocked = []
     for (let i = 0; i < blocked.length; i++) {
       const stream = blocked[i] as NativeH2ServerSession
-      if (stream.hasPendingData() && !stream.sendPending()) blocked[kept++] = stream
+      if (stream.hasPendingData() && !stream.sendPending()) this.block(stream)
     }
-    blocked.length = kept
   }
 
   /**
@@ -873,8 +892,19 @@ export class NativeH2Connection implements FrameHandler {
     if (this.#closed) return
     this.#queueControl(encodeRstStream(streamId, code))
     const stream = this.#streams.get(streamId)
+    if (stream === undefined || !stream.remoteEnded) this.#rememberReset(streamId)
     if (stream !== undefined) this.closeStream(stream, code, false)
     if (code !== H2ErrorCode.NO_ERROR) this.#countReset()
+  }
+
+  /** Remembers a stream we reset while the client could still send on it (bounded). */
+  #rememberReset(streamId: number): void {
+    const ids = this.#resetIds
+    if (ids.has(streamId)) return
+    const order = this.#resetOrder
+    if (order.length >= MAX_REMEMBERED_RESETS) ids.delete(order.shift() as number)
+    ids.add(streamId)
+    order.push(streamId)
   }
 
   /** Counts a stream that ended in a reset: too many per second end the connection. */
