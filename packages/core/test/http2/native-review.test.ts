@@ -86,6 +86,17 @@ describe.each<H2Engine>(['node', 'native'])('HTTP/2 review regressions (%s engin
     expect(await c.status(3)).toBe(200)
     expect(c.frames.some((f) => f.type === H2_FRAME.GOAWAY)).toBe(false)
   })
+
+  it('serves OPTIONS with a :path of * (the one target not in origin form)', async () => {
+    const c = await client(await server())
+    c.headers(1, [
+      [':method', 'OPTIONS'],
+      [':scheme', 'http'],
+      [':path', '*'],
+      [':authority', 'localhost'],
+    ])
+    expect(await c.status(1)).toBe(200)
+  })
 })
 
 // Native only: the node engine on Node 24 answers the first mismatch with GOAWAY(INTERNAL_ERROR)
