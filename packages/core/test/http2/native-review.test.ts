@@ -87,6 +87,20 @@ describe.each<H2Engine>(['node', 'native'])('HTTP/2 review regressions (%s engin
     expect(c.frames.some((f) => f.type === H2_FRAME.GOAWAY)).toBe(false)
   })
 
+  it('keeps the connection when many small DATA frames were in flight on a stream it reset', async () => {
+    // A client streaming small messages (gRPC writes one DATA frame per message) has sent on
+    // before it sees the reset: those frames are discarded, not counted as a flood.
+    const c = await client(await server())
+    c.headers(1, post('/early'), false)
+    expect(await c.rstCode(1)).toBe(H2_ERROR.NO_ERROR)
+    const inFlight: Buffer[] = []
+    for (let i = 0; i < 1500; i++) inFlight.push(h2Frame(H2_FRAME.DATA, 0, 1, Buffer.from('m')))
+    c.send(Buffer.concat(inFlight))
+    c.headers(3, h2GetFields('/after'))
+    expect(await c.status(3)).toBe(200)
+    expect(c.frames.some((f) => f.type === H2_FRAME.GOAWAY)).toBe(false)
+  })
+
   it('serves OPTIONS with a :path of * (the one target not in origin form)', async () => {
     const c = await client(await server())
     c.headers(1, [

@@ -353,9 +353,11 @@ export class NativeH2Connection implements FrameHandler {
       if (this.#isIdle(streamId)) {
         throw new H2FrameError(H2ErrorCode.PROTOCOL_ERROR, 0, 'DATA on an idle stream')
       }
-      // A closed stream (we may have reset it while the client was sending): give the window back.
+      // A closed stream (we may have reset it while the client was sending): give the window
+      // back. Only an empty frame counts toward the flood limit: a client streaming small
+      // messages may have many non-empty ones in flight when our reset reaches it.
       this.consumed(length)
-      this.#emptyFrame()
+      if (length === 0) this.#emptyFrame()
       return
     }
     const contentEnd = paddedEnd(payload, start, end, flags)
