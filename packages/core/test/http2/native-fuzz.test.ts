@@ -22,6 +22,7 @@ import {
 import fc from 'fast-check'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import type { HttpServerApp, HttpServerOptions } from '../../src/apps/http-app.ts'
+import { HpackDecoder } from '../../src/protocols/http2/hpack/decoder.ts'
 import { ListeningService } from '../../src/services/listening.ts'
 import { portOf, startServer } from '../server/helpers.ts'
 
@@ -346,6 +347,31 @@ async function orStall<T>(promise: Promise<T>): Promise<T | 'stalled'> {
 }
 
 /**
+ * The `:status` of the first response on `streamId`, from a decoder fed every header block the
+ * server sent on the connection in order: the server's HPACK stream (dynamic table, size
+ * updates after a SETTINGS_HEADER_TABLE_SIZE) must decode, or this throws.
+ */
+function responseStatus(received: H2Frame[], streamId: number): string | undefined {
+  const decoder = new HpackDecoder({
+    maxDynamicTableSize: 4096,
+    maxHeaderListSize: 1 << 20,
+    maxHeaderListPairs: 1000,
+  })
+  let parts: Buffer[] = []
+  for (const f of received) {
+    if (f.type !== H2_FRAME.HEADERS && f.type !== H2_FRAME.CONTINUATION) continue
+    parts.push(f.payload)
+    if ((f.flags & H2_FLAG.END_HEADERS) === 0) continue
+    const block = Buffer.concat(parts)
+    parts = []
+    const fields: string[] = []
+    decoder.decode(block, 0, block.length, fields)
+    if (f.streamId === streamId && fields[0] === ':status') return fields[1]
+  }
+  return undefined
+}
+
+/**
  * After a PING answer, a GET on a new stream of the same connection: the connection must still
  * work (a response, or a refusal), so a desynchronised HPACK table or lost stream state shows.
  */
@@ -358,7 +384,7 @@ async function followUp(c: RawH2Client, streamId: number): Promise<string> {
           f.streamId === streamId) ||
         f.type === H2_FRAME.GOAWAY,
     )
-    if (frame.type === H2_FRAME.HEADERS) return `status ${await c.status(streamId)}`
+    if (frame.type === H2_FRAME.HEADERS) return `status ${responseStatus(c.frames, streamId)}`
     return frame.type === H2_FRAME.RST_STREAM ? 'refused' : 'goaway'
   } catch {
     return 'closed'
