@@ -101,6 +101,17 @@ describe.each<H2Engine>(['node', 'native'])('HTTP/2 review regressions (%s engin
     expect(c.frames.some((f) => f.type === H2_FRAME.GOAWAY)).toBe(false)
   })
 
+  it('accepts the protocol 65 535-byte connection window when configured smaller', async () => {
+    // The connection window starts at 65 535 whatever SETTINGS say (RFC 9113 §6.9.2): a smaller
+    // connectionWindowSize cannot take back what the client may already send.
+    const c = await client(await server({ connectionWindowSize: 16_384 }))
+    c.headers(1, post('/small-window'), false)
+    for (let i = 0; i < 3; i++) c.send(h2Frame(H2_FRAME.DATA, 0, 1, Buffer.alloc(16_000, 0x63)))
+    c.send(h2Frame(H2_FRAME.DATA, H2_FLAG.END_STREAM, 1, Buffer.alloc(16_000, 0x63)))
+    expect(await c.status(1)).toBe(200)
+    expect(c.frames.some((f) => f.type === H2_FRAME.GOAWAY)).toBe(false)
+  })
+
   it('serves OPTIONS with a :path of * (the one target not in origin form)', async () => {
     const c = await client(await server())
     c.headers(1, [
