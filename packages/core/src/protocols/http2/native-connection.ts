@@ -110,8 +110,6 @@ export class NativeH2Connection implements FrameHandler {
   #socketBlocked: boolean
   #drainWaiters: NativeH2ServerSession[]
   #blocked: NativeH2ServerSession[]
-  /** The list `#resumeBlocked` swaps with `#blocked` (no allocation per WINDOW_UPDATE). */
-  #blockedSpare: NativeH2ServerSession[]
   // Limits.
   #resetWindowStart: number
   #resets: number
@@ -175,7 +173,6 @@ export class NativeH2Connection implements FrameHandler {
     this.#socketBlocked = false
     this.#drainWaiters = []
     this.#blocked = []
-    this.#blockedSpare = []
     this.#resetWindowStart = 0
     this.#resets = 0
     this.#emptyWindowStart = 0
@@ -708,17 +705,13 @@ export class NativeH2Connection implements FrameHandler {
   #resumeBlocked(): void {
     const blocked = this.#blocked
     if (blocked.length === 0) return
-    // A stream that sends its last byte here closes, and closing takes it off `#blocked`: walk
-    // the list as it was while the streams still waiting go to the other one, so no stream
-    // loses its place (it would wait for the write timeout).
-    const waiting = this.#blockedSpare
-    this.#blocked = waiting
-    this.#blockedSpare = blocked
+    // A stream whose last DATA goes out here may close, and closeStream takes it out of
+    // #blocked: walk the old list and collect the streams still waiting in a new one.
+    this.#blocked = []
     for (let i = 0; i < blocked.length; i++) {
       const stream = blocked[i] as NativeH2ServerSession
-      if (stream.hasPendingData() && !stream.sendPending()) waiting.push(stream)
+      if (stream.hasPendingData() && !stream.sendPending()) this.block(stream)
     }
-    blocked.length = 0
   }
 
   /**
