@@ -80,12 +80,17 @@ describe('daemon mode (runForever)', { timeout: 300_000 }, () => {
     let stop = false
     let failures = 0
     const servedBy = new Set<number>()
+    let sawSuccessor = (): void => {}
+    const successorServedTheLoop = new Promise<void>((resolve) => {
+      sawSuccessor = resolve
+    })
     const load = (async () => {
       while (!stop) {
         const answer = await get(socketPath).catch((error: Error) => error.message)
         const pid = Number(/served by (\d+)/.exec(answer)?.[1])
         if (pid > 0) servedBy.add(pid)
         else failures++
+        if (pid > 0 && pid !== daemon) sawSuccessor()
       }
     })()
 
@@ -108,6 +113,7 @@ describe('daemon mode (runForever)', { timeout: 300_000 }, () => {
       readFileSync(join(dir, 'phases.log'), 'utf8').includes(`phase ShutdownStarted ${daemon}`),
     )
     expect(await get(socketPath)).toMatch(new RegExp(`served by ${successor} in ${dir}$`))
+    await successorServedTheLoop
     stop = true
     await load
     expect(failures).toBe(0)
