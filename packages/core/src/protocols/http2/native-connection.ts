@@ -43,6 +43,12 @@ const MAX_QUEUED_CONTROL = 1_000
 const MAX_UNSENT_BYTES = 4 * 1024 * 1024
 /** Frames that do no work (empty DATA or CONTINUATION, frames on closed streams) per second. */
 const MAX_EMPTY_FRAMES_PER_SECOND = 1_000
+/**
+ * Streams we reset, remembered (the most recent) so that the frames the client sent before it
+ * saw our RST_STREAM are ignored (RFC 9113 §5.1, "closed"); frames on other closed streams are
+ * errors. An id pushed out of the record is treated like a stream that closed normally.
+ */
+const RESETS_REMEMBERED = 128
 /** CONTINUATION frames one header block may take. */
 const MAX_CONTINUATIONS = 64
 /** Queued output that is flushed at once instead of at the end of the tick. */
@@ -105,6 +111,10 @@ export class NativeH2Connection implements FrameHandler {
   #resets: number
   #emptyWindowStart: number
   #emptyFrames: number
+  // Streams we reset (RESETS_REMEMBERED at most): a ring of ids and the same ids as a set.
+  #resetIds: number[]
+  #resetIdsAt: number
+  #resetSet: Set<number> | undefined
   // Shutdown.
   #goawayLastId: number
   #draining: boolean
@@ -164,6 +174,9 @@ export class NativeH2Connection implements FrameHandler {
     this.#resets = 0
     this.#emptyWindowStart = 0
     this.#emptyFrames = 0
+    this.#resetIds = []
+    this.#resetIdsAt = 0
+    this.#resetSet = undefined
     this.#goawayLastId = MAX_STREAM_ID
     this.#draining = false
     this.#peerGoaway = false
@@ -346,9 +359,14 @@ export class NativeH2Connection implements FrameHandler {
       if (this.#isIdle(streamId)) {
         throw new H2FrameError(H2ErrorCode.PROTOCOL_ERROR, 0, 'DATA on an idle stream')
       }
-      // A closed stream (we may have reset it while the client was sending): give the window back.
+      // A closed stream: the window goes back either way.
       this.consumed(length)
       this.#emptyFrame()
+      // Sent before the client saw our RST_STREAM (or past our GOAWAY): ignored (§5.1, §6.8).
+      if (streamId > this.#goawayLastId || this.#wasReset(streamId)) return
+      // The stream ended on both sides, or the client reset it: a stream error (§5.1, §6.1).
+      // It is remembered as reset, so the client's further DATA on it is ignored.
+      this.resetStream(streamId, H2ErrorCode.STREAM_CLOSED)
       return
     }
     const contentEnd = paddedEnd(payload, start, end, flags)
@@ -458,6 +476,9 @@ export class NativeH2Connection implements FrameHandler {
       throw new H2FrameError(H2ErrorCode.PROTOCOL_ERROR, 0, 'even stream id from a client')
     }
     if (streamId <= this.#lastStreamId) {
+      // Trailers sent before the client saw our RST_STREAM are ignored (their block was
+      // decoded above, so the HPACK state stays in step); on other closed streams: §5.1.
+      if (this.#wasReset(streamId)) return
       throw new H2FrameError(H2ErrorCode.STREAM_CLOSED, 0, 'HEADERS on a closed stream')
     }
     this.#lastStreamId = streamId
@@ -532,7 +553,10 @@ export class NativeH2Connection implements FrameHandler {
     )
     block.copy(frame, FRAME_HEADER_LENGTH)
     this.queue(frame)
-    if (!remoteEnded) this.queue(encodeRstStream(streamId, H2ErrorCode.NO_ERROR))
+    if (!remoteEnded) {
+      this.queue(encodeRstStream(streamId, H2ErrorCode.NO_ERROR))
+      this.#rememberReset(streamId)
+    }
     this.#countReset()
   }
 
@@ -620,7 +644,7 @@ export class NativeH2Connection implements FrameHandler {
   #onGoaway(): void {
     // The client opens no more streams; those in flight finish.
     this.#peerGoaway = true
-    if (this.#streams.size === 0) this.#end()
+    if (this.#streams.size === 0) this.#endAfterLastStream()
   }
 
   #onWindowUpdate(streamId: number, increment: number): void {
@@ -872,9 +896,32 @@ export class NativeH2Connection implements FrameHandler {
   resetStream(streamId: number, code: number): void {
     if (this.#closed) return
     this.#queueControl(encodeRstStream(streamId, code))
+    this.#rememberReset(streamId)
     const stream = this.#streams.get(streamId)
     if (stream !== undefined) this.closeStream(stream, code, false)
     if (code !== H2ErrorCode.NO_ERROR) this.#countReset()
+  }
+
+  /** Records that we reset `streamId` (the most recent {@link RESETS_REMEMBERED} are kept). */
+  #rememberReset(streamId: number): void {
+    let set = this.#resetSet
+    if (set === undefined) {
+      set = new Set()
+      this.#resetSet = set
+    } else if (set.has(streamId)) return
+    const ids = this.#resetIds
+    if (ids.length < RESETS_REMEMBERED) ids.push(streamId)
+    else {
+      set.delete(ids[this.#resetIdsAt] as number)
+      ids[this.#resetIdsAt] = streamId
+      this.#resetIdsAt = (this.#resetIdsAt + 1) % RESETS_REMEMBERED
+    }
+    set.add(streamId)
+  }
+
+  /** Whether we reset `streamId` recently (its late frames are ignored). */
+  #wasReset(streamId: number): boolean {
+    return this.#resetSet !== undefined && this.#resetSet.has(streamId)
   }
 
   /** Counts a stream that ended in a reset: too many per second end the connection. */
@@ -905,8 +952,18 @@ export class NativeH2Connection implements FrameHandler {
     if (unread > 0) this.consumed(unread)
     if (this.#streams.size === 0 && (this.#peerGoaway || this.#goawayLastId !== MAX_STREAM_ID)) {
       // The last stream of a connection that is going away.
-      this.#end()
+      this.#endAfterLastStream()
     }
+  }
+
+  /**
+   * Closes a connection that is going away once its last stream is done: after our final
+   * GOAWAY, at once; after the client's, with a GOAWAY(NO_ERROR) of ours first (RFC 9113 §6.8:
+   * an endpoint SHOULD always send GOAWAY before closing).
+   */
+  #endAfterLastStream(): void {
+    if (this.#goawayLastId !== MAX_STREAM_ID) this.#end()
+    else this.goaway(H2ErrorCode.NO_ERROR)
   }
 
   // ---- lifetime ----------------------------------------------------------------------------
