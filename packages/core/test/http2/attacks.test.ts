@@ -190,6 +190,25 @@ describe.each<H2Engine>(['node', 'native'])(
       expect(await other.status(1)).toBe(200)
     })
 
+    it('rapid reset with RST_STREAM(NO_ERROR) is bounded like any other code', async () => {
+      // The reset code is the client's choice: counting only error codes lets a client open
+      // and cancel streams without limit by resetting them with NO_ERROR.
+      const server = await recordingServer()
+      const c = await client(server.port)
+      const burst: Buffer[] = []
+      for (let id = 1; id < 2 * 1000; id += 2) {
+        burst.push(
+          h2Frame(H2_FRAME.HEADERS, H2_FLAG.END_HEADERS, id, hpackLiteral(h2GetFields(`/n${id}`))),
+        )
+        burst.push(h2RstStream(id, H2_ERROR.NO_ERROR))
+      }
+      c.send(Buffer.concat(burst))
+      const code = await c.goawayCode()
+      expect([H2_ERROR.ENHANCE_YOUR_CALM, H2_ERROR.INTERNAL_ERROR]).toContain(code)
+      await c.closed
+      expect(server.seen.length).toBeLessThan(1000)
+    })
+
     it('CONTINUATION flood (CVE-2024-27316): an endless header block is cut off with GOAWAY', async () => {
       const server = await recordingServer()
       const c = await client(server.port)

@@ -162,6 +162,30 @@ describe.each<H2Engine>(['node', 'native'])('HTTP/2 server (%s engine)', (tested
     expect(response.body.equals(body)).toBe(true)
   })
 
+  it('echoes 8 concurrent 1 MiB bodies on one h2c connection, past the client 64 KiB connection window, each intact', async () => {
+    // The responses wait for the connection window in turn (node:http2 clients open 64 KiB);
+    // large DATA goes out as views of the app's buffers, several streams' frames in one write.
+    const seen: ReusedHttpStream[] = []
+    const service = new ListeningService('h2c-large', echoApp(seen, { h2c: true }))
+    service.addTcp('127.0.0.1:0')
+    await startServer([service])
+    const client = await connectH2(`http://127.0.0.1:${portOf(service)}`)
+    const bodies = Array.from({ length: 8 }, (_, n) => {
+      const body = Buffer.alloc(1024 * 1024 + n * 4099)
+      for (let i = 0; i < body.length; i++) body[i] = (i * (n + 3)) % 253
+      return body
+    })
+    const responses = await Promise.all(
+      bodies.map((body, n) => h2Request(client, { ':path': `/big${n}`, ':method': 'POST' }, body)),
+    )
+    responses.forEach((response, n) => {
+      expect(response.headers[':status']).toBe(200)
+      expect(response.body.length).toBe(bodies[n]?.length)
+      expect(response.body.equals(bodies[n] as Buffer)).toBe(true)
+    })
+    expect(new Set(seen).size).toBe(1)
+  })
+
   it('sends response trailers after the body', async () => {
     const seen: ReusedHttpStream[] = []
     const service = await tlsService(seen)

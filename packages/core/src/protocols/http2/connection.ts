@@ -258,7 +258,11 @@ export function serveH2Connection(
     const maxResets = settings.maxResetsPerSecond
     const onStreamClose = function (this: http2.ServerHttp2Stream): void {
       const code = this.rstCode
-      if (code === undefined || code === NGHTTP2_NO_ERROR) return
+      // NO_ERROR counts too when the stream was aborted (reset before our side ended): the
+      // code is the client's choice, and a rapid reset with NO_ERROR costs as much as with
+      // CANCEL. A stream that closed normally, or that we reset after the whole response,
+      // ends with NO_ERROR and is not aborted.
+      if (code === undefined || (code === NGHTTP2_NO_ERROR && !this.aborted)) return
       const now = Date.now()
       if (now - resetWindowStart >= 1000) {
         resetWindowStart = now

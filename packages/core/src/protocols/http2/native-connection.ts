@@ -43,12 +43,8 @@ const MAX_QUEUED_CONTROL = 1_000
 const MAX_UNSENT_BYTES = 4 * 1024 * 1024
 /** Frames that do no work (empty DATA or CONTINUATION, frames on closed streams) per second. */
 const MAX_EMPTY_FRAMES_PER_SECOND = 1_000
-/**
- * Streams we reset, remembered (the most recent) so that the frames the client sent before it
- * saw our RST_STREAM are ignored (RFC 9113 §5.1, "closed"); frames on other closed streams are
- * errors. An id pushed out of the record is treated like a stream that closed normally.
- */
-const RESETS_REMEMBERED = 128
+/** Streams we reset whose late HEADERS (trailers in flight) are ignored, the newest ones. */
+const MAX_REMEMBERED_RESETS = 256
 /** CONTINUATION frames one header block may take. */
 const MAX_CONTINUATIONS = 64
 /** Queued output that is flushed at once instead of at the end of the tick. */
@@ -87,6 +83,9 @@ export class NativeH2Connection implements FrameHandler {
   readonly #streams: Map<number, NativeH2ServerSession>
   readonly #fields: string[]
   readonly #maxBufferedBytes: number
+  /** Ids of the streams we reset lately (a set and its insertion order, both bounded). */
+  readonly #resetIds: Set<number>
+  readonly #resetOrder: number[]
   #prefaceMatched: number
   #lastStreamId: number
   #peerInitialWindow: number
@@ -111,10 +110,6 @@ export class NativeH2Connection implements FrameHandler {
   #resets: number
   #emptyWindowStart: number
   #emptyFrames: number
-  // Streams we reset (RESETS_REMEMBERED at most): a ring of ids and the same ids as a set.
-  #resetIds: number[]
-  #resetIdsAt: number
-  #resetSet: Set<number> | undefined
   // Shutdown.
   #goawayLastId: number
   #draining: boolean
@@ -153,6 +148,8 @@ export class NativeH2Connection implements FrameHandler {
     this.#streams = new Map()
     this.#fields = []
     this.#maxBufferedBytes = settings.maxSessionMemoryMb * 1024 * 1024
+    this.#resetIds = new Set()
+    this.#resetOrder = []
     this.#prefaceMatched = 0
     this.#lastStreamId = 0
     this.#peerInitialWindow = DEFAULT_WINDOW
@@ -174,9 +171,6 @@ export class NativeH2Connection implements FrameHandler {
     this.#resets = 0
     this.#emptyWindowStart = 0
     this.#emptyFrames = 0
-    this.#resetIds = []
-    this.#resetIdsAt = 0
-    this.#resetSet = undefined
     this.#goawayLastId = MAX_STREAM_ID
     this.#draining = false
     this.#peerGoaway = false
@@ -363,7 +357,7 @@ export class NativeH2Connection implements FrameHandler {
       this.consumed(length)
       this.#emptyFrame()
       // Sent before the client saw our RST_STREAM (or past our GOAWAY): ignored (§5.1, §6.8).
-      if (streamId > this.#goawayLastId || this.#wasReset(streamId)) return
+      if (streamId > this.#goawayLastId || this.#resetIds.has(streamId)) return
       // The stream ended on both sides, or the client reset it: a stream error (§5.1, §6.1).
       // It is remembered as reset, so the client's further DATA on it is ignored.
       this.resetStream(streamId, H2ErrorCode.STREAM_CLOSED)
@@ -476,9 +470,12 @@ export class NativeH2Connection implements FrameHandler {
       throw new H2FrameError(H2ErrorCode.PROTOCOL_ERROR, 0, 'even stream id from a client')
     }
     if (streamId <= this.#lastStreamId) {
-      // Trailers sent before the client saw our RST_STREAM are ignored (their block was
-      // decoded above, so the HPACK state stays in step); on other closed streams: §5.1.
-      if (this.#wasReset(streamId)) return
+      // A closed stream. After our RST_STREAM, or past our GOAWAY, the client may have sent
+      // trailers before it knew: ignored (RFC 9113 §5.1 "closed", §6.8; nghttp2 does the same).
+      if (streamId > this.#goawayLastId || this.#resetIds.has(streamId)) {
+        this.#emptyFrame()
+        return
+      }
       throw new H2FrameError(H2ErrorCode.STREAM_CLOSED, 0, 'HEADERS on a closed stream')
     }
     this.#lastStreamId = streamId
@@ -570,7 +567,9 @@ export class NativeH2Connection implements FrameHandler {
       return
     }
     this.closeStream(stream, code, true)
-    if (code !== H2ErrorCode.NO_ERROR) this.#countReset()
+    // Every client reset counts, NO_ERROR too: the code is the client's choice, and a rapid
+    // reset with NO_ERROR costs the server as much as with CANCEL.
+    this.#countReset()
   }
 
   #onSettings(payload: Buffer, start: number, end: number): void {
@@ -703,12 +702,13 @@ export class NativeH2Connection implements FrameHandler {
   #resumeBlocked(): void {
     const blocked = this.#blocked
     if (blocked.length === 0) return
-    let kept = 0
+    // A stream whose last DATA goes out here may close, and closeStream takes it out of
+    // #blocked: walk the old list and collect the streams still waiting in a new one.
+    this.#blocked = []
     for (let i = 0; i < blocked.length; i++) {
       const stream = blocked[i] as NativeH2ServerSession
-      if (stream.hasPendingData() && !stream.sendPending()) blocked[kept++] = stream
+      if (stream.hasPendingData() && !stream.sendPending()) this.block(stream)
     }
-    blocked.length = kept
   }
 
   /**
@@ -896,32 +896,20 @@ export class NativeH2Connection implements FrameHandler {
   resetStream(streamId: number, code: number): void {
     if (this.#closed) return
     this.#queueControl(encodeRstStream(streamId, code))
-    this.#rememberReset(streamId)
     const stream = this.#streams.get(streamId)
+    if (stream === undefined || !stream.remoteEnded) this.#rememberReset(streamId)
     if (stream !== undefined) this.closeStream(stream, code, false)
     if (code !== H2ErrorCode.NO_ERROR) this.#countReset()
   }
 
-  /** Records that we reset `streamId` (the most recent {@link RESETS_REMEMBERED} are kept). */
+  /** Remembers a stream we reset while the client could still send on it (bounded). */
   #rememberReset(streamId: number): void {
-    let set = this.#resetSet
-    if (set === undefined) {
-      set = new Set()
-      this.#resetSet = set
-    } else if (set.has(streamId)) return
     const ids = this.#resetIds
-    if (ids.length < RESETS_REMEMBERED) ids.push(streamId)
-    else {
-      set.delete(ids[this.#resetIdsAt] as number)
-      ids[this.#resetIdsAt] = streamId
-      this.#resetIdsAt = (this.#resetIdsAt + 1) % RESETS_REMEMBERED
-    }
-    set.add(streamId)
-  }
-
-  /** Whether we reset `streamId` recently (its late frames are ignored). */
-  #wasReset(streamId: number): boolean {
-    return this.#resetSet !== undefined && this.#resetSet.has(streamId)
+    if (ids.has(streamId)) return
+    const order = this.#resetOrder
+    if (order.length >= MAX_REMEMBERED_RESETS) ids.delete(order.shift() as number)
+    ids.add(streamId)
+    order.push(streamId)
   }
 
   /** Counts a stream that ended in a reset: too many per second end the connection. */

@@ -306,7 +306,9 @@ export class NativeH2ServerSession implements ServerSession {
       declared >= 0 &&
       (this.#received > declared || (endStream && this.#received !== declared))
     ) {
-      // RFC 9113 §8.1.1: content-length disagreeing with the DATA is malformed.
+      // RFC 9113 §8.1.1: content-length disagreeing with the DATA is malformed. The refused
+      // bytes give their connection window back (the stream's goes with the stream).
+      this.#conn.consumed(length)
       this.#conn.resetStream(this.id, H2ErrorCode.PROTOCOL_ERROR)
       return
     }
