@@ -978,7 +978,9 @@ export class NativeH2Connection implements FrameHandler {
   goaway(code: number, debug?: string): void {
     if (this.#closed) return
     this.#reader.stop()
-    this.queue(encodeGoaway(this.#lastStreamId, code, debug))
+    // Never above a GOAWAY already sent (RFC 9113 §6.8): streams past it were ignored.
+    const lastId = Math.min(this.#lastStreamId, this.#goawayLastId)
+    this.queue(encodeGoaway(lastId, code, debug))
     this.#end()
   }
 
