@@ -79,7 +79,7 @@ Pingora's seed example, exactly:
       type: 'string',
       valueName: 'ENGINE',
       description:
-        "downstream HTTP/2 engine: 'node' (node:http2, the default) or 'native' (experimental)",
+        "downstream HTTP/2 engine: 'native' (pingora-ts's own, the default) or 'node' (node:http2)",
       check: (value) => {
         if (value !== 'node' && value !== 'native') throw new Error("must be 'node' or 'native'")
       },
@@ -131,11 +131,11 @@ const app =
           upstreamResponse.insertHeader('X-Lb-Version', responseVersion)
         }
       })(upstreams, options)
-const h2Engine = values['h2-engine'] === 'native' ? 'native' : 'node'
+const h2Engine = values['h2-engine'] === 'node' ? 'node' : 'native'
 const lb = httpProxyService(
   server.configuration,
   app,
-  values.h2c === true || h2Engine !== 'node'
+  values.h2c === true || h2Engine !== 'native'
     ? { serverOptions: { h2c: values.h2c === true, h2: { engine: h2Engine } } }
     : {},
 )

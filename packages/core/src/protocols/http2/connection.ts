@@ -60,11 +60,10 @@ export interface H2Options {
    */
   readonly settingsTimeoutMs?: number
   /**
-   * Which HTTP/2 implementation serves the connection: `'node'` is `node:http2` (nghttp2);
-   * `'native'` is pingora-ts's own frame layer and HPACK codec, written for a lower CPU cost
-   * per request. Experimental: `'native'` passes the same HTTP/2 server and attack tests, but
-   * has not yet had the field time of nghttp2 (ADR 0026). @defaultValue `'node'`
-   * @experimental
+   * Which HTTP/2 implementation serves the connection: `'native'` is pingora-ts's own frame
+   * layer and HPACK codec, written for a lower CPU cost per request; `'node'` is `node:http2`
+   * (nghttp2), kept as the fallback: both pass the same HTTP/2 server, attack and conformance
+   * tests (ADR 0026). @defaultValue `'native'`
    */
   readonly engine?: H2Engine
 }
@@ -79,7 +78,7 @@ export type ResolvedH2Options = Required<Omit<H2Options, 'pingIntervalMs'>> & {
 
 /** The defaults of {@link H2Options}. */
 export const DEFAULT_H2_OPTIONS: Readonly<Required<Omit<H2Options, 'pingIntervalMs'>>> = {
-  engine: 'node',
+  engine: 'native',
   maxConcurrentStreams: 100,
   initialWindowSize: 1024 * 1024,
   connectionWindowSize: 8 * 1024 * 1024,
