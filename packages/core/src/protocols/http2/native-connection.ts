@@ -1002,9 +1002,19 @@ export class NativeH2Connection implements FrameHandler {
     if (this.#streams.size === 0) this.#end()
   }
 
+  /**
+   * No byte either way for `idleTimeoutMs`. Without streams the connection is idle and goes.
+   * With streams, it goes only when the client stopped in the middle of a frame or of a header
+   * block: nothing on any stream can move until the rest comes, and a live client sends a frame
+   * whole (nginx closes such a connection after `client_header_timeout`). A stream that waits
+   * between whole frames is the app's read timeout's, as on the `node` engine.
+   */
   #onIdle(): void {
-    if (this.#streams.size > 0 || this.#closed) return
-    this.goaway(H2ErrorCode.NO_ERROR, 'idle')
+    if (this.#closed) return
+    if (this.#streams.size === 0) this.goaway(H2ErrorCode.NO_ERROR, 'idle')
+    else if (this.#reader.bufferedLength > 0 || this.#blockStream !== 0) {
+      this.goaway(H2ErrorCode.NO_ERROR, 'idle in the middle of a frame')
+    }
   }
 
   #sendKeepalivePing(): void {
