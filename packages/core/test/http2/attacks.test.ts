@@ -93,6 +93,11 @@ describe.each<H2Engine>(['node', 'native'])(
         ],
       ],
       ['a duplicated :path', [...h2GetFields('/dup'), [':path', '/other']]],
+      // An absolute-form target would reach an HTTP/1 origin, which routes by its host and not
+      // by Host (RFC 9112 §3.2.2): `:path` is origin-form, or `*` for OPTIONS (RFC 9113 §8.3.1).
+      ['an absolute-form :path', h2GetFields('http://other.example/abs')],
+      ['a :path without a leading slash', h2GetFields('rel')],
+      ['a :path of * on a GET', h2GetFields('*')],
     ]
     for (const [what, fields] of cases) {
       it(`refuses ${what}; the app never sees it`, async () => {

@@ -22,13 +22,14 @@ import {
 import fc from 'fast-check'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import type { HttpServerApp, HttpServerOptions } from '../../src/apps/http-app.ts'
+import { HpackDecoder } from '../../src/protocols/http2/hpack/decoder.ts'
 import { ListeningService } from '../../src/services/listening.ts'
 import { portOf, startServer } from '../server/helpers.ts'
 
 const SEED = Number(process.env.H2_FUZZ_SEED ?? 20261206)
 const RUNS = Number(process.env.H2_FUZZ_RUNS ?? 300)
-/** Long runs (H2_FUZZ_RUNS in the tens of thousands) take about 5 ms a case. */
-const TIMEOUT_MS = Math.max(60_000, RUNS * 20)
+/** A case takes 5 to 30 ms (more on a loaded machine): long runs get room for the slow end. */
+const TIMEOUT_MS = Math.max(60_000, RUNS * 100)
 /** The largest error code RFC 9113 §7 defines (HTTP_1_1_REQUIRED). */
 const MAX_ERROR_CODE = 0xd
 
@@ -180,17 +181,118 @@ const mutatedFrame = fc
     ({ frame, at, value }): Render =>
       (id) => {
         const copy = frame(id)
-        // Never a length (bytes 0-2 of the first frame): the frame boundaries stay in place.
-        copy[3 + (at % (copy.length - 3))] = value
+        // Never a length (bytes 0-2 of any frame: a render may hold several): the frame
+        // boundaries stay in place. A longer length would leave the server waiting for the
+        // rest of a frame (and the probe PING inside it) for good, with a stream open.
+        const allowed: number[] = []
+        for (let start = 0; start + 9 <= copy.length; ) {
+          const end = Math.min(copy.length, start + 9 + copy.readUIntBE(start, 3))
+          for (let i = start + 3; i < end; i++) allowed.push(i)
+          start = end
+        }
+        copy[allowed[at % allowed.length] as number] = value
         return copy
       },
   )
 
+/** SETTINGS values at and around every limit RFC 9113 §6.5.2 sets, and any 32-bit value. */
+const settingValue = fc.oneof(
+  fc.constantFrom(0, 1, 16_383, 16_384, 65_535, 0xffffff, 0x1000000, 0x7fffffff, 0x80000000),
+  fc.constant(0xffffffff),
+  fc.nat(),
+)
+
+/** A SETTINGS frame of 1 to 4 parameters, known (1-6) or not, with edge values. */
+const randomSettings = fc
+  .array(fc.tuple(fc.integer({ min: 0, max: 8 }), settingValue), { minLength: 1, maxLength: 4 })
+  .map((pairs): Render => {
+    const payload = Buffer.alloc(6 * pairs.length)
+    pairs.forEach(([settingId, value], i) => {
+      payload.writeUInt16BE(settingId, 6 * i)
+      payload.writeUInt32BE(value >>> 0, 6 * i + 2)
+    })
+    return () => h2Frame(H2_FRAME.SETTINGS, 0, 0, payload)
+  })
+
+/** Window increments at and near 2^31 - 1 (overflow is FLOW_CONTROL_ERROR, §6.9.1). */
+const increment = fc.constantFrom(
+  1,
+  65_535,
+  0x7fffffff - 65_535,
+  0x7fff0000,
+  0x7ffffffe,
+  0x7fffffff,
+)
+
+/** An open upload whose stream and connection windows are pushed toward 2^31 - 1. */
+const windowEdge = fc.tuple(increment, increment).map(
+  ([onStream, onConnection]): Render =>
+    (id) => {
+      const stream = id()
+      return Buffer.concat([
+        h2Frame(H2_FRAME.HEADERS, H2_FLAG.END_HEADERS, stream, hpackLiteral(post)),
+        h2Frame(H2_FRAME.WINDOW_UPDATE, 0, stream, u32(onStream)),
+        h2Frame(H2_FRAME.WINDOW_UPDATE, 0, 0, u32(onConnection)),
+        h2Frame(H2_FRAME.DATA, H2_FLAG.END_STREAM, stream, Buffer.from('w')),
+      ])
+    },
+)
+
+/** Two requests sharing the dynamic table (an indexed literal, then a reference to it). */
+const dynamicTablePair: Render = (id) => {
+  const first = id()
+  const second = id()
+  return Buffer.concat([
+    h2Frame(
+      H2_FRAME.HEADERS,
+      H2_FLAG.END_HEADERS | H2_FLAG.END_STREAM,
+      first,
+      Buffer.concat([
+        hpackLiteral(h2GetFields('/d1')),
+        hpackIndexedLiteral('x-dyn', 'v'.repeat(40)),
+      ]),
+    ),
+    h2Frame(
+      H2_FRAME.HEADERS,
+      H2_FLAG.END_HEADERS | H2_FLAG.END_STREAM,
+      second,
+      Buffer.concat([hpackLiteral(h2GetFields('/d2')), hpackIndexed(62)]),
+    ),
+  ])
+}
+
+/** A valid upload with a mutated, random or edge frame between its HEADERS and its DATA. */
+const interleaved = fc.oneof(mutatedFrame, randomFrame, randomSettings).map(
+  (inner): Render =>
+    (id) => {
+      const stream = id()
+      return Buffer.concat([
+        h2Frame(H2_FRAME.HEADERS, H2_FLAG.END_HEADERS, stream, hpackLiteral(post)),
+        inner(id),
+        h2Frame(H2_FRAME.DATA, H2_FLAG.END_STREAM, stream, Buffer.from('after')),
+      ])
+    },
+)
+
+/** A dynamic-table pair with one byte of either header block changed (HPACK state under mutation). */
+const mutatedPair = fc.record({ at: fc.nat(), value: fc.integer({ min: 0, max: 255 }) }).map(
+  ({ at, value }): Render =>
+    (id) => {
+      const copy = dynamicTablePair(id)
+      const firstLength = copy.readUIntBE(0, 3)
+      const secondLength = copy.readUIntBE(9 + firstLength, 3)
+      const offset = at % (firstLength + secondLength)
+      copy[offset < firstLength ? 9 + offset : 18 + offset] = value
+      return copy
+    },
+)
+
 const frames = fc.array(
   fc.oneof(
-    { arbitrary: fc.constantFrom(...validFrames), weight: 6 },
+    { arbitrary: fc.constantFrom(...validFrames, dynamicTablePair), weight: 6 },
     { arbitrary: mutatedFrame, weight: 2 },
     { arbitrary: randomFrame, weight: 2 },
+    { arbitrary: fc.oneof(randomSettings, windowEdge, interleaved, mutatedPair), weight: 2 },
   ),
   { minLength: 1, maxLength: 6 },
 )
@@ -223,6 +325,67 @@ async function probe(c: RawH2Client): Promise<'pong' | 'closed'> {
       (f) => f.type === H2_FRAME.PING && f.flags === H2_FLAG.ACK && f.payload.equals(PROBE),
     )
     return 'pong'
+  } catch {
+    return 'closed'
+  }
+}
+
+/** How long a probe may wait before the case counts as a stall (the server must answer or close). */
+const STALL_MS = 10_000
+
+/** Resolves `'stalled'` when `promise` has not settled within {@link STALL_MS}. */
+async function orStall<T>(promise: Promise<T>): Promise<T | 'stalled'> {
+  let timer: NodeJS.Timeout | undefined
+  const stalled = new Promise<'stalled'>((resolve) => {
+    timer = setTimeout(() => resolve('stalled'), STALL_MS)
+  })
+  try {
+    return await Promise.race([promise, stalled])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+/**
+ * The `:status` of the first response on `streamId`, from a decoder fed every header block the
+ * server sent on the connection in order: the server's HPACK stream (dynamic table, size
+ * updates after a SETTINGS_HEADER_TABLE_SIZE) must decode, or this throws.
+ */
+function responseStatus(received: H2Frame[], streamId: number): string | undefined {
+  const decoder = new HpackDecoder({
+    maxDynamicTableSize: 4096,
+    maxHeaderListSize: 1 << 20,
+    maxHeaderListPairs: 1000,
+  })
+  let parts: Buffer[] = []
+  for (const f of received) {
+    if (f.type !== H2_FRAME.HEADERS && f.type !== H2_FRAME.CONTINUATION) continue
+    parts.push(f.payload)
+    if ((f.flags & H2_FLAG.END_HEADERS) === 0) continue
+    const block = Buffer.concat(parts)
+    parts = []
+    const fields: string[] = []
+    decoder.decode(block, 0, block.length, fields)
+    if (f.streamId === streamId && fields[0] === ':status') return fields[1]
+  }
+  return undefined
+}
+
+/**
+ * After a PING answer, a GET on a new stream of the same connection: the connection must still
+ * work (a response, or a refusal), so a desynchronised HPACK table or lost stream state shows.
+ */
+async function followUp(c: RawH2Client, streamId: number): Promise<string> {
+  c.headers(streamId, h2GetFields('/follow-up'))
+  try {
+    const frame = await c.waitFor(
+      (f) =>
+        ((f.type === H2_FRAME.HEADERS || f.type === H2_FRAME.RST_STREAM) &&
+          f.streamId === streamId) ||
+        f.type === H2_FRAME.GOAWAY,
+    )
+    if (frame.type === H2_FRAME.HEADERS) return `status ${responseStatus(c.frames, streamId)}`
+    return frame.type === H2_FRAME.RST_STREAM ? 'refused' : 'goaway'
   } catch {
     return 'closed'
   }
@@ -279,7 +442,15 @@ describe('native HTTP/2 engine: frame fuzzing', () => {
             c.send(Buffer.concat(sequence.map((render) => render(id))))
             let outcome: 'pong' | 'closed'
             if (garbage === null) {
-              outcome = await probe(c)
+              const answer = await orStall(probe(c))
+              expect(answer).not.toBe('stalled')
+              outcome = answer === 'stalled' ? 'closed' : answer
+              if (outcome === 'pong') {
+                const served = await orStall(followUp(c, id()))
+                expect(served).not.toBe('stalled')
+                // A served GET is answered 200 (the app reads the empty body and says "0").
+                if (served.startsWith('status')) expect(served).toBe('status 200')
+              }
             } else {
               // The bytes may leave a frame half read: the server waits for the rest. Ending
               // our side must end the connection either way.

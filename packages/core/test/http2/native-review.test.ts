@@ -1,6 +1,7 @@
 // Regressions found by the independent review of the native HTTP/2 engine (ADR 0026, "Review"):
 // each case is a frame sequence from a raw client that a conforming server must survive
 // without harming the connection's other streams. Every test runs on both engines.
+import http2 from 'node:http2'
 import { ResponseHeader } from '@pingora-ts/http'
 import {
   H2_ERROR,
@@ -24,6 +25,12 @@ async function server(h2: Omit<H2Options, 'engine'> = {}) {
   const app: HttpServerApp = {
     async processNewHttp(session) {
       if (!(await session.readRequest())) return undefined
+      const big = /^\/big\/(\d+)$/.exec(session.requestHeader.uri)
+      if (big !== null) {
+        // One write of the whole body: it waits for the client's windows as a whole.
+        await session.writeResponse(ResponseHeader.build(200), Buffer.alloc(Number(big[1]), 0x62))
+        return session.finish()
+      }
       if (session.requestHeader.uri === '/early') {
         await session.writeResponse(ResponseHeader.build(200), Buffer.from('early'))
         return session.finish()
@@ -85,6 +92,67 @@ describe.each<H2Engine>(['node', 'native'])('HTTP/2 review regressions (%s engin
     c.headers(3, h2GetFields('/after'))
     expect(await c.status(3)).toBe(200)
     expect(c.frames.some((f) => f.type === H2_FRAME.GOAWAY)).toBe(false)
+  })
+
+  it('keeps the connection when many small DATA frames were in flight on a stream it reset', async () => {
+    // A client streaming small messages (gRPC writes one DATA frame per message) has sent on
+    // before it sees the reset: those frames are discarded, not counted as a flood.
+    const c = await client(await server())
+    c.headers(1, post('/early'), false)
+    expect(await c.rstCode(1)).toBe(H2_ERROR.NO_ERROR)
+    const inFlight: Buffer[] = []
+    for (let i = 0; i < 1500; i++) inFlight.push(h2Frame(H2_FRAME.DATA, 0, 1, Buffer.from('m')))
+    c.send(Buffer.concat(inFlight))
+    c.headers(3, h2GetFields('/after'))
+    expect(await c.status(3)).toBe(200)
+    expect(c.frames.some((f) => f.type === H2_FRAME.GOAWAY)).toBe(false)
+  })
+
+  it('accepts the protocol 65 535-byte connection window when configured smaller', async () => {
+    // The connection window starts at 65 535 whatever SETTINGS say (RFC 9113 §6.9.2): a smaller
+    // connectionWindowSize cannot take back what the client may already send.
+    const c = await client(await server({ connectionWindowSize: 16_384 }))
+    c.headers(1, post('/small-window'), false)
+    for (let i = 0; i < 3; i++) c.send(h2Frame(H2_FRAME.DATA, 0, 1, Buffer.alloc(16_000, 0x63)))
+    c.send(h2Frame(H2_FRAME.DATA, H2_FLAG.END_STREAM, 1, Buffer.alloc(16_000, 0x63)))
+    expect(await c.status(1)).toBe(200)
+    expect(c.frames.some((f) => f.type === H2_FRAME.GOAWAY)).toBe(false)
+  })
+
+  it('completes concurrent responses that wait for the connection window together', async () => {
+    // node:http2's client keeps the protocol's 64 KiB connection window: four 200 KiB responses
+    // all wait on it, and each WINDOW_UPDATE resumes them in turn. A stream finishing during
+    // that round must not make another one lose its place in the waiting list.
+    const port = await server()
+    const session = http2.connect(`http://127.0.0.1:${port}`)
+    onTestFinished(() => session.destroy())
+    const sizes = await Promise.all(
+      [1, 2, 3, 4].map(
+        () =>
+          new Promise<number>((resolve, reject) => {
+            const request = session.request({ ':path': '/big/204800' })
+            let length = 0
+            request.on('data', (chunk: Buffer) => {
+              length += chunk.length
+            })
+            request.on('end', () => resolve(length))
+            request.on('error', reject)
+            request.end()
+          }),
+      ),
+    )
+    expect(sizes).toEqual([204_800, 204_800, 204_800, 204_800])
+  }, 15_000)
+
+  it('serves OPTIONS with a :path of * (the one target not in origin form)', async () => {
+    const c = await client(await server())
+    c.headers(1, [
+      [':method', 'OPTIONS'],
+      [':scheme', 'http'],
+      [':path', '*'],
+      [':authority', 'localhost'],
+    ])
+    expect(await c.status(1)).toBe(200)
   })
 })
 

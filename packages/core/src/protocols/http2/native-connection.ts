@@ -83,6 +83,11 @@ export class NativeH2Connection implements FrameHandler {
   readonly #streams: Map<number, NativeH2ServerSession>
   readonly #fields: string[]
   readonly #maxBufferedBytes: number
+  /**
+   * The connection receive window we keep: `connectionWindowSize`, but never under the 65 535
+   * every connection starts with (SETTINGS cannot shrink it, RFC 9113 §6.9.2).
+   */
+  readonly #connectionWindow: number
   /** Ids of the streams we reset lately (a set and its insertion order, both bounded). */
   readonly #resetIds: Set<number>
   readonly #resetOrder: number[]
@@ -155,7 +160,8 @@ export class NativeH2Connection implements FrameHandler {
     this.#prefaceMatched = 0
     this.#lastStreamId = 0
     this.#peerInitialWindow = DEFAULT_WINDOW
-    this.#recvWindow = settings.connectionWindowSize
+    this.#connectionWindow = Math.max(settings.connectionWindowSize, DEFAULT_WINDOW)
+    this.#recvWindow = this.#connectionWindow
     this.#recvUnacked = 0
     this.#blockStream = 0
     this.#blockFlags = 0
@@ -356,9 +362,11 @@ export class NativeH2Connection implements FrameHandler {
       if (this.#isIdle(streamId)) {
         throw new H2FrameError(H2ErrorCode.PROTOCOL_ERROR, 0, 'DATA on an idle stream')
       }
-      // A closed stream (we may have reset it while the client was sending): give the window back.
+      // A closed stream (we may have reset it while the client was sending): give the window
+      // back. Only an empty frame counts toward the flood limit: a client streaming small
+      // messages may have many non-empty ones in flight when our reset reaches it.
       this.consumed(length)
-      this.#emptyFrame()
+      if (length === 0) this.#emptyFrame()
       return
     }
     const contentEnd = paddedEnd(payload, start, end, flags)
@@ -526,7 +534,7 @@ export class NativeH2Connection implements FrameHandler {
    */
   #bufferedBytes(): number {
     return (
-      this.settings.connectionWindowSize -
+      this.#connectionWindow -
       this.#recvWindow -
       this.#recvUnacked +
       this.#outLength +
@@ -682,7 +690,7 @@ export class NativeH2Connection implements FrameHandler {
    */
   consumed(length: number): void {
     this.#recvUnacked += length
-    if (this.#recvUnacked >= this.settings.connectionWindowSize >>> 1) {
+    if (this.#recvUnacked >= this.#connectionWindow >>> 1) {
       this.queue(encodeWindowUpdate(0, this.#recvUnacked))
       this.#recvWindow += this.#recvUnacked
       this.#recvUnacked = 0

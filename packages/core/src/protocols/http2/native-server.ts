@@ -77,8 +77,8 @@ function isValidValue(value: string): boolean {
  * Checks a decoded request header block against RFC 9113 §8.2 and §8.3 so that it can go on to
  * an HTTP/1 origin safely: lower-case token names, no CR, LF or NUL in values, no
  * connection-specific fields, `te` only `trailers`, pseudo-headers known, once each, before
- * the regular fields and complete for the method, and `content-length` digits (agreeing when
- * repeated). Returns why the request is malformed, or `undefined`.
+ * the regular fields and complete for the method, `:path` in origin form (or `*` for OPTIONS),
+ * and `content-length` digits (agreeing when repeated). Returns why the request is malformed, or `undefined`.
  * @param fields - flat `[name, value, ...]` as decoded
  * @internal
  */
@@ -135,6 +135,11 @@ export function validateRequestFields(fields: readonly string[]): string | undef
   }
   if (scheme === undefined) return 'missing :scheme'
   if (path === undefined || path.length === 0) return 'missing :path'
+  // Origin-form, or `*` for OPTIONS (RFC 9113 §8.3.1): an absolute-form target would reach an
+  // HTTP/1 origin, which routes by its host rather than by Host (RFC 9112 §3.2.2).
+  if (path.charCodeAt(0) !== 0x2f && !(path === '*' && method === 'OPTIONS')) {
+    return 'a :path not in origin form'
+  }
   return undefined
 }
 
