@@ -98,6 +98,12 @@ describe.each<H2Engine>(['node', 'native'])(
       ['an absolute-form :path', h2GetFields('http://other.example/abs')],
       ['a :path without a leading slash', h2GetFields('rel')],
       ['a :path of * on a GET', h2GetFields('*')],
+      ['a :authority with a path', h2GetFields('/a', 'good.example/evil')],
+      ['a :authority with a space', h2GetFields('/a', 'good.example evil')],
+      [
+        'a host with a path',
+        [...h2GetFields('/h').filter(([n]) => n !== ':authority'), ['host', 'a/b']],
+      ],
     ]
     for (const [what, fields] of cases) {
       it(`refuses ${what}; the app never sees it`, async () => {

@@ -163,6 +163,43 @@ describe('HTTP/2 review regressions (native engine only)', () => {
     engine = 'native'
   })
 
+  it('never raises the last stream id of its GOAWAY after the final one of a shutdown', async () => {
+    // RFC 9113 §6.8: the client retries what a GOAWAY leaves out; a later GOAWAY naming a higher
+    // id would say a stream it ignored was processed.
+    let release: () => void = () => {}
+    const gate = new Promise<void>((resolve) => {
+      release = resolve
+    })
+    const app: HttpServerApp = {
+      async processNewHttp(session) {
+        if (!(await session.readRequest())) return undefined
+        await gate
+        await session.writeResponse(ResponseHeader.build(200), Buffer.from('whole'))
+        return session.finish()
+      },
+      serverOptions: () => ({ h2c: true, h2: { engine: 'native' } }),
+    }
+    const service = new ListeningService('h2-review-goaway', app)
+    service.addTcp('127.0.0.1:0')
+    const running = await startServer([service])
+    const c = await client(portOf(service))
+    c.headers(1, h2GetFields('/in-flight'))
+    await c.waitFor((f) => f.type === H2_FRAME.SETTINGS && f.flags === H2_FLAG.ACK)
+    const stopped = running.shutdown({ graceful: true })
+    const ping = await c.waitFor((f) => f.type === H2_FRAME.PING && f.flags === 0)
+    c.send(h2Frame(H2_FRAME.PING, H2_FLAG.ACK, 0, ping.payload))
+    await c.waitFor((f) => f.type === H2_FRAME.GOAWAY && f.payload.readUInt32BE(0) === 1)
+    // A stream the final GOAWAY left out, then a connection error (PING on a stream).
+    c.headers(3, h2GetFields('/too-late'))
+    c.send(h2Frame(H2_FRAME.PING, 0, 3, Buffer.alloc(8)))
+    const last = await c.waitFor(
+      (f) => f.type === H2_FRAME.GOAWAY && f.payload.readUInt32BE(4) === H2_ERROR.PROTOCOL_ERROR,
+    )
+    expect(last.payload.readUInt32BE(0)).toBe(1)
+    release()
+    await stopped
+  })
+
   it('gives the connection window back for DATA refused by a content-length mismatch', async () => {
     // Windows at the protocol's 65 535: five refused 16 000-byte frames would use it up.
     const port = await server({ connectionWindowSize: 65_535, initialWindowSize: 65_535 })

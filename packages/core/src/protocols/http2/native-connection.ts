@@ -362,11 +362,16 @@ export class NativeH2Connection implements FrameHandler {
       if (this.#isIdle(streamId)) {
         throw new H2FrameError(H2ErrorCode.PROTOCOL_ERROR, 0, 'DATA on an idle stream')
       }
-      // A closed stream (we may have reset it while the client was sending): give the window
-      // back. Only an empty frame counts toward the flood limit: a client streaming small
-      // messages may have many non-empty ones in flight when our reset reaches it.
+      // A closed stream: the window goes back either way. Only an empty frame counts toward
+      // the flood limit: a client streaming small messages may have many non-empty ones in
+      // flight when our reset reaches it.
       this.consumed(length)
       if (length === 0) this.#emptyFrame()
+      // Sent before the client saw our RST_STREAM (or past our GOAWAY): ignored (§5.1, §6.8).
+      if (streamId > this.#goawayLastId || this.#resetIds.has(streamId)) return
+      // The stream ended on both sides, or the client reset it: a stream error (§5.1, §6.1),
+      // once: it is remembered as reset, so the client's further DATA on it is ignored.
+      this.resetStream(streamId, H2ErrorCode.STREAM_CLOSED)
       return
     }
     const contentEnd = paddedEnd(payload, start, end, flags)
@@ -649,7 +654,7 @@ export class NativeH2Connection implements FrameHandler {
   #onGoaway(): void {
     // The client opens no more streams; those in flight finish.
     this.#peerGoaway = true
-    if (this.#streams.size === 0) this.#end()
+    if (this.#streams.size === 0) this.#endAfterLastStream()
   }
 
   #onWindowUpdate(streamId: number, increment: number): void {
@@ -962,8 +967,18 @@ export class NativeH2Connection implements FrameHandler {
     if (unread > 0) this.consumed(unread)
     if (this.#streams.size === 0 && (this.#peerGoaway || this.#goawayLastId !== MAX_STREAM_ID)) {
       // The last stream of a connection that is going away.
-      this.#end()
+      this.#endAfterLastStream()
     }
+  }
+
+  /**
+   * Closes a connection that is going away once its last stream is done: after our final
+   * GOAWAY, at once; after the client's, with a GOAWAY(NO_ERROR) of ours first (RFC 9113 §6.8:
+   * an endpoint SHOULD always send GOAWAY before closing).
+   */
+  #endAfterLastStream(): void {
+    if (this.#goawayLastId !== MAX_STREAM_ID) this.#end()
+    else this.goaway(H2ErrorCode.NO_ERROR)
   }
 
   // ---- lifetime ----------------------------------------------------------------------------
@@ -976,7 +991,9 @@ export class NativeH2Connection implements FrameHandler {
   goaway(code: number, debug?: string): void {
     if (this.#closed) return
     this.#reader.stop()
-    this.queue(encodeGoaway(this.#lastStreamId, code, debug))
+    // Never above a GOAWAY already sent (RFC 9113 §6.8): streams past it were ignored.
+    const lastId = Math.min(this.#lastStreamId, this.#goawayLastId)
+    this.queue(encodeGoaway(lastId, code, debug))
     this.#end()
   }
 

@@ -36,6 +36,26 @@ const NAME_CHARS: Uint8Array = (() => {
   return table
 })()
 
+/**
+ * The characters an authority may hold (RFC 3986 §3.2: unreserved, sub-delims, `:`, `@`, `[`,
+ * `]`, `%`), as nghttp2 checks `:authority` and `host`: no space, `/`, `?` or `#` that would
+ * make the Host an HTTP/1 origin sees differ from what the proxy routed on.
+ */
+const AUTHORITY_CHARS: Uint8Array = (() => {
+  const table = new Uint8Array(128)
+  const chars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~!$&'()*+,;=:@[]%"
+  for (let i = 0; i < chars.length; i++) table[chars.charCodeAt(i)] = 1
+  return table
+})()
+
+function isValidAuthority(value: string): boolean {
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i)
+    if (c >= 128 || AUTHORITY_CHARS[c] !== 1) return false
+  }
+  return true
+}
+
 /** Fields HTTP/2 forbids in requests (RFC 9113 §8.2.2); `te` is checked apart. */
 function isConnectionSpecific(name: string): boolean {
   switch (name) {
@@ -78,7 +98,8 @@ function isValidValue(value: string): boolean {
  * an HTTP/1 origin safely: lower-case token names, no CR, LF or NUL in values, no
  * connection-specific fields, `te` only `trailers`, pseudo-headers known, once each, before
  * the regular fields and complete for the method, `:path` in origin form (or `*` for OPTIONS),
- * and `content-length` digits (agreeing when repeated). Returns why the request is malformed, or `undefined`.
+ * `:authority` and `host` of authority characters, and `content-length` digits (agreeing when
+ * repeated). Returns why the request is malformed, or `undefined`.
  * @param fields - flat `[name, value, ...]` as decoded
  * @internal
  */
@@ -110,6 +131,7 @@ export function validateRequestFields(fields: readonly string[]): string | undef
           break
         case ':authority':
           if (authority !== undefined) return 'duplicate :authority'
+          if (!isValidAuthority(value)) return 'invalid :authority'
           authority = value
           break
         default:
@@ -121,6 +143,7 @@ export function validateRequestFields(fields: readonly string[]): string | undef
     if (!isValidName(name)) return 'invalid field name'
     if (isConnectionSpecific(name)) return `connection-specific field ${name}`
     if (name === 'te' && value.toLowerCase() !== 'trailers') return 'te other than trailers'
+    if (name === 'host' && !isValidAuthority(value)) return 'invalid host'
     if (name === 'content-length') {
       if (!/^[0-9]{1,15}$/.test(value)) return 'invalid content-length'
       if (contentLength !== undefined && contentLength !== value) return 'content-length disagree'
