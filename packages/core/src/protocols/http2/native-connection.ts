@@ -51,6 +51,8 @@ const MAX_CONTINUATIONS = 64
 const FLUSH_AT_BYTES = 64 * 1024
 /** A body piece up to this size is copied into its DATA frame (one buffer); larger ones are not. */
 const COPY_DATA_UP_TO = 4096
+/** Our own bit beside a header block's frame flags: its HEADERS depended on its own stream. */
+const SELF_DEPENDENT = 0x100
 /** Marks the opaque data of our own PING frames. */
 const SHUTDOWN_PING = Buffer.from('pgts-sd0')
 const KEEPALIVE_PING = Buffer.from('pgts-ka0')
@@ -396,23 +398,23 @@ export class NativeH2Connection implements FrameHandler {
 
   #onHeaders(flags: number, streamId: number, payload: Buffer, start: number, end: number): void {
     let from = start
+    let blockFlags = flags
     const to = paddedEnd(payload, start, end, flags)
     if ((flags & FrameFlag.PADDED) !== 0) from++
     if ((flags & FrameFlag.PRIORITY) !== 0) {
       if (to - from < 5) {
         throw new H2FrameError(H2ErrorCode.FRAME_SIZE_ERROR, 0, 'HEADERS too short for PRIORITY')
       }
-      if ((payload.readUInt32BE(from) & MAX_WINDOW) === streamId) {
-        throw new H2FrameError(H2ErrorCode.PROTOCOL_ERROR, 0, 'stream depends on itself')
-      }
+      // A stream error (RFC 9113 §5.3.1), once the block is decoded (the HPACK state).
+      if ((payload.readUInt32BE(from) & MAX_WINDOW) === streamId) blockFlags |= SELF_DEPENDENT
       from += 5
     }
     if ((flags & FrameFlag.END_HEADERS) !== 0) {
-      this.#headerBlock(flags, streamId, payload, from, to)
+      this.#headerBlock(blockFlags, streamId, payload, from, to)
       return
     }
     this.#blockStream = streamId
-    this.#blockFlags = flags
+    this.#blockFlags = blockFlags
     this.#blockParts = [Buffer.from(payload.subarray(from, to))]
     this.#blockLength = to - from
     this.#blockFrames = 0
@@ -470,7 +472,7 @@ export class NativeH2Connection implements FrameHandler {
         this.resetStream(streamId, H2ErrorCode.STREAM_CLOSED)
         return
       }
-      if (!endStream || tooLarge || hasPseudo(fields)) {
+      if (!endStream || tooLarge || hasPseudo(fields) || (flags & SELF_DEPENDENT) !== 0) {
         this.resetStream(streamId, H2ErrorCode.PROTOCOL_ERROR)
         return
       }
@@ -491,6 +493,10 @@ export class NativeH2Connection implements FrameHandler {
     }
     this.#lastStreamId = streamId
     if (streamId > this.#goawayLastId) return // after our GOAWAY: ignored (RFC 9113 §6.8)
+    if ((flags & SELF_DEPENDENT) !== 0) {
+      this.resetStream(streamId, H2ErrorCode.PROTOCOL_ERROR)
+      return
+    }
     if (tooLarge) {
       this.#respondBare(streamId, 431, endStream)
       return
