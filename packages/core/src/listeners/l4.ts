@@ -1,5 +1,8 @@
-import { chmod, unlink } from 'node:fs/promises'
+import cluster from 'node:cluster'
+import { statSync, unlinkSync } from 'node:fs'
+import { chmod, rename, unlink } from 'node:fs/promises'
 import net from 'node:net'
+import { basename, dirname, join } from 'node:path'
 import { PingoraError } from '@pingora-ts/error'
 import { addressKey, type ListenFds, processListenFds } from './listen-fds.ts'
 import {
@@ -76,15 +79,15 @@ export async function bindServerAddress(
   const inherited = fds.take(key)
   const server =
     inherited !== undefined
-      ? await listenOnFd(inherited, address)
+      ? await listenOnFd(inherited, address, fds)
       : address.kind === 'tcp'
         ? await bindTcp(address.address, address.options, options)
-        : await bindUds(address.path, address.mode)
+        : await bindUds(address.path, address.mode, fds)
   fds.record(key, server)
   return server
 }
 
-async function listenOnFd(fd: number, address: ServerAddress): Promise<net.Server> {
+async function listenOnFd(fd: number, address: ServerAddress, fds: ListenFds): Promise<net.Server> {
   const options = address.kind === 'tcp' ? address.options : undefined
   const keepalive = options?.tcpKeepalive
   const server =
@@ -107,6 +110,7 @@ async function listenOnFd(fd: number, address: ServerAddress): Promise<net.Serve
       error,
     )
   }
+  if (address.kind === 'uds') removeUdsOnClose(server, address.path, fds)
   return server
 }
 
@@ -117,8 +121,9 @@ async function listenOnFd(fd: number, address: ServerAddress): Promise<net.Serve
  */
 export function listeningAddressOf(server: net.Server, address: ServerAddress): ListeningAddress {
   const bound = server.address()
+  // A Unix socket is bound under a temporary name and renamed: report the configured path.
   if (bound === null || typeof bound === 'string' || address.kind === 'uds') {
-    return { kind: 'uds', path: typeof bound === 'string' ? bound : serverPath(address) }
+    return { kind: 'uds', path: serverPath(address) }
   }
   return {
     kind: 'tcp',
@@ -175,33 +180,126 @@ async function bindTcp(
   }
 }
 
-async function bindUds(path: string, mode: number | undefined): Promise<net.Server> {
-  // A previous process may have left its socket file behind; bind() would fail with
-  // EADDRINUSE on it (unlink(2): the file must be deleted by whoever created it).
-  try {
-    await unlink(path)
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
-      throw PingoraError.internal('BindError', `Fail to bind to ${path}: cannot remove it`, error)
+/** The longest Unix socket path the kernel takes (`sun_path` is 108 bytes with its NUL). */
+const MAX_UDS_PATH_BYTES = 107
+
+/**
+ * Binds a Unix socket so that its path never disappears, not even for a moment: the socket is
+ * bound under a temporary name in the same directory, given its mode, then renamed onto the real
+ * path (rename(2) is atomic and replaces a stale file left by an earlier process). libuv removes
+ * a socket's file when the server that bound it closes; since it knows only the temporary name,
+ * an upgrade's old process closing its listener never removes the file its successor listens on.
+ * The file is removed explicitly when the server closes outside an upgrade
+ * ({@link removeUdsOnClose}).
+ *
+ * In a worker process (`threads` > 1) the primary binds the socket once for all workers
+ * (`node:cluster` shares it by address): the temporary name carries the primary's pid so every
+ * worker asks for the same one, and only the first to get there renames it.
+ */
+async function bindUds(
+  path: string,
+  mode: number | undefined,
+  fds: ListenFds,
+): Promise<net.Server> {
+  const worker = cluster.isWorker
+  const temporary = temporaryUdsPath(path, worker ? process.ppid : process.pid)
+  const bindPath = temporary ?? path
+  // Without a temporary name (the path is too long for one) a stale file must go before bind.
+  // A worker never removes anything: the primary's socket may already be there.
+  if (!worker) {
+    try {
+      await unlink(bindPath)
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
+        throw PingoraError.internal('BindError', `Fail to bind to ${path}: cannot remove it`, error)
+      }
     }
   }
   const server = net.createServer()
   try {
-    await listen(server, { path, backlog: LISTENER_BACKLOG })
+    await listen(server, { path: bindPath, backlog: LISTENER_BACKLOG })
   } catch (error) {
     throw PingoraError.internal('BindError', `Fail to bind to ${path}`, error)
   }
   try {
-    await chmod(path, mode ?? DEFAULT_UDS_MODE)
+    await chmod(bindPath, mode ?? DEFAULT_UDS_MODE)
+    if (temporary !== undefined) await rename(temporary, path)
   } catch (error) {
-    server.close()
-    throw PingoraError.internal(
-      'BindError',
-      `Fail to bind to ${path}, could not set permissions`,
-      error,
-    )
+    // Another worker renamed the primary's shared socket first: it is in place already.
+    const renamedByOtherWorker =
+      worker && (error as NodeJS.ErrnoException).code === 'ENOENT' && isSocket(path)
+    if (!renamedByOtherWorker) {
+      server.close()
+      throw PingoraError.internal(
+        'BindError',
+        `Fail to bind to ${path}, could not set permissions`,
+        error,
+      )
+    }
   }
+  removeUdsOnClose(server, path, fds)
   return server
+}
+
+function temporaryUdsPath(path: string, pid: number): string | undefined {
+  const directory = dirname(path)
+  for (const name of [`.${basename(path)}.${pid}`, `.${pid}`]) {
+    const candidate = join(directory, name)
+    if (Buffer.byteLength(candidate) <= MAX_UDS_PATH_BYTES) return candidate
+  }
+  return undefined
+}
+
+function isSocket(path: string): boolean {
+  try {
+    return statSync(path).isSocket()
+  } catch {
+    return false
+  }
+}
+
+/** What {@link closeListener} does after closing a server, by server. */
+const cleanups = new WeakMap<net.Server, () => void>()
+
+/**
+ * Arranges for a Unix socket's file to be removed when {@link closeListener} closes its server,
+ * unless the process handed its listeners to a successor (which listens on that file now) or
+ * another process has put its own socket there since (a different inode). Worker processes leave
+ * the file: their siblings may still listen on it, and the next bind replaces a stale file
+ * atomically.
+ */
+function removeUdsOnClose(server: net.Server, path: string, fds: ListenFds): void {
+  if (cluster.isWorker) return
+  let bound: { dev: number; ino: number }
+  try {
+    bound = statSync(path)
+  } catch {
+    return
+  }
+  cleanups.set(server, () => {
+    if (fds.handedOver) return
+    try {
+      const now = statSync(path)
+      if (now.ino === bound.ino && now.dev === bound.dev) unlinkSync(path)
+    } catch {
+      // Already gone.
+    }
+  })
+}
+
+/**
+ * Stops a server returned by {@link bindServerAddress} from listening (connections already
+ * accepted are not touched) and, for a Unix socket, removes its file at once (unless the
+ * listeners were handed to a successor), so a client gets "no such file" rather than a refused
+ * connection while this process drains.
+ * @param server - the listening server
+ */
+export function closeListener(server: net.Server): void {
+  if (server.listening) server.close()
+  const cleanup = cleanups.get(server)
+  if (cleanup === undefined) return
+  cleanups.delete(server)
+  cleanup()
 }
 
 function listenFd(server: net.Server, fd: number, backlog: number): Promise<void> {

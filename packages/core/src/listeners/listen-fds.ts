@@ -1,5 +1,5 @@
 import cluster from 'node:cluster'
-import { closeSync, linkSync, renameSync, unlinkSync } from 'node:fs'
+import { closeSync } from 'node:fs'
 import type net from 'node:net'
 import type { ServerAddress } from './server-address.ts'
 
@@ -30,6 +30,7 @@ export class ListenFds {
   readonly #inherited: Map<string, number>
   readonly #bound: Map<string, net.Server>
   readonly #owned: boolean
+  #handedOver = false
 
   /**
    * Creates the table.
@@ -97,38 +98,17 @@ export class ListenFds {
   }
 
   /**
-   * Keeps the Unix socket files of the listeners alive across their closing in this process:
-   * libuv removes a Unix socket's file when the server that bound it closes, which would cut
-   * the new process (listening on the same socket) off from its clients. Call it right before
-   * the listeners close, and the returned function right after, in the same tick: the file is
-   * linked under a temporary name and renamed back (the gap is a few microseconds).
+   * Marks the listeners as handed to a successor process (a graceful upgrade): from now on,
+   * closing them here leaves their Unix socket files in place, since the successor listens on
+   * them.
    */
-  preserveUnixPaths(): () => void {
-    const moved: Array<[string, string]> = []
-    for (const key of this.#bound.keys()) {
-      if (!key.startsWith('uds:')) continue
-      const path = key.slice(4)
-      const temporary = `${path}.upgrade-${process.pid}`
-      try {
-        linkSync(path, temporary)
-        moved.push([temporary, path])
-      } catch {
-        // No file to keep (already removed): nothing to restore.
-      }
-    }
-    return () => {
-      for (const [temporary, path] of moved) {
-        try {
-          renameSync(temporary, path)
-        } catch {
-          try {
-            unlinkSync(temporary)
-          } catch {
-            // Gone already.
-          }
-        }
-      }
-    }
+  handOver(): void {
+    this.#handedOver = true
+  }
+
+  /** Whether {@link ListenFds.handOver} was called. */
+  get handedOver(): boolean {
+    return this.#handedOver
   }
 
   /** The listening sockets to hand to a new process: `[key, fd]` of every open listener. */

@@ -134,7 +134,6 @@ export class Server {
   #escalate: (() => void) | undefined
   #upgrading: Promise<Successor> | undefined
   #upgradeSocket: UpgradeSocket | undefined
-  #handedOver: boolean
   #pidFile: string | undefined
   #forever: boolean
 
@@ -169,7 +168,6 @@ export class Server {
     this.#escalate = undefined
     this.#upgrading = undefined
     this.#upgradeSocket = undefined
-    this.#handedOver = false
     this.#pidFile = undefined
     this.#forever = false
   }
@@ -434,7 +432,7 @@ export class Server {
       }).then(
         (successor) => {
           // Closing our listeners must not remove the Unix socket files the new process uses.
-          this.#handedOver = true
+          processListenFds.handOver()
           process.send?.({ type: UPGRADE_RESULT_MESSAGE, pid: successor.pid })
         },
         (error: unknown) => {
@@ -590,7 +588,8 @@ export class Server {
     }
     // The new process owns the pid file now (it wrote it before reporting ready).
     this.#pidFile = undefined
-    this.#handedOver = true
+    // Closing our listeners must not remove the Unix socket files the new process uses.
+    processListenFds.handOver()
     this.#setPhase('GracefulUpgradeCloseTimeout')
     void this.shutdown({ graceful: true })
     return successor
@@ -639,11 +638,7 @@ export class Server {
     if (graceful) this.#setPhase('GracefulTerminate')
     this.#upgradeSocket?.close()
     this.#upgradeSocket = undefined
-    // After a hand-over, closing our listeners must not remove the Unix socket files the new
-    // process listens on.
-    const restore = this.#handedOver ? processListenFds.preserveUnixPaths() : undefined
     this.#controller.abort()
-    restore?.()
     this.#setPhase('ShutdownStarted')
     const allDone = Promise.all(this.#services.map((entry) => entry.done))
     if (graceful) {

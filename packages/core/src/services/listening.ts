@@ -6,7 +6,7 @@ import { type HttpServerApp, HttpServerAppDriver, isHttpServerApp } from '../app
 import type { ServerApp } from '../apps/server-app.ts'
 import { type ConnectionRejectReason, channels } from '../diagnostics.ts'
 import type { ConnectionFilter } from '../listeners/connection-filter.ts'
-import { bindServerAddress, listeningAddressOf } from '../listeners/l4.ts'
+import { bindServerAddress, closeListener, listeningAddressOf } from '../listeners/l4.ts'
 import { HANDSHAKE_TIMEOUT_MS, type ListenerConfig, Listeners } from '../listeners/listeners.ts'
 import {
   applyProxyHeader,
@@ -294,44 +294,43 @@ export class ListeningService<A extends ServerApp | HttpServerApp = ServerApp | 
   async #bindAll(shutdown: ShutdownWatch): Promise<void> {
     const configs = this.#listeners.configs
     const retry = { maxTry: this.#bindMaxTry, tryStepMs: this.#bindTryStepMs, signal: shutdown }
+    // Each endpoint serves as soon as it listens: an inherited socket listens at once, and its
+    // clients must not wait (unanswered, with no `connection` listener) for a sibling endpoint
+    // that is still binding.
     const results = await Promise.allSettled(
-      configs.map((config) => bindServerAddress(config.address, retry)),
+      configs.map(async (config) => {
+        const server = await bindServerAddress(config.address, retry)
+        const endpoint: BoundEndpoint = {
+          config,
+          server,
+          address: listeningAddressOf(server, config.address),
+          proxyProtocol:
+            config.proxyProtocol === undefined
+              ? undefined
+              : new ProxyProtocolAcceptor(config.proxyProtocol),
+        }
+        server.on('connection', (socket: net.Socket) => this.#accept(socket, endpoint))
+        server.on('error', this.#onServerError)
+        return endpoint
+      }),
     )
     const endpoints: BoundEndpoint[] = []
     let failure: unknown
-    for (let i = 0; i < results.length; i++) {
-      const result = results[i] as PromiseSettledResult<net.Server>
-      const config = configs[i] as ListenerConfig
-      if (result.status === 'rejected') {
-        failure ??= result.reason
-        continue
-      }
-      const server = result.value
-      endpoints.push({
-        config,
-        server,
-        address: listeningAddressOf(server, config.address),
-        proxyProtocol:
-          config.proxyProtocol === undefined
-            ? undefined
-            : new ProxyProtocolAcceptor(config.proxyProtocol),
-      })
+    for (const result of results) {
+      if (result.status === 'rejected') failure ??= result.reason
+      else endpoints.push(result.value)
     }
     if (failure !== undefined) {
-      for (const endpoint of endpoints) endpoint.server.close()
+      for (const endpoint of endpoints) closeListener(endpoint.server)
+      // The service does not start: connections the other endpoints took meanwhile go too.
+      for (const socket of this.#connections) socket.destroy()
       throw failure
-    }
-    for (const endpoint of endpoints) {
-      endpoint.server.on('connection', (socket: net.Socket) => this.#accept(socket, endpoint))
-      endpoint.server.on('error', this.#onServerError)
     }
     this.#endpoints = endpoints
   }
 
   #closeEndpoints(): void {
-    for (const endpoint of this.#endpoints) {
-      if (endpoint.server.listening) endpoint.server.close()
-    }
+    for (const endpoint of this.#endpoints) closeListener(endpoint.server)
   }
 
   #drained(): Promise<void> {

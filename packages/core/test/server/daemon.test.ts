@@ -75,6 +75,25 @@ describe('daemon mode (runForever)', { timeout: 300_000 }, () => {
     const socketPath = join(dir, 'http.sock')
     expect(await get(socketPath)).toMatch(new RegExp(`served by ${daemon} in ${dir}$`))
 
+    // Requests one after the other, a new connection each, across the upgrade: the socket file
+    // never disappears, so none is refused.
+    let stop = false
+    let failures = 0
+    const servedBy = new Set<number>()
+    let sawSuccessor = (): void => {}
+    const successorServedTheLoop = new Promise<void>((resolve) => {
+      sawSuccessor = resolve
+    })
+    const load = (async () => {
+      while (!stop) {
+        const answer = await get(socketPath).catch((error: Error) => error.message)
+        const pid = Number(/served by (\d+)/.exec(answer)?.[1])
+        if (pid > 0) servedBy.add(pid)
+        else failures++
+        if (pid > 0 && pid !== daemon) sawSuccessor()
+      }
+    })()
+
     // An upgrade: the new daemon takes the Unix socket over and the pid file with it.
     process.kill(daemon, 'SIGHUP')
     await whenChanged(dir, () => {
@@ -89,9 +108,21 @@ describe('daemon mode (runForever)', { timeout: 300_000 }, () => {
       readFileSync(join(dir, 'error.log'), 'utf8').includes(`daemon ${successor} listening`),
     )
     expect(await get(socketPath)).toMatch(new RegExp(`served by ${successor} in ${dir}$`))
+    // Until the old daemon has closed its listener (it did before this phase starts).
+    await whenChanged(dir, () =>
+      readFileSync(join(dir, 'phases.log'), 'utf8').includes(`phase ShutdownStarted ${daemon}`),
+    )
+    expect(await get(socketPath)).toMatch(new RegExp(`served by ${successor} in ${dir}$`))
+    await successorServedTheLoop
+    stop = true
+    await load
+    expect(failures).toBe(0)
+    expect(servedBy).toEqual(new Set([daemon, successor]))
 
     process.kill(successor, 'SIGTERM')
     await whenChanged(dir, () => !existsSync(pidFile))
+    // A shutdown that is not an upgrade removes the socket file (the successor inherited it).
+    await whenChanged(dir, () => !existsSync(socketPath))
     expect(readFileSync(join(dir, 'error.log'), 'utf8')).toContain(`daemon ${daemon} listening`)
   })
 })

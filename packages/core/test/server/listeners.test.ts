@@ -1,11 +1,12 @@
-import { existsSync } from 'node:fs'
-import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises'
+import { existsSync, watch } from 'node:fs'
+import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises'
 import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { PingoraError } from '@pingora-ts/error'
 import { describe, expect, it, onTestFinished } from 'vitest'
-import { REUSE_PORT_SUPPORTED } from '../../src/listeners/l4.ts'
+import { bindServerAddress, closeListener, REUSE_PORT_SUPPORTED } from '../../src/listeners/l4.ts'
+import { ListenFds } from '../../src/listeners/listen-fds.ts'
 import { Stream } from '../../src/protocols/l4/stream.ts'
 import { ListeningService } from '../../src/services/listening.ts'
 import {
@@ -23,6 +24,12 @@ async function echoOnce(socket: net.Socket, text: string): Promise<string> {
   const reply = readAll(socket)
   socket.end(text)
   return reply
+}
+
+/** Connects to a bare server from bindServerAddress, echoing what it receives. */
+function connectAfterListening(server: net.Server, path: string): Promise<net.Socket> {
+  server.once('connection', (socket: net.Socket) => socket.pipe(socket))
+  return connect(path)
 }
 
 async function tempDir(): Promise<string> {
@@ -193,6 +200,65 @@ describe('Unix socket endpoints', () => {
     expect(await echoOnce(await connect(path), 'over uds')).toBe('over uds')
     await server.shutdown()
     expect(existsSync(path)).toBe(false)
+  })
+
+  it('never leaves the path missing: binds under a temporary name, renames it in place, leaves no other file', async () => {
+    const dir = await tempDir()
+    const path = join(dir, 'in-place.sock')
+    const fds = new ListenFds()
+    const first = await bindServerAddress({ kind: 'uds', path }, { fds })
+    const inode = (await stat(path)).ino
+    expect(await readdir(dir)).toEqual(['in-place.sock'])
+    // A second bind (a new process starting fresh) replaces the file in one step.
+    const second = await bindServerAddress({ kind: 'uds', path }, { fds: new ListenFds() })
+    expect((await stat(path)).ino).not.toBe(inode)
+    expect(await readdir(dir)).toEqual(['in-place.sock'])
+    // The first one closing leaves the second one's file alone (another inode).
+    closeListener(first)
+    expect(existsSync(path)).toBe(true)
+    expect(await echoOnce(await connectAfterListening(second, path), 'to the second')).toBe(
+      'to the second',
+    )
+    closeListener(second)
+    expect(existsSync(path)).toBe(false)
+  })
+
+  it('keeps the file when its listeners were handed to a successor', async () => {
+    const path = join(await tempDir(), 'handed.sock')
+    const fds = new ListenFds()
+    const server = await bindServerAddress({ kind: 'uds', path }, { fds })
+    fds.handOver()
+    closeListener(server)
+    expect(server.listening).toBe(false)
+    expect((await stat(path)).isSocket()).toBe(true)
+  })
+
+  it('serves an endpoint as soon as it listens, while a sibling endpoint still waits for its address', async () => {
+    const dir = await tempDir()
+    const path = join(dir, 'early.sock')
+    const occupant = net.createServer()
+    await new Promise<void>((resolve) => occupant.listen(0, '127.0.0.1', resolve))
+    const busyPort = (occupant.address() as net.AddressInfo).port
+    const service = new ListeningService('early', echoApp, { bindMaxTry: 10_000, bindTryStepMs: 5 })
+    service.addUds(path)
+    service.addTcp(`127.0.0.1:${busyPort}`)
+    const appeared = new Promise<void>((resolve) => {
+      const watcher = watch(dir, () => {
+        if (existsSync(path)) {
+          watcher.close()
+          resolve()
+        }
+      })
+    })
+    const started = startServer([service])
+    await appeared
+    // The TCP endpoint is still retrying (its port is taken): the Unix socket answers anyway.
+    expect(await echoOnce(await connect(path), 'not kept waiting')).toBe('not kept waiting')
+    expect(service.listeningAddresses()).toEqual([])
+    await new Promise((resolve) => occupant.close(resolve))
+    await started
+    expect(service.listeningAddresses()).toHaveLength(2)
+    expect(await echoOnce(await connect(busyPort), 'then tcp')).toBe('then tcp')
   })
 
   it('applies the given mode', async () => {

@@ -69,9 +69,15 @@ async function startChild(threads = 1, env: Record<string, string> = {}): Promis
   return { child, port: (JSON.parse(portLine) as { port: number }).port, printed, exit, ended }
 }
 
-function get(port: number, path: string): Promise<string> {
+/** One request on a new connection; with `timeoutMs`, a silent connection ends in `timeout`. */
+function get(port: number | string, path: string, timeoutMs?: number): Promise<string> {
   return connect(port).then((socket) => {
-    const reply = readAll(socket)
+    if (timeoutMs !== undefined) {
+      socket.setTimeout(timeoutMs, () => socket.destroy(new Error('timeout')))
+    }
+    const reply = readAll(socket).then((text) =>
+      socket.errored !== null ? `${socket.errored.message}: ${text}` : text,
+    )
     socket.write(`GET ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`)
     return reply
   })
@@ -188,9 +194,14 @@ describe('process signals (runForever)', { timeout: 300_000 }, () => {
     expect(await exit).toEqual({ code: 0, signal: null })
   })
 
-  it('threads: 2 upgraded three times (SIGQUIT, SIGHUP, -u): each new primary and its workers take the port over under load, nothing is refused or reset, the old ones drain and exit 0', async () => {
-    const upgradeSock = join(mkdtempSync(join(tmpdir(), 'pingora-threads-')), 'upgrade.sock')
-    const { child, port, printed, exit, ended } = await startChild(2, { UPGRADE_SOCK: upgradeSock })
+  it('threads: 2 upgraded three times (SIGQUIT, SIGHUP, -u): each new primary and its workers take the port and the Unix socket over under load, nothing is refused or reset, the old ones drain and exit 0', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pingora-threads-'))
+    const upgradeSock = join(dir, 'upgrade.sock')
+    const uds = join(dir, 'http.sock')
+    const { child, port, printed, exit, ended } = await startChild(2, {
+      UPGRADE_SOCK: upgradeSock,
+      UDS: uds,
+    })
     const workerLine = (nth: number): Promise<number> =>
       printed(`{"port":${port},"pid"`, nth).then(
         (line) => (JSON.parse(line) as { pid: number }).pid,
@@ -223,12 +234,30 @@ describe('process signals (runForever)', { timeout: 300_000 }, () => {
     let stop = false
     let failures = 0
     const servedBy: number[] = []
+    const udsProblems: string[] = []
     const load = (async () => {
       while (!stop) {
-        const answer = await get(port, '/').catch(() => '')
+        const answer = await get(port, '/', 20_000).catch((error: Error) => error.message)
         const pid = Number(/fast (\d+)$/.exec(answer)?.[1])
         if (Number.isInteger(pid) && pid > 0) servedBy.push(pid)
-        else failures++
+        else {
+          failures++
+          if (udsProblems.length < 5) udsProblems.push(`tcp: ${answer}`)
+        }
+      }
+    })()
+    // The same over the Unix socket: its file never disappears during an upgrade.
+    let udsFailures = 0
+    const udsServedBy: number[] = []
+    const udsLoad = (async () => {
+      while (!stop) {
+        const answer = await get(uds, '/', 20_000).catch((error: Error) => error.message)
+        const pid = Number(/fast (\d+)$/.exec(answer)?.[1])
+        if (Number.isInteger(pid) && pid > 0) udsServedBy.push(pid)
+        else {
+          udsFailures++
+          if (udsProblems.length < 5) udsProblems.push(answer)
+        }
       }
     })()
     process.kill(child.pid as number, 'SIGQUIT')
@@ -246,7 +275,7 @@ describe('process signals (runForever)', { timeout: 300_000 }, () => {
     // Pingora's `-u`: a new program asks the running primary on upgrade_sock to hand over.
     const asking = spawn(process.execPath, [...NODE_ARGS, FIXTURE, '-u'], {
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, THREADS: '2', UPGRADE_SOCK: upgradeSock },
+      env: { ...process.env, THREADS: '2', UPGRADE_SOCK: upgradeSock, UDS: uds },
     })
     let asked = ''
     asking.stdout?.on('data', (chunk: Buffer) => {
@@ -263,12 +292,20 @@ describe('process signals (runForever)', { timeout: 300_000 }, () => {
     await printed(`phase Terminated ${thirdPrimary}`)
     const before = servedBy.length
     while (servedBy.length < before + 20) await new Promise((resolve) => setImmediate(resolve))
+    const udsBefore = udsServedBy.length
+    while (udsServedBy.length < udsBefore + 20) {
+      await new Promise((resolve) => setImmediate(resolve))
+    }
     stop = true
     await load
+    await udsLoad
     process.stdout.write(
-      `threads upgrade: ${servedBy.length} requests, ${failures} failed, served by ${new Set(servedBy).size} workers\n`,
+      `threads upgrade: ${servedBy.length} requests, ${failures} failed, served by ${new Set(servedBy).size} workers; over the Unix socket ${udsServedBy.length}, ${udsFailures} failed\n`,
     )
-    expect(failures).toBe(0)
+    expect(failures, udsProblems.join('; ')).toBe(0)
+    expect(udsFailures, udsProblems.join('; ')).toBe(0)
+    for (const pid of udsServedBy.slice(-20)) expect(fourth).toContain(pid)
+    expect(udsServedBy.some((pid) => first.includes(pid))).toBe(true)
     // The last requests reach the fourth generation only.
     for (const pid of servedBy.slice(-20)) expect(fourth).toContain(pid)
     expect(servedBy.some((pid) => first.includes(pid))).toBe(true)
