@@ -122,7 +122,12 @@ describe('native HTTP/2 engine: a client that stops in the middle of a frame', (
     const read = readOf(seen, '/paused')
     const socket = await seen.socket
     // Registered after the server's own listener: runs once the server has handled the timeout.
-    await new Promise<void>((resolve) => socket.once('timeout', () => setImmediate(resolve)))
+    const timedOut = new Promise<void>((resolve) =>
+      socket.once('timeout', () => setImmediate(resolve)),
+    )
+    // A PING (and its answer) re-arms the idle timer in case it fired before the listener.
+    c.send(h2Frame(H2_FRAME.PING, 0, 0, Buffer.alloc(8)))
+    await timedOut
     c.send(h2Frame(H2_FRAME.DATA, H2_FLAG.END_STREAM, 1, Buffer.from('second')))
     expect(await read).toBe('11')
     expect(await c.status(1)).toBe(200)
