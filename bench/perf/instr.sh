@@ -2,7 +2,7 @@
 # User-space instructions per request of a bundled load balancer (bench/perf/build.sh DIR),
 # counted by valgrind/callgrind: deterministic enough to compare variants on a busy machine
 # where CPU-time measurements swing by 30% or more. Kernel work (syscalls) is not counted.
-#   bash bench/perf/instr.sh DIR [small|64k|post1m] [REQUESTS] [ORIGIN_PORT]
+#   bash bench/perf/instr.sh DIR [small|64k|1m|post1m] [REQUESTS] [ORIGIN_PORT]
 # PERF_BUNDLE names another bundle in DIR (default load-balancer.js), PERF_ARGS adds its flags,
 # PERF_H2=1 loads over h2c with prior knowledge (h2load, PERF_CONNS connections x PERF_STREAMS
 # streams, default 1 x 10; give the proxy PERF_ARGS=--h2c) instead of HTTP/1.1,
@@ -19,6 +19,7 @@ out=$(mktemp -d /tmp/perf-instr.XXXXXX)
 case $scenario in
   small) path=/small; extra=() ;;
   64k) path=/64k; extra=() ;;
+  1m) path=/1m; extra=() ;; # an origin serving /1m: bench/h2/bodies.sh's (the shared one has none)
   post1m) head -c 1048576 /dev/zero > "$out/body"; path=/upload; extra=(-d "$out/body" -H 'content-type: application/octet-stream') ;;
 esac
 scheme=http tls_args=()

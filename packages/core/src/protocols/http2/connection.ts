@@ -38,7 +38,11 @@ export interface H2Options {
   readonly maxHeaderListPairs?: number
   /** Memory one session may hold, in MiB, before new streams are refused. @defaultValue `10` */
   readonly maxSessionMemoryMb?: number
-  /** A connection with no open stream for this long is closed with GOAWAY. @defaultValue `60000` */
+  /**
+   * A connection with no open stream for this long is closed with GOAWAY. The `'native'` engine
+   * also closes one with open streams when the client stopped in the middle of a frame or of a
+   * header block for this long. @defaultValue `60000`
+   */
   readonly idleTimeoutMs?: number
   /** Send a PING this often; `undefined` sends none. @defaultValue `undefined` */
   readonly pingIntervalMs?: number | undefined

@@ -107,6 +107,8 @@ export class NativeH2Connection implements FrameHandler {
   // Output.
   #out: Buffer[]
   #outLength: number
+  /** Views of large DATA payloads among #out (flushed with writev when there are any). */
+  #outViews: number
   #flushScheduled: boolean
   #controlQueued: number
   #socketBlocked: boolean
@@ -170,6 +172,7 @@ export class NativeH2Connection implements FrameHandler {
     this.#blockFrames = 0
     this.#out = []
     this.#outLength = 0
+    this.#outViews = 0
     this.#flushScheduled = false
     this.#controlQueued = 0
     this.#socketBlocked = false
@@ -779,15 +782,30 @@ export class NativeH2Connection implements FrameHandler {
     this.#flushScheduled = false
     this.#controlQueued = 0
     const out = this.#out
+    const views = this.#outViews
+    this.#outViews = 0
     if (out.length === 0 || this.socket.destroyed) {
       out.length = 0
       this.#outLength = 0
       return
     }
-    const bytes = out.length === 1 ? (out[0] as Buffer) : Buffer.concat(out, this.#outLength)
+    if (views === 0 || out.length === 1) {
+      const bytes = out.length === 1 ? (out[0] as Buffer) : Buffer.concat(out, this.#outLength)
+      out.length = 0
+      this.#outLength = 0
+      if (!this.socket.write(bytes)) this.#socketBlocked = true
+      return
+    }
+    // Large DATA payloads are queued as views of the app's buffers: hand them to the socket as
+    // they are (one writev once uncorked) instead of copying everything into one buffer.
+    const socket = this.socket
+    let ok = true
+    socket.cork()
+    for (let i = 0; i < out.length; i++) ok = socket.write(out[i] as Buffer)
+    socket.uncork()
     out.length = 0
     this.#outLength = 0
-    if (!this.socket.write(bytes)) this.#socketBlocked = true
+    if (!ok) this.#socketBlocked = true
   }
 
   /**
@@ -867,6 +885,7 @@ export class NativeH2Connection implements FrameHandler {
         writeFrameHeader(header, 0, room, FrameType.DATA, flags, stream.id)
         this.queue(header)
         const view = data.subarray(offset, offset + room)
+        this.#outViews++
         this.queue(
           Buffer.isBuffer(view) ? view : Buffer.from(view.buffer, view.byteOffset, view.length),
         )
@@ -1002,9 +1021,19 @@ export class NativeH2Connection implements FrameHandler {
     if (this.#streams.size === 0) this.#end()
   }
 
+  /**
+   * No byte either way for `idleTimeoutMs`. Without streams the connection is idle and goes.
+   * With streams, it goes only when the client stopped in the middle of a frame or of a header
+   * block: nothing on any stream can move until the rest comes, and a live client sends a frame
+   * whole (nginx closes such a connection after `client_header_timeout`). A stream that waits
+   * between whole frames is the app's read timeout's, as on the `node` engine.
+   */
   #onIdle(): void {
-    if (this.#streams.size > 0 || this.#closed) return
-    this.goaway(H2ErrorCode.NO_ERROR, 'idle')
+    if (this.#closed) return
+    if (this.#streams.size === 0) this.goaway(H2ErrorCode.NO_ERROR, 'idle')
+    else if (this.#reader.bufferedLength > 0 || this.#blockStream !== 0) {
+      this.goaway(H2ErrorCode.NO_ERROR, 'idle in the middle of a frame')
+    }
   }
 
   #sendKeepalivePing(): void {
