@@ -241,8 +241,14 @@ const IGNORED: Outcome = { ignored: true }
  * a GOAWAY with the RFC's code on Node 24. Stands for `goaway(INTERNAL_ERROR, ...expected codes)`.
  */
 const NODE_INTERNAL: Outcome = { refused: [-1] }
-/** Node 24's nghttp2 ignores PRIORITY frames (RFC 9113 §5.3.2 deprecates them); Node 20's does not. */
-const NODE_24 = Number(process.versions.node.split('.')[0]) >= 24
+/**
+ * Whether this Node's nghttp2 ignores PRIORITY frames (RFC 9113 §5.3.2 deprecates them): 1.69
+ * (Node 22.23) and 1.70 (Node 24) do, 1.61 (Node 20) does not.
+ */
+const NGHTTP2_IGNORES_PRIORITY = (() => {
+  const [major = 0, minor = 0] = (process.versions.nghttp2 ?? '0.0').split('.').map(Number)
+  return major > 1 || (major === 1 && minor >= 69)
+})()
 
 /** Waits for a PING ACK carrying `opaque`; no GOAWAY may come first. */
 async function pong(c: RawH2Client, opaque: string): Promise<void> {
@@ -617,8 +623,8 @@ const cases: Case[] = [
     stream: 1,
     send: (c) => c.send(priority(1, 1, 16)),
     expect: rst(PROTOCOL_ERROR),
-    // nghttp2 makes it a connection error on Node 20; Node 24's ignores PRIORITY frames.
-    node: NODE_24 ? IGNORED : goaway(PROTOCOL_ERROR),
+    // nghttp2 1.61 (Node 20) makes it a connection error; 1.69+ ignores PRIORITY frames.
+    node: NGHTTP2_IGNORES_PRIORITY ? IGNORED : goaway(PROTOCOL_ERROR),
   },
   // RFC 9113 §5.4.1 Connection Error Handling
   {
@@ -704,8 +710,8 @@ const cases: Case[] = [
     name: '§6.3 PRIORITY on stream 0 is a connection PROTOCOL_ERROR [http2/6.3/1]',
     send: (c) => c.send(priority(0, 1, 16)),
     expect: goaway(PROTOCOL_ERROR),
-    // nghttp2: GOAWAY(INTERNAL_ERROR) on Node 20; Node 24's ignores PRIORITY frames.
-    node: NODE_24 ? IGNORED : NODE_INTERNAL,
+    // nghttp2 1.61 (Node 20): GOAWAY(INTERNAL_ERROR); 1.69+ ignores PRIORITY frames.
+    node: NGHTTP2_IGNORES_PRIORITY ? IGNORED : NODE_INTERNAL,
   },
   {
     name: '§6.3 PRIORITY of 4 octets is a stream FRAME_SIZE_ERROR [http2/6.3/2]',
