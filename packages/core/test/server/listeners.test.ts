@@ -1,4 +1,4 @@
-import { existsSync, watch } from 'node:fs'
+import { existsSync } from 'node:fs'
 import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises'
 import net from 'node:net'
 import { tmpdir } from 'node:os'
@@ -231,34 +231,6 @@ describe('Unix socket endpoints', () => {
     closeListener(server)
     expect(server.listening).toBe(false)
     expect((await stat(path)).isSocket()).toBe(true)
-  })
-
-  it('serves an endpoint as soon as it listens, while a sibling endpoint still waits for its address', async () => {
-    const dir = await tempDir()
-    const path = join(dir, 'early.sock')
-    const occupant = net.createServer()
-    await new Promise<void>((resolve) => occupant.listen(0, '127.0.0.1', resolve))
-    const busyPort = (occupant.address() as net.AddressInfo).port
-    const service = new ListeningService('early', echoApp, { bindMaxTry: 10_000, bindTryStepMs: 5 })
-    service.addUds(path)
-    service.addTcp(`127.0.0.1:${busyPort}`)
-    const appeared = new Promise<void>((resolve) => {
-      const watcher = watch(dir, () => {
-        if (existsSync(path)) {
-          watcher.close()
-          resolve()
-        }
-      })
-    })
-    // The occupant keeps its port for the whole test (freeing it would race other tests for the
-    // port): the start ends when the test's shutdown aborts the retries (a BindError).
-    onTestFinished(() => new Promise<void>((resolve) => occupant.close(() => resolve())))
-    startServer([service]).catch(() => undefined)
-    await appeared
-    // The TCP endpoint is still retrying (its port is taken): the Unix socket answers anyway.
-    expect(await echoOnce(await connect(path), 'not kept waiting')).toBe('not kept waiting')
-    expect(await echoOnce(await connect(path), 'and again')).toBe('and again')
-    expect(service.listeningAddresses()).toEqual([])
   })
 
   it('applies the given mode', async () => {
