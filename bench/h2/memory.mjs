@@ -83,39 +83,28 @@ process.on('exit', () => {
     } catch {}
   }
 })
-/** Waits until nothing listens on `port` any more (a killed nginx's worker may outlive its master). */
-async function waitFree(port, ms = 20_000) {
+/** Whether something accepts connections on 127.0.0.1:`port`. */
+function isOpen(port) {
+  return new Promise((done) => {
+    const s = net.connect(port, '127.0.0.1')
+    s.once('connect', () => {
+      s.destroy()
+      done(true)
+    })
+    s.once('error', () => done(false))
+  })
+}
+/** Waits until `port` is open (`open`) or free (a killed nginx's worker may outlive its master). */
+async function waitPortState(port, open, ms = 20_000) {
   const until = Date.now() + ms
   while (Date.now() < until) {
-    const open = await new Promise((done) => {
-      const s = net.connect(port, '127.0.0.1')
-      s.once('connect', () => {
-        s.destroy()
-        done(true)
-      })
-      s.once('error', () => done(false))
-    })
-    if (!open) return
+    if ((await isOpen(port)) === open) return
     await delay(50)
   }
-  throw new Error(`port ${port} is still in use`)
+  throw new Error(`port ${port} is still ${open ? 'closed' : 'in use'}`)
 }
-async function waitPort(port, ms = 20_000) {
-  const until = Date.now() + ms
-  while (Date.now() < until) {
-    const open = await new Promise((done) => {
-      const s = net.connect(port, '127.0.0.1')
-      s.once('connect', () => {
-        s.destroy()
-        done(true)
-      })
-      s.once('error', () => done(false))
-    })
-    if (open) return
-    await delay(50)
-  }
-  throw new Error(`port ${port} did not open`)
-}
+const waitFree = (port, ms) => waitPortState(port, false, ms)
+const waitPort = (port, ms) => waitPortState(port, true, ms)
 function treePids(root) {
   const kids = new Map()
   for (const dir of readdirSync('/proc')) {

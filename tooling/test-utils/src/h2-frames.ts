@@ -102,7 +102,13 @@ export function h2RstStream(streamId: number, code: number): Buffer {
   return h2Frame(H2_FRAME.RST_STREAM, 0, streamId, payload)
 }
 
-function hpackInteger(value: number, prefixBits: number, firstByte: number): number[] {
+/**
+ * An HPACK integer (RFC 7541 §5.1) as bytes.
+ * @param value - the integer
+ * @param prefixBits - how many bits of the first byte hold it (1-8)
+ * @param firstByte - the first byte's other bits (the representation's pattern)
+ */
+export function hpackInteger(value: number, prefixBits: number, firstByte: number): number[] {
   const max = (1 << prefixBits) - 1
   if (value < max) return [firstByte | value]
   const out = [firstByte | max]
@@ -115,7 +121,11 @@ function hpackInteger(value: number, prefixBits: number, firstByte: number): num
   return out
 }
 
-function hpackString(text: string | Buffer): Buffer {
+/**
+ * An HPACK string literal (RFC 7541 §5.2) without Huffman coding: its length, then its octets.
+ * @param text - the octets (a string is taken as latin1)
+ */
+export function hpackString(text: string | Buffer): Buffer {
   const bytes = typeof text === 'string' ? Buffer.from(text, 'latin1') : text
   return Buffer.concat([Buffer.from(hpackInteger(bytes.length, 7, 0)), bytes])
 }
@@ -151,6 +161,27 @@ export function hpackIndexedLiteral(name: string, value: string | Buffer): Buffe
  */
 export function hpackIndexed(index: number): Buffer {
   return Buffer.from(hpackInteger(index, 7, 0x80))
+}
+
+/**
+ * The pseudo-header fields of a POST, with `content-length` when given.
+ * @param path - `:path`
+ * @param contentLength - the `content-length` field's value, or none
+ * @param authority - `:authority`
+ */
+export function h2PostFields(
+  path = '/',
+  contentLength?: number,
+  authority = 'localhost',
+): Array<[string, string]> {
+  const fields: Array<[string, string]> = [
+    [':method', 'POST'],
+    [':scheme', 'http'],
+    [':path', path],
+    [':authority', authority],
+  ]
+  if (contentLength !== undefined) fields.push(['content-length', String(contentLength)])
+  return fields
 }
 
 /** The pseudo-header fields of a plain GET. */

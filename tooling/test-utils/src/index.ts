@@ -21,11 +21,14 @@ export {
   type H2Frame,
   h2Frame,
   h2GetFields,
+  h2PostFields,
   h2RstStream,
   h2Settings,
   hpackIndexed,
   hpackIndexedLiteral,
+  hpackInteger,
   hpackLiteral,
+  hpackString,
   RawH2Client,
 } from './h2-frames.ts'
 export { freePort, hasHaproxy, type StartedHaproxy, startHaproxy } from './haproxy.ts'

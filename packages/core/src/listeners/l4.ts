@@ -232,7 +232,7 @@ async function bindUds(
       server.close()
       throw PingoraError.internal(
         'BindError',
-        `Fail to bind to ${path}, could not set permissions`,
+        `Fail to bind to ${path}, could not set permissions or move it into place`,
         error,
       )
     }

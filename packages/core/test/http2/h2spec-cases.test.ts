@@ -19,9 +19,12 @@ import {
   type H2Frame,
   h2Frame,
   h2GetFields,
+  h2PostFields,
   h2RstStream,
   h2Settings,
+  hpackInteger,
   hpackLiteral,
+  hpackString,
   RawH2Client,
 } from '@pingora-ts/test-utils'
 import { TlsSettings } from '@pingora-ts/tls'
@@ -117,17 +120,6 @@ function get(path: string): Array<[string, string]> {
   return h2GetFields(path)
 }
 
-function post(path: string, length?: number): Array<[string, string]> {
-  const fields: Array<[string, string]> = [
-    [':method', 'POST'],
-    [':scheme', 'http'],
-    [':path', path],
-    [':authority', 'localhost'],
-  ]
-  if (length !== undefined) fields.push(['content-length', String(length)])
-  return fields
-}
-
 /** A HEADERS frame carrying `block` (an encoded header block) with `flags`. */
 function headers(streamId: number, block: Buffer, flags: number): Buffer {
   return h2Frame(H2_FRAME.HEADERS, flags, streamId, block)
@@ -168,43 +160,20 @@ function ping(opaque: string, ack = false): Buffer {
   return h2Frame(H2_FRAME.PING, ack ? H2_FLAG.ACK : 0, 0, Buffer.from(opaque, 'latin1'))
 }
 
-/** A frame header followed by `payload` as given (a length the frame type does not allow). */
-function raw(type: number, flags: number, streamId: number, payload: Buffer): Buffer {
-  return h2Frame(type, flags, streamId, payload)
-}
-
 // HPACK pieces (RFC 7541 §5 and §6), written out byte by byte.
 /** An HPACK integer with an `prefix`-bit prefix, the first byte's other bits `first`. */
-function int(value: number, prefix: number, first: number): number[] {
-  const max = (1 << prefix) - 1
-  if (value < max) return [first | value]
-  const out = [first | max]
-  let rest = value - max
-  while (rest >= 128) {
-    out.push((rest % 128) + 128)
-    rest = Math.floor(rest / 128)
-  }
-  out.push(rest)
-  return out
-}
-
 /** A string literal: raw octets, or (hex) Huffman-coded octets. */
-function str(text: string): Buffer {
-  const bytes = Buffer.from(text, 'latin1')
-  return Buffer.concat([Buffer.from(int(bytes.length, 7, 0)), bytes])
-}
-
 function huff(hex: string): Buffer {
   const bytes = Buffer.from(hex, 'hex')
-  return Buffer.concat([Buffer.from(int(bytes.length, 7, 0x80)), bytes])
+  return Buffer.concat([Buffer.from(hpackInteger(bytes.length, 7, 0x80)), bytes])
 }
 
 /** The block of a GET with static-table references for `:method`, `:scheme` (and `:path /`). */
 function getBlock(path: string): Buffer {
   const parts: Buffer[] = [Buffer.from([0x82, 0x86])] // :method GET, :scheme http
   if (path === '/') parts.push(Buffer.from([0x84]))
-  else parts.push(Buffer.from(int(4, 4, 0x00)), str(path)) // :path, literal value
-  parts.push(Buffer.from(int(1, 4, 0x00)), str('localhost')) // :authority, literal value
+  else parts.push(Buffer.from(hpackInteger(4, 4, 0x00)), hpackString(path)) // :path, literal value
+  parts.push(Buffer.from(hpackInteger(1, 4, 0x00)), hpackString('localhost')) // :authority, literal value
   return Buffer.concat(parts)
 }
 
@@ -367,13 +336,13 @@ const cases: Case[] = [
   // RFC 9113 §4.1 Frame Format
   {
     name: '§4.1 ignores a frame of unknown type [http2/4.1/1]',
-    send: (c) => c.send(raw(0x16, 0, 0, Buffer.alloc(8))),
+    send: (c) => c.send(h2Frame(0x16, 0, 0, Buffer.alloc(8))),
     expect: IGNORED,
   },
   {
     name: '§4.1 ignores undefined flags (a PING with flags 0x16) [http2/4.1/2]',
     send: async (c) => {
-      c.send(raw(H2_FRAME.PING, 0x16, 0, Buffer.from('flags!!!')))
+      c.send(h2Frame(H2_FRAME.PING, 0x16, 0, Buffer.from('flags!!!')))
       const answer = await c.waitFor((f) => f.type === H2_FRAME.PING)
       expect(answer.flags).toBe(H2_FLAG.ACK)
       expect(answer.payload.toString()).toBe('flags!!!')
@@ -383,7 +352,7 @@ const cases: Case[] = [
   {
     name: '§4.1 ignores the reserved bit of the stream id [http2/4.1/3]',
     send: async (c) => {
-      const frame = raw(H2_FRAME.PING, 0, 0, Buffer.from('reserved'))
+      const frame = h2Frame(H2_FRAME.PING, 0, 0, Buffer.from('reserved'))
       frame[5] = 0x80
       c.send(frame)
       const answer = await c.waitFor((f) => f.type === H2_FRAME.PING)
@@ -396,7 +365,7 @@ const cases: Case[] = [
     name: '§4.2 takes a DATA frame of 2^14 octets [http2/4.2/1]',
     stream: 1,
     send: (c) => {
-      c.send(headers(1, hpackLiteral(post('/max-frame', 16_384)), H2_FLAG.END_HEADERS))
+      c.send(headers(1, hpackLiteral(h2PostFields('/max-frame', 16_384)), H2_FLAG.END_HEADERS))
       c.send(h2Frame(H2_FRAME.DATA, H2_FLAG.END_STREAM, 1, Buffer.alloc(16_384, 0x61)))
     },
     expect: RESPONSE_200,
@@ -408,7 +377,7 @@ const cases: Case[] = [
     name: '§4.2 answers DATA over SETTINGS_MAX_FRAME_SIZE with FRAME_SIZE_ERROR [http2/4.2/2]',
     stream: 1,
     send: (c) => {
-      c.send(headers(1, hpackLiteral(post('/too-big')), H2_FLAG.END_HEADERS))
+      c.send(headers(1, hpackLiteral(h2PostFields('/too-big')), H2_FLAG.END_HEADERS))
       c.send(h2Frame(H2_FRAME.DATA, H2_FLAG.END_STREAM, 1, Buffer.alloc(16_385)))
     },
     // A frame too large to read is a connection error for us (RFC 9113 §4.2 allows it: the
@@ -507,7 +476,7 @@ const cases: Case[] = [
     name: "§5.1 closed: DATA after the client's RST_STREAM is a stream error STREAM_CLOSED [http2/5.1/8]",
     stream: 1,
     send: (c) => {
-      c.send(headers(1, hpackLiteral(post('/reset-then-data')), H2_FLAG.END_HEADERS))
+      c.send(headers(1, hpackLiteral(h2PostFields('/reset-then-data')), H2_FLAG.END_HEADERS))
       c.send(h2RstStream(1, H2_ERROR.CANCEL))
       c.send(data(1, 'test', true))
     },
@@ -518,7 +487,7 @@ const cases: Case[] = [
   {
     name: "§5.1 closed: HEADERS after the client's RST_STREAM is a STREAM_CLOSED error [http2/5.1/9]",
     send: (c) => {
-      c.send(headers(1, hpackLiteral(post('/reset-then-headers')), H2_FLAG.END_HEADERS))
+      c.send(headers(1, hpackLiteral(h2PostFields('/reset-then-headers')), H2_FLAG.END_HEADERS))
       c.send(h2RstStream(1, H2_ERROR.CANCEL))
       c.send(headers(1, hpackLiteral([['x-trailer', '1']]), END_BOTH))
     },
@@ -531,7 +500,7 @@ const cases: Case[] = [
   {
     name: "§5.1 closed: CONTINUATION after the client's RST_STREAM is a connection PROTOCOL_ERROR [http2/5.1/10]",
     send: (c) => {
-      c.send(headers(1, hpackLiteral(post('/reset-then-cont')), H2_FLAG.END_HEADERS))
+      c.send(headers(1, hpackLiteral(h2PostFields('/reset-then-cont')), H2_FLAG.END_HEADERS))
       c.send(h2RstStream(1, H2_ERROR.CANCEL))
       c.send(continuation(1, DUMMY, true))
     },
@@ -601,8 +570,8 @@ const cases: Case[] = [
         Buffer.from([0, 0, 0, 1, 15]),
         hpackLiteral(get('/self')),
         Buffer.from([0x40]),
-        str('x-sync'),
-        str('1'),
+        hpackString('x-sync'),
+        hpackString('1'),
       ])
       c.send(headers(1, block, END_BOTH | H2_FLAG.PRIORITY))
     },
@@ -629,7 +598,7 @@ const cases: Case[] = [
   // RFC 9113 §5.4.1 Connection Error Handling
   {
     name: '§5.4.1 a PING on a stream ends the connection with GOAWAY first [http2/5.4.1/1] [http2/5.4.1/2 strict]',
-    send: (c) => c.send(raw(H2_FRAME.PING, 0, 3, Buffer.alloc(8))),
+    send: (c) => c.send(h2Frame(H2_FRAME.PING, 0, 3, Buffer.alloc(8))),
     expect: goaway(PROTOCOL_ERROR),
     // nghttp2: GOAWAY(INTERNAL_ERROR) on Node 20 (see NODE_INTERNAL).
     node: NODE_INTERNAL,
@@ -637,14 +606,14 @@ const cases: Case[] = [
   // RFC 9113 §5.5 Extending HTTP/2
   {
     name: '§5.5 ignores an unknown extension frame [http2/5.5/1]',
-    send: (c) => c.send(raw(0x16, 0, 0, Buffer.alloc(8))),
+    send: (c) => c.send(h2Frame(0x16, 0, 0, Buffer.alloc(8))),
     expect: IGNORED,
   },
   {
     name: '§5.5 an unknown frame inside a header block is a connection PROTOCOL_ERROR [http2/5.5/2]',
     send: (c) => {
       c.send(headers(1, hpackLiteral(get('/ext')), H2_FLAG.END_STREAM))
-      c.send(raw(0x16, 0, 0, Buffer.alloc(8)))
+      c.send(h2Frame(0x16, 0, 0, Buffer.alloc(8)))
     },
     expect: goaway(PROTOCOL_ERROR),
   },
@@ -657,8 +626,10 @@ const cases: Case[] = [
   {
     name: '§6.1 DATA whose pad length reaches past the frame is a connection PROTOCOL_ERROR [http2/6.1/3]',
     send: (c) => {
-      c.send(headers(1, hpackLiteral(post('/bad-pad')), H2_FLAG.END_HEADERS))
-      c.send(raw(H2_FRAME.DATA, H2_FLAG.PADDED | H2_FLAG.END_STREAM, 1, Buffer.from('\x06Test')))
+      c.send(headers(1, hpackLiteral(h2PostFields('/bad-pad')), H2_FLAG.END_HEADERS))
+      c.send(
+        h2Frame(H2_FRAME.DATA, H2_FLAG.PADDED | H2_FLAG.END_STREAM, 1, Buffer.from('\x06Test')),
+      )
     },
     expect: goaway(PROTOCOL_ERROR),
   },
@@ -666,7 +637,7 @@ const cases: Case[] = [
   {
     name: '§6.2 a PRIORITY frame before END_HEADERS is a connection PROTOCOL_ERROR [http2/6.2/1]',
     send: (c) => {
-      c.send(headers(1, hpackLiteral(post('/prio-in-block')), 0))
+      c.send(headers(1, hpackLiteral(h2PostFields('/prio-in-block')), 0))
       c.send(priority(1, 0, 255))
       c.send(continuation(1, DUMMY, true))
     },
@@ -675,7 +646,7 @@ const cases: Case[] = [
   {
     name: '§6.2 HEADERS of another stream before END_HEADERS is a connection PROTOCOL_ERROR [http2/6.2/2]',
     send: (c) => {
-      c.send(headers(1, hpackLiteral(post('/first')), 0))
+      c.send(headers(1, hpackLiteral(h2PostFields('/first')), 0))
       c.send(headers(3, hpackLiteral(get('/second')), END_BOTH))
       c.send(continuation(1, DUMMY, true))
     },
@@ -694,7 +665,7 @@ const cases: Case[] = [
     send: (c) => {
       const block = hpackLiteral(get('/bad-pad'))
       c.send(
-        raw(
+        h2Frame(
           H2_FRAME.HEADERS,
           END_BOTH | H2_FLAG.PADDED,
           1,
@@ -718,7 +689,7 @@ const cases: Case[] = [
     stream: 1,
     send: (c) => {
       c.send(headers(1, hpackLiteral(get('/gate/6.3-2')), END_BOTH))
-      c.send(raw(H2_FRAME.PRIORITY, 0, 1, Buffer.from([0x80, 0, 0, 1])))
+      c.send(h2Frame(H2_FRAME.PRIORITY, 0, 1, Buffer.from([0x80, 0, 0, 1])))
     },
     expect: rst(FRAME_SIZE_ERROR),
     // nghttp2 makes it a connection error.
@@ -743,26 +714,26 @@ const cases: Case[] = [
     name: '§6.4 RST_STREAM of 3 octets is a connection FRAME_SIZE_ERROR [http2/6.4/3]',
     send: (c) => {
       c.send(headers(1, hpackLiteral(get('/gate/6.4-3')), END_BOTH))
-      c.send(raw(H2_FRAME.RST_STREAM, 0, 1, Buffer.alloc(3)))
+      c.send(h2Frame(H2_FRAME.RST_STREAM, 0, 1, Buffer.alloc(3)))
     },
     expect: goaway(FRAME_SIZE_ERROR),
   },
   // RFC 9113 §6.5 SETTINGS
   {
     name: '§6.5 a SETTINGS ACK with a payload is a connection FRAME_SIZE_ERROR [http2/6.5/1]',
-    send: (c) => c.send(raw(H2_FRAME.SETTINGS, H2_FLAG.ACK, 0, Buffer.alloc(1))),
+    send: (c) => c.send(h2Frame(H2_FRAME.SETTINGS, H2_FLAG.ACK, 0, Buffer.alloc(1))),
     expect: goaway(FRAME_SIZE_ERROR),
   },
   {
     name: '§6.5 SETTINGS on a stream is a connection PROTOCOL_ERROR [http2/6.5/2]',
-    send: (c) => c.send(raw(H2_FRAME.SETTINGS, 0, 1, Buffer.from([0, 3, 0, 0, 0, 100]))),
+    send: (c) => c.send(h2Frame(H2_FRAME.SETTINGS, 0, 1, Buffer.from([0, 3, 0, 0, 0, 100]))),
     expect: goaway(PROTOCOL_ERROR),
     // nghttp2: GOAWAY(INTERNAL_ERROR) on Node 20 (see NODE_INTERNAL).
     node: NODE_INTERNAL,
   },
   {
     name: '§6.5 SETTINGS of 3 octets is a connection FRAME_SIZE_ERROR [http2/6.5/3]',
-    send: (c) => c.send(raw(H2_FRAME.SETTINGS, 0, 0, Buffer.from([0, 3, 0]))),
+    send: (c) => c.send(h2Frame(H2_FRAME.SETTINGS, 0, 0, Buffer.from([0, 3, 0]))),
     expect: goaway(FRAME_SIZE_ERROR),
   },
   // RFC 9113 §6.5.2 Defined Settings
@@ -859,20 +830,20 @@ const cases: Case[] = [
   },
   {
     name: '§6.7 a PING on a stream is a connection PROTOCOL_ERROR [http2/6.7/3]',
-    send: (c) => c.send(raw(H2_FRAME.PING, 0, 1, Buffer.alloc(8))),
+    send: (c) => c.send(h2Frame(H2_FRAME.PING, 0, 1, Buffer.alloc(8))),
     expect: goaway(PROTOCOL_ERROR),
     // nghttp2: GOAWAY(INTERNAL_ERROR) on Node 20 (see NODE_INTERNAL).
     node: NODE_INTERNAL,
   },
   {
     name: '§6.7 a PING of 6 octets is a connection FRAME_SIZE_ERROR [http2/6.7/4]',
-    send: (c) => c.send(raw(H2_FRAME.PING, 0, 0, Buffer.alloc(6))),
+    send: (c) => c.send(h2Frame(H2_FRAME.PING, 0, 0, Buffer.alloc(6))),
     expect: goaway(FRAME_SIZE_ERROR),
   },
   // RFC 9113 §6.8 GOAWAY
   {
     name: '§6.8 GOAWAY on a stream is a connection PROTOCOL_ERROR [http2/6.8/1]',
-    send: (c) => c.send(raw(H2_FRAME.GOAWAY, 0, 1, Buffer.alloc(8))),
+    send: (c) => c.send(h2Frame(H2_FRAME.GOAWAY, 0, 1, Buffer.alloc(8))),
     expect: goaway(PROTOCOL_ERROR),
     // nghttp2: GOAWAY(INTERNAL_ERROR) on Node 20 (see NODE_INTERNAL).
     node: NODE_INTERNAL,
@@ -889,7 +860,7 @@ const cases: Case[] = [
     name: '§6.9 a stream WINDOW_UPDATE of 0 is a stream PROTOCOL_ERROR [http2/6.9/2]',
     stream: 1,
     send: (c) => {
-      c.send(headers(1, hpackLiteral(post('/wu-zero')), H2_FLAG.END_HEADERS))
+      c.send(headers(1, hpackLiteral(h2PostFields('/wu-zero')), H2_FLAG.END_HEADERS))
       c.send(windowUpdate(1, 0))
     },
     expect: rst(PROTOCOL_ERROR),
@@ -898,7 +869,7 @@ const cases: Case[] = [
   },
   {
     name: '§6.9 a WINDOW_UPDATE of 3 octets is a connection FRAME_SIZE_ERROR [http2/6.9/3]',
-    send: (c) => c.send(raw(H2_FRAME.WINDOW_UPDATE, 0, 0, Buffer.from([0, 0, 1]))),
+    send: (c) => c.send(h2Frame(H2_FRAME.WINDOW_UPDATE, 0, 0, Buffer.from([0, 0, 1]))),
     expect: goaway(FRAME_SIZE_ERROR),
   },
   // RFC 9113 §6.9.1 The Flow-Control Window
@@ -932,7 +903,7 @@ const cases: Case[] = [
     name: '§6.9.1 a stream window over 2^31-1 is a stream FLOW_CONTROL_ERROR [http2/6.9.1/3]',
     stream: 1,
     send: (c) => {
-      c.send(headers(1, hpackLiteral(post('/wu-overflow')), H2_FLAG.END_HEADERS))
+      c.send(headers(1, hpackLiteral(h2PostFields('/wu-overflow')), H2_FLAG.END_HEADERS))
       c.send(windowUpdate(1, 2 ** 31 - 1))
       c.send(windowUpdate(1, 2 ** 31 - 1))
     },
@@ -1000,7 +971,7 @@ const cases: Case[] = [
   {
     name: '§6.10 a DATA frame after CONTINUATION without END_HEADERS is a connection PROTOCOL_ERROR [http2/6.10/2]',
     send: (c) => {
-      c.send(headers(1, hpackLiteral(post('/cont-data')), 0))
+      c.send(headers(1, hpackLiteral(h2PostFields('/cont-data')), 0))
       c.send(continuation(1, DUMMY, false))
       c.send(data(1, 'test', true))
     },
@@ -1034,7 +1005,7 @@ const cases: Case[] = [
   {
     name: '§6.10 CONTINUATION after DATA is a connection PROTOCOL_ERROR [http2/6.10/6]',
     send: (c) => {
-      c.send(headers(1, hpackLiteral(post('/cont-after-data')), H2_FLAG.END_HEADERS))
+      c.send(headers(1, hpackLiteral(h2PostFields('/cont-after-data')), H2_FLAG.END_HEADERS))
       c.send(data(1, 'test', true))
       c.send(continuation(1, DUMMY, false))
     },
@@ -1051,7 +1022,7 @@ const cases: Case[] = [
   {
     name: '§7 an unknown error code in RST_STREAM triggers nothing special [http2/7/2]',
     send: (c) => {
-      c.send(headers(1, hpackLiteral(post('/rst-unknown')), H2_FLAG.END_HEADERS))
+      c.send(headers(1, hpackLiteral(h2PostFields('/rst-unknown')), H2_FLAG.END_HEADERS))
       c.send(h2RstStream(1, 0xff))
     },
     expect: IGNORED,
@@ -1061,7 +1032,7 @@ const cases: Case[] = [
     name: '§8.1 a second HEADERS without END_STREAM (trailers that do not end) is a PROTOCOL_ERROR [http2/8.1/1]',
     stream: 1,
     send: (c) => {
-      c.send(headers(1, hpackLiteral(post('/trailers-open')), H2_FLAG.END_HEADERS))
+      c.send(headers(1, hpackLiteral(h2PostFields('/trailers-open')), H2_FLAG.END_HEADERS))
       c.send(data(1, 'test', false))
       c.send(headers(1, hpackLiteral([['x-trailer', '1']]), H2_FLAG.END_HEADERS))
     },
@@ -1071,7 +1042,7 @@ const cases: Case[] = [
     name: '§8.1.1 content-length that does not match one DATA frame is a stream PROTOCOL_ERROR [http2/8.1.2.6/1]',
     stream: 1,
     send: (c) => {
-      c.send(headers(1, hpackLiteral(post('/cl-one', 1)), H2_FLAG.END_HEADERS))
+      c.send(headers(1, hpackLiteral(h2PostFields('/cl-one', 1)), H2_FLAG.END_HEADERS))
       c.send(data(1, 'test', true))
     },
     expect: rst(PROTOCOL_ERROR),
@@ -1083,7 +1054,7 @@ const cases: Case[] = [
     name: '§8.1.1 content-length that does not match the sum of the DATA frames is a stream PROTOCOL_ERROR [http2/8.1.2.6/2]',
     stream: 1,
     send: (c) => {
-      c.send(headers(1, hpackLiteral(post('/cl-sum', 5)), H2_FLAG.END_HEADERS))
+      c.send(headers(1, hpackLiteral(h2PostFields('/cl-sum', 5)), H2_FLAG.END_HEADERS))
       c.send(data(1, 'test', false))
       c.send(data(1, 'test', true))
     },
@@ -1133,7 +1104,7 @@ const cases: Case[] = [
     name: '§8.3 a pseudo-header field in trailers is a stream PROTOCOL_ERROR [http2/8.1.2.1/3]',
     stream: 1,
     send: (c) => {
-      c.send(headers(1, hpackLiteral(post('/pseudo-trailer')), H2_FLAG.END_HEADERS))
+      c.send(headers(1, hpackLiteral(h2PostFields('/pseudo-trailer')), H2_FLAG.END_HEADERS))
       c.send(data(1, 'test', false))
       c.send(headers(1, hpackLiteral([[':method', 'POST']]), END_BOTH))
     },
@@ -1209,7 +1180,11 @@ const cases: Case[] = [
     name: 'RFC 7541 §2.3.3 a literal whose name index is beyond both tables is a COMPRESSION_ERROR [hpack/2.3.3/2]',
     send: (c) =>
       c.send(
-        headers(1, Buffer.concat([getBlock('/'), Buffer.from([0x7f, 0x07]), str('x')]), END_BOTH),
+        headers(
+          1,
+          Buffer.concat([getBlock('/'), Buffer.from([0x7f, 0x07]), hpackString('x')]),
+          END_BOTH,
+        ),
       ),
     expect: goaway(COMPRESSION_ERROR),
   },
@@ -1236,7 +1211,7 @@ const cases: Case[] = [
         c.send(
           headers(
             1,
-            Buffer.concat([getBlock('/'), Buffer.from([0x00]), str('x-huff'), huff(hex)]),
+            Buffer.concat([getBlock('/'), Buffer.from([0x00]), hpackString('x-huff'), huff(hex)]),
             END_BOTH,
           ),
         ),
@@ -1253,7 +1228,13 @@ const cases: Case[] = [
   {
     name: 'RFC 7541 §6.3 a table size update above SETTINGS_HEADER_TABLE_SIZE is a COMPRESSION_ERROR [hpack/6.3/1]',
     send: (c) =>
-      c.send(headers(1, Buffer.concat([Buffer.from(int(4097, 5, 0x20)), getBlock('/')]), END_BOTH)),
+      c.send(
+        headers(
+          1,
+          Buffer.concat([Buffer.from(hpackInteger(4097, 5, 0x20)), getBlock('/')]),
+          END_BOTH,
+        ),
+      ),
     expect: goaway(COMPRESSION_ERROR),
   },
   // RFC 9113 §3.4 HTTP/2 Connection Preface [http2/3.5/1]
@@ -1327,7 +1308,7 @@ const cases: Case[] = [
     name: '§6.1 takes a DATA frame [generic/3.1/1]',
     stream: 1,
     send: (c) => {
-      c.send(headers(1, hpackLiteral(post('/data-one', 4)), H2_FLAG.END_HEADERS))
+      c.send(headers(1, hpackLiteral(h2PostFields('/data-one', 4)), H2_FLAG.END_HEADERS))
       c.send(data(1, 'test', true))
     },
     expect: RESPONSE_200,
@@ -1338,7 +1319,7 @@ const cases: Case[] = [
     name: '§6.1 takes several DATA frames [generic/3.1/2]',
     stream: 1,
     send: (c) => {
-      c.send(headers(1, hpackLiteral(post('/data-many')), H2_FLAG.END_HEADERS))
+      c.send(headers(1, hpackLiteral(h2PostFields('/data-many')), H2_FLAG.END_HEADERS))
       c.send(data(1, 'te', false))
       c.send(data(1, 'st', true))
     },
@@ -1350,9 +1331,9 @@ const cases: Case[] = [
     name: '§6.1 takes a padded DATA frame [generic/3.1/3]',
     stream: 1,
     send: (c) => {
-      c.send(headers(1, hpackLiteral(post('/data-padded')), H2_FLAG.END_HEADERS))
+      c.send(headers(1, hpackLiteral(h2PostFields('/data-padded')), H2_FLAG.END_HEADERS))
       const payload = Buffer.concat([Buffer.from([8]), Buffer.from('test'), Buffer.alloc(8)])
-      c.send(raw(H2_FRAME.DATA, H2_FLAG.PADDED | H2_FLAG.END_STREAM, 1, payload))
+      c.send(h2Frame(H2_FRAME.DATA, H2_FLAG.PADDED | H2_FLAG.END_STREAM, 1, payload))
     },
     expect: RESPONSE_200,
     after: (_c, server) =>
@@ -1370,7 +1351,7 @@ const cases: Case[] = [
     send: (c) => {
       const block = hpackLiteral(get('/headers-padded'))
       const payload = Buffer.concat([Buffer.from([8]), block, Buffer.alloc(8)])
-      c.send(raw(H2_FRAME.HEADERS, END_BOTH | H2_FLAG.PADDED, 1, payload))
+      c.send(h2Frame(H2_FRAME.HEADERS, END_BOTH | H2_FLAG.PADDED, 1, payload))
     },
     expect: RESPONSE_200,
   },
@@ -1382,7 +1363,7 @@ const cases: Case[] = [
         Buffer.from([0, 0, 0, 0, 255]),
         hpackLiteral(get('/headers-prio')),
       ])
-      c.send(raw(H2_FRAME.HEADERS, END_BOTH | H2_FLAG.PRIORITY, 1, payload))
+      c.send(h2Frame(H2_FRAME.HEADERS, END_BOTH | H2_FLAG.PRIORITY, 1, payload))
     },
     expect: RESPONSE_200,
   },
@@ -1416,7 +1397,7 @@ const cases: Case[] = [
   {
     name: '§6.4 takes an RST_STREAM [generic/3.4/1]',
     send: (c) => {
-      c.send(headers(1, hpackLiteral(post('/to-reset')), H2_FLAG.END_HEADERS))
+      c.send(headers(1, hpackLiteral(h2PostFields('/to-reset')), H2_FLAG.END_HEADERS))
       c.send(h2RstStream(1, H2_ERROR.CANCEL))
     },
     expect: IGNORED,
@@ -1453,7 +1434,7 @@ const cases: Case[] = [
     name: '§6.9 takes a stream WINDOW_UPDATE [generic/3.9/2]',
     stream: 1,
     send: (c) => {
-      c.send(headers(1, hpackLiteral(post('/wu-stream')), H2_FLAG.END_HEADERS))
+      c.send(headers(1, hpackLiteral(h2PostFields('/wu-stream')), H2_FLAG.END_HEADERS))
       c.send(windowUpdate(1, 1))
       c.send(data(1, 'test', true))
     },
@@ -1509,7 +1490,7 @@ const cases: Case[] = [
     name: '§8.1 answers a POST with a body [generic/4/3]',
     stream: 1,
     send: (c) => {
-      c.send(headers(1, hpackLiteral(post('/post', 4)), H2_FLAG.END_HEADERS))
+      c.send(headers(1, hpackLiteral(h2PostFields('/post', 4)), H2_FLAG.END_HEADERS))
       c.send(data(1, 'test', true))
     },
     expect: RESPONSE_200,
@@ -1524,7 +1505,7 @@ const cases: Case[] = [
     name: '§8.1 answers a POST with trailers [generic/4/4]',
     stream: 1,
     send: (c) => {
-      c.send(headers(1, hpackLiteral(post('/post-trailers')), H2_FLAG.END_HEADERS))
+      c.send(headers(1, hpackLiteral(h2PostFields('/post-trailers')), H2_FLAG.END_HEADERS))
       c.send(data(1, 'test', false))
       c.send(headers(1, hpackLiteral([['x-trailer', 'done']]), END_BOTH))
     },
@@ -1544,17 +1525,21 @@ const cases: Case[] = [
       // [what, representation of `cache-control: no-cache` or `custom-key: custom-value`, id]
       [
         'incremental indexing, indexed name',
-        Buffer.concat([Buffer.from(int(CACHE_CONTROL, 6, 0x40)), str('no-cache')]),
+        Buffer.concat([Buffer.from(hpackInteger(CACHE_CONTROL, 6, 0x40)), hpackString('no-cache')]),
         2,
       ],
       [
         'incremental indexing, indexed name, Huffman',
-        Buffer.concat([Buffer.from(int(CACHE_CONTROL, 6, 0x40)), huff(HUFF_NO_CACHE)]),
+        Buffer.concat([Buffer.from(hpackInteger(CACHE_CONTROL, 6, 0x40)), huff(HUFF_NO_CACHE)]),
         3,
       ],
       [
         'incremental indexing, new name',
-        Buffer.concat([Buffer.from([0x40]), str('custom-key'), str('custom-value')]),
+        Buffer.concat([
+          Buffer.from([0x40]),
+          hpackString('custom-key'),
+          hpackString('custom-value'),
+        ]),
         4,
       ],
       [
@@ -1564,17 +1549,21 @@ const cases: Case[] = [
       ],
       [
         'without indexing, indexed name',
-        Buffer.concat([Buffer.from(int(CACHE_CONTROL, 4, 0x00)), str('no-cache')]),
+        Buffer.concat([Buffer.from(hpackInteger(CACHE_CONTROL, 4, 0x00)), hpackString('no-cache')]),
         6,
       ],
       [
         'without indexing, indexed name, Huffman',
-        Buffer.concat([Buffer.from(int(CACHE_CONTROL, 4, 0x00)), huff(HUFF_NO_CACHE)]),
+        Buffer.concat([Buffer.from(hpackInteger(CACHE_CONTROL, 4, 0x00)), huff(HUFF_NO_CACHE)]),
         7,
       ],
       [
         'without indexing, new name',
-        Buffer.concat([Buffer.from([0x00]), str('custom-key'), str('custom-value')]),
+        Buffer.concat([
+          Buffer.from([0x00]),
+          hpackString('custom-key'),
+          hpackString('custom-value'),
+        ]),
         8,
       ],
       [
@@ -1584,17 +1573,21 @@ const cases: Case[] = [
       ],
       [
         'never indexed, indexed name',
-        Buffer.concat([Buffer.from(int(CACHE_CONTROL, 4, 0x10)), str('no-cache')]),
+        Buffer.concat([Buffer.from(hpackInteger(CACHE_CONTROL, 4, 0x10)), hpackString('no-cache')]),
         10,
       ],
       [
         'never indexed, indexed name, Huffman',
-        Buffer.concat([Buffer.from(int(CACHE_CONTROL, 4, 0x10)), huff(HUFF_NO_CACHE)]),
+        Buffer.concat([Buffer.from(hpackInteger(CACHE_CONTROL, 4, 0x10)), huff(HUFF_NO_CACHE)]),
         11,
       ],
       [
         'never indexed, new name',
-        Buffer.concat([Buffer.from([0x10]), str('custom-key'), str('custom-value')]),
+        Buffer.concat([
+          Buffer.from([0x10]),
+          hpackString('custom-key'),
+          hpackString('custom-value'),
+        ]),
         12,
       ],
       [
@@ -1642,7 +1635,7 @@ const cases: Case[] = [
           1,
           Buffer.concat([
             Buffer.from([0x20]),
-            Buffer.from(int(4096, 5, 0x20)),
+            Buffer.from(hpackInteger(4096, 5, 0x20)),
             getBlock('/size-updates'),
           ]),
           END_BOTH,
@@ -1743,7 +1736,11 @@ describe.each<H2Engine>(['native', 'node'])('h2spec cases (%s engine)', (engine)
     const c = await client(server.port)
     // An upper-case field: we reset the stream while the client goes on sending its body.
     c.send(
-      headers(1, hpackLiteral([...post('/reset-by-us'), ['X-Upper', '1']]), H2_FLAG.END_HEADERS),
+      headers(
+        1,
+        hpackLiteral([...h2PostFields('/reset-by-us'), ['X-Upper', '1']]),
+        H2_FLAG.END_HEADERS,
+      ),
     )
     expect(await c.rstCode(1)).toBe(PROTOCOL_ERROR)
     c.send(data(1, 'in flight', false))

@@ -10,6 +10,7 @@ import {
   type H2Frame,
   h2Frame,
   h2GetFields,
+  h2PostFields,
   hpackIndexed,
   hpackLiteral,
   RawH2Client,
@@ -57,17 +58,6 @@ async function client(port: number, options?: Parameters<typeof RawH2Client.conn
   const c = await RawH2Client.connect(port, options)
   onTestFinished(() => c.close())
   return c
-}
-
-function post(path: string, length?: number): Array<[string, string]> {
-  const fields: Array<[string, string]> = [
-    [':method', 'POST'],
-    [':scheme', 'http'],
-    [':path', path],
-    [':authority', 'localhost'],
-  ]
-  if (length !== undefined) fields.push(['content-length', String(length)])
-  return fields
 }
 
 /** The response body of `streamId`, once its END_STREAM arrived. */
@@ -236,7 +226,7 @@ describe('native HTTP/2 engine: frames (RFC 9113 §4 and §6)', () => {
   it('removes padding from HEADERS and DATA', async () => {
     const server = await nativeServer()
     const c = await client(server.port)
-    const block = hpackLiteral(post('/padded', 5))
+    const block = hpackLiteral(h2PostFields('/padded', 5))
     c.send(
       h2Frame(
         H2_FRAME.HEADERS,
@@ -260,7 +250,7 @@ describe('native HTTP/2 engine: frames (RFC 9113 §4 and §6)', () => {
   it('refuses padding longer than the frame (GOAWAY PROTOCOL_ERROR)', async () => {
     const server = await nativeServer()
     const c = await client(server.port)
-    c.headers(1, post('/pad'), false)
+    c.headers(1, h2PostFields('/pad'), false)
     c.send(h2Frame(H2_FRAME.DATA, H2_FLAG.PADDED, 1, Buffer.from([9, 0x61, 0x62])))
     expect(await c.goawayCode()).toBe(H2_ERROR.PROTOCOL_ERROR)
   })
@@ -294,17 +284,17 @@ describe('native HTTP/2 engine: stream states (RFC 9113 §5.1)', () => {
   it('refuses trailers without END_STREAM, and a content-length the DATA does not match', async () => {
     const server = await nativeServer()
     const c = await client(server.port)
-    c.headers(1, post('/trailers'), false)
+    c.headers(1, h2PostFields('/trailers'), false)
     c.send(h2Frame(H2_FRAME.HEADERS, H2_FLAG.END_HEADERS, 1, hpackLiteral([['x-t', '1']])))
     expect(await c.rstCode(1)).toBe(H2_ERROR.PROTOCOL_ERROR)
-    c.headers(3, post('/short', 10), false)
+    c.headers(3, h2PostFields('/short', 10), false)
     c.send(h2Frame(H2_FRAME.DATA, H2_FLAG.END_STREAM, 3, Buffer.from('abc')))
     expect(await c.rstCode(3)).toBe(H2_ERROR.PROTOCOL_ERROR)
     // A content-length with no DATA at all (END_STREAM on HEADERS).
-    c.headers(5, post('/none', 4), true)
+    c.headers(5, h2PostFields('/none', 4), true)
     expect(await c.rstCode(5)).toBe(H2_ERROR.PROTOCOL_ERROR)
     // Request trailers that end the stream are fine.
-    c.headers(7, post('/with-trailers'), false)
+    c.headers(7, h2PostFields('/with-trailers'), false)
     c.send(h2Frame(H2_FRAME.DATA, 0, 7, Buffer.from('abcd')))
     c.send(
       h2Frame(
@@ -361,7 +351,7 @@ describe('native HTTP/2 engine: flow control (RFC 9113 §5.2 and §6.9)', () => 
   it('resets a stream whose DATA overflows its window (FLOW_CONTROL_ERROR)', async () => {
     const server = await nativeServer({ initialWindowSize: 65_535 })
     const c = await client(server.port)
-    c.headers(1, post('/hold'), false)
+    c.headers(1, h2PostFields('/hold'), false)
     const chunk = Buffer.alloc(16_384)
     for (let i = 0; i < 4; i++) c.send(h2Frame(H2_FRAME.DATA, 0, 1, chunk))
     // 65 536 bytes: one over the window, which the app (reading nothing) never reopened.
@@ -376,7 +366,7 @@ describe('native HTTP/2 engine: flow control (RFC 9113 §5.2 and §6.9)', () => 
   it('gives the window back as the app reads: a 3 MiB upload through a 64 KiB stream window', async () => {
     const server = await nativeServer({ initialWindowSize: 65_535, connectionWindowSize: 65_535 })
     const c = await client(server.port)
-    c.headers(1, post('/upload', 3 * 1024 * 1024), false)
+    c.headers(1, h2PostFields('/upload', 3 * 1024 * 1024), false)
     let stream = 65_535
     let connection = 65_535
     let sent = 0
@@ -414,7 +404,7 @@ describe('native HTTP/2 engine: maxSessionMemoryMb', () => {
     })
     const c = await client(server.port)
     // 1.5 MiB the app never reads (/hold), in frames of 16 KiB.
-    c.headers(1, post('/hold'), false)
+    c.headers(1, h2PostFields('/hold'), false)
     for (let i = 0; i < 96; i++) c.send(h2Frame(H2_FRAME.DATA, 0, 1, Buffer.alloc(16_384, 0x61)))
     // The PING answer comes after every DATA frame before it was read.
     c.send(h2Frame(H2_FRAME.PING, 0, 0, Buffer.from('buffered')))

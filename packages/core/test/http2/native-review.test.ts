@@ -9,6 +9,7 @@ import {
   H2_FRAME,
   h2Frame,
   h2GetFields,
+  h2PostFields,
   hpackLiteral,
   RawH2Client,
 } from '@pingora-ts/test-utils'
@@ -58,16 +59,6 @@ async function client(port: number) {
   return c
 }
 
-function post(path: string, extra: Array<[string, string]> = []): Array<[string, string]> {
-  return [
-    [':method', 'POST'],
-    [':scheme', 'http'],
-    [':path', path],
-    [':authority', 'localhost'],
-    ...extra,
-  ]
-}
-
 describe.each<H2Engine>(['node', 'native'])('HTTP/2 review regressions (%s engine)', (tested) => {
   beforeAll(() => {
     engine = tested
@@ -75,7 +66,7 @@ describe.each<H2Engine>(['node', 'native'])('HTTP/2 review regressions (%s engin
 
   it('ignores trailers and DATA the client sent on a stream the server had reset (RFC 9113 §5.1)', async () => {
     const c = await client(await server())
-    c.headers(1, post('/early'), false)
+    c.headers(1, h2PostFields('/early'), false)
     c.send(h2Frame(H2_FRAME.DATA, 0, 1, Buffer.from('body the app never reads')))
     // The app answers without reading: the server resets the rest of the request.
     expect(await c.rstCode(1)).toBe(H2_ERROR.NO_ERROR)
@@ -98,7 +89,7 @@ describe.each<H2Engine>(['node', 'native'])('HTTP/2 review regressions (%s engin
     // A client streaming small messages (gRPC writes one DATA frame per message) has sent on
     // before it sees the reset: those frames are discarded, not counted as a flood.
     const c = await client(await server())
-    c.headers(1, post('/early'), false)
+    c.headers(1, h2PostFields('/early'), false)
     expect(await c.rstCode(1)).toBe(H2_ERROR.NO_ERROR)
     const inFlight: Buffer[] = []
     for (let i = 0; i < 1500; i++) inFlight.push(h2Frame(H2_FRAME.DATA, 0, 1, Buffer.from('m')))
@@ -112,7 +103,7 @@ describe.each<H2Engine>(['node', 'native'])('HTTP/2 review regressions (%s engin
     // The connection window starts at 65 535 whatever SETTINGS say (RFC 9113 §6.9.2): a smaller
     // connectionWindowSize cannot take back what the client may already send.
     const c = await client(await server({ connectionWindowSize: 16_384 }))
-    c.headers(1, post('/small-window'), false)
+    c.headers(1, h2PostFields('/small-window'), false)
     for (let i = 0; i < 3; i++) c.send(h2Frame(H2_FRAME.DATA, 0, 1, Buffer.alloc(16_000, 0x63)))
     c.send(h2Frame(H2_FRAME.DATA, H2_FLAG.END_STREAM, 1, Buffer.alloc(16_000, 0x63)))
     expect(await c.status(1)).toBe(200)
@@ -205,11 +196,11 @@ describe('HTTP/2 review regressions (native engine only)', () => {
     const port = await server({ connectionWindowSize: 65_535, initialWindowSize: 65_535 })
     const c = await client(port)
     for (let id = 1; id <= 9; id += 2) {
-      c.headers(id, post('/cl', [['content-length', '1']]), false)
+      c.headers(id, h2PostFields('/cl', 1), false)
       c.send(h2Frame(H2_FRAME.DATA, 0, id, Buffer.alloc(16_000, 0x61)))
       expect(await c.rstCode(id)).toBe(H2_ERROR.PROTOCOL_ERROR)
     }
-    c.headers(11, post('/ok'), false)
+    c.headers(11, h2PostFields('/ok'), false)
     c.send(h2Frame(H2_FRAME.DATA, H2_FLAG.END_STREAM, 11, Buffer.alloc(16_000, 0x62)))
     expect(await c.status(11)).toBe(200)
     expect(c.frames.some((f) => f.type === H2_FRAME.GOAWAY)).toBe(false)

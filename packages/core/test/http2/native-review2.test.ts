@@ -8,6 +8,7 @@ import {
   H2_FRAME,
   h2Frame,
   h2GetFields,
+  h2PostFields,
   hpackLiteral,
   RawH2Client,
 } from '@pingora-ts/test-utils'
@@ -70,15 +71,6 @@ async function client(port: number): Promise<RawH2Client> {
   return c
 }
 
-function post(path: string): Array<[string, string]> {
-  return [
-    [':method', 'POST'],
-    [':scheme', 'http'],
-    [':path', path],
-    [':authority', 'localhost'],
-  ]
-}
-
 /** Waits until the app has seen `path` (its read is registered). */
 async function readOf(seen: Seen, path: string): Promise<string> {
   for (;;) {
@@ -92,7 +84,7 @@ describe('native HTTP/2 engine: a client that stops in the middle of a frame', (
   it('closes with GOAWAY after the idle timeout though a stream waits for its body', async () => {
     const { port, seen } = await server({ idleTimeoutMs: 200 })
     const c = await client(port)
-    c.headers(1, post('/upload'), false)
+    c.headers(1, h2PostFields('/upload'), false)
     const read = readOf(seen, '/upload')
     // A DATA frame that announces 10 bytes and stops after 3.
     c.send(h2Frame(H2_FRAME.DATA, 0, 1, Buffer.from('0123456789')).subarray(0, 12))
@@ -104,7 +96,7 @@ describe('native HTTP/2 engine: a client that stops in the middle of a frame', (
   it('closes with GOAWAY after the idle timeout in the middle of a header block', async () => {
     const { port, seen } = await server({ idleTimeoutMs: 200 })
     const c = await client(port)
-    c.headers(1, post('/upload'), false)
+    c.headers(1, h2PostFields('/upload'), false)
     const read = readOf(seen, '/upload')
     // HEADERS without END_HEADERS: nothing else may come before its CONTINUATION.
     c.send(h2Frame(H2_FRAME.HEADERS, 0, 3, hpackLiteral(h2GetFields('/next'))))
@@ -117,7 +109,7 @@ describe('native HTTP/2 engine: a client that stops in the middle of a frame', (
     // The app's read timeout governs a body that pauses between frames, as on the node engine.
     const { port, seen } = await server({ idleTimeoutMs: 200 })
     const c = await client(port)
-    c.headers(1, post('/paused'), false)
+    c.headers(1, h2PostFields('/paused'), false)
     c.send(h2Frame(H2_FRAME.DATA, 0, 1, Buffer.from('first')))
     const read = readOf(seen, '/paused')
     const socket = await seen.socket
